@@ -1,0 +1,1 @@
+//! Gratuitous ARP and IPv6 neighbour advertisements (filled by its issue).

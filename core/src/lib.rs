@@ -1,0 +1,2 @@
+//! failover-core (being written).
+#![forbid(unsafe_code)]
