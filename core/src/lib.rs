@@ -1,2 +1,10 @@
-//! failover-core (being written).
 #![forbid(unsafe_code)]
+//! placeholder
+pub mod community;
+pub mod rng;
+pub mod shell;
+pub mod state;
+pub mod store;
+pub mod time;
+pub mod timer;
+pub mod wire;

@@ -1,0 +1,107 @@
+//! The timer table: every pending wake-up of the decision machine, by reason.
+//!
+//! quinn-proto keeps a fixed array because a connection has a closed set of timers; failsh
+//! has a few per service, so this is an ordered index instead: `next()` is the earliest
+//! deadline and its reason, and setting a timer replaces that timer's previous deadline.
+
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Why the machine wants to be woken. The order matters at equal times: a round's reply
+/// deadline closes it before the next round of the same instant starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// The replies of a service's current round are due.
+    ReplyDeadline(u32),
+    /// A service's procedure has run for its whole time limit.
+    ProcedureLimit(u32),
+    /// The SIGTERM handover gives up waiting.
+    Handover,
+    /// A service's next poll round starts.
+    Round(u32),
+}
+
+impl fmt::Display for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timer::ReplyDeadline(s) => write!(f, "reply deadline of service #{s}"),
+            Timer::ProcedureLimit(s) => write!(f, "procedure time limit of service #{s}"),
+            Timer::Handover => f.write_str("handover deadline"),
+            Timer::Round(s) => write!(f, "poll round of service #{s}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TimerTable {
+    by_time: BTreeSet<(Time, Timer)>,
+    by_timer: BTreeMap<Timer, Time>,
+}
+
+impl TimerTable {
+    pub fn set(&mut self, timer: Timer, at: Time) {
+        if let Some(old) = self.by_timer.insert(timer, at) {
+            self.by_time.remove(&(old, timer));
+        }
+        self.by_time.insert((at, timer));
+    }
+
+    pub fn stop(&mut self, timer: Timer) {
+        if let Some(old) = self.by_timer.remove(&timer) {
+            self.by_time.remove(&(old, timer));
+        }
+    }
+
+    pub fn get(&self, timer: Timer) -> Option<Time> {
+        self.by_timer.get(&timer).copied()
+    }
+
+    pub fn next(&self) -> Option<(Time, Timer)> {
+        self.by_time.first().copied()
+    }
+
+    /// Removes and returns the earliest timer if it is due at `now`.
+    pub fn pop_due(&mut self, now: Time) -> Option<Timer> {
+        let (at, timer) = *self.by_time.first()?;
+        if at > now {
+            return None;
+        }
+        self.by_time.remove(&(at, timer));
+        self.by_timer.remove(&timer);
+        Some(timer)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_time.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setting_a_timer_again_moves_it() {
+        let mut table = TimerTable::default();
+        table.set(Timer::Round(1), Time(50));
+        table.set(Timer::Round(2), Time(30));
+        table.set(Timer::Round(2), Time(70));
+        assert_eq!(table.next(), Some((Time(50), Timer::Round(1))));
+        assert_eq!(table.pop_due(Time(49)), None);
+        assert_eq!(table.pop_due(Time(50)), Some(Timer::Round(1)));
+        assert_eq!(table.next(), Some((Time(70), Timer::Round(2))));
+        table.stop(Timer::Round(2));
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_deadline_sorts_before_a_round_at_the_same_time() {
+        let mut table = TimerTable::default();
+        table.set(Timer::Round(0), Time(10));
+        table.set(Timer::ReplyDeadline(0), Time(10));
+        assert_eq!(table.pop_due(Time(10)), Some(Timer::ReplyDeadline(0)));
+        assert_eq!(table.pop_due(Time(10)), Some(Timer::Round(0)));
+    }
+}

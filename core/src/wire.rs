@@ -1,0 +1,589 @@
+//! The wire protocol between failsh (and failc, failstat) and faild. `docs/protocol.md` is
+//! its byte-by-byte specification; a test checks the worked example there.
+//!
+//! Every request carries a fresh 16-byte nonce and ends in an HMAC-SHA256 keyed by the
+//! community, so the community never travels and a forged request is rejected. Every reply
+//! repeats its request's nonce under the same key, so an old "UP" cannot be replayed to hide a
+//! dead master. A state change must also carry a single-use challenge that faild handed out in
+//! an earlier reply, so a captured "set" cannot be replayed either.
+
+use crate::state::State;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::fmt;
+
+pub const MAGIC: [u8; 2] = *b"FO";
+pub const VERSION: u8 = 1;
+/// Fits one UDP datagram on every path we care about (loopback, Ethernet with fragmentation).
+pub const MAX_MESSAGE_BYTES: usize = 65_000;
+pub const MAX_NAME_BYTES: usize = 255;
+pub const NONCE_BYTES: usize = 16;
+pub const MAC_BYTES: usize = 32;
+const REQUEST_HEADER_BYTES: usize = 5 + NONCE_BYTES;
+const REPLY_HEADER_BYTES: usize = 5 + NONCE_BYTES + 1 + 8 + 8 + 2;
+pub const MIN_REQUEST_BYTES: usize = REQUEST_HEADER_BYTES + MAC_BYTES;
+
+const KIND_QUERY: u8 = 0x01;
+const KIND_SET: u8 = 0x02;
+const KIND_LIST: u8 = 0x03;
+const KIND_REPLY: u8 = 0x81;
+const FLAG_WANT_CHALLENGE: u8 = 0x01;
+const FLAG_AUTHENTICATED: u8 = 0x01;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Nonce(pub [u8; NONCE_BYTES]);
+
+impl fmt::Display for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub nonce: Nonce,
+    /// Ask faild to put a fresh single-use challenge into the reply, for a later Set.
+    pub want_challenge: bool,
+    pub body: RequestBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestBody {
+    /// The states of the named services (at least one).
+    Query { services: Vec<String> },
+    /// Set a service's state (creating the service if faild does not know it yet, as the
+    /// seed's start script does when it registers every service as FAIL).
+    Set {
+        service: String,
+        state: State,
+        backup: Option<String>,
+        challenge: u64,
+    },
+    /// Every service faild knows, with its state.
+    List,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Ok,
+    /// No community of faild's verifies the request: the reply cannot be authenticated.
+    Refused,
+    /// The community verified but does not grant the access asked for (from that address).
+    Forbidden,
+    /// A Set whose challenge is unknown, used or expired; the reply carries a fresh one.
+    BadChallenge,
+    /// The answer would not fit in one message; ask for fewer services.
+    TooLarge,
+}
+
+impl Status {
+    fn to_wire(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Refused => 1,
+            Status::Forbidden => 2,
+            Status::BadChallenge => 3,
+            Status::TooLarge => 4,
+        }
+    }
+
+    fn from_wire(byte: u8) -> Option<Status> {
+        Some(match byte {
+            0 => Status::Ok,
+            1 => Status::Refused,
+            2 => Status::Forbidden,
+            3 => Status::BadChallenge,
+            4 => Status::TooLarge,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Refused => "refused (no community of faild verifies the request)",
+            Status::Forbidden => "forbidden (the community does not grant this access from here)",
+            Status::BadChallenge => "bad challenge (unknown, used or expired)",
+            Status::TooLarge => "answer too large for one message",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub name: String,
+    /// `None`: faild does not know this service.
+    pub state: Option<State>,
+    pub backup: Option<String>,
+    pub since_change_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The nonce of the request this answers.
+    pub nonce: Nonce,
+    /// False only for a Refused reply, which faild cannot sign because no community matched.
+    pub authenticated: bool,
+    pub status: Status,
+    /// Random per faild start, so a restart is visible to pollers.
+    pub boot_id: u64,
+    pub challenge: Option<u64>,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    TooShort { length: usize },
+    TooLarge { length: usize },
+    BadMagic,
+    UnsupportedVersion(u8),
+    UnknownKind(u8),
+    UnknownFlags(u8),
+    Truncated,
+    TrailingBytes(usize),
+    BadName(&'static str),
+    BadState(u8),
+    BadStatus(u8),
+    UnauthenticatedStatus,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooShort { length } => write!(f, "message of {length} bytes is too short"),
+            DecodeError::TooLarge { length } => {
+                write!(f, "message of {length} bytes exceeds {MAX_MESSAGE_BYTES}")
+            }
+            DecodeError::BadMagic => f.write_str("not a failover message (bad magic)"),
+            DecodeError::UnsupportedVersion(v) => write!(f, "unsupported protocol version {v}"),
+            DecodeError::UnknownKind(k) => write!(f, "unknown message kind 0x{k:02x}"),
+            DecodeError::UnknownFlags(x) => write!(f, "unknown flags 0x{x:02x}"),
+            DecodeError::Truncated => f.write_str("message ends inside a field"),
+            DecodeError::TrailingBytes(n) => write!(f, "{n} bytes after the last field"),
+            DecodeError::BadName(why) => write!(f, "bad name: {why}"),
+            DecodeError::BadState(s) => write!(f, "bad state byte {s}"),
+            DecodeError::BadStatus(s) => write!(f, "bad status byte {s}"),
+            DecodeError::UnauthenticatedStatus => {
+                f.write_str("an unauthenticated reply may only say Refused")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EncodeError {
+    NameTooLong(String),
+    EmptyName,
+    NoServices,
+    TooLarge { length: usize },
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::NameTooLong(name) => {
+                write!(f, "name \"{name}\" is longer than {MAX_NAME_BYTES} bytes")
+            }
+            EncodeError::EmptyName => f.write_str("empty service name"),
+            EncodeError::NoServices => f.write_str("a query names at least one service"),
+            EncodeError::TooLarge { length } => {
+                write!(f, "message of {length} bytes exceeds {MAX_MESSAGE_BYTES}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// A decoded message whose MAC is not yet checked: decoding needs no key, so a receiver can
+/// first find out which key applies (faild: each community; failsh: the polled host's).
+#[derive(Debug)]
+pub struct Signed<'a, T> {
+    pub message: T,
+    signed: &'a [u8],
+    mac: &'a [u8],
+}
+
+impl<T> Signed<'_, T> {
+    /// Constant-time check of the MAC under `community`.
+    pub fn verify(&self, community: &str) -> bool {
+        let mut mac = new_mac(community);
+        mac.update(self.signed);
+        mac.verify_slice(self.mac).is_ok()
+    }
+}
+
+fn new_mac(community: &str) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(community.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
+fn seal(mut bytes: Vec<u8>, community: Option<&str>) -> Vec<u8> {
+    match community {
+        Some(community) => {
+            let mut mac = new_mac(community);
+            mac.update(&bytes);
+            bytes.extend_from_slice(&mac.finalize().into_bytes());
+        }
+        None => bytes.extend_from_slice(&[0u8; MAC_BYTES]),
+    }
+    bytes
+}
+
+fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(EncodeError::NameTooLong(name.to_string()));
+    }
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    Ok(())
+}
+
+fn put_required_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
+    if name.is_empty() {
+        return Err(EncodeError::EmptyName);
+    }
+    put_name(out, name)
+}
+
+pub fn encode_request(request: &Request, community: &str) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(match request.body {
+        RequestBody::Query { .. } => KIND_QUERY,
+        RequestBody::Set { .. } => KIND_SET,
+        RequestBody::List => KIND_LIST,
+    });
+    out.push(if request.want_challenge {
+        FLAG_WANT_CHALLENGE
+    } else {
+        0
+    });
+    out.extend_from_slice(&request.nonce.0);
+    match &request.body {
+        RequestBody::Query { services } => {
+            if services.is_empty() {
+                return Err(EncodeError::NoServices);
+            }
+            let count = u16::try_from(services.len())
+                .map_err(|_| EncodeError::TooLarge { length: usize::MAX })?;
+            out.extend_from_slice(&count.to_be_bytes());
+            for service in services {
+                put_required_name(&mut out, service)?;
+            }
+        }
+        RequestBody::Set {
+            service,
+            state,
+            backup,
+            challenge,
+        } => {
+            put_required_name(&mut out, service)?;
+            out.push(state.to_wire());
+            put_name(&mut out, backup.as_deref().unwrap_or(""))?;
+            out.extend_from_slice(&challenge.to_be_bytes());
+        }
+        RequestBody::List => {}
+    }
+    if out.len() + MAC_BYTES > MAX_MESSAGE_BYTES {
+        return Err(EncodeError::TooLarge {
+            length: out.len() + MAC_BYTES,
+        });
+    }
+    Ok(seal(out, Some(community)))
+}
+
+/// Encodes a reply, signed under `community`; `None` only for a Refused reply.
+pub fn encode_reply(reply: &Reply, community: Option<&str>) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(64 + reply.entries.len() * 32);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(KIND_REPLY);
+    out.push(if community.is_some() {
+        FLAG_AUTHENTICATED
+    } else {
+        0
+    });
+    out.extend_from_slice(&reply.nonce.0);
+    out.push(reply.status.to_wire());
+    out.extend_from_slice(&reply.boot_id.to_be_bytes());
+    out.extend_from_slice(&reply.challenge.unwrap_or(0).to_be_bytes());
+    let count = u16::try_from(reply.entries.len())
+        .map_err(|_| EncodeError::TooLarge { length: usize::MAX })?;
+    out.extend_from_slice(&count.to_be_bytes());
+    for entry in &reply.entries {
+        put_required_name(&mut out, &entry.name)?;
+        out.push(entry.state.map_or(0, State::to_wire));
+        put_name(&mut out, entry.backup.as_deref().unwrap_or(""))?;
+        out.extend_from_slice(&entry.since_change_ms.to_be_bytes());
+        if out.len() + MAC_BYTES > MAX_MESSAGE_BYTES {
+            return Err(EncodeError::TooLarge {
+                length: out.len() + MAC_BYTES,
+            });
+        }
+    }
+    Ok(seal(out, community))
+}
+
+/// A bounds-checked reader: every read returns an error instead of panicking.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.at.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let slice = self.bytes.get(self.at..end).ok_or(DecodeError::Truncated)?;
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(buf))
+    }
+
+    fn nonce(&mut self) -> Result<Nonce, DecodeError> {
+        let mut buf = [0u8; NONCE_BYTES];
+        buf.copy_from_slice(self.take(NONCE_BYTES)?);
+        Ok(Nonce(buf))
+    }
+
+    /// A name of 0..=255 bytes; empty means "none" where the field is optional.
+    fn name(&mut self) -> Result<String, DecodeError> {
+        let length = usize::from(self.u8()?);
+        let raw = self.take(length)?;
+        let text = std::str::from_utf8(raw).map_err(|_| DecodeError::BadName("not UTF-8"))?;
+        if text.chars().any(char::is_control) {
+            return Err(DecodeError::BadName("control character"));
+        }
+        Ok(text.to_string())
+    }
+
+    fn required_name(&mut self) -> Result<String, DecodeError> {
+        let name = self.name()?;
+        if name.is_empty() {
+            return Err(DecodeError::BadName("empty"));
+        }
+        Ok(name)
+    }
+
+    fn optional_name(&mut self) -> Result<Option<String>, DecodeError> {
+        let name = self.name()?;
+        Ok(if name.is_empty() { None } else { Some(name) })
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        match self.bytes.len() - self.at.min(self.bytes.len()) {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+}
+
+/// Splits off the MAC and checks magic, version and length; returns the body reader.
+fn open(bytes: &[u8], min_length: usize) -> Result<(Reader<'_>, &[u8]), DecodeError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge {
+            length: bytes.len(),
+        });
+    }
+    if bytes.len() < min_length {
+        return Err(DecodeError::TooShort {
+            length: bytes.len(),
+        });
+    }
+    if bytes[..2] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if bytes[2] != VERSION {
+        return Err(DecodeError::UnsupportedVersion(bytes[2]));
+    }
+    let (signed, mac) = bytes.split_at(bytes.len() - MAC_BYTES);
+    Ok((
+        Reader {
+            bytes: signed,
+            at: 3,
+        },
+        mac,
+    ))
+}
+
+pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> {
+    let (mut reader, mac) = open(bytes, MIN_REQUEST_BYTES)?;
+    let kind = reader.u8()?;
+    let flags = reader.u8()?;
+    if flags & !FLAG_WANT_CHALLENGE != 0 {
+        return Err(DecodeError::UnknownFlags(flags));
+    }
+    let nonce = reader.nonce()?;
+    let body = match kind {
+        KIND_QUERY => {
+            let count = reader.u16()?;
+            if count == 0 {
+                return Err(DecodeError::BadName("a query names at least one service"));
+            }
+            let mut services = Vec::with_capacity(usize::from(count).min(256));
+            for _ in 0..count {
+                services.push(reader.required_name()?);
+            }
+            RequestBody::Query { services }
+        }
+        KIND_SET => {
+            let service = reader.required_name()?;
+            let state_byte = reader.u8()?;
+            let state = State::from_wire(state_byte).ok_or(DecodeError::BadState(state_byte))?;
+            let backup = reader.optional_name()?;
+            let challenge = reader.u64()?;
+            RequestBody::Set {
+                service,
+                state,
+                backup,
+                challenge,
+            }
+        }
+        KIND_LIST => RequestBody::List,
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    reader.finish()?;
+    Ok(Signed {
+        message: Request {
+            nonce,
+            want_challenge: flags & FLAG_WANT_CHALLENGE != 0,
+            body,
+        },
+        signed: reader.bytes,
+        mac,
+    })
+}
+
+pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
+    let (mut reader, mac) = open(bytes, REPLY_HEADER_BYTES + MAC_BYTES)?;
+    let kind = reader.u8()?;
+    if kind != KIND_REPLY {
+        return Err(DecodeError::UnknownKind(kind));
+    }
+    let flags = reader.u8()?;
+    if flags & !FLAG_AUTHENTICATED != 0 {
+        return Err(DecodeError::UnknownFlags(flags));
+    }
+    let authenticated = flags & FLAG_AUTHENTICATED != 0;
+    let nonce = reader.nonce()?;
+    let status_byte = reader.u8()?;
+    let status = Status::from_wire(status_byte).ok_or(DecodeError::BadStatus(status_byte))?;
+    if !authenticated && status != Status::Refused {
+        return Err(DecodeError::UnauthenticatedStatus);
+    }
+    let boot_id = reader.u64()?;
+    let challenge = match reader.u64()? {
+        0 => None,
+        c => Some(c),
+    };
+    let count = reader.u16()?;
+    let mut entries = Vec::with_capacity(usize::from(count).min(256));
+    for _ in 0..count {
+        let name = reader.required_name()?;
+        let state_byte = reader.u8()?;
+        let state = match state_byte {
+            0 => None,
+            b => Some(State::from_wire(b).ok_or(DecodeError::BadState(b))?),
+        };
+        let backup = reader.optional_name()?;
+        let since_change_ms = reader.u64()?;
+        entries.push(Entry {
+            name,
+            state,
+            backup,
+            since_change_ms,
+        });
+    }
+    reader.finish()?;
+    Ok(Signed {
+        message: Reply {
+            nonce,
+            authenticated,
+            status,
+            boot_id,
+            challenge,
+            entries,
+        },
+        signed: reader.bytes,
+        mac,
+    })
+}
+
+/// Prefixes a message with its length (4 bytes, big-endian) for a TCP stream.
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + message.len());
+    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+/// Reassembles length-prefixed messages from a TCP stream. A length of zero or above
+/// [`MAX_MESSAGE_BYTES`] is an error: the connection must be closed, since the stream can no
+/// longer be resynchronised.
+#[derive(Debug, Default)]
+pub struct StreamDecoder {
+    buffer: Vec<u8>,
+}
+
+impl StreamDecoder {
+    pub fn new() -> StreamDecoder {
+        StreamDecoder::default()
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Bytes buffered but not yet returned as a message.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
+        if self.buffer.len() < 4 {
+            return Ok(None);
+        }
+        let length = u32::from_be_bytes([
+            self.buffer[0],
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+        ]) as usize;
+        if length == 0 {
+            return Err(DecodeError::TooShort { length });
+        }
+        if length > MAX_MESSAGE_BYTES {
+            return Err(DecodeError::TooLarge { length });
+        }
+        if self.buffer.len() < 4 + length {
+            return Ok(None);
+        }
+        let message = self.buffer[4..4 + length].to_vec();
+        self.buffer.drain(..4 + length);
+        Ok(Some(message))
+    }
+}
