@@ -1,1 +1,2 @@
 //! Shared code of the failover programs.
+pub mod monitor;
