@@ -20,9 +20,18 @@ fn help_reads_like_a_man_page() {
         assert_eq!(o.status.code(), Some(0));
         let out = text(&o.stdout);
         for section in [
-            "NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "EXAMPLES", "NOTES",
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "OPTIONS",
+            "EXIT STATUS",
+            "EXAMPLES",
+            "NOTES",
         ] {
-            assert!(out.contains(&format!("\n{section}\n")) || out.starts_with(section), "{section}");
+            assert!(
+                out.contains(&format!("\n{section}\n")) || out.starts_with(section),
+                "{section}"
+            );
         }
         for needle in [
             "grarp [-c count] [-i interval_ms] [--request|--reply|--both] INTERFACE ADDRESS",
@@ -41,7 +50,10 @@ fn help_reads_like_a_man_page() {
 fn version() {
     let o = grarp(&["-V"]);
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(text(&o.stdout), format!("grarp (failover) {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&o.stdout),
+        format!("grarp (failover) {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -77,7 +89,10 @@ fn family_mismatch_exits_2() {
 #[cfg(target_os = "linux")]
 #[test]
 fn unknown_interface_exits_3() {
-    for args in [&["nonexistent0", "198.18.0.50"][..], &["nonexistent0", "2001:db8::50"]] {
+    for args in [
+        &["nonexistent0", "198.18.0.50"][..],
+        &["nonexistent0", "2001:db8::50"],
+    ] {
         let o = grarp(args);
         assert_eq!(o.status.code(), Some(3), "{args:?}");
         let err = text(&o.stderr);
