@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! placeholder
 pub mod community;
+pub mod harness;
 pub mod rng;
 pub mod shell;
 pub mod state;

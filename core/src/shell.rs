@@ -441,6 +441,10 @@ struct Service {
     next_round_id: u64,
     procedure: Option<Running>,
     reclaimed_this_episode: bool,
+    /// While UP here, some slave could not be polled: it may have taken the service over
+    /// and announced it, so the address is re-announced (reclaim) when it answers again,
+    /// even if it has stepped down before we saw it UP.
+    slave_unseen_while_up: bool,
     /// The round in which the health check last passed.
     check_passed_round: Option<u64>,
     handover: Handover,
@@ -743,6 +747,7 @@ impl Shell {
                             next_round_id: 0,
                             procedure: None,
                             reclaimed_this_episode: false,
+                            slave_unseen_while_up: false,
                             check_passed_round: None,
                             handover: Handover::None,
                         },
@@ -1305,8 +1310,37 @@ impl Shell {
         let current_round = service.next_round_id.saturating_sub(1);
         let checked = service.check_passed_round == Some(current_round);
         let reclaimed = service.reclaimed_this_episode;
+        let slave_unseen = service
+            .slaves
+            .iter()
+            .find(|h| !answers(service, **h))
+            .copied();
+        let unseen_before = service.slave_unseen_while_up;
+        let entry = self.service_mut(id);
         if slave_up.is_none() {
-            self.service_mut(id).reclaimed_this_episode = false;
+            entry.reclaimed_this_episode = false;
+        }
+        entry.slave_unseen_while_up =
+            local == State::Up && (unseen_before || slave_unseen.is_some());
+        if local == State::Up && slave_up.is_none() && slave_unseen.is_none() && unseen_before {
+            entry.slave_unseen_while_up = false;
+            if has_reclaim {
+                let slaves: Vec<String> = self.services[&id]
+                    .slaves
+                    .iter()
+                    .map(|h| self.host_name(*h))
+                    .collect();
+                self.run(
+                    now,
+                    id,
+                    ProcedureKind::Reclaim,
+                    format!(
+                        "slave {} answers again: re-announcing in case it took over while it could not see us",
+                        slaves.join(", ")
+                    ),
+                );
+                return;
+            }
         }
         match (local, slave_up) {
             (State::Up, Some(slave)) => {
@@ -1317,7 +1351,9 @@ impl Shell {
                         format!("slave {slave} is UP too: waiting for it to step down"),
                     );
                 } else {
-                    self.service_mut(id).reclaimed_this_episode = true;
+                    let entry = self.service_mut(id);
+                    entry.reclaimed_this_episode = true;
+                    entry.slave_unseen_while_up = false;
                     if has_reclaim {
                         self.run(
                             now,
@@ -1673,6 +1709,14 @@ fn service_has_masters(shell: &Shell, id: ServiceId) -> bool {
         .services
         .get(&id)
         .is_some_and(|s| !s.masters.is_empty())
+}
+
+/// Whether a master or slave answered within `misses` rounds.
+fn answers(service: &Service, host: HostId) -> bool {
+    service
+        .views
+        .get(&host)
+        .is_some_and(|view| view.answered && view.misses < service.config.misses)
 }
 
 /// The state a master or slave counts as: FAIL unless it answered within `misses` rounds and

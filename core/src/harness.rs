@@ -1,0 +1,507 @@
+//! An in-memory group of hosts for tests, in the style of quinn-proto's `Pair`: each host
+//! runs a faild [`Store`] and (optionally) a failsh [`Shell`] on simulated time, joined by a
+//! network with fixed latency and directional cuts. Procedures are simulated: start and
+//! reclaim return UP and claim the service, stop releases it and returns what the seed's
+//! procedures return (FAIL on a master, RECOVER on a slave), unless a test says otherwise.
+//!
+//! The full simulator with faults, invariants and scenarios is `failover-sim`; this is the
+//! smallest thing that lets the core's unit tests tell a story.
+
+use crate::community::Communities;
+use crate::shell::{Action, Event, Input, ProcedureId, ProcedureKind, Shell, ShellConfig};
+use crate::state::State;
+use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreInput};
+use crate::time::Time;
+use crate::wire::{self, Nonce, Request, RequestBody};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// What a simulated procedure does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Returns this text after `delay_ms`.
+    Return { text: String, delay_ms: u64 },
+    /// Fails with this error after `delay_ms`.
+    Fail { error: String, delay_ms: u64 },
+    /// Never returns.
+    Hang,
+}
+
+#[derive(Debug)]
+enum Delivery {
+    Request {
+        to: String,
+        from: String,
+        bytes: Vec<u8>,
+    },
+    Reply {
+        to: String,
+        bytes: Vec<u8>,
+    },
+    Done {
+        host: String,
+        id: ProcedureId,
+        result: Result<String, String>,
+        kind: ProcedureKind,
+    },
+}
+
+#[derive(Debug)]
+pub struct HarnessHost {
+    pub name: String,
+    pub store: Store,
+    pub shell: Option<Shell>,
+    pub config: Option<ShellConfig>,
+    pub up: bool,
+    /// Whether this host holds the service address (set by start/reclaim, cleared by stop).
+    pub holds_service: bool,
+    pub behaviours: BTreeMap<ProcedureKind, Behaviour>,
+    pub persisted: Vec<ServiceRecord>,
+    pub events: Vec<(Time, Event)>,
+    pub actions: Vec<(Time, Action)>,
+    pub procedures_run: Vec<(Time, ProcedureKind)>,
+    pub killed: BTreeSet<ProcedureId>,
+    boot_count: u64,
+}
+
+/// The community every harness faild accepts for reading and writing.
+pub const COMMUNITY: &str = "genesis";
+
+#[derive(Debug)]
+pub struct Harness {
+    pub now: Time,
+    pub latency_ms: u64,
+    pub hosts: BTreeMap<String, HarnessHost>,
+    /// Directional cuts: (from, to) pairs whose messages are dropped.
+    pub cuts: BTreeSet<(String, String)>,
+    queue: BTreeMap<(Time, u64), Delivery>,
+    sequence: u64,
+    seed: u64,
+}
+
+fn communities() -> Communities {
+    Communities::parse(&format!("* {COMMUNITY} RW\n")).expect("static community file")
+}
+
+impl Harness {
+    pub fn new(seed: u64) -> Harness {
+        Harness {
+            now: Time(0),
+            latency_ms: 1,
+            hosts: BTreeMap::new(),
+            cuts: BTreeSet::new(),
+            queue: BTreeMap::new(),
+            sequence: 0,
+            seed,
+        }
+    }
+
+    /// Adds a host whose faild starts with `records` (as if from its state file) and, with a
+    /// config, a failsh.
+    pub fn add_host(
+        &mut self,
+        name: &str,
+        config: Option<ShellConfig>,
+        records: Vec<ServiceRecord>,
+    ) {
+        let mut host = HarnessHost {
+            name: name.to_string(),
+            store: Store::new(self.store_config(name, 0), records.clone()),
+            shell: None,
+            config: config.clone(),
+            up: true,
+            holds_service: false,
+            behaviours: BTreeMap::new(),
+            persisted: records,
+            events: Vec::new(),
+            actions: Vec::new(),
+            procedures_run: Vec::new(),
+            killed: BTreeSet::new(),
+            boot_count: 0,
+        };
+        if let Some(config) = config {
+            host.shell = Some(
+                Shell::new(config, self.seed ^ name.len() as u64, self.now).expect("valid config"),
+            );
+        }
+        self.hosts.insert(name.to_string(), host);
+    }
+
+    fn store_config(&self, name: &str, boot: u64) -> StoreConfig {
+        let tag = name
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        StoreConfig {
+            boot_id: tag ^ (boot << 32) ^ 0x5eed,
+            seed: self.seed ^ tag ^ boot,
+            communities: communities(),
+        }
+    }
+
+    pub fn host(&self, name: &str) -> &HarnessHost {
+        &self.hosts[name]
+    }
+
+    pub fn host_mut(&mut self, name: &str) -> &mut HarnessHost {
+        self.hosts.get_mut(name).expect("known host")
+    }
+
+    pub fn set_behaviour(&mut self, host: &str, kind: ProcedureKind, behaviour: Behaviour) {
+        self.host_mut(host).behaviours.insert(kind, behaviour);
+    }
+
+    /// The state failsh on `host` believes its service has.
+    pub fn state(&self, host: &str, service: &str) -> Option<State> {
+        self.hosts[host]
+            .shell
+            .as_ref()
+            .and_then(|s| s.state(service))
+    }
+
+    /// The state `host`'s faild stores.
+    pub fn stored(&self, host: &str, service: &str) -> Option<State> {
+        self.hosts[host].store.service(service).map(|r| r.state)
+    }
+
+    pub fn holders(&self) -> Vec<String> {
+        self.hosts
+            .values()
+            .filter(|h| h.holds_service)
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
+    /// The host dies: nothing it sends or receives arrives, its failsh forgets everything.
+    /// Its service address goes with it.
+    pub fn crash(&mut self, name: &str) {
+        let host = self.host_mut(name);
+        host.up = false;
+        host.shell = None;
+        host.holds_service = false;
+    }
+
+    /// The host boots again: faild loads its state file, failsh starts from scratch.
+    pub fn restart(&mut self, name: &str) {
+        let now = self.now;
+        let seed = self.seed;
+        let boot = self.hosts[name].boot_count + 1;
+        let store_config = self.store_config(name, boot);
+        let host = self.host_mut(name);
+        host.boot_count = boot;
+        host.up = true;
+        host.store = Store::new(store_config, host.persisted.clone());
+        if let Some(config) = host.config.clone() {
+            host.shell = Some(Shell::new(config, seed ^ boot, now).expect("valid config"));
+        }
+    }
+
+    /// What an operator's `failc -s STATE` does on the host itself (instantly).
+    pub fn failc(&mut self, name: &str, service: &str, state: State) {
+        let peer = Peer {
+            token: 0,
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let now = self.now;
+        let host = self.host_mut(name);
+        let query = Request {
+            nonce: Nonce([1; 16]),
+            want_challenge: true,
+            body: RequestBody::List,
+        };
+        let bytes = wire::encode_request(&query, COMMUNITY).expect("encodable");
+        host.store.handle(now, StoreInput::Request { peer, bytes });
+        let mut challenge = None;
+        while let Some(action) = host.store.poll_action() {
+            if let StoreAction::Reply { bytes, .. } = action {
+                challenge = wire::decode_reply(&bytes).expect("valid").message.challenge;
+            }
+        }
+        let set = Request {
+            nonce: Nonce([2; 16]),
+            want_challenge: false,
+            body: RequestBody::Set {
+                service: service.to_string(),
+                state,
+                backup: None,
+                challenge: challenge.expect("faild hands out a challenge"),
+            },
+        };
+        let bytes = wire::encode_request(&set, COMMUNITY).expect("encodable");
+        host.store.handle(now, StoreInput::Request { peer, bytes });
+        Self::drain_store(host);
+    }
+
+    fn drain_store(host: &mut HarnessHost) -> Vec<(Peer, Vec<u8>)> {
+        let mut replies = Vec::new();
+        while let Some(action) = host.store.poll_action() {
+            match action {
+                StoreAction::Persist { services } => host.persisted = services,
+                StoreAction::Reply { peer, bytes } => replies.push((peer, bytes)),
+                StoreAction::Event(_) => {}
+            }
+        }
+        replies
+    }
+
+    pub fn cut(&mut self, from: &str, to: &str) {
+        self.cuts.insert((from.to_string(), to.to_string()));
+    }
+
+    pub fn partition(&mut self, a: &str, b: &str) {
+        self.cut(a, b);
+        self.cut(b, a);
+    }
+
+    pub fn heal(&mut self) {
+        self.cuts.clear();
+    }
+
+    fn reachable(&self, from: &str, to: &str) -> bool {
+        let up = |n: &str| self.hosts.get(n).is_some_and(|h| h.up);
+        up(from) && up(to) && !self.cuts.contains(&(from.to_string(), to.to_string()))
+    }
+
+    fn schedule(&mut self, at: Time, delivery: Delivery) {
+        self.sequence += 1;
+        self.queue.insert((at, self.sequence), delivery);
+    }
+
+    /// Drains every host's failsh actions into deliveries.
+    fn pump(&mut self) {
+        let names: Vec<String> = self.hosts.keys().cloned().collect();
+        for name in names {
+            loop {
+                let now = self.now;
+                let latency = self.latency_ms;
+                let host = self.hosts.get_mut(&name).expect("listed");
+                let Some(shell) = host.shell.as_mut() else {
+                    break;
+                };
+                let Some(action) = shell.poll_action() else {
+                    break;
+                };
+                host.actions.push((now, action.clone()));
+                match action {
+                    Action::Send {
+                        host: target,
+                        bytes,
+                        ..
+                    } => {
+                        let local = shell.config().local_host.clone();
+                        let target = shell.host(target).expect("known host").name.clone();
+                        let to = if target == local {
+                            name.clone()
+                        } else {
+                            target
+                        };
+                        if self.reachable(&name, &to) {
+                            self.schedule(
+                                now.plus_ms(latency),
+                                Delivery::Request {
+                                    to,
+                                    from: name.clone(),
+                                    bytes,
+                                },
+                            );
+                        }
+                    }
+                    Action::RunProcedure { id, kind, .. } => {
+                        let default = default_behaviour(kind, host);
+                        let behaviour = host.behaviours.get(&kind).cloned().unwrap_or(default);
+                        host.procedures_run.push((now, kind));
+                        match behaviour {
+                            Behaviour::Return { text, delay_ms } => {
+                                self.schedule(
+                                    now.plus_ms(delay_ms),
+                                    Delivery::Done {
+                                        host: name.clone(),
+                                        id,
+                                        result: Ok(text),
+                                        kind,
+                                    },
+                                );
+                            }
+                            Behaviour::Fail { error, delay_ms } => {
+                                self.schedule(
+                                    now.plus_ms(delay_ms),
+                                    Delivery::Done {
+                                        host: name.clone(),
+                                        id,
+                                        result: Err(error),
+                                        kind,
+                                    },
+                                );
+                            }
+                            Behaviour::Hang => {}
+                        }
+                    }
+                    Action::KillProcedure { id } => {
+                        host.killed.insert(id);
+                    }
+                    Action::Event(event) => host.events.push((now, event)),
+                    Action::Exit => {}
+                }
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Time> {
+        let queued = self.queue.keys().next().map(|(t, _)| *t);
+        let timers = self
+            .hosts
+            .values()
+            .filter(|h| h.up)
+            .filter_map(|h| h.shell.as_ref()?.poll_timeout().map(|(t, _)| t))
+            .min();
+        match (queued, timers) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs the group until `until` (inclusive).
+    pub fn run_until(&mut self, until: Time) {
+        self.pump();
+        for _ in 0..10_000_000u64 {
+            let Some(next) = self.next_wakeup() else {
+                break;
+            };
+            if next > until {
+                break;
+            }
+            self.now = self.now.max(next);
+            let now = self.now;
+            // Deliveries due now.
+            while let Some((&key, _)) = self.queue.iter().next() {
+                if key.0 > now {
+                    break;
+                }
+                let delivery = self.queue.remove(&key).expect("present");
+                self.deliver(delivery);
+                self.pump();
+            }
+            let names: Vec<String> = self.hosts.keys().cloned().collect();
+            for name in names {
+                let host = self.hosts.get_mut(&name).expect("listed");
+                if !host.up {
+                    continue;
+                }
+                if let Some(shell) = host.shell.as_mut() {
+                    if shell.poll_timeout().is_some_and(|(t, _)| t <= now) {
+                        shell.handle(now, Input::Timeout);
+                        if let Some((t, timer)) = shell.poll_timeout() {
+                            assert!(t > now, "{name}: timer {timer} at {t} not after {now}");
+                        }
+                    }
+                }
+            }
+            self.pump();
+        }
+        self.now = self.now.max(until);
+    }
+
+    pub fn run_for(&mut self, duration_ms: u64) {
+        let until = self.now.plus_ms(duration_ms);
+        self.run_until(until);
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        let now = self.now;
+        let latency = self.latency_ms;
+        match delivery {
+            Delivery::Request { to, from, bytes } => {
+                if !self.reachable(&from, &to) {
+                    return;
+                }
+                let host = self.hosts.get_mut(&to).expect("known");
+                let address = IpAddr::V4(Ipv4Addr::new(198, 18, 0, from.len() as u8));
+                host.store.handle(
+                    now,
+                    StoreInput::Request {
+                        peer: Peer { token: 0, address },
+                        bytes,
+                    },
+                );
+                for (_, reply) in Self::drain_store(host) {
+                    if self.reachable(&to, &from) {
+                        self.schedule(
+                            now.plus_ms(latency),
+                            Delivery::Reply {
+                                to: from.clone(),
+                                bytes: reply,
+                            },
+                        );
+                    }
+                }
+            }
+            Delivery::Reply { to, bytes } => {
+                let host = self.hosts.get_mut(&to).expect("known");
+                if host.up {
+                    if let Some(shell) = host.shell.as_mut() {
+                        shell.handle(now, Input::Received { bytes });
+                    }
+                }
+            }
+            Delivery::Done {
+                host: name,
+                id,
+                result,
+                kind,
+            } => {
+                let host = self.hosts.get_mut(&name).expect("known");
+                if !host.up || host.killed.contains(&id) {
+                    return;
+                }
+                if let Some(shell) = host.shell.as_mut() {
+                    if let Ok(text) = &result {
+                        match (kind, text.parse::<State>()) {
+                            (ProcedureKind::Start | ProcedureKind::Reclaim, Ok(State::Up)) => {
+                                host.holds_service = true
+                            }
+                            (ProcedureKind::Stop, _) => host.holds_service = false,
+                            _ => {}
+                        }
+                    }
+                    shell.handle(now, Input::ProcedureDone { id, result });
+                }
+            }
+        }
+    }
+
+    /// The state changes failsh on `host` reported, in order.
+    pub fn transitions(&self, host: &str) -> Vec<(Option<State>, State)> {
+        self.hosts[host]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::StateChanged { from, to, .. } => Some((*from, *to)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn procedures(&self, host: &str) -> Vec<ProcedureKind> {
+        self.hosts[host]
+            .procedures_run
+            .iter()
+            .map(|(_, k)| *k)
+            .collect()
+    }
+}
+
+fn default_behaviour(kind: ProcedureKind, host: &HarnessHost) -> Behaviour {
+    let is_slave = host
+        .config
+        .as_ref()
+        .is_some_and(|c| c.services.iter().any(|s| !s.masters.is_empty()));
+    let text = match kind {
+        ProcedureKind::Start | ProcedureKind::Reclaim => "UP",
+        ProcedureKind::Stop if is_slave => "RECOVER",
+        ProcedureKind::Stop => "FAIL",
+        ProcedureKind::Check => "1",
+    };
+    Behaviour::Return {
+        text: text.to_string(),
+        delay_ms: 5,
+    }
+}

@@ -1,0 +1,524 @@
+//! The decision rule of DESIGN §2, one test per row, and the seed's whole story, on the
+//! in-crate harness (simulated time, in-memory network, the real wire codec).
+
+use failover_core::harness::{Behaviour, Harness, COMMUNITY};
+use failover_core::shell::{
+    Action, Event, HostConfig, Input, ProcedureKind, Protocol, ServiceConfig, ShellConfig,
+};
+use failover_core::state::State;
+use failover_core::store::ServiceRecord;
+use failover_core::time::Time;
+
+const SERVICE: &str = "198.18.0.50";
+const INTERVAL_MS: u64 = 1_000;
+
+fn host(name: &str) -> HostConfig {
+    HostConfig {
+        name: name.to_string(),
+        community: COMMUNITY.to_string(),
+        protocol: Protocol::Tcp,
+    }
+}
+
+fn service(masters: &[&str], slaves: &[&str]) -> ServiceConfig {
+    ServiceConfig {
+        masters: masters.iter().map(|s| s.to_string()).collect(),
+        slaves: slaves.iter().map(|s| s.to_string()).collect(),
+        has_reclaim: true,
+        ..ServiceConfig::new(SERVICE, INTERVAL_MS)
+    }
+}
+
+fn config(peer: &str, service: ServiceConfig) -> ShellConfig {
+    ShellConfig {
+        local_host: "localhost".to_string(),
+        hosts: vec![host(peer), host("localhost")],
+        services: vec![service],
+    }
+}
+
+/// lukretia: the master (its service lists macbeth as slave).
+fn lukretia() -> ShellConfig {
+    config("macbeth", service(&[], &["macbeth"]))
+}
+
+/// macbeth: the slave (its service lists lukretia as master).
+fn macbeth() -> ShellConfig {
+    config("lukretia", service(&["lukretia"], &[]))
+}
+
+fn record(state: State) -> Vec<ServiceRecord> {
+    vec![ServiceRecord {
+        name: SERVICE.to_string(),
+        state,
+        backup: None,
+        changed_at: Time(0),
+    }]
+}
+
+/// macbeth with a failsh, lukretia with only a faild in `master` state.
+fn slave_view(master: State, local: State) -> Harness {
+    let mut h = Harness::new(7);
+    h.add_host("lukretia", None, record(master));
+    h.add_host("macbeth", Some(macbeth()), record(local));
+    h
+}
+
+/// lukretia with a failsh, macbeth with only a faild in `slave` state.
+fn master_view(local: State, slave: State) -> Harness {
+    let mut h = Harness::new(7);
+    h.add_host("lukretia", Some(lukretia()), record(local));
+    h.add_host("macbeth", None, record(slave));
+    h
+}
+
+fn decisions(h: &Harness, host: &str) -> Vec<String> {
+    h.host(host)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Decision { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_master_up_makes_an_up_slave_run_stop_and_take_the_state_it_returns() {
+    let mut h = slave_view(State::Up, State::Up);
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Stop]);
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert_eq!(
+        h.stored("macbeth", SERVICE),
+        Some(State::Recover),
+        "written to the local faild"
+    );
+}
+
+#[test]
+fn a_master_in_recover_also_makes_an_up_slave_stop() {
+    let mut h = slave_view(State::Recover, State::Up);
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Stop]);
+    assert_eq!(h.stored("macbeth", SERVICE), Some(State::Recover));
+}
+
+#[test]
+fn a_master_up_leaves_a_slave_in_recover_alone() {
+    let mut h = slave_view(State::Up, State::Recover);
+    h.run_for(5 * INTERVAL_MS);
+    assert!(h.procedures("macbeth").is_empty());
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert!(decisions(&h, "macbeth")
+        .iter()
+        .any(|d| d == "master lukretia is UP: standing by"));
+}
+
+#[test]
+fn a_slave_in_recover_starts_when_its_master_is_fail() {
+    let mut h = slave_view(State::Fail, State::Recover);
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Start]);
+    assert_eq!(h.stored("macbeth", SERVICE), Some(State::Up));
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+}
+
+#[test]
+fn an_unreachable_master_counts_as_fail() {
+    let mut h = slave_view(State::Up, State::Recover);
+    h.crash("lukretia");
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Start]);
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Up));
+}
+
+#[test]
+fn an_up_master_that_sees_an_up_slave_reclaims_once_per_episode() {
+    let mut h = master_view(State::Up, State::Up);
+    h.run_for(6 * INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Reclaim]);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    // The slave steps down (here: an operator), the episode ends; a new conflict reclaims again.
+    h.failc("macbeth", SERVICE, State::Recover);
+    h.run_for(3 * INTERVAL_MS);
+    h.failc("macbeth", SERVICE, State::Up);
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Reclaim, ProcedureKind::Reclaim]
+    );
+}
+
+#[test]
+fn a_master_in_recover_waits_while_a_slave_is_up() {
+    let mut h = master_view(State::Recover, State::Up);
+    h.run_for(5 * INTERVAL_MS);
+    assert!(h.procedures("lukretia").is_empty());
+    assert!(decisions(&h, "lukretia")
+        .iter()
+        .any(|d| d == "slave macbeth is UP: waiting for it to see RECOVER and step down"));
+    // Once the slave has stepped down, the master starts.
+    h.failc("macbeth", SERVICE, State::Recover);
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Start]);
+}
+
+#[test]
+fn a_master_in_recover_starts_when_no_slave_is_up() {
+    let mut h = master_view(State::Recover, State::Recover);
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Start]);
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Up));
+}
+
+#[test]
+fn a_service_in_fail_is_left_alone() {
+    let mut h = master_view(State::Fail, State::Fail);
+    h.run_for(5 * INTERVAL_MS);
+    assert!(h.procedures("lukretia").is_empty());
+    let mut h = slave_view(State::Fail, State::Fail);
+    h.crash("lukretia");
+    h.run_for(5 * INTERVAL_MS);
+    assert!(h.procedures("macbeth").is_empty());
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Fail));
+}
+
+#[test]
+fn a_service_the_local_faild_does_not_know_counts_as_fail() {
+    let mut h = Harness::new(1);
+    h.add_host("lukretia", Some(lukretia()), Vec::new());
+    h.add_host("macbeth", None, Vec::new());
+    h.run_for(5 * INTERVAL_MS);
+    assert!(h.procedures("lukretia").is_empty());
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Fail));
+    // The seed's service script registers RECOVER at boot; then failsh starts it.
+    h.failc("lukretia", SERVICE, State::Recover);
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+}
+
+#[test]
+fn a_procedure_that_fails_leaves_fail_with_the_reason() {
+    let mut h = master_view(State::Recover, State::Fail);
+    h.set_behaviour(
+        "lukretia",
+        ProcedureKind::Start,
+        Behaviour::Fail {
+            error: "ifconfig: permission denied".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    let reasons: Vec<String> = h
+        .host("lukretia")
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::StateChanged {
+                to: State::Fail,
+                reason,
+                ..
+            } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["start failed: ifconfig: permission denied".to_string()]
+    );
+}
+
+#[test]
+fn a_procedure_that_returns_garbage_leaves_fail() {
+    let mut h = master_view(State::Recover, State::Fail);
+    h.set_behaviour(
+        "lukretia",
+        ProcedureKind::Start,
+        Behaviour::Return {
+            text: "started ok".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    assert!(h.host("lukretia").events.iter().any(|(_, e)| matches!(e,
+        Event::StateChanged { to: State::Fail, reason, .. } if reason == "start returned \"started ok\", which is not UP, RECOVER or FAIL")));
+}
+
+#[test]
+fn a_hanging_procedure_is_killed_at_its_limit_and_leaves_fail() {
+    let mut h = Harness::new(3);
+    let mut cfg = lukretia();
+    cfg.services[0].procedure_limit_ms = 2_500;
+    h.add_host("lukretia", Some(cfg), record(State::Recover));
+    h.add_host("macbeth", None, record(State::Fail));
+    h.set_behaviour("lukretia", ProcedureKind::Start, Behaviour::Hang);
+    h.run_for(5 * INTERVAL_MS);
+    let killed_at = h
+        .host("lukretia")
+        .actions
+        .iter()
+        .find_map(|(t, a)| matches!(a, Action::KillProcedure { .. }).then_some(*t));
+    let started_at = h.host("lukretia").procedures_run[0].0;
+    assert_eq!(killed_at.map(|t| t.since_ms(started_at)), Some(2_500));
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Start],
+        "FAIL is not retried"
+    );
+}
+
+#[test]
+fn an_up_service_is_stopped_when_the_local_faild_cannot_be_reached() {
+    let mut h = master_view(State::Recover, State::Fail);
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    h.cut("lukretia", "lukretia");
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Start, ProcedureKind::Stop]
+    );
+    assert!(!h.host("lukretia").holds_service);
+}
+
+#[test]
+fn a_failing_health_check_stops_an_up_service_and_keeps_a_slave_from_taking_over() {
+    let mut h = Harness::new(5);
+    let mut cfg = lukretia();
+    cfg.services[0].has_check = true;
+    h.add_host("lukretia", Some(cfg), record(State::Recover));
+    h.add_host("macbeth", None, record(State::Fail));
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    h.set_behaviour(
+        "lukretia",
+        ProcedureKind::Check,
+        Behaviour::Return {
+            text: "0".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(2 * INTERVAL_MS);
+    assert!(h.procedures("lukretia").contains(&ProcedureKind::Stop));
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+
+    let mut h = Harness::new(5);
+    let mut cfg = macbeth();
+    cfg.services[0].has_check = true;
+    h.add_host("lukretia", None, record(State::Fail));
+    h.add_host("macbeth", Some(cfg), record(State::Recover));
+    h.set_behaviour(
+        "macbeth",
+        ProcedureKind::Check,
+        Behaviour::Fail {
+            error: "proxy does not resolve".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(5 * INTERVAL_MS);
+    assert!(!h.procedures("macbeth").contains(&ProcedureKind::Start));
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+}
+
+#[test]
+fn an_operator_fail_in_the_local_faild_is_adopted_without_running_stop() {
+    let mut h = Harness::new(11);
+    h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+    h.add_host("macbeth", Some(macbeth()), record(State::Recover));
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    // The service script's `fail`: address down, then failc -s FAIL.
+    h.host_mut("lukretia").holds_service = false;
+    h.failc("lukretia", SERVICE, State::Fail);
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Start]);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Fail));
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Up));
+    // `recover`: the slave steps down and the master takes the service back.
+    h.failc("lukretia", SERVICE, State::Recover);
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+}
+
+#[test]
+fn sigterm_hands_over_within_one_interval() {
+    let mut h = Harness::new(13);
+    h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+    h.add_host("macbeth", Some(macbeth()), record(State::Recover));
+    h.run_for(3 * INTERVAL_MS);
+    let shutdown_at = h.now;
+    let now = h.now;
+    h.host_mut("lukretia").shell.as_mut().unwrap().handle(
+        now,
+        Input::Shutdown {
+            keep_services: false,
+        },
+    );
+    h.run_for(3 * INTERVAL_MS);
+    let lukretia = h.host("lukretia");
+    assert!(lukretia.actions.iter().any(|(_, a)| *a == Action::Exit));
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    let macbeth_up_at = h
+        .host("macbeth")
+        .events
+        .iter()
+        .find_map(|(t, e)| matches!(e, Event::StateChanged { to: State::Up, .. }).then_some(*t))
+        .expect("macbeth takes over");
+    assert!(
+        macbeth_up_at.since_ms(shutdown_at) <= INTERVAL_MS + 20,
+        "took {} ms",
+        macbeth_up_at.since_ms(shutdown_at)
+    );
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+}
+
+#[test]
+fn sigterm_with_keep_leaves_services_running() {
+    let mut h = master_view(State::Recover, State::Fail);
+    h.run_for(2 * INTERVAL_MS);
+    let now = h.now;
+    h.host_mut("lukretia").shell.as_mut().unwrap().handle(
+        now,
+        Input::Shutdown {
+            keep_services: true,
+        },
+    );
+    h.run_for(INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Start]);
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Up));
+    assert!(h
+        .host("lukretia")
+        .actions
+        .iter()
+        .any(|(_, a)| *a == Action::Exit));
+}
+
+#[test]
+fn misses_tolerate_lost_polls_before_a_host_counts_as_fail() {
+    let mut h = Harness::new(17);
+    let mut cfg = macbeth();
+    cfg.services[0].misses = 3;
+    h.add_host("lukretia", None, record(State::Up));
+    h.add_host("macbeth", Some(cfg), record(State::Recover));
+    h.run_for(2 * INTERVAL_MS);
+    h.cut("lukretia", "macbeth");
+    h.run_for(2 * INTERVAL_MS + 500);
+    assert!(
+        h.procedures("macbeth").is_empty(),
+        "two misses are tolerated"
+    );
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Start]);
+}
+
+/// The seed's story at core level.
+#[test]
+fn the_lukretia_macbeth_story() {
+    let misses_plus_one_ms = 2 * INTERVAL_MS;
+    let mut h = Harness::new(42);
+    // Both boot; the service script's `start` registers RECOVER in each faild.
+    h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+    h.add_host("macbeth", Some(macbeth()), record(State::Recover));
+    h.run_for(misses_plus_one_ms);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+
+    // lukretia's host dies: macbeth takes over within misses + 1 intervals.
+    h.crash("lukretia");
+    let died_at = h.now;
+    h.run_for(misses_plus_one_ms + 100);
+    let up_at = h
+        .host("macbeth")
+        .events
+        .iter()
+        .find_map(|(t, e)| matches!(e, Event::StateChanged { to: State::Up, .. }).then_some(*t))
+        .expect("macbeth goes UP");
+    assert!(
+        up_at.since_ms(died_at) <= misses_plus_one_ms,
+        "took {} ms",
+        up_at.since_ms(died_at)
+    );
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+
+    // lukretia reboots; its service script registers RECOVER; the handshake.
+    h.restart("lukretia");
+    h.failc("lukretia", SERVICE, State::Recover);
+    let mut both = 0;
+    for _ in 0..60 {
+        h.run_for(100);
+        if h.holders().len() > 1 {
+            both += 1;
+        }
+    }
+    assert_eq!(both, 0, "never both hold the service during the handshake");
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+
+    // A partition: both UP. After it heals: lukretia reclaims once, macbeth steps down.
+    h.partition("lukretia", "macbeth");
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Up));
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    h.heal();
+    let healed_at = h.now;
+    h.run_for(misses_plus_one_ms);
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    let reclaims: Vec<Time> = h
+        .host("lukretia")
+        .procedures_run
+        .iter()
+        .filter(|(_, k)| *k == ProcedureKind::Reclaim)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(reclaims.len(), 1);
+    assert!(reclaims[0] >= healed_at);
+    h.run_for(5 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    assert_eq!(
+        h.procedures("lukretia")
+            .iter()
+            .filter(|k| **k == ProcedureKind::Reclaim)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn the_same_seed_and_inputs_give_byte_identical_actions() {
+    let run = |seed: u64| {
+        let mut h = Harness::new(seed);
+        h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+        h.add_host("macbeth", Some(macbeth()), record(State::Recover));
+        h.run_for(3_000);
+        h.crash("lukretia");
+        h.run_for(3_000);
+        h.restart("lukretia");
+        h.failc("lukretia", SERVICE, State::Recover);
+        h.run_for(5_000);
+        let mut out = String::new();
+        for host in h.hosts.values() {
+            for (t, action) in &host.actions {
+                out.push_str(&format!(
+                    "{} {} {}\n",
+                    host.name,
+                    t.as_ms(),
+                    serde_json::to_string(action).unwrap()
+                ));
+            }
+        }
+        out
+    };
+    let a = run(99);
+    assert!(a.len() > 1000);
+    assert_eq!(a, run(99));
+    assert_ne!(a, run(100), "the seed reaches the nonces");
+}
