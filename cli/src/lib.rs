@@ -1,2 +1,4 @@
 //! Shared code of the failover programs.
 pub mod monitor;
+pub mod config;
+pub mod tcl;

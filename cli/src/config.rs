@@ -1,0 +1,1 @@
+//! failsh configuration model (placeholder, filled below).
