@@ -2,3 +2,5 @@
 pub mod monitor;
 pub mod config;
 pub mod tcl;
+pub mod debugport;
+pub mod logging;

@@ -1,0 +1,274 @@
+//! Log levels per facility, adjustable at run time (by `-d facility` on the command line and by
+//! faildebug over the debug port, see [`crate::debugport`]).
+//!
+//! The original raised the debug level of one facility at a time so that a busy failsh could be
+//! traced without filling the disk; the same holds here: every facility starts at
+//! [`Level::Info`] and can be raised to `debug` or `trace` (or lowered to `warn`, `error`) on its
+//! own, or all at once with the facility name `all`.
+//!
+//! A [`Levels`] table is cheap to share (`Arc`), lock-free to read (one atomic per facility),
+//! and [`Levels::applier`] turns it into the callback [`crate::debugport::serve`] takes.
+
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How much a facility logs, least verbose first. The numbers (0-4) are accepted wherever a
+/// level name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Error = 0,
+    Warn = 1,
+    Info = 2,
+    Debug = 3,
+    Trace = 4,
+}
+
+impl Level {
+    pub const ALL: [Level; 5] = [
+        Level::Error,
+        Level::Warn,
+        Level::Info,
+        Level::Debug,
+        Level::Trace,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+            Level::Trace => "trace",
+        }
+    }
+
+    fn from_u8(value: u8) -> Level {
+        match value {
+            0 => Level::Error,
+            1 => Level::Warn,
+            2 => Level::Info,
+            3 => Level::Debug,
+            _ => Level::Trace,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+
+    /// A level name in any case (`warning` too) or its number 0-4.
+    fn from_str(text: &str) -> Result<Level, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "error" | "0" => Ok(Level::Error),
+            "warn" | "warning" | "1" => Ok(Level::Warn),
+            "info" | "2" => Ok(Level::Info),
+            "debug" | "3" => Ok(Level::Debug),
+            "trace" | "4" => Ok(Level::Trace),
+            _ => Err(format!(
+                "\"{text}\" is not a log level (expected error, warn, info, debug, trace or 0-4)"
+            )),
+        }
+    }
+}
+
+/// The facilities of failsh and faild. `all` addresses every one of them at once.
+pub const FACILITIES: [&str; 8] = [
+    "poll",      // polls of other hosts' faild and their answers
+    "decision",  // the decision rule: why a service stays, starts or stops
+    "procedure", // start, stop, reclaim and check procedures, their output and results
+    "store",     // faild's state store and state file
+    "net",       // sockets, connections, malformed packets
+    "monitor",   // the monitor port and its readers
+    "debug",     // the debug port itself
+    "config",    // reading and reloading the configuration
+];
+
+/// The name that addresses every facility.
+pub const ALL_FACILITIES: &str = "all";
+
+/// One level per facility, shared between the daemon's threads.
+#[derive(Debug)]
+pub struct Levels {
+    program: String,
+    levels: [AtomicU8; FACILITIES.len()],
+}
+
+impl Levels {
+    /// Every facility at [`Level::Info`]. `program` prefixes every log line.
+    pub fn new(program: &str) -> Levels {
+        Levels {
+            program: program.to_string(),
+            levels: std::array::from_fn(|_| AtomicU8::new(Level::Info as u8)),
+        }
+    }
+
+    /// Sets the level of `facility` (or of every facility for `all`). Unknown facilities are
+    /// an error that lists the known ones, so a typo in faildebug does not pass silently.
+    pub fn set(&self, facility: &str, level: Level) -> Result<(), String> {
+        if facility == ALL_FACILITIES {
+            for slot in &self.levels {
+                slot.store(level as u8, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        let index = facility_index(facility)?;
+        self.levels[index].store(level as u8, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The level of `facility`; unknown facilities log at [`Level::Info`].
+    pub fn get(&self, facility: &str) -> Level {
+        match facility_index(facility) {
+            Ok(index) => Level::from_u8(self.levels[index].load(Ordering::Relaxed)),
+            Err(_) => Level::Info,
+        }
+    }
+
+    /// Whether a message of `level` on `facility` is written.
+    pub fn enabled(&self, facility: &str, level: Level) -> bool {
+        level <= self.get(facility)
+    }
+
+    /// Writes one line to standard error if `facility` is at `level` or more verbose:
+    /// `2024-01-02T03:04:05.678Z failsh[1234] decision info: message`.
+    pub fn log(&self, facility: &str, level: Level, message: &str) {
+        if !self.enabled(facility, level) {
+            return;
+        }
+        let line = format!(
+            "{} {}[{}] {} {}: {}\n",
+            utc_timestamp(SystemTime::now()),
+            self.program,
+            std::process::id(),
+            facility,
+            level,
+            message
+        );
+        // A closed stderr must not take the daemon down: logging is best effort.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// Every facility with its level, in [`FACILITIES`] order (for `-V`-style dumps and tests).
+    pub fn snapshot(&self) -> Vec<(&'static str, Level)> {
+        FACILITIES
+            .iter()
+            .map(|facility| (*facility, self.get(facility)))
+            .collect()
+    }
+
+    /// The callback for [`crate::debugport::serve`]: applies a faildebug request to this table
+    /// and logs the change on the `debug` facility.
+    pub fn applier(self: &Arc<Levels>) -> crate::debugport::Apply {
+        let levels = Arc::clone(self);
+        Arc::new(move |facility: &str, level: Level| {
+            levels.set(facility, level)?;
+            // Logged at warn so that the change is visible even when the facility is quiet.
+            levels.log(
+                "debug",
+                Level::Warn,
+                &format!("log level of {facility} set to {level} by faildebug"),
+            );
+            Ok(())
+        })
+    }
+}
+
+fn facility_index(facility: &str) -> Result<usize, String> {
+    FACILITIES
+        .iter()
+        .position(|known| *known == facility)
+        .ok_or_else(|| {
+            format!(
+                "unknown facility \"{facility}\" (expected one of {}, {ALL_FACILITIES})",
+                FACILITIES.join(", ")
+            )
+        })
+}
+
+/// The process-wide table, for programs that have one logger (faild, failsh).
+pub fn global(program: &str) -> Arc<Levels> {
+    static GLOBAL: OnceLock<Arc<Levels>> = OnceLock::new();
+    Arc::clone(GLOBAL.get_or_init(|| Arc::new(Levels::new(program))))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` without a date crate (days-to-civil after H. Hinnant).
+pub fn utc_timestamp(at: SystemTime) -> String {
+    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let unix_ms = since_epoch.as_millis() as u64;
+    utc_timestamp_ms(unix_ms)
+}
+
+/// [`utc_timestamp`] of unix milliseconds.
+pub fn utc_timestamp_ms(unix_ms: u64) -> String {
+    let seconds = unix_ms / 1000;
+    let millis = unix_ms % 1000;
+    let days = (seconds / 86_400) as i64;
+    let second_of_day = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        second_of_day / 3600,
+        (second_of_day / 60) % 60,
+        second_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_by_name_and_number() {
+        assert_eq!("DEBUG".parse::<Level>(), Ok(Level::Debug));
+        assert_eq!("4".parse::<Level>(), Ok(Level::Trace));
+        assert_eq!("warning".parse::<Level>(), Ok(Level::Warn));
+        assert!("loud".parse::<Level>().unwrap_err().contains("loud"));
+    }
+
+    #[test]
+    fn a_facility_changes_alone_and_all_changes_every_facility() {
+        let levels = Levels::new("test");
+        levels.set("poll", Level::Trace).unwrap();
+        assert_eq!(levels.get("poll"), Level::Trace);
+        assert_eq!(levels.get("decision"), Level::Info);
+        assert!(levels.enabled("poll", Level::Trace));
+        assert!(!levels.enabled("decision", Level::Debug));
+        levels.set("all", Level::Error).unwrap();
+        assert!(levels.snapshot().iter().all(|(_, l)| *l == Level::Error));
+        let error = levels.set("pol", Level::Debug).unwrap_err();
+        assert!(error.contains("unknown facility \"pol\""), "{error}");
+    }
+
+    #[test]
+    fn timestamps_are_utc_civil_dates() {
+        assert_eq!(utc_timestamp_ms(0), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 12:34:56.789 UTC, a leap day.
+        assert_eq!(
+            utc_timestamp_ms(951_827_696_789),
+            "2000-02-29T12:34:56.789Z"
+        );
+    }
+}
