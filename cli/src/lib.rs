@@ -4,3 +4,4 @@ pub mod config;
 pub mod tcl;
 pub mod debugport;
 pub mod logging;
+pub mod sdnotify;

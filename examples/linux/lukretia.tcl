@@ -1,0 +1,50 @@
+# IP address failover on host lukretia (the master), for Linux: /etc/failover/lukretia.tcl
+#
+# This is the seed's configuration with its lost parts filled in (the service is named after
+# its failover address 198.18.0.50, and so is its script /etc/init.d/198.18.0.50) and three
+# changes for real Linux hosts:
+#   - the service script is named once in `script`, so an installation elsewhere changes one
+#     line;
+#   - `interval 1` instead of 5: a one-second poll costs nothing today (see docs/deploy.md
+#     for faster settings);
+#   - `failhost macbeth address ...` so that failover does not depend on name resolution
+#     (a DNS server that is down must not delay or prevent a takeover).
+
+set script /etc/init.d/198.18.0.50
+
+# the startservice procedure starts the IP address on the virtual interface
+proc	startservice {} {
+	global script
+	exec $script up
+	return "UP"
+}
+
+# the stopservice procedure stops the IP service on the virtual interface
+proc	stopservice {} {
+	global script
+	exec $script down
+	return "FAIL"
+}
+
+# the reclaimservice procedure recovers from a spurious slave
+proc    reclaimservice {} {
+	global script
+	exec $script reclaim
+	return "UP"
+}
+
+failsvc 198.18.0.50 create
+failsvc 198.18.0.50 interval 1
+failsvc 198.18.0.50 start startservice
+failsvc 198.18.0.50 stop stopservice
+failsvc 198.18.0.50 reclaim reclaimservice
+failsvc 198.18.0.50 slaves macbeth
+
+failhost macbeth address 198.18.0.2
+failhost macbeth port 1291
+failhost macbeth protocol tcp
+failhost macbeth community public
+
+failhost localhost port 1291
+failhost localhost protocol tcp
+failhost localhost community genesis

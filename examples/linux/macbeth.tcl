@@ -1,0 +1,44 @@
+# IP address failover on host macbeth (the slave), for Linux: /etc/failover/macbeth.tcl
+#
+# The seed's configuration with the same changes as lukretia.tcl (service name and script
+# filled in, the script named once, `interval 1`, the master's address given).
+
+set script /etc/init.d/198.18.0.50
+
+# the startservice procedure starts the IP address on the virtual interface
+proc	startservice {} {
+	global script
+	exec $script up
+	return "UP"
+}
+
+# the stopservice procedure stops the IP service on the virtual interface; the slave
+# returns RECOVER, so it may take over again the next time the master fails
+proc	stopservice {} {
+	global script
+	exec $script down
+	return "RECOVER"
+}
+
+# the reclaimservice procedure recovers from a spurious slave
+proc    reclaimservice {} {
+	global script
+	exec $script reclaim
+	return "UP"
+}
+
+failsvc 198.18.0.50 create
+failsvc 198.18.0.50 interval 1
+failsvc 198.18.0.50 start startservice
+failsvc 198.18.0.50 stop stopservice
+failsvc 198.18.0.50 reclaim reclaimservice
+failsvc 198.18.0.50 masters lukretia
+
+failhost lukretia address 198.18.0.1
+failhost lukretia port 1291
+failhost lukretia protocol tcp
+failhost lukretia community public
+
+failhost localhost port 1291
+failhost localhost protocol tcp
+failhost localhost community genesis
