@@ -77,6 +77,8 @@ pub struct Harness {
     queue: BTreeMap<(Time, u64), Delivery>,
     sequence: u64,
     seed: u64,
+    /// Inputs handed to the machines (failsh inputs and faild requests), for benchmarks.
+    pub inputs_handled: u64,
 }
 
 fn communities() -> Communities {
@@ -93,6 +95,7 @@ impl Harness {
             queue: BTreeMap::new(),
             sequence: 0,
             seed,
+            inputs_handled: 0,
         }
     }
 
@@ -258,7 +261,9 @@ impl Harness {
 
     fn reachable(&self, from: &str, to: &str) -> bool {
         let up = |n: &str| self.hosts.get(n).is_some_and(|h| h.up);
-        up(from) && up(to) && !self.cuts.contains(&(from.to_string(), to.to_string()))
+        up(from)
+            && up(to)
+            && (self.cuts.is_empty() || !self.cuts.contains(&(from.to_string(), to.to_string())))
     }
 
     fn schedule(&mut self, at: Time, delivery: Delivery) {
@@ -269,11 +274,15 @@ impl Harness {
     /// Drains every host's failsh actions into deliveries.
     fn pump(&mut self) {
         let names: Vec<String> = self.hosts.keys().cloned().collect();
+        self.pump_hosts(&names);
+    }
+
+    fn pump_hosts(&mut self, names: &[String]) {
         for name in names {
             loop {
                 let now = self.now;
                 let latency = self.latency_ms;
-                let host = self.hosts.get_mut(&name).expect("listed");
+                let host = self.hosts.get_mut(name).expect("listed");
                 let Some(shell) = host.shell.as_mut() else {
                     break;
                 };
@@ -361,7 +370,8 @@ impl Harness {
 
     /// Runs the group until `until` (inclusive).
     pub fn run_until(&mut self, until: Time) {
-        self.pump();
+        let names: Vec<String> = self.hosts.keys().cloned().collect();
+        self.pump_hosts(&names);
         for _ in 0..10_000_000u64 {
             let Some(next) = self.next_wakeup() else {
                 break;
@@ -378,16 +388,16 @@ impl Harness {
                 }
                 let delivery = self.queue.remove(&key).expect("present");
                 self.deliver(delivery);
-                self.pump();
+                self.pump_hosts(&names);
             }
-            let names: Vec<String> = self.hosts.keys().cloned().collect();
-            for name in names {
-                let host = self.hosts.get_mut(&name).expect("listed");
+            for name in &names {
+                let host = self.hosts.get_mut(name).expect("listed");
                 if !host.up {
                     continue;
                 }
                 if let Some(shell) = host.shell.as_mut() {
                     if shell.poll_timeout().is_some_and(|(t, _)| t <= now) {
+                        self.inputs_handled += 1;
                         shell.handle(now, Input::Timeout);
                         if let Some((t, timer)) = shell.poll_timeout() {
                             assert!(t > now, "{name}: timer {timer} at {t} not after {now}");
@@ -395,7 +405,7 @@ impl Harness {
                     }
                 }
             }
-            self.pump();
+            self.pump_hosts(&names);
         }
         self.now = self.now.max(until);
     }
@@ -406,6 +416,7 @@ impl Harness {
     }
 
     fn deliver(&mut self, delivery: Delivery) {
+        self.inputs_handled += 1;
         let now = self.now;
         let latency = self.latency_ms;
         match delivery {

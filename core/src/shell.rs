@@ -11,7 +11,9 @@ use crate::state::State;
 use crate::store::CHALLENGE_LIFETIME_MS;
 use crate::time::Time;
 use crate::timer::{Timer, TimerTable};
-use crate::wire::{self, Nonce, Reply, Request, RequestBody, Status, MAX_NAME_BYTES, NONCE_BYTES};
+use crate::wire::{
+    self, Key, Nonce, Reply, Request, RequestBody, Status, MAX_NAME_BYTES, NONCE_BYTES,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -389,6 +391,7 @@ pub struct ServiceStatus {
 #[derive(Debug)]
 struct Host {
     config: HostConfig,
+    key: Key,
     reachable: Option<bool>,
     last_contact: Option<Time>,
     boot_id: Option<u64>,
@@ -647,6 +650,7 @@ impl Shell {
         self.hosts.insert(
             id,
             Host {
+                key: Key::new(&host_config.community),
                 config: host_config,
                 reachable: None,
                 last_contact: None,
@@ -872,8 +876,7 @@ impl Shell {
             want_challenge: host == self.local,
             body: RequestBody::Query { services: names },
         };
-        let community = self.hosts[&host].config.community.clone();
-        match wire::encode_request(&request, &community) {
+        match wire::encode_request_keyed(&request, &self.hosts[&host].key) {
             Ok(bytes) => {
                 self.pending.insert(
                     nonce,
@@ -973,11 +976,11 @@ impl Shell {
             // Late, duplicated or replayed: nothing is waiting for it.
             None => return,
         };
-        let Some(community) = self.hosts.get(&host).map(|h| h.config.community.clone()) else {
+        let Some(key) = self.hosts.get(&host).map(|h| &h.key) else {
             return;
         };
         let reply = signed.message.clone();
-        if reply.authenticated && !signed.verify(&community) {
+        if reply.authenticated && !signed.verify_keyed(key) {
             // Not removed from pending: a forgery must not cancel the genuine answer.
             let name = self.host_name(host);
             self.event(Event::BadReply {
@@ -1170,7 +1173,7 @@ impl Shell {
             let Some(challenge) = challenge else { return };
             let nonce = self.new_nonce();
             let local = self.local;
-            let community = self.hosts[&local].config.community.clone();
+            let key = self.hosts[&local].key.clone();
             let service = self.services.get_mut(&id).expect("listed above");
             let write = service.write.as_mut().expect("listed above");
             let request = Request {
@@ -1183,7 +1186,7 @@ impl Shell {
                     challenge,
                 },
             };
-            let Ok(bytes) = wire::encode_request(&request, &community) else {
+            let Ok(bytes) = wire::encode_request_keyed(&request, &key) else {
                 continue;
             };
             write.in_flight = Some(nonce);

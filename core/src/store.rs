@@ -5,7 +5,7 @@ use crate::community::{Access, Communities};
 use crate::rng::Rng;
 use crate::state::State;
 use crate::time::Time;
-use crate::wire::{self, DecodeError, Entry, Reply, Request, RequestBody, Status};
+use crate::wire::{self, DecodeError, Entry, Key, Reply, Request, RequestBody, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -140,10 +140,20 @@ impl fmt::Display for StoreEvent {
     }
 }
 
+fn keys_of(communities: &Communities) -> Vec<(String, Key)> {
+    communities
+        .secrets()
+        .into_iter()
+        .map(|c| (c.to_string(), Key::new(c)))
+        .collect()
+}
+
 #[derive(Debug)]
 pub struct Store {
     boot_id: u64,
     communities: Communities,
+    /// Each distinct community with its prepared MAC key, in file order.
+    keys: Vec<(String, Key)>,
     services: BTreeMap<String, ServiceRecord>,
     /// challenge -> when it was handed out.
     challenges: BTreeMap<u64, Time>,
@@ -157,6 +167,7 @@ impl Store {
     pub fn new(config: StoreConfig, records: Vec<ServiceRecord>) -> Store {
         Store {
             boot_id: config.boot_id,
+            keys: keys_of(&config.communities),
             communities: config.communities,
             services: records.into_iter().map(|r| (r.name.clone(), r)).collect(),
             challenges: BTreeMap::new(),
@@ -185,7 +196,10 @@ impl Store {
     pub fn handle(&mut self, now: Time, input: StoreInput) {
         match input {
             StoreInput::Request { peer, bytes } => self.handle_request(now, peer, &bytes),
-            StoreInput::ReplaceCommunities(communities) => self.communities = communities,
+            StoreInput::ReplaceCommunities(communities) => {
+                self.keys = keys_of(&communities);
+                self.communities = communities;
+            }
         }
     }
 
@@ -206,11 +220,10 @@ impl Store {
             }
         };
         let community = self
-            .communities
-            .secrets()
-            .into_iter()
-            .find(|c| signed.verify(c))
-            .map(str::to_string);
+            .keys
+            .iter()
+            .find(|(_, key)| signed.verify_keyed(key))
+            .map(|(community, _)| community.clone());
         let request = signed.message;
         let Some(community) = community else {
             self.event(StoreEvent::Refused { from: peer.address });
@@ -441,12 +454,14 @@ impl Store {
             challenge,
             entries,
         };
-        let bytes = match wire::encode_reply(&reply, community) {
+        let key =
+            community.and_then(|c| self.keys.iter().find(|(k, _)| k == c).map(|(_, key)| key));
+        let bytes = match wire::encode_reply_keyed(&reply, key) {
             Ok(bytes) => bytes,
             Err(_) => {
                 reply.status = Status::TooLarge;
                 reply.entries.clear();
-                match wire::encode_reply(&reply, community) {
+                match wire::encode_reply_keyed(&reply, key) {
                     Ok(bytes) => bytes,
                     Err(_) => return,
                 }

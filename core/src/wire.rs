@@ -215,9 +215,33 @@ pub struct Signed<'a, T> {
 impl<T> Signed<'_, T> {
     /// Constant-time check of the MAC under `community`.
     pub fn verify(&self, community: &str) -> bool {
-        let mut mac = new_mac(community);
+        self.verify_keyed(&Key::new(community))
+    }
+
+    /// [`Signed::verify`] with a prepared key, which saves hashing the community each time.
+    pub fn verify_keyed(&self, key: &Key) -> bool {
+        let mut mac = key.0.clone();
         mac.update(self.signed);
         mac.verify_slice(self.mac).is_ok()
+    }
+}
+
+/// A community prepared as an HMAC key. HMAC hashes its key into two pad blocks before the
+/// message; doing that once per community instead of once per message halves the cost of a
+/// small message's MAC on the polling hot path.
+#[derive(Clone)]
+pub struct Key(Hmac<Sha256>);
+
+impl Key {
+    pub fn new(community: &str) -> Key {
+        Key(new_mac(community))
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material.
+        f.write_str("Key(..)")
     }
 }
 
@@ -227,10 +251,10 @@ fn new_mac(community: &str) -> Hmac<Sha256> {
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
 }
 
-fn seal(mut bytes: Vec<u8>, community: Option<&str>) -> Vec<u8> {
-    match community {
-        Some(community) => {
-            let mut mac = new_mac(community);
+fn seal(mut bytes: Vec<u8>, key: Option<&Key>) -> Vec<u8> {
+    match key {
+        Some(key) => {
+            let mut mac = key.0.clone();
             mac.update(&bytes);
             bytes.extend_from_slice(&mac.finalize().into_bytes());
         }
@@ -256,6 +280,10 @@ fn put_required_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
 }
 
 pub fn encode_request(request: &Request, community: &str) -> Result<Vec<u8>, EncodeError> {
+    encode_request_keyed(request, &Key::new(community))
+}
+
+pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
@@ -300,20 +328,21 @@ pub fn encode_request(request: &Request, community: &str) -> Result<Vec<u8>, Enc
             length: out.len() + MAC_BYTES,
         });
     }
-    Ok(seal(out, Some(community)))
+    Ok(seal(out, Some(key)))
 }
 
 /// Encodes a reply, signed under `community`; `None` only for a Refused reply.
 pub fn encode_reply(reply: &Reply, community: Option<&str>) -> Result<Vec<u8>, EncodeError> {
+    encode_reply_keyed(reply, community.map(Key::new).as_ref())
+}
+
+/// [`encode_reply`] with a prepared key; `None` only for a Refused reply.
+pub fn encode_reply_keyed(reply: &Reply, key: Option<&Key>) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(64 + reply.entries.len() * 32);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.push(KIND_REPLY);
-    out.push(if community.is_some() {
-        FLAG_AUTHENTICATED
-    } else {
-        0
-    });
+    out.push(if key.is_some() { FLAG_AUTHENTICATED } else { 0 });
     out.extend_from_slice(&reply.nonce.0);
     out.push(reply.status.to_wire());
     out.extend_from_slice(&reply.boot_id.to_be_bytes());
@@ -332,7 +361,7 @@ pub fn encode_reply(reply: &Reply, community: Option<&str>) -> Result<Vec<u8>, E
             });
         }
     }
-    Ok(seal(out, community))
+    Ok(seal(out, key))
 }
 
 /// A bounds-checked reader: every read returns an error instead of panicking.

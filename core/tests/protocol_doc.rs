@@ -1,0 +1,58 @@
+//! The worked example in docs/protocol.md is what the codec produces, byte for byte.
+
+use failover_core::state::State;
+use failover_core::wire::{
+    decode_reply, decode_request, encode_reply, encode_request, Entry, Nonce, Reply, Request,
+    RequestBody, Status,
+};
+
+fn block(doc: &str, tag: &str) -> Vec<u8> {
+    let start = doc
+        .find(&format!("```{tag}\n"))
+        .unwrap_or_else(|| panic!("no ```{tag} block"))
+        + tag.len()
+        + 4;
+    let end = start + doc[start..].find("```").expect("closed block");
+    doc[start..end]
+        .split_whitespace()
+        .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
+        .collect()
+}
+
+#[test]
+fn the_worked_example_in_the_protocol_document_matches_the_codec() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .unwrap();
+    let nonce = Nonce(core::array::from_fn(|i| i as u8));
+    let request = Request {
+        nonce,
+        want_challenge: true,
+        body: RequestBody::Query {
+            services: vec!["198.18.0.50".into()],
+        },
+    };
+    let request_bytes = block(&doc, "request");
+    assert_eq!(encode_request(&request, "public").unwrap(), request_bytes);
+    let signed = decode_request(&request_bytes).unwrap();
+    assert!(signed.verify("public"));
+    assert_eq!(signed.message, request);
+
+    let reply = Reply {
+        nonce,
+        authenticated: true,
+        status: Status::Ok,
+        boot_id: 0x0123_4567_89ab_cdef,
+        challenge: Some(0x1122_3344_5566_7788),
+        entries: vec![Entry {
+            name: "198.18.0.50".into(),
+            state: Some(State::Up),
+            backup: Some("macbeth".into()),
+            since_change_ms: 5_000,
+        }],
+    };
+    let reply_bytes = block(&doc, "reply");
+    assert_eq!(encode_reply(&reply, Some("public")).unwrap(), reply_bytes);
+    let signed = decode_reply(&reply_bytes).unwrap();
+    assert!(signed.verify("public"));
+    assert_eq!(signed.message, reply);
+}
