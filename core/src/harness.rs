@@ -272,11 +272,6 @@ impl Harness {
     }
 
     /// Drains every host's failsh actions into deliveries.
-    fn pump(&mut self) {
-        let names: Vec<String> = self.hosts.keys().cloned().collect();
-        self.pump_hosts(&names);
-    }
-
     fn pump_hosts(&mut self, names: &[String]) {
         for name in names {
             loop {
@@ -303,7 +298,7 @@ impl Harness {
                         } else {
                             target
                         };
-                        if self.reachable(&name, &to) {
+                        if self.reachable(name, &to) {
                             self.schedule(
                                 now.plus_ms(latency),
                                 Delivery::Request {
