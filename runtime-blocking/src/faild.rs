@@ -1,1 +1,631 @@
-//! (being written)
+//! faild's server loop on std threads.
+//!
+//! Feeder threads (one UDP reader, one TCP acceptor, one reader per TCP connection, one signal
+//! thread) turn every input into an [`Input`] on one bounded channel; the loop owns the
+//! [`Store`] and does the same three things forever: wait for one input, hand it to the store,
+//! drain the store's actions (persist, reply, log). The store never runs on two threads, so it
+//! needs no lock, and a full channel makes the readers wait instead of faild growing.
+//!
+//! The types shared by both runtimes ([`FaildOptions`], [`FaildHooks`], [`Driver`], ...) live
+//! here; `failover-runtime-smol` re-exports them, so programs switch runtimes by switching
+//! one function call.
+
+use failover_core::community::Communities;
+use failover_core::store::{Peer, ServiceRecord, Store, StoreAction, StoreEvent, StoreInput};
+use failover_core::time::Time;
+use failover_core::wire::{self, StreamDecoder};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The port faild listens on unless told otherwise (the seed's example uses it).
+pub const DEFAULT_PORT: u16 = 1291;
+/// A TCP connection that sends nothing for this long is closed: this also reaps half-open
+/// connections whose peer vanished.
+pub const DEFAULT_TCP_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// More connections than this are closed right after accept, so a connection flood costs
+/// bounded memory and threads.
+pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 256;
+/// Inputs waiting for the loop at most; readers block (and the kernel drops datagrams) beyond.
+pub const INPUT_QUEUE_LENGTH: usize = 1024;
+/// Largest datagram read; larger ones are truncated by the kernel and then rejected.
+const DATAGRAM_BUFFER_BYTES: usize = 65_536;
+/// The token bit that marks a UDP peer; TCP connections count up from 1 below it.
+const UDP_TOKEN: u64 = 1 << 63;
+
+/// Where faild listens and how it bounds TCP connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaildOptions {
+    /// `None`: no UDP (`--no-udp`).
+    pub udp: Option<SocketAddr>,
+    /// `None`: no TCP (`--no-tcp`).
+    pub tcp: Option<SocketAddr>,
+    pub tcp_idle_timeout_ms: u64,
+    pub max_tcp_connections: usize,
+}
+
+impl FaildOptions {
+    /// UDP and TCP on the same address and port, with the default bounds.
+    pub fn on(address: SocketAddr) -> FaildOptions {
+        FaildOptions {
+            udp: Some(address),
+            tcp: Some(address),
+            tcp_idle_timeout_ms: DEFAULT_TCP_IDLE_TIMEOUT_MS,
+            max_tcp_connections: DEFAULT_MAX_TCP_CONNECTIONS,
+        }
+    }
+}
+
+/// Sockets bound before faild detaches or drops privileges, so that a port in use or a port
+/// below 1024 is reported to the operator and a non-root user can still serve port 1291.
+#[derive(Debug)]
+pub struct Bound {
+    pub udp: Option<UdpSocket>,
+    pub tcp: Option<TcpListener>,
+    pub options: FaildOptions,
+}
+
+impl Bound {
+    pub fn udp_address(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    pub fn tcp_address(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+}
+
+/// Binds the sockets of `options`. A port of 0 picks a free port; with both protocols, the
+/// TCP port then follows the UDP one so that one port number serves both.
+pub fn bind(options: &FaildOptions) -> io::Result<Bound> {
+    let udp = match options.udp {
+        Some(address) => Some(bind_udp(address)?),
+        None => None,
+    };
+    let tcp = match options.tcp {
+        Some(mut address) => {
+            if address.port() == 0 {
+                if let Some(udp) = &udp {
+                    address.set_port(udp.local_addr()?.port());
+                }
+            }
+            Some(bind_tcp(address)?)
+        }
+        None => None,
+    };
+    Ok(Bound {
+        udp,
+        tcp,
+        options: options.clone(),
+    })
+}
+
+fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if address.is_ipv6() {
+        // `-a ::` serves IPv4 clients too, as mapped addresses.
+        socket.set_only_v6(false)?;
+    }
+    // A bigger receive buffer absorbs bursts of polls instead of dropping them.
+    let _ = socket.set_recv_buffer_size(1 << 20);
+    socket
+        .bind(&address.into())
+        .map_err(|e| annotate(e, "UDP", address))?;
+    Ok(socket.into())
+}
+
+fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if address.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    // A restarted faild must get its port back while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket
+        .bind(&address.into())
+        .map_err(|e| annotate(e, "TCP", address))?;
+    socket.listen(128)?;
+    Ok(socket.into())
+}
+
+fn annotate(error: io::Error, protocol: &str, address: SocketAddr) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("cannot bind {protocol} {address}: {error}"),
+    )
+}
+
+/// Severity of a log line, in syslog's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+/// What a log line is about. The names are the facilities of `-d facility` and faildebug
+/// (failover-cli's `logging::FACILITIES`), so one facility raises faild's and failsh's lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Topic {
+    /// State changes and state file writes.
+    Store,
+    /// Requests refused, forbidden or malformed; TCP connections; socket errors.
+    Net,
+    /// Re-reading the community file, signals.
+    Config,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Store, Topic::Net, Topic::Config];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Store => "store",
+            Topic::Net => "net",
+            Topic::Config => "config",
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why the loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// SIGTERM or SIGINT: a clean stop.
+    Signal(&'static str),
+}
+
+/// Writes the state file.
+pub type PersistHook = Box<dyn FnMut(&[ServiceRecord]) -> io::Result<()>>;
+/// Re-reads the community file.
+pub type ReloadHook = Box<dyn FnMut() -> Result<Communities, String>>;
+/// Writes one log line.
+pub type LogHook = Box<dyn FnMut(LogLevel, Topic, &str)>;
+
+/// What the program supplies: the effects the runtime cannot know how to do.
+pub struct FaildHooks {
+    /// Writes the whole state (atomically) before the reply that acknowledges a change goes
+    /// out. An error withholds that reply, so the client sees no acknowledgement.
+    pub persist: PersistHook,
+    /// SIGHUP: re-read the community file. An error (already naming file and line) keeps
+    /// the communities in force.
+    pub reload: ReloadHook,
+    pub log: LogHook,
+    /// The store's clock: faild uses [`wall_clock`] so that "since change" survives restarts.
+    pub clock: fn() -> Time,
+}
+
+impl fmt::Debug for FaildHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FaildHooks { .. }")
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn wall_clock() -> Time {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Time::from_ms(ms)
+}
+
+/// The runtime-independent half of the loop: hands one input to the store and drains its
+/// actions in order. Both runtimes call it, so they behave identically.
+#[derive(Debug)]
+pub struct Driver {
+    store: Store,
+    hooks: FaildHooks,
+}
+
+impl Driver {
+    pub fn new(store: Store, hooks: FaildHooks) -> Driver {
+        Driver { store, hooks }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn log(&mut self, level: LogLevel, topic: Topic, message: &str) {
+        (self.hooks.log)(level, topic, message);
+    }
+
+    /// A request from `peer`; `reply` is called for each reply to send.
+    pub fn request(&mut self, peer: Peer, bytes: Vec<u8>, reply: &mut dyn FnMut(Peer, Vec<u8>)) {
+        let now = (self.hooks.clock)();
+        self.store.handle(now, StoreInput::Request { peer, bytes });
+        self.drain(reply);
+    }
+
+    /// SIGHUP: re-read the communities; a broken file is reported and changes nothing.
+    pub fn reload(&mut self) {
+        match (self.hooks.reload)() {
+            Ok(communities) => {
+                let now = (self.hooks.clock)();
+                self.store
+                    .handle(now, StoreInput::ReplaceCommunities(communities));
+                self.log(
+                    LogLevel::Notice,
+                    Topic::Config,
+                    "SIGHUP: community file re-read",
+                );
+                self.drain(&mut |_, _| {});
+            }
+            Err(message) => self.log(
+                LogLevel::Error,
+                Topic::Config,
+                &format!("SIGHUP: {message}; keeping the communities in force"),
+            ),
+        }
+    }
+
+    fn drain(&mut self, reply: &mut dyn FnMut(Peer, Vec<u8>)) {
+        // A change that could not be written must not be acknowledged: the client then
+        // times out and knows the state file does not hold it.
+        let mut withhold_replies = false;
+        while let Some(action) = self.store.poll_action() {
+            match action {
+                StoreAction::Persist { services } => {
+                    if let Err(error) = (self.hooks.persist)(&services) {
+                        withhold_replies = true;
+                        self.log(
+                            LogLevel::Error,
+                            Topic::Store,
+                            &format!(
+                                "cannot write the state file, change not acknowledged: {error}"
+                            ),
+                        );
+                    }
+                }
+                StoreAction::Reply { peer, bytes } => {
+                    if !withhold_replies {
+                        reply(peer, bytes);
+                    }
+                }
+                StoreAction::Event(event) => {
+                    let (level, topic) = event_level(&event);
+                    (self.hooks.log)(level, topic, &event.to_string());
+                }
+            }
+        }
+    }
+}
+
+fn event_level(event: &StoreEvent) -> (LogLevel, Topic) {
+    match event {
+        StoreEvent::Changed { .. } => (LogLevel::Notice, Topic::Store),
+        StoreEvent::Refused { .. } | StoreEvent::Forbidden { .. } => {
+            (LogLevel::Warning, Topic::Net)
+        }
+        StoreEvent::BadChallenge { .. } => (LogLevel::Info, Topic::Net),
+        // Anyone can send garbage; logging it by default would let them fill the disk.
+        StoreEvent::Malformed { .. } => (LogLevel::Debug, Topic::Net),
+    }
+}
+
+/// The token of every UDP peer: a datagram's reply always goes back to its source, which
+/// the loop still holds when the store answers, so the token needs to carry nothing.
+pub const UDP_PEER_TOKEN: u64 = UDP_TOKEN;
+
+/// The address communities are checked against: an IPv4 client of a dual-stack socket
+/// arrives as `::ffff:a.b.c.d` and is shown and matched as `a.b.c.d`.
+pub fn client_address(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+enum Input {
+    Datagram {
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    Opened {
+        connection: u64,
+        stream: TcpStream,
+    },
+    Frame {
+        connection: u64,
+        from: IpAddr,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        connection: u64,
+        why: String,
+    },
+    Log(LogLevel, Topic, String),
+    Signal(i32),
+}
+
+/// Runs faild until SIGTERM or SIGINT. Installs its signal handlers first.
+pub fn serve(bound: Bound, store: Store, hooks: FaildHooks) -> io::Result<ExitReason> {
+    let (sender, receiver) = sync_channel::<Input>(INPUT_QUEUE_LENGTH);
+    spawn_signal_thread(sender.clone())?;
+    let udp_reply = match &bound.udp {
+        Some(socket) => Some(socket.try_clone()?),
+        None => None,
+    };
+    if let Some(socket) = bound.udp {
+        let sender = sender.clone();
+        thread::Builder::new()
+            .name("faild-udp".into())
+            .spawn(move || udp_reader(socket, sender))?;
+    }
+    if let Some(listener) = bound.tcp {
+        let sender = sender.clone();
+        let options = bound.options.clone();
+        thread::Builder::new()
+            .name("faild-accept".into())
+            .spawn(move || tcp_acceptor(listener, options, sender))?;
+    }
+    drop(sender);
+    run_loop(receiver, Driver::new(store, hooks), udp_reply)
+}
+
+fn run_loop(
+    receiver: Receiver<Input>,
+    mut driver: Driver,
+    udp: Option<UdpSocket>,
+) -> io::Result<ExitReason> {
+    let mut connections: BTreeMap<u64, TcpStream> = BTreeMap::new();
+    let mut failed_writes: Vec<u64> = Vec::new();
+    loop {
+        let Ok(input) = receiver.recv() else {
+            return Err(io::Error::other("every input of faild closed"));
+        };
+        match input {
+            Input::Datagram { from, bytes } => {
+                let peer = Peer {
+                    token: UDP_PEER_TOKEN,
+                    address: client_address(from.ip()),
+                };
+                driver.request(peer, bytes, &mut |_, bytes| {
+                    if let Some(socket) = &udp {
+                        // A lost reply is a lost datagram: the client retries.
+                        let _ = socket.send_to(&bytes, from);
+                    }
+                });
+            }
+            Input::Opened { connection, stream } => {
+                connections.insert(connection, stream);
+            }
+            Input::Frame {
+                connection,
+                from,
+                bytes,
+            } => {
+                let peer = Peer {
+                    token: connection,
+                    address: client_address(from),
+                };
+                driver.request(peer, bytes, &mut |peer, bytes| {
+                    if let Some(stream) = connections.get(&peer.token) {
+                        if !send_without_blocking(stream, &wire::frame(&bytes)) {
+                            failed_writes.push(peer.token);
+                        }
+                    }
+                });
+                for connection in failed_writes.drain(..) {
+                    if let Some(stream) = connections.remove(&connection) {
+                        // The reader thread sees the shutdown and ends.
+                        let _ = stream.shutdown(Shutdown::Both);
+                        driver.log(
+                            LogLevel::Info,
+                            Topic::Net,
+                            &format!("closed TCP connection {connection}: client does not read its replies"),
+                        );
+                    }
+                }
+            }
+            Input::Closed { connection, why } => {
+                connections.remove(&connection);
+                driver.log(
+                    LogLevel::Debug,
+                    Topic::Net,
+                    &format!("TCP connection {connection} closed: {why}"),
+                );
+            }
+            Input::Log(level, topic, message) => driver.log(level, topic, &message),
+            Input::Signal(signal) => match signal {
+                signal_hook::consts::SIGHUP => driver.reload(),
+                signal_hook::consts::SIGTERM => return Ok(ExitReason::Signal("SIGTERM")),
+                _ => return Ok(ExitReason::Signal("SIGINT")),
+            },
+        }
+    }
+}
+
+/// Writes a whole reply or reports failure, never waiting: a client whose receive window is
+/// full does not read its replies and must not stall faild for everyone else.
+fn send_without_blocking(stream: &TcpStream, bytes: &[u8]) -> bool {
+    let socket = socket2::SockRef::from(stream);
+    matches!(
+        socket.send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
+        Ok(n) if n == bytes.len()
+    )
+}
+
+fn spawn_signal_thread(sender: SyncSender<Input>) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    thread::Builder::new()
+        .name("faild-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if sender.send(Input::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn udp_reader(socket: UdpSocket, sender: SyncSender<Input>) {
+    let mut buffer = vec![0u8; DATAGRAM_BUFFER_BYTES];
+    loop {
+        match socket.recv_from(&mut buffer) {
+            Ok((length, from)) => {
+                let input = Input::Datagram {
+                    from,
+                    bytes: buffer[..length].to_vec(),
+                };
+                if sender.send(input).is_err() {
+                    return;
+                }
+            }
+            // ICMP errors of earlier replies and interrupted calls: nothing to do.
+            Err(_) => thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+fn tcp_acceptor(listener: TcpListener, options: FaildOptions, sender: SyncSender<Input>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut next_connection: u64 = 1;
+    loop {
+        let (stream, from) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, usually: wait instead of spinning.
+                let message = format!("accept failed: {error}");
+                if sender
+                    .send(Input::Log(LogLevel::Warning, Topic::Net, message))
+                    .is_err()
+                {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if open.load(Ordering::SeqCst) >= options.max_tcp_connections {
+            drop(stream);
+            let message = format!(
+                "rejected a TCP connection from {from}: {} connections open",
+                options.max_tcp_connections
+            );
+            if sender
+                .send(Input::Log(LogLevel::Warning, Topic::Net, message))
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
+        let connection = next_connection;
+        next_connection += 1;
+        open.fetch_add(1, Ordering::SeqCst);
+        let sender = sender.clone();
+        let open = Arc::clone(&open);
+        let idle = Duration::from_millis(options.tcp_idle_timeout_ms.max(1));
+        let spawned = thread::Builder::new()
+            .name(format!("faild-tcp-{connection}"))
+            // Readers hold one buffer each: a small stack keeps many connections cheap.
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let why = tcp_reader(connection, stream, from.ip(), idle, &sender);
+                open.fetch_sub(1, Ordering::SeqCst);
+                let _ = sender.send(Input::Closed { connection, why });
+            });
+        if spawned.is_err() {
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Reads frames until the peer closes, idles out or breaks the framing; returns why it ended.
+fn tcp_reader(
+    connection: u64,
+    mut stream: TcpStream,
+    from: IpAddr,
+    idle: Duration,
+    sender: &SyncSender<Input>,
+) -> String {
+    let _ = stream.set_nodelay(true);
+    if let Err(error) = stream.set_read_timeout(Some(idle)) {
+        return format!("cannot set the idle timeout: {error}");
+    }
+    let writer = match stream.try_clone() {
+        Ok(writer) => writer,
+        Err(error) => return format!("cannot clone the socket: {error}"),
+    };
+    if sender
+        .send(Input::Opened {
+            connection,
+            stream: writer,
+        })
+        .is_err()
+    {
+        return "faild is stopping".into();
+    }
+    let mut decoder = StreamDecoder::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let why = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break "closed by the client".to_string(),
+            Ok(n) => decoder.push(&buffer[..n]),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break format!("idle for {} ms", idle.as_millis())
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => break format!("read failed: {error}"),
+        }
+        let mut broken = None;
+        loop {
+            match decoder.next_message() {
+                Ok(Some(bytes)) => {
+                    if sender
+                        .send(Input::Frame {
+                            connection,
+                            from,
+                            bytes,
+                        })
+                        .is_err()
+                    {
+                        return "faild is stopping".into();
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    broken = Some(format!("bad frame: {error}"));
+                    break;
+                }
+            }
+        }
+        if let Some(why) = broken {
+            break why;
+        }
+    };
+    let _ = stream.shutdown(Shutdown::Both);
+    why
+}
