@@ -1,1 +1,568 @@
-//! (being written)
+//! The failsh loop on std threads: drain the core's actions, wait for ONE input or the core's
+//! deadline (feeder threads write into one channel, the loop waits with `recv_timeout`), hand
+//! it to the core, repeat.
+//!
+//! Sockets live here; procedures, logs, traps, traces and the monitor belong to the program,
+//! which plugs them in through [`ShellHooks`]. The smol runtime has the same API.
+
+use failover_core::shell::{
+    Action, Event, Input, ProcedureId, ProcedureKind, Protocol, Shell, ShellConfig,
+};
+use failover_core::time::Time;
+use failover_core::wire::{self, Nonce, StreamDecoder};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a TCP connect may take before the request counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Reader threads look this often whether their transport was dropped.
+const READER_POLL: Duration = Duration::from_millis(500);
+/// Nonces remembered per transport, to report them failed when the connection breaks; the
+/// core ignores the ones already answered.
+const RECENT_NONCES: usize = 64;
+
+/// What failsh starts with: the core's configuration, each host's faild address, and the
+/// seed of the core's PRNG (recorded in traces).
+#[derive(Clone, Debug)]
+pub struct ShellOptions {
+    pub config: ShellConfig,
+    pub addresses: BTreeMap<String, SocketAddr>,
+    pub seed: u64,
+}
+
+/// Commands from outside the loop (signal handlers).
+#[derive(Clone, Debug)]
+pub enum Control {
+    /// SIGTERM: hand over (or with `keep_services`, leave services running) and exit.
+    Shutdown { keep_services: bool },
+    /// SIGHUP with a configuration that parsed and validated.
+    Reconfigure {
+        config: ShellConfig,
+        addresses: BTreeMap<String, SocketAddr>,
+    },
+    /// SIGINT: call [`ShellHooks::dump`] with the current state.
+    Dump,
+}
+
+/// The program's side of the loop. Every method runs on the loop's thread and must not block:
+/// procedures run elsewhere and report through their [`ProcedureCompletion`].
+pub trait ShellHooks: Send + 'static {
+    /// Called with every input the core was given, at the time it was given, and the actions
+    /// it answered with, before they are performed (for `--record`).
+    fn handled(&mut self, now: Time, input: &Input, actions: &[Action]);
+    /// Start a procedure; `done.finish(result)` must be called exactly once, from any thread.
+    fn run_procedure(
+        &mut self,
+        now: Time,
+        service: &str,
+        kind: ProcedureKind,
+        limit_ms: u64,
+        done: ProcedureCompletion,
+    );
+    /// The core gave up on a procedure (past its limit); its late result will be ignored.
+    fn kill_procedure(&mut self, now: Time, id: ProcedureId);
+    fn event(&mut self, now: Time, shell: &Shell, event: &Event);
+    /// After every input has been handled and its actions performed.
+    fn after_input(&mut self, now: Time, shell: &Shell);
+    fn dump(&mut self, now: Time, shell: &Shell);
+    /// Problems of the runtime itself (a socket that cannot be created, ...).
+    fn log(&mut self, now: Time, message: &str);
+}
+
+enum Message {
+    Input(Input),
+    Control(Control),
+}
+
+type InputSink = Box<dyn FnOnce(Input) + Send>;
+type ControlSink = Arc<dyn Fn(Control) -> bool + Send + Sync>;
+
+/// Hands a procedure's result back to the loop (of either runtime).
+pub struct ProcedureCompletion {
+    id: ProcedureId,
+    sink: InputSink,
+}
+
+impl std::fmt::Debug for ProcedureCompletion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProcedureCompletion(#{})", self.id.0)
+    }
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Input(input) => write!(f, "Input({input:?})"),
+            Message::Control(control) => write!(f, "Control({control:?})"),
+        }
+    }
+}
+
+impl ProcedureCompletion {
+    /// For runtimes: `sink` delivers the [`Input::ProcedureDone`] into the loop.
+    pub fn new(id: ProcedureId, sink: impl FnOnce(Input) + Send + 'static) -> ProcedureCompletion {
+        ProcedureCompletion {
+            id,
+            sink: Box::new(sink),
+        }
+    }
+
+    pub fn id(&self) -> ProcedureId {
+        self.id
+    }
+
+    pub fn finish(self, result: Result<String, String>) {
+        (self.sink)(Input::ProcedureDone {
+            id: self.id,
+            result,
+        });
+    }
+}
+
+/// Sends [`Control`] commands into a running loop (of either runtime), from any thread.
+#[derive(Clone)]
+pub struct ShellHandle {
+    sink: ControlSink,
+}
+
+impl std::fmt::Debug for ShellHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShellHandle")
+    }
+}
+
+impl ShellHandle {
+    /// For runtimes: `sink` delivers the command and says whether the loop still runs.
+    pub fn new(sink: impl Fn(Control) -> bool + Send + Sync + 'static) -> ShellHandle {
+        ShellHandle {
+            sink: Arc::new(sink),
+        }
+    }
+
+    /// False when the loop has ended.
+    pub fn control(&self, control: Control) -> bool {
+        (self.sink)(control)
+    }
+}
+
+/// The failsh loop, built but not yet running.
+#[derive(Debug)]
+pub struct ShellRunner {
+    options: ShellOptions,
+    tx: Sender<Message>,
+    rx: Receiver<Message>,
+}
+
+impl ShellRunner {
+    pub fn new(options: ShellOptions) -> ShellRunner {
+        let (tx, rx) = mpsc::channel();
+        ShellRunner { options, tx, rx }
+    }
+
+    pub fn handle(&self) -> ShellHandle {
+        let tx = Mutex::new(self.tx.clone());
+        ShellHandle::new(move |control| {
+            tx.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(Message::Control(control))
+                .is_ok()
+        })
+    }
+
+    /// Runs until the core says Exit (after a Shutdown). Fails only if the configuration is
+    /// refused by the core.
+    pub fn run<H: ShellHooks>(self, mut hooks: H) -> io::Result<()> {
+        let start = Instant::now();
+        let clock = move || Time(start.elapsed().as_millis() as u64);
+        let ShellOptions {
+            config,
+            mut addresses,
+            seed,
+        } = self.options;
+        let mut shell = Shell::new(config, seed, clock())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+        let mut actions: Vec<Action> = Vec::new();
+        while let Some(action) = shell.poll_action() {
+            actions.push(action);
+        }
+        let mut transports = Transports::new(self.tx.clone());
+        let tx = self.tx;
+        loop {
+            let now = clock();
+            let mut exit = false;
+            for action in std::mem::take(&mut actions) {
+                match action {
+                    Action::Send { host, nonce, bytes } => {
+                        let target = shell
+                            .host(host)
+                            .map(|h| (h.name.clone(), h.protocol))
+                            .and_then(|(name, protocol)| {
+                                addresses.get(&name).map(|a| (name, protocol, *a))
+                            });
+                        match target {
+                            Some((name, protocol, address)) => {
+                                transports.send(&name, protocol, address, nonce, bytes)
+                            }
+                            None => transports.fail(nonce, "no address for this host".into()),
+                        }
+                    }
+                    Action::RunProcedure {
+                        id,
+                        service,
+                        kind,
+                        limit_ms,
+                    } => {
+                        let name = shell.service_name(service).unwrap_or("?").to_string();
+                        let tx = tx.clone();
+                        let done = ProcedureCompletion::new(id, move |input| {
+                            // Nobody waits for a result once failsh is exiting.
+                            let _ = tx.send(Message::Input(input));
+                        });
+                        hooks.run_procedure(now, &name, kind, limit_ms, done);
+                    }
+                    Action::KillProcedure { id } => hooks.kill_procedure(now, id),
+                    Action::Event(event) => hooks.event(now, &shell, &event),
+                    Action::Exit => exit = true,
+                }
+            }
+            hooks.after_input(now, &shell);
+            if exit {
+                return Ok(());
+            }
+            for error in transports.take_errors() {
+                hooks.log(now, &error);
+            }
+            // Wait for one input, or exactly until the core's next deadline.
+            let message = match shell.poll_timeout() {
+                Some((at, _)) => {
+                    let now = clock();
+                    if at <= now {
+                        Message::Input(Input::Timeout)
+                    } else {
+                        let wait = Duration::from_millis(at.since_ms(now));
+                        match self.rx.recv_timeout(wait) {
+                            Ok(message) => message,
+                            Err(RecvTimeoutError::Timeout) => Message::Input(Input::Timeout),
+                            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                        }
+                    }
+                }
+                None => match self.rx.recv() {
+                    Ok(message) => message,
+                    Err(_) => return Ok(()),
+                },
+            };
+            let now = clock();
+            let input = match message {
+                Message::Input(input) => input,
+                Message::Control(Control::Shutdown { keep_services }) => {
+                    Input::Shutdown { keep_services }
+                }
+                Message::Control(Control::Reconfigure {
+                    config,
+                    addresses: new,
+                }) => {
+                    transports.retain_unchanged(&addresses, &new);
+                    addresses = new;
+                    Input::Reconfigure(config)
+                }
+                Message::Control(Control::Dump) => {
+                    hooks.dump(now, &shell);
+                    continue;
+                }
+            };
+            shell.handle(now, input.clone());
+            while let Some(action) = shell.poll_action() {
+                actions.push(action);
+            }
+            hooks.handled(now, &input, &actions);
+        }
+    }
+}
+
+/// One connection (TCP) or connected socket (UDP) per host, created on first use.
+struct Transports {
+    tx: Sender<Message>,
+    udp: BTreeMap<String, UdpTransport>,
+    tcp: BTreeMap<String, TcpTransport>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Transports {
+    fn new(tx: Sender<Message>) -> Transports {
+        Transports {
+            tx,
+            udp: BTreeMap::new(),
+            tcp: BTreeMap::new(),
+            errors: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn fail(&self, nonce: Nonce, error: String) {
+        let _ = self
+            .tx
+            .send(Message::Input(Input::SendFailed { nonce, error }));
+    }
+
+    fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut *self.errors.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn retain_unchanged(
+        &mut self,
+        old: &BTreeMap<String, SocketAddr>,
+        new: &BTreeMap<String, SocketAddr>,
+    ) {
+        let keep = |name: &String| old.get(name) == new.get(name);
+        self.udp.retain(|name, _| keep(name));
+        self.tcp.retain(|name, _| keep(name));
+    }
+
+    fn send(
+        &mut self,
+        host: &str,
+        protocol: Protocol,
+        address: SocketAddr,
+        nonce: Nonce,
+        bytes: Vec<u8>,
+    ) {
+        match protocol {
+            Protocol::Udp => {
+                if !self.udp.contains_key(host) {
+                    match UdpTransport::open(address, self.tx.clone()) {
+                        Ok(t) => {
+                            self.udp.insert(host.to_string(), t);
+                        }
+                        Err(e) => return self.fail(nonce, format!("cannot open UDP socket: {e}")),
+                    }
+                }
+                if let Some(t) = self.udp.get(host) {
+                    remember(&t.recent, nonce);
+                    if let Err(e) = t.socket.send(&bytes) {
+                        self.fail(nonce, e.to_string());
+                    }
+                }
+            }
+            Protocol::Tcp => {
+                let t = self.tcp.entry(host.to_string()).or_insert_with(|| {
+                    TcpTransport::start(address, self.tx.clone(), self.errors.clone())
+                });
+                if t.queue.send((nonce, bytes)).is_err() {
+                    self.fail(nonce, "connection thread ended".into());
+                }
+            }
+        }
+    }
+}
+
+fn remember(recent: &Mutex<VecDeque<Nonce>>, nonce: Nonce) {
+    let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
+    if recent.len() >= RECENT_NONCES {
+        recent.pop_front();
+    }
+    recent.push_back(nonce);
+}
+
+fn fail_all(recent: &Mutex<VecDeque<Nonce>>, tx: &Sender<Message>, error: &str) {
+    let nonces: Vec<Nonce> = recent
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+        .collect();
+    for nonce in nonces {
+        let _ = tx.send(Message::Input(Input::SendFailed {
+            nonce,
+            error: error.to_string(),
+        }));
+    }
+}
+
+/// A UDP socket connected to one faild, so that ICMP errors (port unreachable: faild is not
+/// running) come back as errors and the host counts as silent at once.
+struct UdpTransport {
+    socket: UdpSocket,
+    recent: Arc<Mutex<VecDeque<Nonce>>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl UdpTransport {
+    fn open(address: SocketAddr, tx: Sender<Message>) -> io::Result<UdpTransport> {
+        let local: SocketAddr = if address.is_ipv4() {
+            "0.0.0.0:0".parse().expect("literal address")
+        } else {
+            "[::]:0".parse().expect("literal address")
+        };
+        let socket = UdpSocket::bind(local)?;
+        socket.connect(address)?;
+        socket.set_read_timeout(Some(READER_POLL))?;
+        let reader = socket.try_clone()?;
+        let recent = Arc::new(Mutex::new(VecDeque::new()));
+        let closed = Arc::new(AtomicBool::new(false));
+        let (r, c) = (recent.clone(), closed.clone());
+        thread::Builder::new()
+            .name(format!("udp {address}"))
+            .spawn(move || {
+                let mut buffer = vec![0u8; 65_536];
+                while !c.load(Ordering::Relaxed) {
+                    match reader.recv(&mut buffer) {
+                        Ok(n) => {
+                            let bytes = buffer[..n].to_vec();
+                            if tx.send(Message::Input(Input::Received { bytes })).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock
+                                    | io::ErrorKind::TimedOut
+                                    | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(e) => fail_all(&r, &tx, &e.to_string()),
+                    }
+                }
+            })?;
+        Ok(UdpTransport {
+            socket,
+            recent,
+            closed,
+        })
+    }
+}
+
+impl Drop for UdpTransport {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A persistent TCP connection to one faild, owned by a writer thread that (re)connects on
+/// demand; a reader thread per connection forwards the reply frames.
+struct TcpTransport {
+    queue: Sender<(Nonce, Vec<u8>)>,
+}
+
+impl TcpTransport {
+    fn start(
+        address: SocketAddr,
+        tx: Sender<Message>,
+        errors: Arc<Mutex<Vec<String>>>,
+    ) -> TcpTransport {
+        let (queue, requests) = mpsc::channel::<(Nonce, Vec<u8>)>();
+        let spawned = thread::Builder::new()
+            .name(format!("tcp {address}"))
+            .spawn(move || tcp_writer(address, requests, tx));
+        if let Err(e) = spawned {
+            errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("cannot start connection thread for {address}: {e}"));
+        }
+        TcpTransport { queue }
+    }
+}
+
+struct Connection {
+    stream: TcpStream,
+    recent: Arc<Mutex<VecDeque<Nonce>>>,
+    dead: Arc<AtomicBool>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Wakes the reader, which then reports what was still in flight.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn tcp_writer(address: SocketAddr, requests: Receiver<(Nonce, Vec<u8>)>, tx: Sender<Message>) {
+    let mut connection: Option<Connection> = None;
+    // Ends when the transport is dropped (reconfiguration or exit).
+    while let Ok((nonce, bytes)) = requests.recv() {
+        if connection
+            .as_ref()
+            .is_some_and(|c| c.dead.load(Ordering::Relaxed))
+        {
+            connection = None;
+        }
+        if connection.is_none() {
+            match tcp_connect(address, &tx) {
+                Ok(c) => connection = Some(c),
+                Err(e) => {
+                    let _ = tx.send(Message::Input(Input::SendFailed {
+                        nonce,
+                        error: format!("cannot connect to {address}: {e}"),
+                    }));
+                    continue;
+                }
+            }
+        }
+        let Some(c) = connection.as_mut() else {
+            continue;
+        };
+        remember(&c.recent, nonce);
+        if let Err(e) = c.stream.write_all(&wire::frame(&bytes)) {
+            c.dead.store(true, Ordering::Relaxed);
+            fail_all(
+                &c.recent,
+                &tx,
+                &format!("connection to {address} failed: {e}"),
+            );
+            connection = None;
+        }
+    }
+}
+
+fn tcp_connect(address: SocketAddr, tx: &Sender<Message>) -> io::Result<Connection> {
+    let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)?;
+    // A poll is one small frame: send it now rather than wait for Nagle.
+    stream.set_nodelay(true)?;
+    let mut reader = stream.try_clone()?;
+    let recent = Arc::new(Mutex::new(VecDeque::new()));
+    let dead = Arc::new(AtomicBool::new(false));
+    let (r, d, tx) = (recent.clone(), dead.clone(), tx.clone());
+    thread::Builder::new()
+        .name(format!("tcp reader {address}"))
+        .spawn(move || {
+            let mut decoder = StreamDecoder::new();
+            let mut buffer = vec![0u8; 16_384];
+            let error = loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break "connection closed by faild".to_string(),
+                    Ok(n) => {
+                        decoder.push(&buffer[..n]);
+                        loop {
+                            match decoder.next_message() {
+                                Ok(Some(bytes)) => {
+                                    if tx.send(Message::Input(Input::Received { bytes })).is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(e) => {
+                                    d.store(true, Ordering::Relaxed);
+                                    fail_all(&r, &tx, &format!("bad frame: {e}"));
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break e.to_string(),
+                }
+            };
+            d.store(true, Ordering::Relaxed);
+            fail_all(&r, &tx, &format!("connection to {address}: {error}"));
+        })?;
+    Ok(Connection {
+        stream,
+        recent,
+        dead,
+    })
+}

@@ -1,0 +1,231 @@
+//! failsh's side of the loop (the same for both runtimes): procedures on worker threads with
+//! cloned Tcl interpreters and deadlines, failtrap calls, logs, the trace, the monitor pushes
+//! and the SIGINT dump.
+
+use crate::failsh::dump::{self, Dumper};
+use crate::failsh::load::Procedures;
+use crate::failsh::log::Logger;
+use crate::failsh::monitor::{unix_ms, MonitorServer};
+use crate::failsh::trace::Recorder;
+use crate::logging::Level;
+use crate::monitor::{Snapshot, FORMAT, VERSION};
+use failover_core::shell::{Action, Event, Input, ProcedureId, ProcedureKind, Shell};
+use failover_core::time::Time;
+use failover_runtime_blocking::shell::{ProcedureCompletion, ShellHooks};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The monitor and the dump keep this many events.
+const RECENT_EVENTS: usize = 50;
+/// A failtrap procedure gets this long.
+const TRAP_LIMIT: Duration = Duration::from_secs(30);
+/// The monitor gets fresh contact times at least this often even without a change.
+const MONITOR_REFRESH_MS: u64 = 1000;
+
+/// The procedures in force; SIGHUP swaps in new ones before the core gets the new
+/// configuration, so a procedure started after the reload runs the reloaded code.
+pub type SharedProcedures = Arc<Mutex<Arc<Procedures>>>;
+
+#[derive(Debug)]
+pub struct FailshHooks {
+    pub log: Logger,
+    pub procedures: SharedProcedures,
+    pub recorder: Option<Recorder>,
+    pub monitor: Option<MonitorServer>,
+    pub dumper: Dumper,
+    pub node: String,
+    recent: VecDeque<String>,
+    changed: bool,
+    last_publish: Option<Time>,
+}
+
+impl FailshHooks {
+    pub fn new(
+        log: Logger,
+        procedures: SharedProcedures,
+        recorder: Option<Recorder>,
+        monitor: Option<MonitorServer>,
+        dumper: Dumper,
+        node: String,
+    ) -> FailshHooks {
+        FailshHooks {
+            log,
+            procedures,
+            recorder,
+            monitor,
+            dumper,
+            node,
+            recent: VecDeque::new(),
+            changed: true,
+            last_publish: None,
+        }
+    }
+
+    fn current(&self) -> Arc<Procedures> {
+        self.procedures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn snapshot(&self, now: Time, shell: &Shell) -> Snapshot {
+        Snapshot {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            node: self.node.clone(),
+            unix_ms: unix_ms(),
+            uptime_ms: now.as_ms(),
+            services: shell.services_status(),
+            hosts: shell.hosts_status(),
+            recent_events: self.recent.iter().cloned().collect(),
+        }
+    }
+}
+
+fn facility_of(event: &Event) -> (&'static str, Level) {
+    match event {
+        Event::StateChanged { .. } => ("decision", Level::Info),
+        Event::ProcedureStarted { .. } | Event::ProcedureFinished { .. } => {
+            ("procedure", Level::Info)
+        }
+        Event::Decision { .. } => ("decision", Level::Info),
+        Event::HostReachable { .. } | Event::HostRestarted { .. } => ("poll", Level::Info),
+        Event::HostUnreachable { .. } => ("poll", Level::Warn),
+        Event::BadReply { .. } => ("net", Level::Warn),
+        Event::WriteFailed { .. } => ("decision", Level::Warn),
+        Event::HandoverComplete { complete, .. } => (
+            "decision",
+            if *complete { Level::Info } else { Level::Warn },
+        ),
+    }
+}
+
+impl ShellHooks for FailshHooks {
+    fn handled(&mut self, now: Time, input: &Input, actions: &[Action]) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            if let Err(e) = recorder.record(now, input, actions) {
+                self.log
+                    .error("config", &format!("cannot write the trace, stopped: {e}"));
+                self.recorder = None;
+            }
+        }
+    }
+
+    fn run_procedure(
+        &mut self,
+        _now: Time,
+        service: &str,
+        kind: ProcedureKind,
+        limit_ms: u64,
+        done: ProcedureCompletion,
+    ) {
+        let procedures = self.current();
+        let Some(name) = procedures.procedure(service, kind) else {
+            done.finish(Err(format!("service {service} has no {kind} procedure")));
+            return;
+        };
+        let mut interp = procedures.interp.clone();
+        let log = self.log.clone();
+        let id = done.id();
+        let service = service.to_string();
+        let spawned = thread::Builder::new()
+            .name(format!("{kind} {service}"))
+            .spawn(move || {
+                // The deadline makes the interpreter fail and kill exec'd children at the
+                // limit, when the core also gives up on the procedure.
+                interp.set_deadline(Some(Instant::now() + Duration::from_millis(limit_ms)));
+                let result = interp.call_proc(&name, &[]).map_err(|e| {
+                    log.debug(
+                        "procedure",
+                        &format!("service {service}: {kind} (#{}) failed: {}", id.0, e.info),
+                    );
+                    e.message
+                });
+                done.finish(result);
+            });
+        if let Err(e) = spawned {
+            self.log.error(
+                "procedure",
+                &format!("cannot start a thread for a procedure: {e}"),
+            );
+        }
+    }
+
+    fn kill_procedure(&mut self, _now: Time, id: ProcedureId) {
+        // Its interpreter's deadline (set to the same limit) kills the exec'd children; the
+        // core ignores the late result.
+        self.log.warn(
+            "procedure",
+            &format!("procedure #{} ran past its limit: killed", id.0),
+        );
+    }
+
+    fn event(&mut self, _now: Time, _shell: &Shell, event: &Event) {
+        let (facility, level) = facility_of(event);
+        let line = event.to_string();
+        self.log.log(facility, level, &line);
+        if self.recent.len() >= RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(line);
+        self.changed = true;
+        if let Event::StateChanged {
+            service, from, to, ..
+        } = event
+        {
+            let procedures = self.current();
+            if let Some(trap) = procedures.traps.get(service).cloned() {
+                let mut interp = procedures.interp.clone();
+                let log = self.log.clone();
+                let from = from.map_or("UNKNOWN", |s| s.as_str()).to_string();
+                let args = [service.clone(), from, to.as_str().to_string()];
+                // Traps notify; they never hold up the loop.
+                let _ = thread::Builder::new()
+                    .name(format!("failtrap {service}"))
+                    .spawn(move || {
+                        interp.set_deadline(Some(Instant::now() + TRAP_LIMIT));
+                        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                        if let Err(e) = interp.call_proc(&trap, &refs) {
+                            log.warn(
+                                "procedure",
+                                &format!("failtrap {trap} for {} failed: {}", args[0], e.message),
+                            );
+                        }
+                    });
+            }
+        }
+    }
+
+    fn after_input(&mut self, now: Time, shell: &Shell) {
+        let Some(monitor) = &self.monitor else {
+            return;
+        };
+        let stale = self
+            .last_publish
+            .is_none_or(|at| now.since_ms(at) >= MONITOR_REFRESH_MS);
+        if self.changed || stale {
+            monitor.publish(self.snapshot(now, shell));
+            self.changed = false;
+            self.last_publish = Some(now);
+        }
+    }
+
+    fn dump(&mut self, now: Time, shell: &Shell) {
+        let recent: Vec<String> = self.recent.iter().cloned().collect();
+        let text = dump::render(now, shell, &recent);
+        match self.dumper.dump(&text) {
+            Ok(true) => self.log.info("config", "state dumped on SIGINT"),
+            Ok(false) => self.log.info(
+                "config",
+                "SIGINT: the dump FIFO has no reader; dump skipped",
+            ),
+            Err(e) => self.log.error("config", &e),
+        }
+    }
+
+    fn log(&mut self, _now: Time, message: &str) {
+        self.log.error("net", message);
+    }
+}

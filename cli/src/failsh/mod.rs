@@ -1,0 +1,286 @@
+//! failsh: the failover shell. Reads a Tcl configuration, drives the core's decision machine
+//! with the chosen runtime, runs the service procedures, writes states into the local faild,
+//! serves the monitor (and debug) port, and reacts to SIGTERM, SIGHUP and SIGINT.
+
+pub mod dump;
+pub mod hooks;
+pub mod load;
+pub mod log;
+pub mod monitor;
+pub mod trace;
+
+use crate::logging::{self, Level};
+use failover_runtime_blocking::shell::{Control, ShellHandle, ShellOptions};
+use hooks::{FailshHooks, SharedProcedures};
+use log::Logger;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub const DEFAULT_DUMP_FILE: &str = "/var/tmp/failsh.dump";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
+    Smol,
+    Blocking,
+}
+
+/// The command line of failsh, parsed.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub tclfile: PathBuf,
+    pub foreground: bool,
+    /// `-d facility` or `-d facility=level` (level debug when not given).
+    pub debug_facilities: Vec<String>,
+    /// Community for faildebug clients; `None`: `public`, with a warning.
+    pub community: Option<String>,
+    pub dumpfile: PathBuf,
+    /// 0: no monitor port.
+    pub monitor_port: u16,
+    pub debug_port: Option<u16>,
+    pub pidfile: Option<PathBuf>,
+    pub keep_services: bool,
+    pub runtime: RuntimeKind,
+    pub record: Option<PathBuf>,
+    pub local_host: String,
+    pub seed: Option<u64>,
+}
+
+impl Options {
+    pub fn new(tclfile: PathBuf) -> Options {
+        Options {
+            tclfile,
+            foreground: false,
+            debug_facilities: Vec::new(),
+            community: None,
+            dumpfile: PathBuf::from(DEFAULT_DUMP_FILE),
+            monitor_port: crate::monitor::DEFAULT_MONITOR_PORT,
+            debug_port: None,
+            pidfile: None,
+            keep_services: false,
+            runtime: RuntimeKind::Smol,
+            record: None,
+            local_host: "localhost".to_string(),
+            seed: None,
+        }
+    }
+}
+
+/// Runs failsh until SIGTERM's handover ends. `Err` is a message for standard error (the
+/// configuration, a port or a file that cannot be used).
+pub fn run(options: Options) -> Result<(), String> {
+    let levels = logging::global("failsh");
+    for spec in &options.debug_facilities {
+        let (facility, level) = match spec.split_once('=') {
+            Some((f, l)) => (f, l.parse::<Level>()?),
+            None => (spec.as_str(), Level::Debug),
+        };
+        levels.set(facility, level)?;
+    }
+    let loaded = load::load(&options.tclfile, &options.local_host)?;
+    let foreground = options.foreground || !options.debug_facilities.is_empty();
+    // Ports and files are opened before detaching, so that their errors reach the terminal.
+    let monitor_listener = match options.monitor_port {
+        0 => None,
+        port => Some(
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
+                .map_err(|e| format!("cannot listen on monitor port {port}: {e}"))?,
+        ),
+    };
+    let debug_listener = match options.debug_port {
+        None => None,
+        Some(port) => Some(
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
+                .map_err(|e| format!("cannot listen on debug port {port}: {e}"))?,
+        ),
+    };
+    let seed = match options.seed {
+        Some(seed) => seed,
+        None => getrandom::u64().map_err(|e| format!("no random seed: {e}"))?,
+    };
+    let recorder = match &options.record {
+        None => None,
+        Some(path) => Some(
+            trace::Recorder::create(path, &loaded.core, seed)
+                .map_err(|e| format!("cannot write trace {}: {e}", path.display()))?,
+        ),
+    };
+    if !foreground {
+        // Before any thread exists: fork keeps only the calling thread.
+        nix::unistd::daemon(false, false).map_err(|e| format!("cannot detach: {e}"))?;
+    }
+    let log = if foreground {
+        Logger::stderr(levels.clone())
+    } else {
+        Logger::syslog(levels.clone())
+    };
+    if let Some(path) = &options.pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write pid file {}: {e}", path.display()))?;
+    }
+    let started = Instant::now();
+    let monitor = match monitor_listener {
+        None => None,
+        Some(listener) => Some(
+            monitor::MonitorServer::start(listener, started, log.clone())
+                .map_err(|e| format!("cannot start the monitor port: {e}"))?,
+        ),
+    };
+    let _debug_port = match debug_listener {
+        None => None,
+        Some(listener) => {
+            let community = options.community.clone().unwrap_or_else(|| {
+                log.warn(
+                    "debug",
+                    "debug port community is \"public\": anybody can raise log levels (use -c)",
+                );
+                "public".to_string()
+            });
+            Some(
+                crate::debugport::serve(listener, community, levels.applier())
+                    .map_err(|e| format!("cannot start the debug port: {e}"))?,
+            )
+        }
+    };
+    let procedures: SharedProcedures = Arc::new(Mutex::new(Arc::new(loaded.procedures)));
+    let node = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|n| n.trim().to_string())
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    let hooks = FailshHooks::new(
+        log.clone(),
+        procedures.clone(),
+        recorder,
+        monitor,
+        dump::Dumper::new(options.dumpfile.clone()),
+        node,
+    );
+    let shell_options = ShellOptions {
+        config: loaded.core,
+        addresses: loaded.addresses,
+        seed,
+    };
+    log.info(
+        "config",
+        &format!(
+            "failsh {} started with {} ({:?} runtime, seed {seed})",
+            env!("CARGO_PKG_VERSION"),
+            options.tclfile.display(),
+            options.runtime
+        ),
+    );
+    let reload = Reload {
+        path: options.tclfile.clone(),
+        local_host: options.local_host.clone(),
+        procedures,
+        log: log.clone(),
+    };
+    let result = match options.runtime {
+        RuntimeKind::Smol => {
+            let runner = failover_runtime_smol::shell::ShellRunner::new(shell_options);
+            watch_signals(runner.handle(), options.keep_services, reload)?;
+            runner.run(hooks)
+        }
+        RuntimeKind::Blocking => {
+            let runner = failover_runtime_blocking::shell::ShellRunner::new(shell_options);
+            watch_signals(runner.handle(), options.keep_services, reload)?;
+            runner.run(hooks)
+        }
+    };
+    if let Some(path) = &options.pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    result.map_err(|e| e.to_string())?;
+    log.info("config", "failsh exits");
+    Ok(())
+}
+
+/// What SIGHUP needs to re-read the configuration.
+struct Reload {
+    path: PathBuf,
+    local_host: String,
+    procedures: SharedProcedures,
+    log: Logger,
+}
+
+impl Reload {
+    /// A broken file is rejected with its error and the running configuration stays; a good
+    /// one replaces the procedures and goes to the core, which keeps unchanged services.
+    fn reload(&self, handle: &ShellHandle) {
+        match load::load(&self.path, &self.local_host) {
+            Err(e) => self.log.error(
+                "config",
+                &format!("SIGHUP: new configuration rejected, the old one keeps running: {e}"),
+            ),
+            Ok(loaded) => {
+                *self.procedures.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Arc::new(loaded.procedures);
+                self.log.info(
+                    "config",
+                    &format!("SIGHUP: configuration {} reloaded", self.path.display()),
+                );
+                handle.control(Control::Reconfigure {
+                    config: loaded.core,
+                    addresses: loaded.addresses,
+                });
+            }
+        }
+    }
+}
+
+fn watch_signals(handle: ShellHandle, keep_services: bool, reload: Reload) -> Result<(), String> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                match signal {
+                    SIGTERM => {
+                        reload.log.info(
+                            "config",
+                            if keep_services {
+                                "SIGTERM: exiting, services keep running (-k)"
+                            } else {
+                                "SIGTERM: handing services over"
+                            },
+                        );
+                        handle.control(Control::Shutdown { keep_services });
+                    }
+                    SIGHUP => reload.reload(&handle),
+                    SIGINT => {
+                        handle.control(Control::Dump);
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(())
+}
+
+/// `failsh -t`: loads the file and describes it, for the check-only mode.
+pub fn check(path: &Path, local_host: &str) -> Result<String, String> {
+    let loaded = load::load(path, local_host)?;
+    let mut out = String::new();
+    for s in &loaded.core.services {
+        out.push_str(&format!(
+            "service {}: interval {} ms, masters [{}], slaves [{}]\n",
+            s.name,
+            s.interval_ms,
+            s.masters.join(" "),
+            s.slaves.join(" ")
+        ));
+    }
+    for h in &loaded.core.hosts {
+        out.push_str(&format!(
+            "host {}: {} {:?} community set\n",
+            h.name, loaded.addresses[&h.name], h.protocol
+        ));
+    }
+    Ok(out)
+}
