@@ -5,3 +5,4 @@ pub mod tcl;
 pub mod debugport;
 pub mod logging;
 pub mod sdnotify;
+pub mod failmon;
