@@ -1,0 +1,350 @@
+//! faild: the per-host state daemon. It stores the state of every service of its host,
+//! answers queries and changes over UDP and TCP, and never acts on its own.
+
+use clap::Parser;
+use failover_cli::common::Runtime;
+use failover_cli::faild::log::Logger;
+use failover_cli::faild::{state_file, system};
+use failover_cli::logging::{self, Level};
+use failover_core::community::Communities;
+use failover_core::store::{Store, StoreConfig};
+use failover_runtime_blocking::faild::{
+    self as blocking, wall_clock, Bound, ExitReason, FaildHooks, FaildOptions, LogLevel, Topic,
+    DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_PORT, DEFAULT_TCP_IDLE_TIMEOUT_MS,
+};
+use std::cell::RefCell;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+
+/// The state file when neither -s nor FAILD_STATEFILE names one.
+const DEFAULT_STATE_FILE: &str = "/var/lib/failover/faild.state";
+
+const HELP: &str = "\
+NAME
+    faild - failover state daemon: stores and serves the states of this host's services
+
+SYNOPSIS
+    faild [-c communityfile] [-s statefile] [-r pidfile] [-d facility]... [-u user] [-FmUTV]
+          [-n increment] [-a address] [-p port] [--no-udp] [--no-tcp]
+          [--runtime smol|blocking] [--tcp-idle-timeout ms] [--max-connections n]
+    faild -h | --help
+
+DESCRIPTION
+    faild remembers, for every service of its host, a state (UP, RECOVER or FAIL), the
+    name of the backup host and the time of the last change. failsh on this and the other
+    hosts polls it and writes the local state into it; init scripts and operators change
+    states with failc and read them with failstat. faild never starts or stops anything.
+
+    It serves UDP datagrams and TCP connections (length-prefixed frames on persistent
+    connections, many at once) on the same port. Every request is signed with HMAC-SHA256
+    keyed by a community, so the community never travels; every reply is bound to its
+    request's nonce; a change carries a single-use challenge. Requests no community
+    verifies are refused and logged with the sender's address, never the community.
+
+    Every change is written to the state file before it is acknowledged, atomically (a
+    temporary file in the same directory, fsync, rename, fsync of the directory), and the
+    file is read at start, so states and times of last change survive a restart or a crash.
+    A state file or community file that cannot be read or parsed stops faild with a
+    message naming the file, the line and the problem; faild never overwrites it.
+
+    By default faild detaches from the terminal and logs to syslog (facility daemon); with
+    -F it stays in the foreground and logs to standard error. It binds its sockets before
+    detaching, so a port in use is reported to the caller and faild is ready to answer
+    when the starting command returns.
+
+OPTIONS
+    -c communityfile
+        Who may read and change what. One entry a line, # starts a comment:
+            service|* community RO|RW [address/prefix ...]
+        The optional networks limit where the community is accepted from. Lines naming a
+        service shadow the * lines for that service; among the lines that apply the
+        strongest access wins. Example, for the seed's init scripts:
+            * public RW 127.0.0.1/32
+            * public RO
+            * genesis RW
+        Without -c: community public, read-only, for every service, and a warning.
+    -s statefile
+        The state file. Default: the environment variable FAILD_STATEFILE, else
+        /var/lib/failover/faild.state. Its directory must exist and be writable (by the
+        -u user). A missing file is an empty state (first start).
+    -r pidfile
+        Write the daemon's process id there; removed on a clean exit.
+    -d facility
+        Log facility at debug level; repeatable. Facilities: store (state changes, the
+        state file), net (refused and malformed requests, connections), config (community
+        file, signals), or all. faildebug uses the same names.
+    -u user
+        Switch to user (name or uid) and its groups after binding and reading the files.
+    -F
+        Stay in the foreground and log to standard error.
+    -m
+        Lock all memory (mlockall), so that paging cannot delay an answer long enough to
+        cause a false failover. Needs root or CAP_IPC_LOCK.
+    -n increment
+        Add increment to the nice value; negative raises the priority (needs root), e.g.
+        -n -10.
+    -a address
+        Address to bind. Default :: (every IPv6 and IPv4 address), or 0.0.0.0 where the
+        system has no IPv6.
+    -p port
+        Port for UDP and TCP. Default 1291.
+    -U, -T
+        Accepted for the original's scripts (the seed starts faild -U); faild always
+        serves both UDP and TCP.
+    --no-udp, --no-tcp
+        Do not serve UDP, or TCP.
+    --runtime smol|blocking
+        The socket runtime: smol (one thread, the default) or blocking (std threads, one
+        per TCP connection). Both behave the same.
+    --tcp-idle-timeout ms
+        Close a TCP connection that sent nothing for this long (also reaps half-open
+        connections). Default 60000.
+    --max-connections n
+        TCP connections served at once; more are closed right after accept. Default 256.
+    -V, --version
+        Show the version and exit.
+    -h, --help
+        Show this help and exit.
+
+SIGNALS
+    SIGTERM, SIGINT
+        Exit cleanly (the state file is always current).
+    SIGHUP
+        Re-read the community file. A broken file is reported (file, line, problem) and
+        the communities in force stay.
+
+STATE FILE
+    Text, one service a line, between a header and a count:
+        failover-faild-state 1
+        198.18.0.50 RECOVER 1718000000000 macbeth
+        end 1
+    (service, state, time of last change in Unix milliseconds, backup or -; names are
+    percent-encoded). The end line detects a file cut short.
+
+EXIT STATUS
+    0   stopped by SIGTERM or SIGINT
+    1   a file cannot be read or parsed, a socket cannot be bound, another start-up error
+    2   usage error
+
+EXAMPLES
+    faild -c /etc/failover/communities -s /var/lib/failover/faild.state -r /run/faild.pid
+        A detached faild on port 1291.
+    faild -F -d net -c communities -s /tmp/faild.state -a 127.0.0.1 -p 11291
+        In the foreground, tracing refused requests and connections.
+
+SEE ALSO
+    failc(1), failstat(1), failsh(8), faildebug(1)
+";
+
+#[derive(Debug, Parser)]
+#[command(name = "faild", version, override_help = HELP)]
+struct Cli {
+    #[arg(short = 'c', value_name = "communityfile")]
+    community_file: Option<PathBuf>,
+    #[arg(short = 's', value_name = "statefile")]
+    state_file: Option<PathBuf>,
+    #[arg(short = 'r', value_name = "pidfile")]
+    pid_file: Option<PathBuf>,
+    #[arg(short = 'd', value_name = "facility")]
+    debug: Vec<String>,
+    #[arg(short = 'u', value_name = "user")]
+    user: Option<String>,
+    #[arg(short = 'F')]
+    foreground: bool,
+    #[arg(short = 'm')]
+    lock_memory: bool,
+    #[arg(short = 'n', value_name = "increment", allow_negative_numbers = true)]
+    nice: Option<i32>,
+    #[arg(short = 'a', value_name = "address")]
+    address: Option<IpAddr>,
+    #[arg(short = 'p', value_name = "port", default_value_t = DEFAULT_PORT)]
+    port: u16,
+    #[arg(short = 'U')]
+    udp_flag: bool,
+    #[arg(short = 'T')]
+    tcp_flag: bool,
+    #[arg(long = "no-udp")]
+    no_udp: bool,
+    #[arg(long = "no-tcp")]
+    no_tcp: bool,
+    #[arg(long = "runtime", value_enum, default_value_t = Runtime::Smol)]
+    runtime: Runtime,
+    #[arg(long = "tcp-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_IDLE_TIMEOUT_MS)]
+    tcp_idle_timeout_ms: u64,
+    #[arg(long = "max-connections", value_name = "n", default_value_t = DEFAULT_MAX_TCP_CONNECTIONS)]
+    max_connections: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { 2 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    if cli.no_udp && cli.no_tcp {
+        eprintln!("faild: --no-udp and --no-tcp together leave nothing to serve");
+        return ExitCode::from(2);
+    }
+    let levels = logging::global("faild");
+    for facility in &cli.debug {
+        if let Err(why) = levels.set(facility, Level::Debug) {
+            eprintln!("faild: -d: {why}");
+            return ExitCode::from(2);
+        }
+    }
+    match run(cli, levels) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("faild: {why}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_communities(path: Option<&Path>) -> Result<Communities, String> {
+    let Some(path) = path else {
+        return Ok(Communities::default_public_read_only());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the community file: {e}", path.display()))?;
+    Communities::parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.line, e.message))
+}
+
+fn state_path(cli: &Cli) -> PathBuf {
+    cli.state_file.clone().unwrap_or_else(|| {
+        std::env::var_os("FAILD_STATEFILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE))
+    })
+}
+
+fn bind(cli: &Cli) -> Result<Bound, String> {
+    let options_for = |address: IpAddr| FaildOptions {
+        udp: (!cli.no_udp).then_some(SocketAddr::new(address, cli.port)),
+        tcp: (!cli.no_tcp).then_some(SocketAddr::new(address, cli.port)),
+        tcp_idle_timeout_ms: cli.tcp_idle_timeout_ms,
+        max_tcp_connections: cli.max_connections.max(1),
+    };
+    match cli.address {
+        Some(address) => blocking::bind(&options_for(address)).map_err(|e| e.to_string()),
+        None => match blocking::bind(&options_for(IpAddr::V6(Ipv6Addr::UNSPECIFIED))) {
+            Ok(bound) => Ok(bound),
+            // No IPv6 on this system: serve IPv4 only.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported
+                ) || e.raw_os_error() == Some(97) =>
+            {
+                blocking::bind(&options_for(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> {
+    let communities = read_communities(cli.community_file.as_deref())?;
+    let state_path = state_path(&cli);
+    let records = state_file::load(&state_path)?.unwrap_or_default();
+    if let Some(directory) = state_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !directory.is_dir() {
+            return Err(format!(
+                "{}: the state file's directory does not exist (use -s)",
+                state_path.display()
+            ));
+        }
+    }
+    let bound = bind(&cli)?;
+    if !cli.foreground {
+        system::detach()?;
+    }
+    let logger = if cli.foreground {
+        Logger::stderr("faild", levels)
+    } else {
+        Logger::syslog("faild", levels)
+    };
+    let logger = Rc::new(RefCell::new(logger));
+    if cli.community_file.is_none() {
+        logger.borrow_mut().log(
+            LogLevel::Warning,
+            Topic::Config,
+            "no community file (-c): community public may read every service and nobody may change any",
+        );
+    }
+    if let Some(pid_file) = &cli.pid_file {
+        system::write_pid_file(pid_file)?;
+    }
+    if cli.lock_memory {
+        system::lock_memory()?;
+    }
+    if let Some(increment) = cli.nice {
+        system::renice(increment)?;
+    }
+    if let Some(user) = &cli.user {
+        system::drop_privileges(user)?;
+    }
+    let boot_id = system::random_u64().map_err(|e| e.to_string())?;
+    let seed = system::random_u64().map_err(|e| e.to_string())?;
+    let listening = format!(
+        "listening on{}{} with {} services from {} ({} runtime)",
+        bound
+            .udp_address()
+            .map_or(String::new(), |a| format!(" udp {a}")),
+        bound
+            .tcp_address()
+            .map_or(String::new(), |a| format!(" tcp {a}")),
+        records.len(),
+        state_path.display(),
+        match cli.runtime {
+            Runtime::Smol => "smol",
+            Runtime::Blocking => "blocking",
+        }
+    );
+    logger
+        .borrow_mut()
+        .log(LogLevel::Notice, Topic::Config, &listening);
+    let store = Store::new(
+        StoreConfig {
+            boot_id,
+            seed,
+            communities,
+        },
+        records,
+    );
+    let community_file = cli.community_file.clone();
+    let log_sink = Rc::clone(&logger);
+    let hooks = FaildHooks {
+        persist: Box::new(move |records| state_file::save(&state_path, records)),
+        reload: Box::new(move || read_communities(community_file.as_deref())),
+        log: Box::new(move |level, topic, message| {
+            log_sink.borrow_mut().log(level, topic, message)
+        }),
+        clock: wall_clock,
+    };
+    let result = match cli.runtime {
+        Runtime::Smol => failover_runtime_smol::faild::serve(bound, store, hooks),
+        Runtime::Blocking => blocking::serve(bound, store, hooks),
+    };
+    if let Some(pid_file) = &cli.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    match result {
+        Ok(ExitReason::Signal(signal)) => {
+            logger.borrow_mut().log(
+                LogLevel::Notice,
+                Topic::Config,
+                &format!("{signal}: stopping"),
+            );
+            Ok(())
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
