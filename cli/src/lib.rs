@@ -6,3 +6,5 @@ pub mod debugport;
 pub mod logging;
 pub mod sdnotify;
 pub mod failmon;
+pub mod faild;
+pub mod common;
