@@ -8,3 +8,4 @@ pub mod sdnotify;
 pub mod failmon;
 pub mod faild;
 pub mod common;
+pub mod failsh;
