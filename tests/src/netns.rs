@@ -314,6 +314,23 @@ impl Host {
             .unwrap_or(false)
     }
 
+    /// The service's state in this host's faild (UP, RECOVER, FAIL, UNKNOWN), or None when
+    /// faild does not answer.
+    pub fn state(&self) -> Option<String> {
+        let failstat = bin_dir().join("failstat");
+        let (ok, text) = self.run(
+            failstat.to_str().expect("utf-8 path"),
+            &["-t", "500", SERVICE],
+        );
+        if !ok {
+            return None;
+        }
+        text.lines()
+            .find(|l| l.starts_with(SERVICE))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_string)
+    }
+
     /// Whether this host has the failover address configured.
     pub fn holds(&self) -> bool {
         holds(&self.ns)
