@@ -75,7 +75,7 @@ fn random_datagrams_and_frames_leave_faild_answering_with_bounded_memory() {
         assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
         let rss_before = vm_rss_kib(faild.process.id()).expect("VmRSS readable");
         let address = ("127.0.0.1", faild.port);
-        let mut noise = Noise(0x5eed_0f_fa11_0e5);
+        let mut noise = Noise(0x05ee_d0ff_a110_e5e5);
 
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let started = Instant::now();
