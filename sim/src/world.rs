@@ -1,0 +1,1265 @@
+//! The discrete-event world: hosts running the real faild store and failsh decision machine,
+//! talking through the real wire codec over a simulated network, on virtual time ordered by
+//! `(time, sequence)`. Everything random comes from named streams of the scenario's seed, so a
+//! run is a pure function of its scenario.
+
+use crate::check::{Bounds, Checker, HostView};
+use crate::hash::Fnv64;
+use crate::scenario::{EventAction, HostSpec, Network, Scenario, TimedEvent};
+use crate::trace::TraceRecorder;
+use failover_core::community::Communities;
+use failover_core::rng::Rng;
+use failover_core::shell::{
+    Action, Event, HostConfig, Input, ProcedureId, ProcedureKind, Protocol, ServiceConfig, Shell,
+    ShellConfig,
+};
+use failover_core::state::State;
+use failover_core::store::{Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreInput};
+use failover_core::time::Time;
+use failover_core::wire::{self, Nonce, Request, RequestBody, Status};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The name under which every failsh reaches its own faild (the seed's configurations).
+pub const LOCAL_HOST: &str = "localhost";
+/// Read-only community for the peers, read-write only from loopback (failsh's own writes and
+/// the operator's failc).
+pub const PEER_COMMUNITY: &str = "public";
+pub const LOCAL_COMMUNITY: &str = "private";
+const COMMUNITY_FILE: &str = "* public RO\n* private RW 127.0.0.0/8\n";
+/// faild's clock is wall-clock milliseconds; hosts agree on the epoch only roughly.
+const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
+
+/// How much the world writes down as it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Only violations (random exploration, benchmarks).
+    Quiet,
+    /// State changes, procedures, reachability, scenario events.
+    Timeline,
+    /// Also every decision and store event.
+    Verbose,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub at_ms: u64,
+    pub host: Option<String>,
+    pub text: String,
+    /// Every host's state after the line, e.g. `lukretia=UP* macbeth=RECOVER`.
+    pub states: String,
+}
+
+/// A stretch of time in which a fault was active, for the SVG.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpan {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    /// `None`: the whole group (network faults).
+    pub host: Option<usize>,
+    pub label: String,
+}
+
+/// What a host looks like at some instant, for the SVG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Look {
+    pub state: Option<State>,
+    pub powered: bool,
+    pub paused: bool,
+    pub vip: bool,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Boot {
+        host: usize,
+    },
+    Wake {
+        host: usize,
+        incarnation: u64,
+    },
+    Request {
+        to: usize,
+        from: usize,
+        from_incarnation: u64,
+        bytes: Vec<u8>,
+        loopback: bool,
+    },
+    Reply {
+        to: usize,
+        from: usize,
+        incarnation: u64,
+        bytes: Vec<u8>,
+        loopback: bool,
+    },
+    ProcedureDone {
+        host: usize,
+        incarnation: u64,
+        id: ProcedureId,
+        kind: ProcedureKind,
+        result: Result<String, String>,
+        effect_on_failure: bool,
+    },
+    Timeline(usize),
+    Expect(usize),
+}
+
+#[derive(Debug)]
+struct Running {
+    kind: ProcedureKind,
+    /// The queue key of its completion; `None` while it hangs (or while its host is frozen).
+    done: Option<(u64, u64)>,
+}
+
+#[derive(Debug)]
+struct SimHost {
+    spec: HostSpec,
+    address: IpAddr,
+    powered: bool,
+    paused_at: Option<u64>,
+    incarnation: u64,
+    store: Option<Store>,
+    /// What the state file holds: the last records faild persisted.
+    state_file: Vec<ServiceRecord>,
+    shell: Option<Shell>,
+    shell_config: ShellConfig,
+    wake: Option<(u64, u64)>,
+    /// Events that fell due while the host was frozen, with their original time.
+    frozen: Vec<(u64, Ev)>,
+    procedures: BTreeMap<ProcedureId, Running>,
+    holds_vip: bool,
+    clock_offset_ms: u64,
+    rng: Rng,
+    /// Since when the host is powered and not frozen.
+    up_since_ms: u64,
+    runs: BTreeMap<ProcedureKind, u32>,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub name: String,
+    pub seed: u64,
+    pub end_ms: u64,
+    pub violations: Vec<crate::check::Violation>,
+    /// FNV-1a 64 of every decision (each Shell action as JSON, with host and time).
+    pub decision_hash: u64,
+    pub decisions: u64,
+    pub events: u64,
+    pub log: Vec<LogLine>,
+    pub looks: Vec<(u64, usize, Look)>,
+    pub faults: Vec<FaultSpan>,
+    pub host_names: Vec<String>,
+    pub traces: Vec<(String, Vec<String>)>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub struct World {
+    scenario: Scenario,
+    now_ms: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Ev>,
+    hosts: Vec<SimHost>,
+    network: Network,
+    /// Directed links that lose everything: (from, to).
+    blocked: BTreeSet<(usize, usize)>,
+    net_rng: Rng,
+    /// The host the observer's ARP cache points at.
+    observer: Option<usize>,
+    checker: Checker,
+    hash: Fnv64,
+    decisions: u64,
+    events: u64,
+    log_level: LogLevel,
+    log: Vec<LogLine>,
+    looks: Vec<(u64, usize, Look)>,
+    last_looks: Vec<Option<Look>>,
+    faults: Vec<FaultSpan>,
+    open_faults: BTreeMap<String, (u64, Option<usize>)>,
+    recorder: Option<TraceRecorder>,
+}
+
+impl World {
+    pub fn new(scenario: Scenario, log_level: LogLevel, record_traces: bool) -> World {
+        let seed = scenario.seed;
+        let mut setup = Rng::new(seed, "world-setup");
+        let hosts: Vec<SimHost> = scenario
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| SimHost {
+                spec: spec.clone(),
+                address: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 10 + i as u8)),
+                powered: false,
+                paused_at: None,
+                incarnation: 0,
+                store: None,
+                state_file: Vec::new(),
+                shell: None,
+                shell_config: shell_config(&scenario, spec),
+                wake: None,
+                frozen: Vec::new(),
+                procedures: BTreeMap::new(),
+                holds_vip: false,
+                // Hosts disagree about time: nothing may assume a shared clock.
+                clock_offset_ms: setup.below(1_000_000),
+                rng: Rng::new(seed, &format!("host-{}", spec.name)),
+                up_since_ms: 0,
+                runs: BTreeMap::new(),
+            })
+            .collect();
+        let bounds = Bounds::for_scenario(&scenario);
+        let checker = Checker::new(&scenario, bounds);
+        let host_count = hosts.len();
+        let mut world = World {
+            network: scenario.network.clone(),
+            now_ms: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            hosts,
+            blocked: BTreeSet::new(),
+            net_rng: Rng::new(seed, "network"),
+            observer: None,
+            checker,
+            hash: Fnv64::new(),
+            decisions: 0,
+            events: 0,
+            log_level,
+            log: Vec::new(),
+            looks: Vec::new(),
+            last_looks: vec![None; host_count],
+            faults: Vec::new(),
+            open_faults: BTreeMap::new(),
+            recorder: record_traces.then(|| TraceRecorder::new(seed)),
+            scenario,
+        };
+        for i in 0..host_count {
+            if let Some(at) = world.hosts[i].spec.boot_at_ms {
+                world.schedule(at, Ev::Boot { host: i });
+            }
+        }
+        for i in 0..world.scenario.events.len() {
+            let at = world.scenario.events[i].at_ms;
+            world.schedule(at, Ev::Timeline(i));
+        }
+        for i in 0..world.scenario.expect.by_ms.len() {
+            let at = world.scenario.expect.by_ms[i].at_ms;
+            world.schedule(at, Ev::Expect(i));
+        }
+        if !world.network.is_clean() {
+            world.open_fault("network".to_string(), None);
+        }
+        world
+    }
+
+    pub fn bounds(&self) -> Bounds {
+        self.checker.bounds
+    }
+
+    /// Runs to the scenario's end and checks everything.
+    pub fn run(mut self) -> Outcome {
+        let end_ms = self.scenario.duration_ms;
+        while let Some((&(at, seq), _)) = self.queue.first_key_value() {
+            if at > end_ms {
+                break;
+            }
+            let ev = self.queue.remove(&(at, seq)).expect("key just seen");
+            self.now_ms = at;
+            self.events += 1;
+            self.dispatch(ev);
+            self.after_event();
+        }
+        self.now_ms = end_ms;
+        self.after_event();
+        let views = self.views();
+        let runs: Vec<BTreeMap<ProcedureKind, u32>> =
+            self.hosts.iter().map(|h| h.runs.clone()).collect();
+        self.checker
+            .finish(end_ms, &views, &runs, self.observer, &self.scenario);
+        let open: Vec<String> = self.open_faults.keys().cloned().collect();
+        for key in open {
+            self.close_fault(&key);
+        }
+        Outcome {
+            name: self.scenario.name.clone(),
+            seed: self.scenario.seed,
+            end_ms,
+            violations: self.checker.violations.clone(),
+            decision_hash: self.hash.finish(),
+            decisions: self.decisions,
+            events: self.events,
+            log: self.log,
+            looks: self.looks,
+            faults: self.faults,
+            host_names: self.hosts.iter().map(|h| h.spec.name.clone()).collect(),
+            traces: self.recorder.map(|r| r.finish()).unwrap_or_default(),
+        }
+    }
+
+    fn schedule(&mut self, at_ms: u64, ev: Ev) -> (u64, u64) {
+        let key = (at_ms, self.seq);
+        self.seq += 1;
+        self.queue.insert(key, ev);
+        key
+    }
+
+    // ----- clocks ----------------------------------------------------------------------------
+
+    /// A host's monotonic clock at world time `world_ms`: offset, then drift.
+    fn local_at(&self, host: usize, world_ms: u64) -> u64 {
+        let h = &self.hosts[host];
+        let drift = (i128::from(world_ms) * i128::from(h.spec.drift_ppm)).div_euclid(1_000_000);
+        (i128::from(h.clock_offset_ms) + i128::from(world_ms) + drift) as u64
+    }
+
+    fn local_now(&self, host: usize) -> Time {
+        Time(self.local_at(host, self.now_ms))
+    }
+
+    /// The first world time at which the host's clock reads at least `local_ms`.
+    fn world_for_local(&self, host: usize, local_ms: u64) -> u64 {
+        let h = &self.hosts[host];
+        let span = i128::from(local_ms) - i128::from(h.clock_offset_ms);
+        let guess = (span * 1_000_000).div_euclid(1_000_000 + i128::from(h.spec.drift_ppm));
+        let mut world = guess.max(0) as u64;
+        while world > 0 && self.local_at(host, world - 1) >= local_ms {
+            world -= 1;
+        }
+        while self.local_at(host, world) < local_ms {
+            world += 1;
+        }
+        world
+    }
+
+    fn wall_now(&self, host: usize) -> Time {
+        Time(WALL_EPOCH_MS + self.local_at(host, self.now_ms))
+    }
+
+    // ----- dispatch --------------------------------------------------------------------------
+
+    fn event_host(ev: &Ev) -> Option<usize> {
+        match ev {
+            Ev::Wake { host, .. } | Ev::ProcedureDone { host, .. } => Some(*host),
+            Ev::Request { to, .. } | Ev::Reply { to, .. } => Some(*to),
+            Ev::Boot { .. } | Ev::Timeline(_) | Ev::Expect(_) => None,
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        if let Some(host) = Self::event_host(&ev) {
+            if self.hosts[host].paused_at.is_some() {
+                self.while_frozen(host, ev);
+                return;
+            }
+        }
+        match ev {
+            Ev::Boot { host } => self.boot(host),
+            Ev::Wake { host, incarnation } => {
+                if self.hosts[host].incarnation == incarnation {
+                    self.hosts[host].wake = None;
+                    self.feed(host, Input::Timeout);
+                }
+            }
+            Ev::Request {
+                to,
+                from,
+                from_incarnation,
+                bytes,
+                loopback,
+            } => self.deliver_request(to, from, from_incarnation, bytes, loopback),
+            Ev::Reply {
+                to,
+                from,
+                incarnation,
+                bytes,
+                loopback,
+            } => {
+                let host = &self.hosts[to];
+                if !host.powered || host.incarnation != incarnation || host.shell.is_none() {
+                    return;
+                }
+                // A link cut while the reply was on its way loses it.
+                if !loopback && self.blocked.contains(&(from, to)) {
+                    self.checker.disrupted(self.now_ms, from, to);
+                    return;
+                }
+                self.feed(to, Input::Received { bytes });
+            }
+            Ev::ProcedureDone {
+                host,
+                incarnation,
+                id,
+                kind,
+                result,
+                effect_on_failure,
+            } => {
+                if self.hosts[host].incarnation != incarnation
+                    || self.hosts[host].procedures.remove(&id).is_none()
+                {
+                    return;
+                }
+                self.procedure_effect(host, kind, &result, effect_on_failure);
+                self.feed(host, Input::ProcedureDone { id, result });
+            }
+            Ev::Timeline(index) => {
+                let event = self.scenario.events[index].clone();
+                self.apply_event(&event);
+            }
+            Ev::Expect(index) => {
+                let views = self.views();
+                self.checker
+                    .expect_by(self.now_ms, index, &views, self.observer, &self.scenario);
+            }
+        }
+    }
+
+    /// A frozen VM: its timers and procedures wait; what the network brings is lost.
+    fn while_frozen(&mut self, host: usize, ev: Ev) {
+        match ev {
+            Ev::Wake { .. } => self.hosts[host].wake = None,
+            Ev::ProcedureDone { .. } => {
+                let at = self.now_ms;
+                self.hosts[host].frozen.push((at, ev));
+            }
+            Ev::Request { from, .. } => self.checker.disrupted(self.now_ms, host, from),
+            Ev::Reply { from, .. } => self.checker.disrupted(self.now_ms, host, from),
+            _ => {}
+        }
+    }
+
+    // ----- hosts ------------------------------------------------------------------------------
+
+    fn boot(&mut self, host: usize) {
+        if self.hosts[host].powered {
+            self.power_off(host, "reboots");
+        }
+        let now = self.now_ms;
+        let h = &mut self.hosts[host];
+        h.powered = true;
+        h.paused_at = None;
+        h.incarnation += 1;
+        h.up_since_ms = now;
+        let boot_id = h.rng.next_u64();
+        let store_seed = h.rng.next_u64();
+        let communities = Communities::parse(COMMUNITY_FILE).expect("built-in community file");
+        h.store = Some(Store::new(
+            StoreConfig {
+                boot_id,
+                seed: store_seed,
+                communities,
+            },
+            h.state_file.clone(),
+        ));
+        let incarnation = h.incarnation;
+        let registers = h.spec.boot_registers;
+        self.note(Some(host), format!("boots (faild boot id {boot_id:016x})"));
+        if let Some(state) = registers {
+            if let Err(error) = self.failc(host, state) {
+                self.note(Some(host), format!("boot script: failc failed: {error}"));
+            }
+        }
+        let shell_seed = self.hosts[host].rng.next_u64();
+        let start = self.local_now(host);
+        let config = self.hosts[host].shell_config.clone();
+        match Shell::new(config.clone(), shell_seed, start) {
+            Ok(mut shell) => {
+                // A fresh machine has no actions before its first input; anything else would
+                // be lost by a runtime that only drains after handle().
+                while let Some(action) = shell.poll_action() {
+                    self.note(
+                        Some(host),
+                        format!("Shell::new produced an action: {action:?}"),
+                    );
+                }
+                self.hosts[host].shell = Some(shell);
+                if let Some(recorder) = &mut self.recorder {
+                    let name = format!("{}-{}", self.hosts[host].spec.name, incarnation);
+                    recorder.start(&name, &config, shell_seed, start);
+                }
+            }
+            Err(error) => self.note(
+                Some(host),
+                format!("failsh refuses its configuration: {error}"),
+            ),
+        }
+        self.reschedule_wake(host);
+        self.close_fault(&format!("down-{host}"));
+    }
+
+    fn power_off(&mut self, host: usize, why: &str) {
+        let now = self.now_ms;
+        let h = &mut self.hosts[host];
+        h.powered = false;
+        h.paused_at = None;
+        h.shell = None;
+        h.store = None;
+        h.holds_vip = false;
+        h.procedures.clear();
+        h.frozen.clear();
+        if let Some(key) = h.wake.take() {
+            self.queue.remove(&key);
+        }
+        // Anything still queued for the old incarnation is ignored by its number.
+        self.hosts[host].incarnation += 1;
+        for other in 0..self.hosts.len() {
+            self.checker.disrupted(now, host, other);
+        }
+        self.note(Some(host), why.to_string());
+        self.open_fault(format!("down-{host}"), Some(host));
+    }
+
+    fn pause(&mut self, host: usize) {
+        if !self.hosts[host].powered || self.hosts[host].paused_at.is_some() {
+            return;
+        }
+        let now = self.now_ms;
+        self.hosts[host].paused_at = Some(now);
+        if let Some(key) = self.hosts[host].wake.take() {
+            self.queue.remove(&key);
+        }
+        // A procedure's script is frozen with its VM: its completion moves by the pause.
+        let ids: Vec<ProcedureId> = self.hosts[host].procedures.keys().copied().collect();
+        for id in ids {
+            if let Some(key) = self.hosts[host]
+                .procedures
+                .get_mut(&id)
+                .and_then(|r| r.done.take())
+            {
+                if let Some(ev) = self.queue.remove(&key) {
+                    self.hosts[host].frozen.push((key.0, ev));
+                }
+            }
+        }
+        for other in 0..self.hosts.len() {
+            self.checker.disrupted(now, host, other);
+        }
+        self.open_fault(format!("paused-{host}"), Some(host));
+    }
+
+    fn resume(&mut self, host: usize) {
+        let Some(paused_at) = self.hosts[host].paused_at.take() else {
+            return;
+        };
+        let now = self.now_ms;
+        self.hosts[host].up_since_ms = now;
+        let frozen = std::mem::take(&mut self.hosts[host].frozen);
+        for (due, ev) in frozen {
+            let at = now + due.saturating_sub(paused_at);
+            let id = match &ev {
+                Ev::ProcedureDone { id, .. } => Some(*id),
+                _ => None,
+            };
+            let key = self.schedule(at, ev);
+            if let Some(running) = id.and_then(|id| self.hosts[host].procedures.get_mut(&id)) {
+                running.done = Some(key);
+            }
+        }
+        self.close_fault(&format!("paused-{host}"));
+        // Its clock jumped: every overdue timer fires at once.
+        if self.hosts[host].shell.is_some() {
+            self.feed(host, Input::Timeout);
+        }
+    }
+
+    fn reschedule_wake(&mut self, host: usize) {
+        let h = &self.hosts[host];
+        if !h.powered || h.paused_at.is_some() {
+            return;
+        }
+        let wanted = h
+            .shell
+            .as_ref()
+            .and_then(|s| s.poll_timeout())
+            .map(|(at, _)| self.world_for_local(host, at.as_ms()).max(self.now_ms));
+        let current = h.wake.map(|(at, _)| at);
+        if wanted == current {
+            return;
+        }
+        if let Some(key) = self.hosts[host].wake.take() {
+            self.queue.remove(&key);
+        }
+        if let Some(at) = wanted {
+            let incarnation = self.hosts[host].incarnation;
+            let key = self.schedule(at, Ev::Wake { host, incarnation });
+            self.hosts[host].wake = Some(key);
+        }
+    }
+
+    // ----- failsh ------------------------------------------------------------------------------
+
+    /// Hands one input to a host's decision machine and carries out what it asks.
+    fn feed(&mut self, host: usize, input: Input) {
+        let mut inputs = VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            let now = self.local_now(host);
+            let Some(shell) = self.hosts[host].shell.as_mut() else {
+                break;
+            };
+            let is_timeout = input == Input::Timeout;
+            let recorded = self.recorder.as_ref().map(|_| input.clone());
+            shell.handle(now, input);
+            let mut actions = Vec::new();
+            while let Some(action) = shell.poll_action() {
+                actions.push(action);
+            }
+            let next = shell.poll_timeout();
+            if is_timeout {
+                if let Some((at, timer)) = next.filter(|(at, _)| *at <= now) {
+                    self.checker.timer_stuck(
+                        self.now_ms,
+                        &self.hosts[host].spec.name,
+                        now,
+                        at,
+                        &timer.to_string(),
+                    );
+                }
+            }
+            if let (Some(recorder), Some(input)) = (&mut self.recorder, recorded) {
+                let name = format!(
+                    "{}-{}",
+                    self.hosts[host].spec.name, self.hosts[host].incarnation
+                );
+                recorder.record(&name, now, &input, &actions);
+            }
+            for action in actions {
+                self.hash_action(host, &action);
+                self.carry_out(host, action, &mut inputs);
+            }
+        }
+        self.reschedule_wake(host);
+    }
+
+    fn hash_action(&mut self, host: usize, action: &Action) {
+        self.decisions += 1;
+        self.hash.write(&self.now_ms.to_le_bytes());
+        self.hash.write(&(host as u64).to_le_bytes());
+        match serde_json::to_vec(action) {
+            Ok(bytes) => self.hash.write(&bytes),
+            Err(error) => self.hash.write(error.to_string().as_bytes()),
+        }
+    }
+
+    fn carry_out(&mut self, host: usize, action: Action, inputs: &mut VecDeque<Input>) {
+        match action {
+            Action::Send {
+                host: target,
+                nonce,
+                bytes,
+            } => {
+                let name = self.hosts[host]
+                    .shell
+                    .as_ref()
+                    .and_then(|s| s.host(target))
+                    .map(|h| h.name.clone());
+                match name.as_deref() {
+                    Some(LOCAL_HOST) => {
+                        let from_incarnation = self.hosts[host].incarnation;
+                        self.schedule(
+                            self.now_ms,
+                            Ev::Request {
+                                to: host,
+                                from: host,
+                                from_incarnation,
+                                bytes,
+                                loopback: true,
+                            },
+                        );
+                    }
+                    Some(name) => match self.scenario.host_index(name) {
+                        Some(to) => {
+                            let from_incarnation = self.hosts[host].incarnation;
+                            self.transmit(host, to, |to| Ev::Request {
+                                to,
+                                from: host,
+                                from_incarnation,
+                                bytes: bytes.clone(),
+                                loopback: false,
+                            });
+                        }
+                        None => inputs.push_back(Input::SendFailed {
+                            nonce,
+                            error: format!("{name}: unknown host"),
+                        }),
+                    },
+                    None => inputs.push_back(Input::SendFailed {
+                        nonce,
+                        error: format!("host #{} is not configured", target.0),
+                    }),
+                }
+            }
+            Action::RunProcedure { id, kind, .. } => {
+                *self.hosts[host].runs.entry(kind).or_default() += 1;
+                let procedure = self.hosts[host].spec.procedure(kind);
+                let done = if procedure.hangs {
+                    None
+                } else {
+                    let result = match (&procedure.fails, &procedure.returns) {
+                        (Some(error), _) => Err(error.clone()),
+                        (None, Some(text)) => Ok(text.clone()),
+                        (None, None) => Ok(String::new()),
+                    };
+                    let incarnation = self.hosts[host].incarnation;
+                    Some(self.schedule(
+                        self.now_ms + procedure.duration_ms,
+                        Ev::ProcedureDone {
+                            host,
+                            incarnation,
+                            id,
+                            kind,
+                            result,
+                            effect_on_failure: procedure.effect_on_failure,
+                        },
+                    ))
+                };
+                self.hosts[host]
+                    .procedures
+                    .insert(id, Running { kind, done });
+            }
+            Action::KillProcedure { id } => {
+                if let Some(running) = self.hosts[host].procedures.remove(&id) {
+                    if let Some(key) = running.done {
+                        self.queue.remove(&key);
+                    }
+                    self.note(Some(host), format!("{} (#{}) killed", running.kind, id.0));
+                }
+            }
+            Action::Event(event) => self.shell_event(host, event),
+            Action::Exit => {
+                self.hosts[host].shell = None;
+                self.note(Some(host), "failsh exits".to_string());
+            }
+        }
+    }
+
+    fn shell_event(&mut self, host: usize, event: Event) {
+        let timeline = match &event {
+            Event::StateChanged { from, to, .. } => {
+                self.checker
+                    .state_changed(self.now_ms, &self.hosts[host].spec.name, *from, *to);
+                true
+            }
+            Event::ProcedureStarted { .. }
+            | Event::ProcedureFinished { .. }
+            | Event::HostReachable { .. }
+            | Event::HostUnreachable { .. }
+            | Event::HostRestarted { .. }
+            | Event::WriteFailed { .. }
+            | Event::HandoverComplete { .. }
+            | Event::BadReply { .. } => true,
+            Event::Decision { .. } => false,
+        };
+        if self.log_level >= LogLevel::Verbose || (timeline && self.log_level >= LogLevel::Timeline)
+        {
+            self.note(Some(host), event.to_string());
+        }
+    }
+
+    /// What a finished procedure did to the address (DESIGN §2, the seed's service script).
+    fn procedure_effect(
+        &mut self,
+        host: usize,
+        kind: ProcedureKind,
+        result: &Result<String, String>,
+        effect_on_failure: bool,
+    ) {
+        let did_work = match result {
+            Ok(text) => text.parse::<State>().is_ok(),
+            Err(_) => false,
+        } || effect_on_failure;
+        if !did_work {
+            return;
+        }
+        match kind {
+            ProcedureKind::Start | ProcedureKind::Reclaim => {
+                // ifconfig up (a no-op for reclaim), then grarp.
+                self.hosts[host].holds_vip = true;
+                self.announce(host);
+            }
+            ProcedureKind::Stop => self.hosts[host].holds_vip = false,
+            ProcedureKind::Check => {}
+        }
+    }
+
+    /// A gratuitous ARP: the observer (on the same segment) learns the new holder unless a
+    /// partition separates it from the announcing host.
+    fn announce(&mut self, host: usize) {
+        self.observer = Some(host);
+    }
+
+    // ----- faild ------------------------------------------------------------------------------
+
+    fn deliver_request(
+        &mut self,
+        to: usize,
+        from: usize,
+        from_incarnation: u64,
+        bytes: Vec<u8>,
+        loopback: bool,
+    ) {
+        if !self.hosts[to].powered || self.hosts[to].store.is_none() {
+            self.checker.disrupted(self.now_ms, to, from);
+            return;
+        }
+        if !loopback && self.blocked.contains(&(from, to)) {
+            self.checker.disrupted(self.now_ms, to, from);
+            return;
+        }
+        let address = if loopback {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            self.hosts[from].address
+        };
+        let peer = Peer {
+            token: from as u64,
+            address,
+        };
+        let replies = self.store_handle(to, peer, bytes);
+        for reply in replies {
+            if loopback {
+                self.schedule(
+                    self.now_ms,
+                    Ev::Reply {
+                        to: from,
+                        from: to,
+                        incarnation: from_incarnation,
+                        bytes: reply,
+                        loopback: true,
+                    },
+                );
+            } else {
+                self.transmit(to, from, |target| Ev::Reply {
+                    to: target,
+                    from: to,
+                    incarnation: from_incarnation,
+                    bytes: reply.clone(),
+                    loopback: false,
+                });
+            }
+        }
+    }
+
+    /// Runs one request through a host's faild: persists what it persists, returns replies.
+    fn store_handle(&mut self, host: usize, peer: Peer, bytes: Vec<u8>) -> Vec<Vec<u8>> {
+        let now = self.wall_now(host);
+        let Some(store) = self.hosts[host].store.as_mut() else {
+            return Vec::new();
+        };
+        store.handle(now, StoreInput::Request { peer, bytes });
+        let mut actions = Vec::new();
+        while let Some(action) = store.poll_action() {
+            actions.push(action);
+        }
+        let mut replies = Vec::new();
+        for action in actions {
+            match action {
+                // The state file is written before the reply leaves (faild does the same).
+                StoreAction::Persist { services } => self.hosts[host].state_file = services,
+                StoreAction::Reply { bytes, .. } => replies.push(bytes),
+                StoreAction::Event(event) => {
+                    if self.log_level >= LogLevel::Verbose {
+                        self.note(Some(host), format!("faild: {event}"));
+                    }
+                }
+            }
+        }
+        replies
+    }
+
+    /// `failc -c private -s STATE SERVICE` on the host itself: a query asking for a challenge,
+    /// then the Set carrying it, both through the real codec into the real store.
+    fn failc(&mut self, host: usize, state: State) -> Result<(), String> {
+        if !self.hosts[host].powered || self.hosts[host].paused_at.is_some() {
+            return Err("the host is down or frozen".to_string());
+        }
+        let service = self.scenario.service.clone();
+        let backup = self.hosts[host]
+            .spec
+            .slaves
+            .first()
+            .or(self.hosts[host].spec.masters.first())
+            .cloned();
+        let peer = Peer {
+            token: u64::MAX,
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let query = Request {
+            nonce: self.failc_nonce(host),
+            want_challenge: true,
+            body: RequestBody::Query {
+                services: vec![service.clone()],
+            },
+        };
+        let reply = self.failc_round_trip(host, peer, &query)?;
+        let challenge = reply
+            .challenge
+            .ok_or_else(|| "faild's reply carried no challenge".to_string())?;
+        let set = Request {
+            nonce: self.failc_nonce(host),
+            want_challenge: false,
+            body: RequestBody::Set {
+                service,
+                state,
+                backup,
+                challenge,
+            },
+        };
+        let reply = self.failc_round_trip(host, peer, &set)?;
+        match reply.status {
+            Status::Ok => {
+                self.note(Some(host), format!("failc -s {state}: ok"));
+                Ok(())
+            }
+            other => Err(other.to_string()),
+        }
+    }
+
+    fn failc_nonce(&mut self, host: usize) -> Nonce {
+        let mut bytes = [0u8; wire::NONCE_BYTES];
+        self.hosts[host].rng.fill(&mut bytes);
+        Nonce(bytes)
+    }
+
+    fn failc_round_trip(
+        &mut self,
+        host: usize,
+        peer: Peer,
+        request: &Request,
+    ) -> Result<wire::Reply, String> {
+        let bytes = wire::encode_request(request, LOCAL_COMMUNITY).map_err(|e| e.to_string())?;
+        let replies = self.store_handle(host, peer, bytes);
+        let bytes = replies
+            .into_iter()
+            .next()
+            .ok_or_else(|| "faild did not answer".to_string())?;
+        let signed = wire::decode_reply(&bytes).map_err(|e| e.to_string())?;
+        if !signed.verify(LOCAL_COMMUNITY) || signed.message.nonce != request.nonce {
+            return Err("faild's reply does not verify".to_string());
+        }
+        Ok(signed.message)
+    }
+
+    // ----- network ----------------------------------------------------------------------------
+
+    /// Sends one message from `from` to `to` through the network model.
+    fn transmit(&mut self, from: usize, to: usize, make: impl Fn(usize) -> Ev) {
+        let now = self.now_ms;
+        if self.blocked.contains(&(from, to)) {
+            self.checker.disrupted(now, from, to);
+            return;
+        }
+        let network = &self.network;
+        if self.net_rng.chance(network.loss) {
+            self.checker.disrupted(now, from, to);
+            return;
+        }
+        let copies = if self.net_rng.chance(network.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let network = &self.network;
+            let mut delay = network.latency_ms + self.net_rng.below(network.jitter_ms + 1);
+            if self.net_rng.chance(network.reorder) {
+                delay += self.net_rng.below(network.reorder_ms + 1);
+            }
+            // A message slower than a poll's timeout is as good as lost for the poller.
+            let slowest_ok = self.hosts[from]
+                .spec
+                .timeout_ms()
+                .min(self.hosts[to].spec.timeout_ms())
+                / 2;
+            if delay >= slowest_ok {
+                self.checker.disrupted(now, from, to);
+            }
+            self.schedule(now + delay, make(to));
+        }
+    }
+
+    // ----- the scenario's timeline ------------------------------------------------------------
+
+    fn apply_event(&mut self, event: &TimedEvent) {
+        let text = event.action.describe();
+        self.note(None, format!("** {text}"));
+        let index = |name: &str| self.scenario.host_index(name).expect("validated");
+        let now = self.now_ms;
+        match &event.action {
+            EventAction::Crash { host } => {
+                let host = index(host);
+                if self.hosts[host].powered {
+                    self.power_off(host, "crashes");
+                }
+            }
+            EventAction::Restart { host } => self.boot(index(host)),
+            EventAction::Pause { host } => self.pause(index(host)),
+            EventAction::Resume { host } => self.resume(index(host)),
+            EventAction::Partition { from, to, one_way } => {
+                for a in from {
+                    for b in to {
+                        let (a, b) = (index(a), index(b));
+                        if a == b {
+                            continue;
+                        }
+                        self.blocked.insert((a, b));
+                        if !one_way {
+                            self.blocked.insert((b, a));
+                        }
+                        self.checker.disrupted(now, a, b);
+                    }
+                }
+                self.open_fault("partition".to_string(), None);
+            }
+            EventAction::Heal => {
+                let links: Vec<(usize, usize)> = self.blocked.iter().copied().collect();
+                for (a, b) in links {
+                    self.checker.disrupted(now, a, b);
+                }
+                self.blocked.clear();
+                self.close_fault("partition");
+            }
+            EventAction::Network(network) => {
+                self.network = network.clone();
+                // Reachability counts from the moment the network became clean.
+                for a in 0..self.hosts.len() {
+                    for b in 0..self.hosts.len() {
+                        self.checker.disrupted(now, a, b);
+                    }
+                }
+                if network.is_clean() {
+                    self.close_fault("network");
+                } else {
+                    self.open_fault("network".to_string(), None);
+                }
+            }
+            EventAction::SetProcedure {
+                host,
+                kind,
+                procedure,
+            } => {
+                let host = index(host);
+                let procedures = &mut self.hosts[host].spec.procedures;
+                let slot = match kind {
+                    ProcedureKind::Start => &mut procedures.start,
+                    ProcedureKind::Stop => &mut procedures.stop,
+                    ProcedureKind::Reclaim => &mut procedures.reclaim,
+                    ProcedureKind::Check => &mut procedures.check,
+                };
+                *slot = Some(procedure.clone());
+                let faulty = procedure.hangs || procedure.fails.is_some();
+                let key = format!("procedure-{host}-{kind}");
+                if faulty {
+                    self.open_fault(key, Some(host));
+                } else {
+                    self.close_fault(&key);
+                }
+            }
+            EventAction::Failc { host, state } => {
+                let host = index(host);
+                if let Err(error) = self.failc(host, *state) {
+                    self.note(Some(host), format!("failc -s {state} failed: {error}"));
+                }
+            }
+            EventAction::Fail { host } => {
+                let host = index(host);
+                if self.hosts[host].powered && self.hosts[host].paused_at.is_none() {
+                    self.hosts[host].holds_vip = false;
+                }
+                if let Err(error) = self.failc(host, State::Fail) {
+                    self.note(Some(host), format!("failc -s FAIL failed: {error}"));
+                }
+            }
+            EventAction::Recover { host, if_fail } => {
+                let host = index(host);
+                let current = self.hosts[host]
+                    .store
+                    .as_ref()
+                    .and_then(|s| s.service(&self.scenario.service))
+                    .map(|r| r.state);
+                if !*if_fail || current == Some(State::Fail) {
+                    if let Err(error) = self.failc(host, State::Recover) {
+                        self.note(Some(host), format!("failc -s RECOVER failed: {error}"));
+                    }
+                }
+            }
+            EventAction::Shutdown {
+                host,
+                keep_services,
+            } => {
+                let host = index(host);
+                if self.hosts[host].powered
+                    && self.hosts[host].paused_at.is_none()
+                    && self.hosts[host].shell.is_some()
+                {
+                    self.feed(
+                        host,
+                        Input::Shutdown {
+                            keep_services: *keep_services,
+                        },
+                    );
+                }
+            }
+        }
+        self.checker.event_applied(now);
+    }
+
+    // ----- observation ------------------------------------------------------------------------
+
+    /// The state a host's service has as far as the group can tell.
+    fn host_state(&self, host: usize) -> Option<State> {
+        let h = &self.hosts[host];
+        if !h.powered {
+            return None;
+        }
+        match &h.shell {
+            Some(shell) => shell.state(&self.scenario.service),
+            // failsh exited: what faild says is all there is.
+            None => h
+                .store
+                .as_ref()
+                .and_then(|s| s.service(&self.scenario.service))
+                .map(|r| r.state),
+        }
+    }
+
+    fn views(&self) -> Vec<HostView> {
+        (0..self.hosts.len())
+            .map(|i| {
+                let h = &self.hosts[i];
+                HostView {
+                    name: h.spec.name.clone(),
+                    powered: h.powered,
+                    paused: h.paused_at.is_some(),
+                    has_shell: h.shell.is_some(),
+                    state: self.host_state(i),
+                    holds_vip: h.holds_vip,
+                    up_since_ms: h.up_since_ms,
+                    procedure_running: !h.procedures.is_empty(),
+                }
+            })
+            .collect()
+    }
+
+    fn after_event(&mut self) {
+        let views = self.views();
+        self.checker.after_event(
+            self.now_ms,
+            &views,
+            self.observer,
+            &self.blocked,
+            &self.scenario,
+        );
+        for (i, view) in views.iter().enumerate() {
+            let look = Look {
+                state: view.state,
+                powered: view.powered,
+                paused: view.paused,
+                vip: view.holds_vip,
+            };
+            if self.last_looks[i] != Some(look) {
+                self.last_looks[i] = Some(look);
+                self.looks.push((self.now_ms, i, look));
+            }
+        }
+    }
+
+    fn states_line(&self) -> String {
+        let mut line = String::new();
+        for i in 0..self.hosts.len() {
+            if i > 0 {
+                line.push(' ');
+            }
+            let h = &self.hosts[i];
+            let state = if !h.powered {
+                "DOWN"
+            } else {
+                self.host_state(i).map_or("NONE", State::as_str)
+            };
+            line.push_str(&h.spec.name);
+            line.push('=');
+            line.push_str(state);
+            if h.holds_vip {
+                line.push('*');
+            }
+            if h.paused_at.is_some() {
+                line.push_str("(frozen)");
+            }
+        }
+        if let Some(o) = self.observer {
+            line.push_str(" arp->");
+            line.push_str(&self.hosts[o].spec.name);
+        }
+        line
+    }
+
+    fn note(&mut self, host: Option<usize>, text: String) {
+        if self.log_level == LogLevel::Quiet {
+            return;
+        }
+        let states = self.states_line();
+        self.log.push(LogLine {
+            at_ms: self.now_ms,
+            host: host.map(|h| self.hosts[h].spec.name.clone()),
+            text,
+            states,
+        });
+    }
+
+    fn open_fault(&mut self, key: String, host: Option<usize>) {
+        self.open_faults.entry(key).or_insert((self.now_ms, host));
+    }
+
+    fn close_fault(&mut self, key: &str) {
+        if let Some((from_ms, host)) = self.open_faults.remove(key) {
+            let label = key.split('-').next().unwrap_or(key).to_string();
+            self.faults.push(FaultSpan {
+                from_ms,
+                to_ms: self.now_ms,
+                host,
+                label,
+            });
+        }
+    }
+}
+
+/// failsh's configuration on a host of the scenario, as the seed's Tcl file would give it.
+pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
+    let mut hosts = vec![HostConfig {
+        name: LOCAL_HOST.to_string(),
+        community: LOCAL_COMMUNITY.to_string(),
+        protocol: Protocol::Udp,
+    }];
+    for peer in spec.masters.iter().chain(&spec.slaves) {
+        hosts.push(HostConfig {
+            name: peer.clone(),
+            community: PEER_COMMUNITY.to_string(),
+            protocol: Protocol::Udp,
+        });
+    }
+    let service = ServiceConfig {
+        name: scenario.service.clone(),
+        interval_ms: spec.interval_ms,
+        timeout_ms: spec.timeout_ms,
+        misses: spec.misses,
+        masters: spec.masters.clone(),
+        slaves: spec.slaves.clone(),
+        has_reclaim: spec.procedures.has_reclaim,
+        has_check: spec.procedures.check.is_some(),
+        procedure_limit_ms: spec.procedure_limit_ms,
+    };
+    ShellConfig {
+        local_host: LOCAL_HOST.to_string(),
+        hosts,
+        services: vec![service],
+    }
+}
+
+/// Runs a scenario quietly and returns its outcome.
+pub fn run_quiet(scenario: &Scenario) -> Outcome {
+    World::new(scenario.clone(), LogLevel::Quiet, false).run()
+}
