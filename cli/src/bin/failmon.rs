@@ -34,7 +34,9 @@ MODES
     -h  Print one HTML page on standard output: self-contained, no scripts, all text escaped.
         Invoked as failmon.cgi, failmon does this with a CGI header (Content-Type: text/html)
         and a page that reloads itself every 5 seconds; an unavailable monitor port gives
-        a 502 page that says why.
+        a 502 page that says why. failmon.cgi ignores its arguments and the query string (a
+        visitor must not choose what it connects to); the web server's configuration may set
+        the environment variables FAILMON_TARGET and FAILMON_PORT.
     --json
         Print the snapshot as one JSON line (the monitor port's format) and exit.
     -c  The curses screen (the default on a terminal). Keys: h hosts, c toggle the hosts'
@@ -181,12 +183,24 @@ fn main() -> ExitCode {
         // A web server passes the query string in the environment and, for some requests,
         // words on the command line: ignore both, so a visitor cannot make the CGI connect
         // anywhere but the local failsh.
-        Ok(Parsed::Run(Arguments {
-            mode: Mode::Html,
-            port: DEFAULT_MONITOR_PORT,
-            timeout_ms: 5000,
-            target: None,
-        }))
+        // The web server's configuration (not the visitor) may set FAILMON_TARGET and
+        // FAILMON_PORT, e.g. with Apache's SetEnv.
+        match std::env::var("FAILMON_PORT").ok().map(|text| {
+            text.parse::<u16>()
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or(format!("FAILMON_PORT: \"{text}\" is not a port"))
+        }) {
+            Some(Err(why)) => Err(why),
+            port => Ok(Parsed::Run(Arguments {
+                mode: Mode::Html,
+                port: port.and_then(Result::ok).unwrap_or(DEFAULT_MONITOR_PORT),
+                timeout_ms: 5000,
+                target: std::env::var("FAILMON_TARGET")
+                    .ok()
+                    .filter(|t| !t.is_empty()),
+            })),
+        }
     } else {
         parse(&arguments)
     };
