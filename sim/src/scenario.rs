@@ -232,8 +232,9 @@ impl Procedure {
     }
 }
 
+/// `deny_unknown_fields` does not work with `flatten`; the tagged action rejects unknown
+/// kinds, and its fields are checked by their own types.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TimedEvent {
     pub at_ms: u64,
     #[serde(flatten)]

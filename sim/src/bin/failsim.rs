@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(message) => {
             eprintln!("failsim: {message}");
-            if message.starts_with("usage") || message.contains("expected") {
+            if message.starts_with("usage") || message.starts_with("unknown") {
                 eprintln!("{USAGE}");
             }
             ExitCode::from(2)
