@@ -602,9 +602,14 @@ impl Bed {
     /// Boots a host as its init system would: faild (registers the service FAIL), the
     /// service script's `start` (RECOVER), failsh.
     pub fn boot(&self, h: &Host) {
-        h.script("faild.init", "start");
-        h.script(SERVICE, "start");
-        h.script("failsh.init", "start");
+        for (script, action) in [
+            ("faild.init", "start"),
+            (SERVICE, "start"),
+            ("failsh.init", "start"),
+        ] {
+            let out = h.script(script, action);
+            eprintln!("{}: {script} {action}: {}", h.name, out.trim());
+        }
     }
 
     /// Boots lukretia, waits until it holds the address, then boots macbeth and waits until
