@@ -1,1 +1,473 @@
-//! failsh configuration model (placeholder, filled below).
+//! The failsh configuration model and the Tcl commands that build it:
+//! `failsvc`, `failhost` and `failtrap` (see `docs/tcl.md`).
+//!
+//! Loading a configuration evaluates the whole Tcl file in an [`Interp`]
+//! (parsed completely before anything runs). [`check_file`] is what
+//! `failsh -t -f FILE` calls.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::tcl::{err, make_list, parse_list, wrong_args, Exception, Interp, TclError, TclResult};
+
+/// Interval of a service that does not set one: 5 s, the seed's value.
+pub const DEFAULT_INTERVAL_MS: u64 = 5000;
+/// Default faild port.
+pub const DEFAULT_PORT: u16 = 1291;
+/// Default community.
+pub const DEFAULT_COMMUNITY: &str = "public";
+
+/// Transport used to talk to a host's faild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// TCP (the default).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// The Tcl spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// A host whose faild is polled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostDef {
+    /// Name as used in masters/slaves lists.
+    pub name: String,
+    /// Address to contact (None: resolve the name).
+    pub address: Option<String>,
+    /// faild port.
+    pub port: u16,
+    /// Transport.
+    pub protocol: Protocol,
+    /// Community presented to the host's faild.
+    pub community: String,
+}
+
+impl HostDef {
+    /// A host with the defaults.
+    pub fn new(name: &str) -> Self {
+        HostDef {
+            name: name.to_string(),
+            address: None,
+            port: DEFAULT_PORT,
+            protocol: Protocol::Tcp,
+            community: DEFAULT_COMMUNITY.to_string(),
+        }
+    }
+}
+
+/// A service watched by failsh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceDef {
+    /// Service name (normally its address).
+    pub name: String,
+    /// Poll interval in milliseconds.
+    pub interval_ms: u64,
+    /// Poll reply timeout (None: the interval).
+    pub timeout_ms: Option<u64>,
+    /// Consecutive failed polls before a host counts as FAIL (None: 1).
+    pub misses: Option<u32>,
+    /// Master hosts.
+    pub masters: Vec<String>,
+    /// Slave hosts.
+    pub slaves: Vec<String>,
+    /// Procedure that starts the service.
+    pub start: Option<String>,
+    /// Procedure that stops the service.
+    pub stop: Option<String>,
+    /// Procedure that reclaims the service from an erratic slave.
+    pub reclaim: Option<String>,
+    /// Health check procedure.
+    pub check: Option<String>,
+    /// Procedure called on every state change (`failtrap`).
+    pub trap: Option<String>,
+}
+
+impl ServiceDef {
+    /// A service with the defaults.
+    pub fn new(name: &str) -> Self {
+        ServiceDef {
+            name: name.to_string(),
+            interval_ms: DEFAULT_INTERVAL_MS,
+            timeout_ms: None,
+            misses: None,
+            masters: Vec::new(),
+            slaves: Vec::new(),
+            start: None,
+            stop: None,
+            reclaim: None,
+            check: None,
+            trap: None,
+        }
+    }
+}
+
+/// Everything a failsh configuration defines.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailshConfig {
+    /// Services by name.
+    pub services: BTreeMap<String, ServiceDef>,
+    /// Hosts by name.
+    pub hosts: BTreeMap<String, HostDef>,
+}
+
+const SVC_SUBCOMMANDS: &[&str] = &[
+    "check", "create", "interval", "masters", "misses", "reclaim", "slaves", "start", "stop",
+    "timeout",
+];
+
+fn one_of(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{}, or {last}", init.join(", ")),
+    }
+}
+
+/// Parse seconds (fractional allowed) into milliseconds, > 0.
+fn seconds_ms(what: &str, v: &str) -> Result<u64, Exception> {
+    let bad = || err(format!("bad {what} \"{v}\": must be a number of seconds greater than 0"));
+    let t = v.trim();
+    let Ok(secs) = t.parse::<f64>() else { return bad() };
+    if !secs.is_finite() || secs <= 0.0 || t.contains(['x', 'X']) || secs > 86_400.0 * 365.0 {
+        return bad();
+    }
+    let ms = (secs * 1000.0).round() as u64;
+    if ms == 0 {
+        return err(format!(
+            "bad {what} \"{v}\": must be at least 0.001 seconds"
+        ));
+    }
+    Ok(ms)
+}
+
+fn add_hosts(cfg: &mut FailshConfig, names: &[String]) {
+    for n in names {
+        cfg.hosts.entry(n.clone()).or_insert_with(|| HostDef::new(n));
+    }
+}
+
+fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
+    let cmd = &args[0];
+    if args.len() < 3 {
+        if args.len() == 2 && SVC_SUBCOMMANDS.contains(&args[1].as_str()) {
+            return err(format!(
+                "missing service name: should be \"{cmd} serviceName {} ...\"",
+                args[1]
+            ));
+        }
+        return wrong_args(&format!("{cmd} serviceName subcommand ?arg ...?"));
+    }
+    let name = &args[1];
+    let sub = args[2].as_str();
+    let rest = &args[3..];
+    if !SVC_SUBCOMMANDS.contains(&sub) {
+        if SVC_SUBCOMMANDS.contains(&name.as_str()) {
+            return err(format!(
+                "missing service name: should be \"{cmd} serviceName {name} ...\""
+            ));
+        }
+        return err(format!(
+            "bad subcommand \"{sub}\": must be {}",
+            one_of(SVC_SUBCOMMANDS)
+        ));
+    }
+    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    if sub == "create" {
+        if !rest.is_empty() {
+            return wrong_args(&format!("{cmd} serviceName create"));
+        }
+        if SVC_SUBCOMMANDS.contains(&name.as_str()) {
+            return err(format!(
+                "missing service name: should be \"{cmd} serviceName {name} ...\""
+            ));
+        }
+        if cfg.services.contains_key(name) {
+            return err(format!("service \"{name}\" already exists"));
+        }
+        cfg.services.insert(name.clone(), ServiceDef::new(name));
+        return Ok(name.clone());
+    }
+    let usage = match sub {
+        "interval" | "timeout" => "seconds",
+        "misses" => "count",
+        "masters" | "slaves" => "hostList",
+        _ => "procName",
+    };
+    if rest.len() > 1 || (rest.is_empty() && !matches!(sub, "masters" | "slaves")) {
+        return wrong_args(&format!("{cmd} serviceName {sub} {usage}"));
+    }
+    if !cfg.services.contains_key(name) {
+        if SVC_SUBCOMMANDS.contains(&name.as_str()) {
+            return err(format!(
+                "missing service name: should be \"{cmd} serviceName {name} ...\""
+            ));
+        }
+        return err(format!(
+            "no service \"{name}\": create it first with \"{cmd} {name} create\""
+        ));
+    }
+    // reading a value: failsvc S masters (no argument)
+    if rest.is_empty() {
+        let s = &cfg.services[name];
+        let v = if sub == "masters" { &s.masters } else { &s.slaves };
+        return Ok(make_list(v));
+    }
+    let v = &rest[0];
+    match sub {
+        "interval" => {
+            let ms = seconds_ms("interval", v)?;
+            cfg.services.get_mut(name).map(|s| s.interval_ms = ms);
+        }
+        "timeout" => {
+            let ms = seconds_ms("timeout", v)?;
+            cfg.services.get_mut(name).map(|s| s.timeout_ms = Some(ms));
+        }
+        "misses" => {
+            let m = match v.trim().parse::<u32>() {
+                Ok(m) if m >= 1 => m,
+                _ => return err(format!("bad misses \"{v}\": must be an integer of at least 1")),
+            };
+            cfg.services.get_mut(name).map(|s| s.misses = Some(m));
+        }
+        "masters" | "slaves" => {
+            let hosts = parse_list(v).map_err(TclError::new)?;
+            if let Some(h) = hosts.iter().find(|h| h.is_empty()) {
+                return err(format!("bad host name \"{h}\" in {sub} list"));
+            }
+            add_hosts(&mut cfg, &hosts);
+            let s = cfg.services.get_mut(name).expect("checked above");
+            if sub == "masters" {
+                s.masters = hosts;
+            } else {
+                s.slaves = hosts;
+            }
+        }
+        _ => {
+            if v.is_empty() {
+                return err(format!("bad {sub} procedure \"\": must be a procedure name"));
+            }
+            let s = cfg.services.get_mut(name).expect("checked above");
+            let slot = match sub {
+                "start" => &mut s.start,
+                "stop" => &mut s.stop,
+                "reclaim" => &mut s.reclaim,
+                _ => &mut s.check,
+            };
+            *slot = Some(v.clone());
+        }
+    }
+    Ok(v.clone())
+}
+
+const HOST_OPTIONS: &[&str] = &["address", "community", "port", "protocol"];
+
+fn failhost(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
+    let cmd = &args[0];
+    if args.len() != 4 {
+        if args.len() == 3 && HOST_OPTIONS.contains(&args[1].as_str()) {
+            return err(format!(
+                "missing host name: should be \"{cmd} hostName {} value\"",
+                args[1]
+            ));
+        }
+        return wrong_args(&format!("{cmd} hostName option value"));
+    }
+    let (name, opt, v) = (&args[1], args[2].as_str(), &args[3]);
+    if !HOST_OPTIONS.contains(&opt) {
+        return err(format!("bad option \"{opt}\": must be {}", one_of(HOST_OPTIONS)));
+    }
+    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    let h = cfg.hosts.entry(name.clone()).or_insert_with(|| HostDef::new(name));
+    match opt {
+        "address" => {
+            if v.trim().is_empty() || v.contains(char::is_whitespace) {
+                return err(format!("bad address \"{v}\": must be a host name or an IP address"));
+            }
+            h.address = Some(v.clone());
+        }
+        "port" => match v.trim().parse::<u16>() {
+            Ok(p) if p >= 1 => h.port = p,
+            _ => return err(format!("bad port \"{v}\": must be an integer from 1 to 65535")),
+        },
+        "protocol" => {
+            h.protocol = match v.as_str() {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                _ => return err(format!("bad protocol \"{v}\": must be tcp or udp")),
+            }
+        }
+        _ => {
+            if v.is_empty() {
+                return err("bad community \"\": must not be empty");
+            }
+            h.community = v.clone();
+        }
+    }
+    Ok(v.clone())
+}
+
+fn failtrap(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
+    if args.len() != 3 {
+        return wrong_args(&format!("{} serviceName procName", args[0]));
+    }
+    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(s) = cfg.services.get_mut(&args[1]) else {
+        return err(format!(
+            "no service \"{}\": create it first with \"failsvc {} create\"",
+            args[1], args[1]
+        ));
+    };
+    s.trap = Some(args[2].clone());
+    Ok(args[2].clone())
+}
+
+/// Register `failsvc`, `failhost` and `failtrap` in `interp`, recording into `cfg`.
+pub fn register_commands(interp: &mut Interp, cfg: Arc<Mutex<FailshConfig>>) {
+    let c = cfg.clone();
+    interp.register("failsvc", Arc::new(move |_it: &mut Interp, a: &[String]| failsvc(&c, a)));
+    let c = cfg.clone();
+    interp.register("failhost", Arc::new(move |_it: &mut Interp, a: &[String]| failhost(&c, a)));
+    interp.register("failtrap", Arc::new(move |_it: &mut Interp, a: &[String]| failtrap(&cfg, a)));
+}
+
+/// A loaded configuration: the model and the interpreter that holds its
+/// procedures (failsh calls them with [`Interp::call_proc`]).
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The services and hosts.
+    pub config: FailshConfig,
+    /// The interpreter after evaluating the file.
+    pub interp: Interp,
+}
+
+/// Load a configuration from text; `file` names it in error traces.
+/// `setup` may register further host commands (e.g. `grarp`) first.
+pub fn load_str_with(
+    text: &str,
+    file: &str,
+    setup: impl FnOnce(&mut Interp),
+) -> Result<LoadedConfig, TclError> {
+    let cfg = Arc::new(Mutex::new(FailshConfig::default()));
+    let mut interp = Interp::new();
+    register_commands(&mut interp, cfg.clone());
+    setup(&mut interp);
+    interp.eval_source(text, file)?;
+    let config = cfg.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(LoadedConfig { config, interp })
+}
+
+/// Load a configuration from text.
+pub fn load_str(text: &str, file: &str) -> Result<LoadedConfig, TclError> {
+    load_str_with(text, file, |_| {})
+}
+
+/// Load a configuration file.
+pub fn load_file(path: &Path) -> Result<LoadedConfig, TclError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        TclError::new(format!("couldn't read file \"{}\": {e}", path.display()))
+    })?;
+    load_str(&text, &path.display().to_string())
+}
+
+/// Problems that make a loaded configuration unusable: services without
+/// start/stop procedures, or naming procedures that are not defined.
+pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
+    let mut errs = Vec::new();
+    for (name, s) in &loaded.config.services {
+        for (what, p, required) in [
+            ("start", &s.start, true),
+            ("stop", &s.stop, true),
+            ("reclaim", &s.reclaim, false),
+            ("check", &s.check, false),
+            ("trap", &s.trap, false),
+        ] {
+            match p {
+                None if required => errs.push(format!(
+                    "service \"{name}\" has no {what} procedure (failsvc {name} {what} procName)"
+                )),
+                Some(p) if !loaded.interp.has_command(p) => errs.push(format!(
+                    "service \"{name}\": {what} procedure \"{p}\" is not defined"
+                )),
+                _ => {}
+            }
+        }
+        if let Some(h) = s.masters.iter().find(|h| s.slaves.contains(h)) {
+            errs.push(format!(
+                "service \"{name}\": host \"{h}\" is both a master and a slave"
+            ));
+        }
+    }
+    errs
+}
+
+fn secs(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        let s = format!("{:.3}", ms as f64 / 1000.0);
+        format!("{}s", s.trim_end_matches('0'))
+    }
+}
+
+/// Describe a configuration for operators (communities are masked as `***`).
+pub fn describe(cfg: &FailshConfig) -> String {
+    let mut o = String::new();
+    let opt = |p: &Option<String>| p.clone().unwrap_or_else(|| "-".into());
+    let hosts = |v: &[String]| if v.is_empty() { "(none)".to_string() } else { v.join(" ") };
+    for s in cfg.services.values() {
+        let _ = writeln!(
+            o,
+            "service {}: interval {}, timeout {}, misses {}",
+            s.name,
+            secs(s.interval_ms),
+            s.timeout_ms.map(secs).unwrap_or_else(|| format!("{} (interval)", secs(s.interval_ms))),
+            s.misses.map(|m| m.to_string()).unwrap_or_else(|| "1 (default)".into()),
+        );
+        let _ = writeln!(o, "  masters: {}", hosts(&s.masters));
+        let _ = writeln!(o, "  slaves: {}", hosts(&s.slaves));
+        let _ = writeln!(
+            o,
+            "  procedures: start {}, stop {}, reclaim {}, check {}, trap {}",
+            opt(&s.start),
+            opt(&s.stop),
+            opt(&s.reclaim),
+            opt(&s.check),
+            opt(&s.trap)
+        );
+    }
+    for h in cfg.hosts.values() {
+        let _ = writeln!(
+            o,
+            "host {}: address {}, port {}, protocol {}, community ***",
+            h.name,
+            h.address.as_deref().unwrap_or("(name)"),
+            h.port,
+            h.protocol.as_str()
+        );
+    }
+    o
+}
+
+/// What `failsh -t -f FILE` does: load and validate. Ok: the description to
+/// print. Err: the error texts (Tcl traces with file and line).
+pub fn check_file(path: &Path) -> Result<(LoadedConfig, String), Vec<String>> {
+    let loaded = load_file(path).map_err(|e| vec![e.info])?;
+    let errs = validate(&loaded);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let d = describe(&loaded.config);
+    Ok((loaded, d))
+}

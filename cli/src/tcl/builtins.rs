@@ -289,7 +289,7 @@ fn cmd_if(it: &mut Interp, a: &[String]) -> TclResult {
             ));
         }
         if cond {
-            return it.eval_body(&a[i], "\"if\" then script");
+            return it.eval_body(&a[i], "\"if\" then script", Some(i));
         }
         i += 1;
         if i >= a.len() {
@@ -308,7 +308,7 @@ fn cmd_if(it: &mut Interp, a: &[String]) -> TclResult {
         if i + 1 != a.len() {
             return err("wrong # args: extra words after \"else\" clause in \"if\" command");
         }
-        return it.eval_body(&a[i], "\"if\" else script");
+        return it.eval_body(&a[i], "\"if\" else script", Some(i));
     }
 }
 
@@ -321,7 +321,7 @@ fn cmd_while(it: &mut Interp, a: &[String]) -> TclResult {
         return wrong_args("while test command");
     }
     while it.expr_bool(&a[1])? {
-        match it.eval_body(&a[2], "\"while\" body") {
+        match it.eval_body(&a[2], "\"while\" body", Some(2)) {
             Ok(_) | Err(Exception::Continue) => {}
             Err(Exception::Break) => break,
             Err(e) => return Err(e),
@@ -334,14 +334,14 @@ fn cmd_for(it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() != 5 {
         return wrong_args("for start test next command");
     }
-    it.eval_body(&a[1], "\"for\" initial command")?;
+    it.eval_body(&a[1], "\"for\" initial command", Some(1))?;
     while it.expr_bool(&a[2])? {
-        match it.eval_body(&a[4], "\"for\" body") {
+        match it.eval_body(&a[4], "\"for\" body", Some(4)) {
             Ok(_) | Err(Exception::Continue) => {}
             Err(Exception::Break) => break,
             Err(e) => return Err(e),
         }
-        match it.eval_body(&a[3], "\"for\" loop-end command") {
+        match it.eval_body(&a[3], "\"for\" loop-end command", Some(3)) {
             Ok(_) => {}
             Err(Exception::Break) => break,
             Err(e) => return Err(e),
@@ -381,7 +381,9 @@ fn cmd_foreach(it: &mut Interp, a: &[String]) -> TclResult {
                 })?;
             }
         }
-        match it.eval_body(body, "\"foreach\" body") {
+        // Tcl 8.6 compiles foreach inline only inside procedures
+        let inline = (it.current_frame() != 0).then_some(a.len() - 1);
+        match it.eval_body(body, "\"foreach\" body", inline) {
             Ok(_) | Err(Exception::Continue) => {}
             Err(Exception::Break) => break,
             Err(e) => return Err(e),
@@ -778,7 +780,7 @@ fn cmd_eval(it: &mut Interp, a: &[String]) -> TclResult {
         return wrong_args("eval arg ?arg ...?");
     }
     let s = if a.len() == 2 { a[1].clone() } else { concat(&a[1..]) };
-    it.eval_body(&s, "\"eval\" body")
+    it.eval_body(&s, "\"eval\" body", None)
 }
 
 fn cmd_uplevel(it: &mut Interp, a: &[String]) -> TclResult {
@@ -798,7 +800,7 @@ fn cmd_uplevel(it: &mut Interp, a: &[String]) -> TclResult {
         }
     };
     let s = if rest.len() == 1 { rest[0].clone() } else { concat(rest) };
-    it.with_frame(frame, |it| it.eval_body(&s, "\"uplevel\" body"))
+    it.with_frame(frame, |it| it.eval_body(&s, "\"uplevel\" body", None))
 }
 
 fn cmd_upvar(it: &mut Interp, a: &[String]) -> TclResult {
@@ -981,6 +983,8 @@ fn cmd_switch(it: &mut Interp, a: &[String]) -> TclResult {
     }
     let s = &a[i];
     i += 1;
+    let separate = a.len() - i != 1;
+    let body_base = i;
     let arms: Vec<String> = if a.len() - i == 1 {
         get_list(&a[i])?
     } else {
@@ -1017,7 +1021,9 @@ fn cmd_switch(it: &mut Interp, a: &[String]) -> TclResult {
                     arms[2 * n - 2]
                 ));
             }
-            return it.eval_body(&arms[2 * j + 1], "\"switch\" arm");
+            // compiled inline by Tcl when the arms are separate braced words
+            let arg = if separate && !nocase { Some(body_base + 2 * j + 1) } else { None };
+            return it.eval_body(&arms[2 * j + 1], "\"switch\" arm", arg);
         }
     }
     if arms[arms.len() - 1] == "-" {

@@ -536,7 +536,7 @@ impl Interp {
                 };
                 Value::Str(v)
             }
-            Node::Cmd(sc) => Value::Str(self.eval_script(sc)?),
+            Node::Cmd(sc) => Value::Str(self.eval_script(sc).map_err(super::not_inline)?),
             Node::Quoted(p) => Value::Str(self.subst_parts(p)?),
             Node::Ternary(c, a, b) => {
                 let cv = self.eval_node(c)?;

@@ -40,6 +40,10 @@ pub struct TclError {
     /// file line for `eval_file`/`eval_source`).
     pub line: Option<usize>,
     logged: bool,
+    /// `line` is already in the coordinates of the enclosing script (the
+    /// error came from code Tcl would compile inline, e.g. an `if` body or a
+    /// command substitution), so the enclosing command adds no trace.
+    inline: bool,
 }
 
 impl TclError {
@@ -52,6 +56,7 @@ impl TclError {
             code: "NONE".into(),
             line: None,
             logged: false,
+            inline: false,
         }
     }
 
@@ -162,6 +167,8 @@ pub struct Interp {
     cur: usize,
     cmds: BTreeMap<String, Cmd>,
     cache: BTreeMap<String, Arc<Script>>,
+    /// Lines of the braced words of the commands being invoked (innermost last).
+    word_lines: Vec<Vec<Option<usize>>>,
     expr_cache: BTreeMap<String, Arc<expr::Node>>,
     depth: usize,
     deadline: Option<Instant>,
@@ -202,6 +209,7 @@ impl Interp {
             cur: 0,
             cmds: BTreeMap::new(),
             cache: BTreeMap::new(),
+            word_lines: Vec::new(),
             expr_cache: BTreeMap::new(),
             depth: 0,
             deadline: None,
@@ -612,12 +620,23 @@ impl Interp {
         self.eval_script(&sc)
     }
 
-    /// Evaluate a script body and add `(ctx line N)` to an error trace.
-    pub(crate) fn eval_body(&mut self, s: &str, ctx: &str) -> TclResult {
+    /// Evaluate a script body given as argument `arg` of the current
+    /// command. If `arg` is Some and that word was braced, the body counts as
+    /// compiled inline (as Tcl 8.6 compiles if/while/for bodies): an error
+    /// keeps the line of the failing command inside it. Otherwise the error
+    /// trace gets `(ctx line N)` and the command's own line.
+    pub(crate) fn eval_body(&mut self, s: &str, ctx: &str, arg: Option<usize>) -> TclResult {
         let r = self.eval(s);
         if let Err(Exception::Error(mut e)) = r {
-            if let Some(l) = e.line {
-                e.info.push_str(&format!("\n    ({ctx} line {l})"));
+            let word_line = arg.and_then(|i| self.word_lines.last().and_then(|w| w.get(i).copied().flatten()));
+            match (word_line, e.line) {
+                (Some(wl), Some(l)) if e.inline => e.line = Some(wl + l - 1),
+                _ => {
+                    if let Some(l) = e.line {
+                        e.info.push_str(&format!("\n    ({ctx} line {l})"));
+                    }
+                    e.inline = false;
+                }
             }
             return Err(Exception::Error(e));
         }
@@ -632,14 +651,28 @@ impl Interp {
                 self.check_deadline()?;
             }
             let r = match self.subst_words(&cmd.words) {
-                Ok(words) => self.invoke(&words),
+                Ok(words) => {
+                    let expand = cmd.words.iter().any(|w| w.expand);
+                    self.word_lines.push(
+                        cmd.words
+                            .iter()
+                            .map(|w| (w.braced && !expand).then_some(w.line))
+                            .collect(),
+                    );
+                    let r = self.invoke(&words);
+                    self.word_lines.pop();
+                    r
+                }
                 Err(e) => Err(e),
             };
             match r {
                 Ok(v) => result = v,
                 Err(Exception::Error(mut e)) => {
-                    add_trace(&mut e, &cmd.text);
-                    e.line = Some(cmd.line);
+                    if !e.inline {
+                        add_trace(&mut e, &cmd.text);
+                        e.line = Some(cmd.line);
+                        e.inline = true;
+                    }
                     return Err(Exception::Error(e));
                 }
                 Err(other) => return Err(other),
@@ -814,6 +847,7 @@ impl Interp {
                     e.info
                         .push_str(&format!("\n    (procedure \"{}\" line {l})", words[0]));
                 }
+                e.inline = false;
                 Err(Exception::Error(e))
             }
             Err(Exception::Break) => err("invoked \"break\" outside of a loop"),
@@ -949,11 +983,22 @@ pub(crate) fn parse_error(pe: &ParseError) -> TclError {
     let mut e = TclError::with_code(pe.message.clone(), "TCL PARSE");
     add_trace(&mut e, &pe.text);
     e.line = Some(pe.line);
+    e.inline = true;
     e
 }
 
 fn parse_exception(pe: ParseError) -> Exception {
     Exception::Error(Box::new(parse_error(&pe)))
+}
+
+pub(crate) fn not_inline(e: Exception) -> Exception {
+    match e {
+        Exception::Error(mut e) => {
+            e.inline = false;
+            Exception::Error(e)
+        }
+        o => o,
+    }
 }
 
 pub(crate) fn mark_logged(e: &mut TclError, info: String) {

@@ -584,13 +584,7 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
             }
             'd' | 'i' | 'u' | 'x' | 'X' | 'o' | 'b' => {
                 let arg = next_arg(&mut ai)?;
-                let v = match parse_int(&arg) {
-                    Some(v) => v,
-                    None => match parse_float(&arg) {
-                        Some(fv) if fv.is_finite() => fv.trunc() as i64,
-                        _ => return Err(TclError::with_code(format!("expected integer but got \"{arg}\""), "TCL VALUE NUMBER").into()),
-                    },
-                };
+                let v = get_int(&arg)?;
                 let neg = v < 0 && matches!(conv, 'd' | 'i');
                 let mag = if matches!(conv, 'd' | 'i') { v.unsigned_abs() } else { v as u64 };
                 let mut digits = match conv {
