@@ -191,16 +191,16 @@ impl Gen {
         let a = self.int_expr(d - 1);
         let b = self.int_expr(d - 1);
         match self.r.below(16) {
-            0 => format!("{a} + {b}"),
-            1 => format!("{a} - {b}"),
-            2 => format!("{a} * {b}"),
+            0 => format!("({a} + {b})"),
+            1 => format!("({a} - {b})"),
+            2 => format!("({a} * {b})"),
             3 => format!("({a}) / (({b}) == 0 ? 1 : ({b}))"),
             4 => format!("({a}) % (({b}) == 0 ? 7 : ({b}))"),
             5 => format!("({a}) & ({b})"),
             6 => format!("({a}) | ({b})"),
             7 => format!("({a}) ^ ({b})"),
-            8 => format!("(({a}) & 15) << 2"),
-            9 => format!("({a}) >> 1"),
+            8 => format!("((({a}) & 15) << 2)"),
+            9 => format!("(({a}) >> 1)"),
             10 => format!("~({a})"),
             11 => format!("-({a})"),
             12 => format!("abs({a})"),
@@ -294,7 +294,7 @@ impl Gen {
                 format!("set {w} 0\nwhile {{${w} < {}}} {{{}    incr {w}\n}}", self.r.int(0, 3), self.block(1))
             }
             18 => format!("switch {} {} {{{}}}", self.r.pick(&["-exact --", "-glob", "--", ""]), self.r.pick(&["$a", "abc", "$n", "x1"]), self.switch_arms()),
-            19 => self.proc_def(),
+            19 if self.depth == 0 => self.proc_def(),
             20 => self.proc_call(),
             21 => format!("puts [list {{*}}$l {{*}}{{1 2}} {}]", self.word()),
             22 => format!("array set arr [list k2 {} k1 {}]", self.word(), self.word()),

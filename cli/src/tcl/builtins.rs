@@ -157,13 +157,13 @@ fn cmd_incr(it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() != 2 && a.len() != 3 {
         return wrong_args("incr varName ?increment?");
     }
-    let by = if a.len() == 3 { get_int(&a[2])? } else { 1 };
     let cur = if it.var_exists(&a[1]) {
         let v = it.get_var(&a[1])?;
         get_int(&v)?
     } else {
         0
     };
+    let by = if a.len() == 3 { get_int(&a[2])? } else { 1 };
     it.set_var(&a[1], cur.wrapping_add(by).to_string())
 }
 
@@ -767,7 +767,19 @@ fn cmd_split(_it: &mut Interp, a: &[String]) -> TclResult {
 /// Tcl's `concat`: trim each argument and join with single spaces.
 pub(super) fn concat(args: &[String]) -> String {
     let ws: &[char] = &[' ', '\t', '\n', '\r', '\x0b', '\x0c'];
-    let parts: Vec<&str> = args.iter().map(|s| s.trim_matches(ws)).filter(|s| !s.is_empty()).collect();
+    let parts: Vec<&str> = args
+        .iter()
+        .map(|s| {
+            let t = s.trim_start_matches(ws);
+            let mut r = t.trim_end_matches(ws);
+            // do not expose a trailing backslash (keep the space it escapes)
+            if r.len() < t.len() && r.ends_with('\\') {
+                r = &t[..r.len() + 1];
+            }
+            r
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
     parts.join(" ")
 }
 
@@ -958,7 +970,8 @@ fn cmd_switch(it: &mut Interp, a: &[String]) -> TclResult {
     let mut i = 1;
     let mut mode = "exact";
     let mut nocase = false;
-    while i < a.len() && a[i].starts_with('-') {
+    // like Tcl, options are looked for only while more than two words remain
+    while i + 2 < a.len() && a[i].starts_with('-') {
         match a[i].as_str() {
             "-exact" => mode = "exact",
             "-glob" => mode = "glob",
