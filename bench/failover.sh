@@ -1,0 +1,364 @@
+#!/bin/bash
+# Failover outage benchmark on the network-namespace bed of tests/src/netns.rs:
+# a switch namespace with a bridge, lukretia (198.18.0.1, master), macbeth (198.18.0.2,
+# slave) and a client (198.18.0.100) probing the failover address 198.18.0.50 every 10 ms
+# (ping -i 0.01). The outage of one run is the longest gap between two answered probes.
+#
+# Systems: failover (the real faild+failsh with examples/linux, at `interval 1` and at
+# $FAST), keepalived (VRRP, advert 1 s and $KEEPALIVED_FAST), ucarp (advbase 1 s, its
+# minimum). Scenarios: cut (lukretia's link cut on the switch: host death), kill (SIGKILL of
+# the master's daemons), term (SIGTERM of the master's daemon: clean handover). Then a soak
+# at the fastest failover setting with lukretia's CPUs saturated (stress-ng), counting false
+# takeovers (macbeth bringing the address up while lukretia is healthy).
+#
+#   sudo bench/failover.sh                 # everything: 10 runs each, 600 s soak
+#   RUNS=3 SOAK_S=60 bench/failover.sh     # a reduced run
+#   SYSTEMS="failover" SCENARIOS="cut" bench/failover.sh
+#
+# Settings (environment): RUNS (10), SOAK_S (600; 0 skips the soak), FAST (0.05),
+# KEEPALIVED_FAST (0.05), SYSTEMS ("failover keepalived ucarp"), SCENARIOS ("cut kill term"),
+# FAILOVER_BIN_DIR (target/release, built if missing).
+#
+# Network safety: everything happens inside namespaces fo-bench-<pid>-* created here, with
+# 198.18.0.0/24 only; nothing is added to the root namespace; a trap kills every process in
+# the namespaces and deletes them on any exit. Every wait is bounded.
+# Needs root, iproute2, iputils-ping, and for the comparison keepalived, ucarp, stress-ng
+# (Debian packages of those names).
+set -u
+
+RUNS=${RUNS:-10}
+SOAK_S=${SOAK_S:-600}
+FAST=${FAST:-0.05}
+KEEPALIVED_FAST=${KEEPALIVED_FAST:-0.05}
+SYSTEMS=${SYSTEMS:-failover keepalived ucarp}
+SCENARIOS=${SCENARIOS:-cut kill term}
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+examples=$repo/examples/linux
+service=198.18.0.50
+vip=198.18.0.50
+
+die() { echo "failover.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+for t in ip ping awk; do command -v $t >/dev/null || die "missing $t (apt-get install iproute2 iputils-ping)"; done
+
+bindir=${FAILOVER_BIN_DIR:-$repo/target/release}
+if [ ! -x "$bindir/failsh" ] || [ ! -x "$bindir/faild" ]; then
+	echo "building the programs (cargo build --release -p failover-cli --bins)" >&2
+	(cd "$repo" && cargo build --release -q -p failover-cli --bins) || die "build failed"
+fi
+
+base=fo-bench-$$
+sw=$base-sw; lu=$base-lu; ma=$base-ma; cl=$base-cl
+work=$(mktemp -d "/tmp/$base.XXXX")
+
+nspids() { ip netns pids "$1" 2>/dev/null; }
+killns() {
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		p=$(nspids "$1")
+		[ -z "$p" ] && return
+		# shellcheck disable=SC2086
+		kill -KILL $p 2>/dev/null
+		sleep 0.05
+	done
+}
+cleanup() {
+	for ns in $lu $ma $cl $sw; do killns "$ns"; ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Leftovers of a crashed earlier run (namespaces whose pid is gone).
+for ns in $(ip netns list | awk '{print $1}' | grep '^fo-bench-'); do
+	pid=${ns#fo-bench-}; pid=${pid%%-*}
+	if [ ! -d "/proc/$pid" ]; then killns "$ns"; ip netns del "$ns"; fi
+done
+
+# ---- the bed ----
+ip netns add $sw
+ip -n $sw link set lo up
+ip -n $sw link add br0 type bridge
+ip -n $sw link set br0 type bridge stp_state 0 forward_delay 0
+ip -n $sw link set br0 up
+mk_host() { # ns port mac addr
+	ip netns add "$1"
+	ip -n $sw link add "$2" type veth peer name eth0 netns "$1"
+	ip -n $sw link set "$2" master br0
+	ip -n $sw link set "$2" up
+	ip -n "$1" link set eth0 address "$3"
+	ip -n "$1" link set lo up
+	ip -n "$1" addr add "$4/24" dev eth0
+	ip -n "$1" link set eth0 up
+}
+mk_host $lu lu0 02:fa:00:00:01:01 198.18.0.1
+mk_host $ma ma0 02:fa:00:00:01:02 198.18.0.2
+mk_host $cl cl0 02:fa:00:00:01:64 198.18.0.100
+mac_lu=02:fa:00:00:01:01
+mac_ma=02:fa:00:00:01:02
+
+holds() { ip -n "$1" -o addr show dev eth0 to $vip | grep -q .; }
+# wait_until SECONDS COMMAND...: polls every 10 ms, bounded.
+wait_until() {
+	local limit=$1; shift
+	local end=$(( $(date +%s%N) + ${limit%.*} * 1000000000 ))
+	until "$@"; do
+		[ "$(date +%s%N)" -gt $end ] && return 1
+		sleep 0.01
+	done
+}
+only_lu() { holds $lu && ! holds $ma; }
+only_ma() { holds $ma && ! holds $lu; }
+ma_holds() { holds $ma; }
+client_ok() { ip netns exec $cl ping -n -q -c 1 -W 0.2 $vip >/dev/null 2>&1; }
+
+stop_all() {
+	killns $lu; killns $ma
+	for ns in $lu $ma; do ip -n "$ns" addr del $vip/24 dev eth0 2>/dev/null; done
+	ip -n $cl neigh flush dev eth0 2>/dev/null
+	ip -n $sw link set lu0 up
+	rm -rf "$work/lukretia" "$work/macbeth"
+}
+
+# ---- failover (faild + failsh with the example scripts) ----
+fo_configure() { # interval
+	for node in lukretia macbeth; do
+		d=$work/$node
+		mkdir -p "$d/etc" "$d/var" "$d/run" "$d/log"
+		cat >"$d/failover.default" <<-EOF
+		NODE=$node
+		SBINDIR=$bindir
+		BINDIR=$bindir
+		ETCDIR=$d/etc
+		VARDIR=$d/var
+		RUNDIR=$d/run
+		LOGDIR=$d/log
+		LOGTO=file
+		SERVICES="$service"
+		SERVICEDIR=$examples
+		INTERFACE=eth0
+		GRARP_OPTS="-c 3 -i 100"
+		FAILSH_OPTS="-l $d/run/failsh.dump"
+		EOF
+		cp "$examples/communities" "$d/etc/"
+		sed -e "s|^set script /etc/init.d/$service|set script $examples/$service|" \
+			-e "s|^failsvc $service interval 1\$|failsvc $service interval $1|" \
+			"$examples/$node.tcl" >"$d/etc/$node.tcl"
+	done
+}
+fo_run() { # ns node script action
+	FAILOVER_DEFAULTS=$work/$2/failover.default ip netns exec "$1" sh "$examples/$3" "$4" >>"$work/$2/log/scripts.log" 2>&1
+}
+fo_boot() { # ns node
+	fo_run "$1" "$2" faild.init start && fo_run "$1" "$2" $service start && fo_run "$1" "$2" failsh.init start
+}
+fo_start() { # interval
+	fo_configure "$1"
+	fo_boot $lu lukretia || die "lukretia does not boot"
+	wait_until 15 only_lu || die "lukretia does not take the address"
+	fo_boot $ma macbeth || die "macbeth does not boot"
+}
+fo_pid() { cat "$work/$1/run/$2.pid" 2>/dev/null; }
+fo_event() { # scenario
+	case $1 in
+	cut)	ip -n $sw link set lu0 down;;
+	kill)	kill -KILL "$(fo_pid lukretia failsh)" "$(fo_pid lukretia faild)";;
+	term)	kill -TERM "$(fo_pid lukretia failsh)";;
+	esac
+}
+fo_restore() { # scenario
+	case $1 in
+	cut)	ip -n $sw link set lu0 up;;
+	kill)	killns $lu; fo_boot $lu lukretia;;
+	term)	fo_run $lu lukretia $service recover; fo_run $lu lukretia failsh.init start;;
+	esac
+}
+
+# ---- keepalived ----
+ka_start() { # advert version
+	for node in lukretia macbeth; do
+		d=$work/$node; mkdir -p "$d"
+		if [ $node = lukretia ]; then st=MASTER; pr=150; ns=$lu; else st=BACKUP; pr=100; ns=$ma; fi
+		sed -e "s/@NODE@/$node/" -e "s/@STATE@/$st/" -e "s/@PRIORITY@/$pr/" \
+			-e "s/@ADVERT@/$1/" -e "s/@VERSION@/$2/" \
+			"$here/keepalived/keepalived.conf.in" >"$d/keepalived.conf"
+		ip netns exec $ns keepalived --vrrp --dont-fork --log-console --use-file="$d/keepalived.conf" \
+			--pid="$d/keepalived.pid" --vrrp_pid="$d/vrrp.pid" >"$d/keepalived.log" 2>&1 &
+		[ $node = lukretia ] && { wait_until 15 only_lu || die "keepalived: lukretia does not take the address"; }
+	done
+	sleep 2
+}
+ka_event() {
+	case $1 in
+	cut)	ip -n $sw link set lu0 down;;
+	kill)	killns $lu;;
+	term)	kill -TERM "$(cat "$work/lukretia/keepalived.pid")";;
+	esac
+}
+ka_restore() { # scenario advert version
+	case $1 in
+	cut)	ip -n $sw link set lu0 up;;
+	kill|term)
+		killns $lu
+		ip -n $lu addr del $vip/24 dev eth0 2>/dev/null
+		ip netns exec $lu keepalived --vrrp --dont-fork --log-console --use-file="$work/lukretia/keepalived.conf" \
+			--pid="$work/lukretia/keepalived.pid" --vrrp_pid="$work/lukretia/vrrp.pid" >>"$work/lukretia/keepalived.log" 2>&1 &
+		;;
+	esac
+}
+
+# ---- ucarp ----
+uc_start_one() { # ns node srcip skew
+	ip netns exec "$1" ucarp -i eth0 -s "$3" -v 50 -p benchsecret -a $vip -b 1 -k "$4" -P -z -n \
+		-u "$here/ucarp/vip-up.sh" -d "$here/ucarp/vip-down.sh" >"$work/$2.ucarp.log" 2>&1 &
+	echo $! >"$work/$2.ucarp.pid"
+}
+uc_start() {
+	uc_start_one $lu lukretia 198.18.0.1 0
+	wait_until 15 only_lu || die "ucarp: lukretia does not take the address"
+	uc_start_one $ma macbeth 198.18.0.2 10
+	sleep 3
+}
+uc_event() {
+	case $1 in
+	cut)	ip -n $sw link set lu0 down;;
+	kill)	killns $lu;;
+	term)	kill -TERM "$(cat "$work/lukretia.ucarp.pid")";;
+	esac
+}
+uc_restore() {
+	case $1 in
+	cut)	ip -n $sw link set lu0 up;;
+	kill|term)
+		killns $lu
+		ip -n $lu addr del $vip/24 dev eth0 2>/dev/null
+		uc_start_one $lu lukretia 198.18.0.1 0;;
+	esac
+}
+
+# The function prefix of a system.
+prefix() { case $1 in failover) echo fo;; keepalived) echo ka;; ucarp) echo uc;; esac; }
+
+# ---- one measurement ----
+# Longest gap (ms) between answered probes in a `ping -D` output.
+longest_gap() {
+	awk -F'[][]' '/bytes from/ { t = $2 * 1000; if (n++ && t - last > max) max = t - last; last = t }
+		END { if (n < 2) print "NA"; else printf "%.0f\n", max }' "$1"
+}
+
+# measure SYSTEM SCENARIO: prints "gap_ms both" (both: lukretia still held the address
+# once macbeth had it) or "NA" if the takeover did not happen within 20 s.
+measure() {
+	local sys=$(prefix "$1") sc=$2 out=$work/ping.out
+	ip -n $cl neigh flush dev eth0 2>/dev/null
+	client_ok; client_ok
+	ip netns exec $cl ping -n -D -i 0.01 $vip >"$out" 2>/dev/null &
+	local ping_pid=$!
+	sleep 1
+	${sys}_event "$sc"
+	local both=no
+	if wait_until 20 ma_holds; then
+		sleep 0.3
+		holds $lu && both=yes
+		wait_until 20 client_ok
+		sleep 0.5
+	else
+		both=NA
+	fi
+	kill -INT $ping_pid 2>/dev/null; wait $ping_pid 2>/dev/null
+	if [ $both = NA ]; then echo "NA NA"; else echo "$(longest_gap "$out") $both"; fi
+}
+
+# Brings lukretia back and waits until it alone holds the address again.
+settle() { # sys scenario
+	"$(prefix "$1")_restore" "$2"
+	wait_until 30 only_lu || echo "  (warning: lukretia did not get the address back alone)" >&2
+	sleep 2
+}
+
+stats() { # values... -> "median p90 max"
+	printf '%s\n' "$@" | grep -v NA | sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "NA NA NA"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		i = int(0.9 * NR + 0.999); if (i < 1) i = 1; if (i > NR) i = NR
+		printf "%d %d %d\n", m, v[i], v[NR] }'
+}
+
+results=$work/results
+: >"$results"
+run_setting() { # sys label start-args...
+	local sys=$1 label=$2; shift 2
+	local start_args=("$@")
+	for sc in $SCENARIOS; do
+		stop_all
+		case $sys in
+		failover) fo_start "${start_args[@]}";;
+		keepalived) ka_start "${start_args[@]}";;
+		ucarp) uc_start;;
+		esac
+		local gaps=() boths=0 i
+		for i in $(seq 1 "$RUNS"); do
+			local m gap both
+			m=$(measure "$sys" "$sc"); gap=${m% *}; both=${m#* }
+			gaps+=("$gap"); [ "$both" = yes ] && boths=$((boths + 1))
+			echo "  $label $sc run $i: $gap ms (both hold afterwards: $both)" >&2
+			settle "$sys" "$sc"
+		done
+		echo "$label $sc $(stats "${gaps[@]}") $boths/$RUNS" >>"$results"
+	done
+	stop_all
+}
+
+for sys in $SYSTEMS; do
+	case $sys in
+	failover)
+		run_setting failover "failover/interval-1" 1
+		run_setting failover "failover/interval-$FAST" "$FAST";;
+	keepalived)
+		command -v keepalived >/dev/null || { echo "keepalived missing (apt-get install keepalived): skipped" >&2; continue; }
+		run_setting keepalived "keepalived/advert-1" 1 2
+		run_setting keepalived "keepalived/advert-$KEEPALIVED_FAST" "$KEEPALIVED_FAST" 3;;
+	ucarp)
+		command -v ucarp >/dev/null || { echo "ucarp missing (apt-get install ucarp): skipped" >&2; continue; }
+		run_setting ucarp "ucarp/advbase-1";;
+	esac
+done
+
+echo
+echo "Outage seen by the client (longest gap between answered 10 ms probes), $RUNS runs each"
+printf '%-28s %-5s %9s %9s %9s  %s\n' setting event median_ms p90_ms max_ms "both-held"
+while read -r label sc med p90 max both; do
+	printf '%-28s %-5s %9s %9s %9s  %s\n' "$label" "$sc" "$med" "$p90" "$max" "$both"
+done <"$results"
+
+# ---- soak ----
+if [ "$SOAK_S" -gt 0 ] && [[ " $SYSTEMS " == *" failover "* ]]; then
+	command -v stress-ng >/dev/null || die "stress-ng missing (apt-get install stress-ng)"
+	stop_all
+	fo_start "$FAST"
+	sleep 2
+	ncpu=$(nproc)
+	# Saturate every CPU from lukretia's namespace (one worker per CPU, pinned).
+	for c in $(seq 0 $((ncpu - 1))); do
+		ip netns exec $lu taskset -c "$c" stress-ng --cpu 1 --timeout "${SOAK_S}s" --quiet &
+	done
+	false_takeovers=0; was=no; samples=0
+	end=$(( $(date +%s) + SOAK_S ))
+	while [ "$(date +%s)" -lt $end ]; do
+		if holds $ma; then
+			[ $was = no ] && false_takeovers=$((false_takeovers + 1))
+			was=yes
+		else
+			was=no
+		fi
+		samples=$((samples + 1))
+		sleep 0.05
+	done
+	killns $lu >/dev/null 2>&1 # (stress-ng and the daemons)
+	ups=$(grep -c 'RECOVER -> UP' "$work/macbeth/log/faild.log" 2>/dev/null)
+	echo
+	echo "Soak: ${SOAK_S} s at interval $FAST with lukretia's $ncpu CPUs saturated by stress-ng:"
+	echo "  false takeovers seen by sampling macbeth's address every 50 ms: $false_takeovers ($samples samples)"
+	echo "  macbeth's faild RECOVER -> UP transitions: $ups"
+fi
