@@ -311,6 +311,8 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
     logger
         .borrow_mut()
         .log(LogLevel::Notice, Topic::Config, &listening);
+    // Sockets are bound: tell systemd (Type=notify) we are ready; a no-op outside systemd.
+    let _ = failover_cli::sdnotify::notify_ready();
     let store = Store::new(
         StoreConfig {
             boot_id,

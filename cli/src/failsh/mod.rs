@@ -172,6 +172,8 @@ pub fn run(options: Options) -> Result<(), String> {
             options.runtime
         ),
     );
+    // Configuration loaded: tell systemd (Type=notify) we are ready; a no-op outside systemd.
+    let _ = crate::sdnotify::notify_ready();
     let reload = Reload {
         path: options.tclfile.clone(),
         local_host: options.local_host.clone(),
