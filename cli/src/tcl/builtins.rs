@@ -321,6 +321,7 @@ fn cmd_while(it: &mut Interp, a: &[String]) -> TclResult {
         return wrong_args("while test command");
     }
     while it.expr_bool(&a[1])? {
+        it.check_deadline()?;
         match it.eval_body(&a[2], "\"while\" body", Some(2)) {
             Ok(_) | Err(Exception::Continue) => {}
             Err(Exception::Break) => break,
@@ -336,6 +337,7 @@ fn cmd_for(it: &mut Interp, a: &[String]) -> TclResult {
     }
     it.eval_body(&a[1], "\"for\" initial command", Some(1))?;
     while it.expr_bool(&a[2])? {
+        it.check_deadline()?;
         match it.eval_body(&a[4], "\"for\" body", Some(4)) {
             Ok(_) | Err(Exception::Continue) => {}
             Err(Exception::Break) => break,
@@ -368,6 +370,7 @@ fn cmd_foreach(it: &mut Interp, a: &[String]) -> TclResult {
         groups.push((vars, vals));
     }
     for k in 0..iters {
+        it.check_deadline()?;
         for (vars, vals) in &groups {
             for (j, v) in vars.iter().enumerate() {
                 let val = vals.get(k * vars.len() + j).cloned().unwrap_or_default();

@@ -232,6 +232,7 @@ struct P<'a> {
     src: &'a str,
     toks: Vec<(Tok, usize)>,
     i: usize,
+    depth: usize,
 }
 
 fn prec(op: &str) -> Option<u8> {
@@ -300,6 +301,16 @@ impl<'a> P<'a> {
     }
 
     fn unary(&mut self) -> Result<Node, TclError> {
+        self.depth += 1;
+        if self.depth > 200 {
+            return Err(TclError::new("expression is nested too deeply"));
+        }
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, TclError> {
         if let Tok::Op(op @ ("-" | "+" | "!" | "~")) = self.peek() {
             let op = *op;
             self.i += 1;
@@ -393,7 +404,7 @@ impl<'a> P<'a> {
 /// Parse an expression.
 pub fn parse_expr(src: &str) -> Result<Node, TclError> {
     let toks = Lexer { src, pos: 0, toks: Vec::new() }.run()?;
-    let mut p = P { src, toks, i: 0 };
+    let mut p = P { src, toks, i: 0, depth: 0 };
     let n = p.ternary()?;
     if p.peek() != &Tok::End {
         let at = p.at();

@@ -82,7 +82,11 @@ struct Parser<'a> {
     pos: usize,
     line_starts: Vec<usize>,
     line_base: usize,
+    depth: usize,
 }
+
+/// Deepest nesting of command substitutions the parser accepts.
+pub const MAX_PARSE_DEPTH: usize = 100;
 
 /// Parse a whole script.
 pub fn parse_script(src: &str) -> Result<Script, ParseError> {
@@ -103,6 +107,7 @@ pub fn parse_script_at(src: &str, first_line: usize) -> Result<Script, ParseErro
         pos: 0,
         line_starts,
         line_base: first_line,
+        depth: 0,
     };
     p.script(false)
 }
@@ -392,7 +397,13 @@ impl<'a> Parser<'a> {
                 b'[' => {
                     let open = self.pos;
                     self.pos += 1;
-                    let sub = self.script(true).map_err(|e| {
+                    if self.depth >= MAX_PARSE_DEPTH {
+                        return fail("too many nested command substitutions", open + 1);
+                    }
+                    self.depth += 1;
+                    let sub = self.script(true);
+                    self.depth -= 1;
+                    let sub = sub.map_err(|e| {
                         if e.line == 0 {
                             Fail {
                                 message: "missing close-bracket".into(),
@@ -678,6 +689,7 @@ fn sub_parser(src: &str, pos: usize) -> Parser<'_> {
         pos,
         line_starts,
         line_base: 1,
+        depth: 0,
     }
 }
 
