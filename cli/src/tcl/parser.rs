@@ -193,7 +193,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Err(f) => {
-                    let end = f.at.min(self.src.len()).max(start);
+                    let end = boundary(self.src, f.at.max(start));
                     return Err(ParseError {
                         message: f.message,
                         line: self.line_of(start),
@@ -207,7 +207,10 @@ impl<'a> Parser<'a> {
     fn skip_comment(&mut self) {
         while let Some(c) = self.peek() {
             if c == b'\\' {
-                self.pos += 2;
+                self.pos += 1;
+                if let Some(n) = self.peek() {
+                    self.pos += utf8_len(n);
+                }
                 continue;
             }
             self.pos += 1;
@@ -495,6 +498,15 @@ enum Term {
     Paren,
 }
 
+/// The smallest char boundary of `s` at or after `i` (clamped to its length).
+fn boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 fn utf8_len(c: u8) -> usize {
     match c {
         0xf0..=0xff => 4,
@@ -697,7 +709,7 @@ fn fail_to_pe(p: &Parser<'_>, f: Fail) -> ParseError {
     ParseError {
         message: f.message,
         line: 1,
-        text: p.src[..f.at.min(p.src.len())].to_string(),
+        text: p.src[..boundary(p.src, f.at)].to_string(),
     }
 }
 

@@ -1,0 +1,52 @@
+//! Arbitrary input never panics the parser or the interpreter (exec is
+//! disabled and a deadline bounds loops).
+
+use std::time::{Duration, Instant};
+
+use failover_cli::tcl::{parse_list, parse_script, Interp};
+use proptest::prelude::*;
+
+fn run(s: &str) {
+    let _ = parse_script(s);
+    let _ = parse_list(s);
+    let mut it = Interp::new();
+    it.set_exec_enabled(false);
+    it.set_capture_output(true);
+    it.set_deadline(Some(Instant::now() + Duration::from_millis(50)));
+    let _ = it.eval_source(s, "fuzz.tcl");
+    let _ = it.eval(s);
+}
+
+fn tclish() -> impl Strategy<Value = String> {
+    let atoms = prop::sample::select(vec![
+        "{", "}", "[", "]", "\"", "$", "\\", "\n", ";", " ", "#", "(", ")", "{*}", "set x ", "puts ",
+        "proc p {a} {", "p 1", "if {1} {", "expr {", "1+", "$x", "${y}", "$a(", "::", "\\\n",
+        "\\x4", "\\u", "lindex ", "string ", "format %", "foreach i {1 2} {", "while 0 {", "catch {",
+        "return -code ", "error x", "switch x {", "incr x", "after 1", "upvar ", "uplevel ", "rename p q",
+    ]);
+    prop::collection::vec(atoms, 0..40).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_strings_do_not_panic(s in ".{0,200}") {
+        run(&s);
+    }
+
+    #[test]
+    fn tcl_like_strings_do_not_panic(s in tclish()) {
+        run(&s);
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let deep = "[".repeat(5000);
+    assert!(parse_script(&deep).is_err());
+    let mut it = Interp::new();
+    assert!(it.eval("proc f {} {f}; f").is_err());
+    let e = format!("{:?}", it.eval(&format!("expr {{{}1{}}}", "(".repeat(5000), ")".repeat(5000))));
+    assert!(e.contains("nested too deeply"), "{e}");
+}
