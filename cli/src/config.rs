@@ -137,9 +137,15 @@ fn one_of(words: &[&str]) -> String {
 
 /// Parse seconds (fractional allowed) into milliseconds, > 0.
 fn seconds_ms(what: &str, v: &str) -> Result<u64, Exception> {
-    let bad = || err(format!("bad {what} \"{v}\": must be a number of seconds greater than 0"));
+    let bad = || {
+        err(format!(
+            "bad {what} \"{v}\": must be a number of seconds greater than 0"
+        ))
+    };
     let t = v.trim();
-    let Ok(secs) = t.parse::<f64>() else { return bad() };
+    let Ok(secs) = t.parse::<f64>() else {
+        return bad();
+    };
     if !secs.is_finite() || secs <= 0.0 || t.contains(['x', 'X']) || secs > 86_400.0 * 365.0 {
         return bad();
     }
@@ -154,7 +160,9 @@ fn seconds_ms(what: &str, v: &str) -> Result<u64, Exception> {
 
 fn add_hosts(cfg: &mut FailshConfig, names: &[String]) {
     for n in names {
-        cfg.hosts.entry(n.clone()).or_insert_with(|| HostDef::new(n));
+        cfg.hosts
+            .entry(n.clone())
+            .or_insert_with(|| HostDef::new(n));
     }
 }
 
@@ -221,7 +229,11 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     // reading a value: failsvc S masters (no argument)
     if rest.is_empty() {
         let s = &cfg.services[name];
-        let v = if sub == "masters" { &s.masters } else { &s.slaves };
+        let v = if sub == "masters" {
+            &s.masters
+        } else {
+            &s.slaves
+        };
         return Ok(make_list(v));
     }
     let v = &rest[0];
@@ -237,7 +249,11 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
         "misses" => {
             let m = match v.trim().parse::<u32>() {
                 Ok(m) if m >= 1 => m,
-                _ => return err(format!("bad misses \"{v}\": must be an integer of at least 1")),
+                _ => {
+                    return err(format!(
+                        "bad misses \"{v}\": must be an integer of at least 1"
+                    ))
+                }
             };
             cfg.services.get_mut(name).map(|s| s.misses = Some(m));
         }
@@ -256,7 +272,9 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
         }
         _ => {
             if v.is_empty() {
-                return err(format!("bad {sub} procedure \"\": must be a procedure name"));
+                return err(format!(
+                    "bad {sub} procedure \"\": must be a procedure name"
+                ));
             }
             let s = cfg.services.get_mut(name).expect("checked above");
             let slot = match sub {
@@ -286,20 +304,32 @@ fn failhost(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     }
     let (name, opt, v) = (&args[1], args[2].as_str(), &args[3]);
     if !HOST_OPTIONS.contains(&opt) {
-        return err(format!("bad option \"{opt}\": must be {}", one_of(HOST_OPTIONS)));
+        return err(format!(
+            "bad option \"{opt}\": must be {}",
+            one_of(HOST_OPTIONS)
+        ));
     }
     let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
-    let h = cfg.hosts.entry(name.clone()).or_insert_with(|| HostDef::new(name));
+    let h = cfg
+        .hosts
+        .entry(name.clone())
+        .or_insert_with(|| HostDef::new(name));
     match opt {
         "address" => {
             if v.trim().is_empty() || v.contains(char::is_whitespace) {
-                return err(format!("bad address \"{v}\": must be a host name or an IP address"));
+                return err(format!(
+                    "bad address \"{v}\": must be a host name or an IP address"
+                ));
             }
             h.address = Some(v.clone());
         }
         "port" => match v.trim().parse::<u16>() {
             Ok(p) if p >= 1 => h.port = p,
-            _ => return err(format!("bad port \"{v}\": must be an integer from 1 to 65535")),
+            _ => {
+                return err(format!(
+                    "bad port \"{v}\": must be an integer from 1 to 65535"
+                ))
+            }
         },
         "protocol" => {
             h.protocol = match v.as_str() {
@@ -336,10 +366,19 @@ fn failtrap(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
 /// Register `failsvc`, `failhost` and `failtrap` in `interp`, recording into `cfg`.
 pub fn register_commands(interp: &mut Interp, cfg: Arc<Mutex<FailshConfig>>) {
     let c = cfg.clone();
-    interp.register("failsvc", Arc::new(move |_it: &mut Interp, a: &[String]| failsvc(&c, a)));
+    interp.register(
+        "failsvc",
+        Arc::new(move |_it: &mut Interp, a: &[String]| failsvc(&c, a)),
+    );
     let c = cfg.clone();
-    interp.register("failhost", Arc::new(move |_it: &mut Interp, a: &[String]| failhost(&c, a)));
-    interp.register("failtrap", Arc::new(move |_it: &mut Interp, a: &[String]| failtrap(&cfg, a)));
+    interp.register(
+        "failhost",
+        Arc::new(move |_it: &mut Interp, a: &[String]| failhost(&c, a)),
+    );
+    interp.register(
+        "failtrap",
+        Arc::new(move |_it: &mut Interp, a: &[String]| failtrap(&cfg, a)),
+    );
 }
 
 /// A loaded configuration: the model and the interpreter that holds its
@@ -375,9 +414,8 @@ pub fn load_str(text: &str, file: &str) -> Result<LoadedConfig, TclError> {
 
 /// Load a configuration file.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, TclError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        TclError::new(format!("couldn't read file \"{}\": {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TclError::new(format!("couldn't read file \"{}\": {e}", path.display())))?;
     load_str(&text, &path.display().to_string())
 }
 
@@ -425,15 +463,25 @@ fn secs(ms: u64) -> String {
 pub fn describe(cfg: &FailshConfig) -> String {
     let mut o = String::new();
     let opt = |p: &Option<String>| p.clone().unwrap_or_else(|| "-".into());
-    let hosts = |v: &[String]| if v.is_empty() { "(none)".to_string() } else { v.join(" ") };
+    let hosts = |v: &[String]| {
+        if v.is_empty() {
+            "(none)".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
     for s in cfg.services.values() {
         let _ = writeln!(
             o,
             "service {}: interval {}, timeout {}, misses {}",
             s.name,
             secs(s.interval_ms),
-            s.timeout_ms.map(secs).unwrap_or_else(|| format!("{} (interval)", secs(s.interval_ms))),
-            s.misses.map(|m| m.to_string()).unwrap_or_else(|| "1 (default)".into()),
+            s.timeout_ms
+                .map(secs)
+                .unwrap_or_else(|| format!("{} (interval)", secs(s.interval_ms))),
+            s.misses
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "1 (default)".into()),
         );
         let _ = writeln!(o, "  masters: {}", hosts(&s.masters));
         let _ = writeln!(o, "  slaves: {}", hosts(&s.slaves));

@@ -10,7 +10,9 @@ use failover_cli::config::{
 use failover_cli::tcl::Interp;
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -61,7 +63,10 @@ fn check_file_describes_services_and_masks_communities() {
         "{d}"
     );
     assert!(d.contains("host localhost: address (name), port 1291, protocol tcp, community ***"));
-    assert!(!d.contains("genesis"), "communities must not be printed: {d}");
+    assert!(
+        !d.contains("genesis"),
+        "communities must not be printed: {d}"
+    );
 }
 
 /// The test rewrites only the script path `/etc/init.d/198.18.0.50` in a
@@ -93,9 +98,18 @@ fn calling_the_start_procedure_runs_the_real_command_and_returns_up() {
         let mut loaded = load_file(&cfg).unwrap();
         assert_eq!(loaded.interp.call_proc("startservice", &[]).unwrap(), "UP");
         assert_eq!(std::fs::read_to_string(&marker).unwrap(), "up\n");
-        assert_eq!(loaded.interp.call_proc("stopservice", &[]).unwrap(), stop_state);
-        assert_eq!(loaded.interp.call_proc("reclaimservice", &[]).unwrap(), "UP");
-        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "up\ndown\nreclaim\n");
+        assert_eq!(
+            loaded.interp.call_proc("stopservice", &[]).unwrap(),
+            stop_state
+        );
+        assert_eq!(
+            loaded.interp.call_proc("reclaimservice", &[]).unwrap(),
+            "UP"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&marker).unwrap(),
+            "up\ndown\nreclaim\n"
+        );
     }
 }
 
@@ -113,7 +127,8 @@ fn a_cloned_interpreter_runs_a_procedure_in_a_worker_thread() {
 
 #[test]
 fn missing_or_undefined_procedures_are_reported_by_check() {
-    let text = "failsvc S create\nfailsvc S start nosuchproc\nfailsvc S slaves b\nfailhost ghost port 1\n";
+    let text =
+        "failsvc S create\nfailsvc S start nosuchproc\nfailsvc S slaves b\nfailhost ghost port 1\n";
     let loaded = load_str(text, "x.tcl").unwrap();
     assert_eq!(
         validate(&loaded),
@@ -136,7 +151,10 @@ fn fractional_intervals_timeouts_and_misses() {
     assert_eq!(s.trap.as_deref(), Some("trap"));
     assert_eq!(s.check.as_deref(), Some("up"));
     assert_eq!(loaded.config.hosts["a"].protocol, Protocol::Udp);
-    assert_eq!(loaded.config.hosts["a"].address.as_deref(), Some("198.18.0.1"));
+    assert_eq!(
+        loaded.config.hosts["a"].address.as_deref(),
+        Some("198.18.0.1")
+    );
     assert_eq!(loaded.config.hosts["b"], HostDef::new("b"));
     assert!(validate(&loaded).is_empty());
 }
@@ -150,18 +168,29 @@ fn a_deadline_kills_the_whole_process_group() {
         pidfile.display()
     );
     let mut loaded = load_str(&text, "x.tcl").unwrap();
-    loaded.interp.set_deadline(Some(Instant::now() + Duration::from_millis(300)));
+    loaded
+        .interp
+        .set_deadline(Some(Instant::now() + Duration::from_millis(300)));
     let t0 = Instant::now();
     let e = loaded.interp.call_proc("slow", &[]).unwrap_err();
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(e.message, "procedure \"slow\" exceeded its time limit");
-    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
     // the background grandchild must be gone too (give the kernel a moment)
     let mut alive = true;
     for _ in 0..50 {
         // gone, or a zombie waiting for init to reap it
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .chars()
+            .next();
         if stat.is_empty() || state == Some('Z') {
             alive = false;
             break;

@@ -88,7 +88,10 @@ impl Gen {
                     s.push('}');
                 }
                 1 => s.push(' '),
-                2 => s.push_str(self.r.pick(&["$a", "[x]", "\"", ";", "\\n", "\\}", "\\{", "#", "]"])),
+                2 => s.push_str(
+                    self.r
+                        .pick(&["$a", "[x]", "\"", ";", "\\n", "\\}", "\\{", "#", "]"]),
+                ),
                 3 => s.push('\n'),
                 4 => s.push_str("\\\n  "),
                 _ => s.push_str(&self.bare_plain()),
@@ -127,8 +130,16 @@ impl Gen {
             3 => format!("set {}", self.r.pick(STR_VARS)),
             4 => format!("string toupper {}", self.word()),
             5 => format!("concat {} {}", self.word(), self.word()),
-            6 => format!("lindex $l {}", self.r.pick(&["0", "1", "end", "end-1", "5"])),
-            7 => format!("join [list {} {}] {}", self.word(), self.word(), self.r.pick(&["-", ",", "{ }", "\"\""])),
+            6 => format!(
+                "lindex $l {}",
+                self.r.pick(&["0", "1", "end", "end-1", "5"])
+            ),
+            7 => format!(
+                "join [list {} {}] {}",
+                self.word(),
+                self.word(),
+                self.r.pick(&["-", ",", "{ }", "\"\""])
+            ),
             _ => format!("format %s-%d {} {}", self.word(), self.r.int(-50, 50)),
         };
         self.depth -= 1;
@@ -151,7 +162,10 @@ impl Gen {
                 }
                 1 if self.depth < 2 => s.push_str(&self.cmd_subst()),
                 2 => s.push(' '),
-                3 => s.push_str(self.r.pick(&[";", "\\{", "\\}", "\\\"", "\\n", "\\\n ", "\n", "#", "]"])),
+                3 => s.push_str(
+                    self.r
+                        .pick(&[";", "\\{", "\\}", "\\\"", "\\n", "\\\n ", "\n", "#", "]"]),
+                ),
                 _ => s.push_str(&self.lit_char()),
             }
         }
@@ -178,7 +192,10 @@ impl Gen {
             0 => format!("${}", self.r.pick(INT_VARS)),
             1 => format!("[string length ${}]", self.r.pick(STR_VARS)),
             2 => format!("{}", self.r.int(-20, 20)),
-            3 => self.r.pick(&["0x1f", "0b101", "017", "0o7", "\"12\"", "{7}"]).to_string(),
+            3 => self
+                .r
+                .pick(&["0x1f", "0b101", "017", "0o7", "\"12\"", "{7}"])
+                .to_string(),
             4 => "[llength $l]".into(),
             _ => format!("{}", self.r.int(0, 9)),
         }
@@ -260,10 +277,19 @@ impl Gen {
         match self.r.below(if deep { 14 } else { 24 }) {
             0 => format!("set {} {}", self.r.pick(STR_VARS), self.word()),
             1 => format!("puts {}", self.word()),
-            2 => format!("puts [list {} {} {}]", self.word(), self.word(), self.word()),
+            2 => format!(
+                "puts [list {} {} {}]",
+                self.word(),
+                self.word(),
+                self.word()
+            ),
             3 => format!("lappend l {}", self.word()),
             4 => format!("incr {} {}", self.r.pick(INT_VARS), self.r.int(-3, 5)),
-            5 => format!("set {} [expr {{{}}}]", self.r.pick(INT_VARS), self.int_expr(3)),
+            5 => format!(
+                "set {} [expr {{{}}}]",
+                self.r.pick(INT_VARS),
+                self.int_expr(3)
+            ),
             6 => format!("puts [expr {{{}}}]", self.float_expr()),
             7 => self.string_stmt(),
             8 => self.list_stmt(),
@@ -279,26 +305,73 @@ impl Gen {
                 };
                 format!("puts [format {f} {} {second}]", self.r.int(-300, 300))
             }
-            10 => format!("set arr({}) {}", self.r.pick(&["k1", "k2", "$k", "x\\ y"]), self.word()),
+            10 => format!(
+                "set arr({}) {}",
+                self.r.pick(&["k1", "k2", "$k", "x\\ y"]),
+                self.word()
+            ),
             11 => format!("puts [lsort [array names arr]]"),
-            12 => format!("catch {{{}}} res; puts \"caught: $res\"", self.r.pick(&["error boom", "set nosuch", "expr {1/0}", "lindex", "incr a", "string repeat", "nosuchcmd 1 2", "error {a b} info code"])),
-            13 => format!("puts [string {} {}]", self.r.pick(&["tolower", "toupper", "length", "trim", "reverse"]), self.word()),
-            14 => format!("if {{{}}} {{{}}} elseif {{{}}} {{{}}} else {{{}}}", self.bool_expr(), self.block(2), self.bool_expr(), self.block(1), self.block(1)),
-            15 => format!("foreach {} {} {{{}}}", self.r.pick(&["x", "{x y}", "{x y z}"]), self.list_word(), self.block(2)),
+            12 => format!(
+                "catch {{{}}} res; puts \"caught: $res\"",
+                self.r.pick(&[
+                    "error boom",
+                    "set nosuch",
+                    "expr {1/0}",
+                    "lindex",
+                    "incr a",
+                    "string repeat",
+                    "nosuchcmd 1 2",
+                    "error {a b} info code"
+                ])
+            ),
+            13 => format!(
+                "puts [string {} {}]",
+                self.r
+                    .pick(&["tolower", "toupper", "length", "trim", "reverse"]),
+                self.word()
+            ),
+            14 => format!(
+                "if {{{}}} {{{}}} elseif {{{}}} {{{}}} else {{{}}}",
+                self.bool_expr(),
+                self.block(2),
+                self.bool_expr(),
+                self.block(1),
+                self.block(1)
+            ),
+            15 => format!(
+                "foreach {} {} {{{}}}",
+                self.r.pick(&["x", "{x y}", "{x y z}"]),
+                self.list_word(),
+                self.block(2)
+            ),
             16 => {
                 let i = format!("i{}", self.depth);
                 format!("for {{set {i} 0}} {{${i} < {}}} {{incr {i}}} {{{}    if {{${i} == 2}} {{ {} }}\n}}", self.r.int(0, 4), self.block(2), self.r.pick(&["continue", "break", "puts two", "set n $@"]).replace('@', &i))
             }
             17 => {
                 let w = format!("w{}", self.depth);
-                format!("set {w} 0\nwhile {{${w} < {}}} {{{}    incr {w}\n}}", self.r.int(0, 3), self.block(1))
+                format!(
+                    "set {w} 0\nwhile {{${w} < {}}} {{{}    incr {w}\n}}",
+                    self.r.int(0, 3),
+                    self.block(1)
+                )
             }
-            18 => format!("switch {} {} {{{}}}", self.r.pick(&["-exact --", "-glob", "--", ""]), self.r.pick(&["$a", "abc", "$n", "x1"]), self.switch_arms()),
+            18 => format!(
+                "switch {} {} {{{}}}",
+                self.r.pick(&["-exact --", "-glob", "--", ""]),
+                self.r.pick(&["$a", "abc", "$n", "x1"]),
+                self.switch_arms()
+            ),
             19 if self.depth == 0 => self.proc_def(),
             20 => self.proc_call(),
             21 => format!("puts [list {{*}}$l {{*}}{{1 2}} {}]", self.word()),
             22 => format!("array set arr [list k2 {} k1 {}]", self.word(), self.word()),
-            _ => format!("puts [concat {} {} [list {}]]", self.word(), self.list_word(), self.word()),
+            _ => format!(
+                "puts [concat {} {} [list {}]]",
+                self.word(),
+                self.list_word(),
+                self.word()
+            ),
         }
     }
 
@@ -308,7 +381,12 @@ impl Gen {
             1 => format!("[list {} {} {}]", self.word(), self.word(), self.word()),
             2 => "{a {b c} d}".into(),
             3 => "{1 2 3 4 5 6 7}".into(),
-            _ => format!("{{{} {} {}}}", self.bare_plain(), self.bare_plain(), self.bare_plain()),
+            _ => format!(
+                "{{{} {} {}}}",
+                self.bare_plain(),
+                self.bare_plain(),
+                self.bare_plain()
+            ),
         }
     }
 
@@ -335,16 +413,37 @@ impl Gen {
         let w = self.word();
         match self.r.below(14) {
             0 => format!("puts [string length {w}]"),
-            1 => format!("puts [string range {w} {} {}]", self.r.pick(&["0", "1", "end-2"]), self.r.pick(&["end", "2", "end-1", "10"])),
-            2 => format!("puts [string index {w} {}]", self.r.pick(&["0", "end", "2", "end-1", "9"])),
-            3 => format!("puts [string first {} {w}]", self.r.pick(&["a", "b", "ab", "\\n"])),
+            1 => format!(
+                "puts [string range {w} {} {}]",
+                self.r.pick(&["0", "1", "end-2"]),
+                self.r.pick(&["end", "2", "end-1", "10"])
+            ),
+            2 => format!(
+                "puts [string index {w} {}]",
+                self.r.pick(&["0", "end", "2", "end-1", "9"])
+            ),
+            3 => format!(
+                "puts [string first {} {w}]",
+                self.r.pick(&["a", "b", "ab", "\\n"])
+            ),
             4 => format!("puts [string last {} {w}]", self.r.pick(&["a", "1", ":"])),
             5 => format!("puts [string map {{a A b {{}} c cc}} {w}]"),
-            6 => format!("puts [string match {} {w}]", self.r.pick(&["*", "a*", "{*[0-9]*}", "??", "\\**", "{[a-c]*}"])),
-            7 => format!("puts [string equal {} {w} {}]", self.r.pick(&["", "-nocase"]), self.word()),
+            6 => format!(
+                "puts [string match {} {w}]",
+                self.r
+                    .pick(&["*", "a*", "{*[0-9]*}", "??", "\\**", "{[a-c]*}"])
+            ),
+            7 => format!(
+                "puts [string equal {} {w} {}]",
+                self.r.pick(&["", "-nocase"]),
+                self.word()
+            ),
             8 => format!("puts [string compare {w} {}]", self.word()),
             9 => format!("puts [string repeat {w} {}]", self.r.int(0, 3)),
-            10 => format!("puts [string trim {w} {}]", self.r.pick(&["a", "{ }", "xyz.", "\\n"])),
+            10 => format!(
+                "puts [string trim {w} {}]",
+                self.r.pick(&["a", "{ }", "xyz.", "\\n"])
+            ),
             11 => format!("puts [string trimleft {w}]"),
             12 => format!("puts [string is integer {w}]"),
             _ => format!("puts [string map -nocase {{A 1}} {w}]"),
@@ -355,12 +454,30 @@ impl Gen {
         let l = self.list_word();
         match self.r.below(10) {
             0 => format!("puts [llength {l}]"),
-            1 => format!("puts [lindex {l} {}]", self.r.pick(&["0", "1", "end", "end-1", "7", "-1"])),
-            2 => format!("puts [lrange {l} {} {}]", self.r.pick(&["0", "1", "end-1"]), self.r.pick(&["end", "1", "0", "3"])),
-            3 => format!("puts [lsearch {} {l} {}]", self.r.pick(&["", "-exact", "-glob", "-all", "-inline"]), self.r.pick(&["a", "b*", "2", "x", "*"])),
+            1 => format!(
+                "puts [lindex {l} {}]",
+                self.r.pick(&["0", "1", "end", "end-1", "7", "-1"])
+            ),
+            2 => format!(
+                "puts [lrange {l} {} {}]",
+                self.r.pick(&["0", "1", "end-1"]),
+                self.r.pick(&["end", "1", "0", "3"])
+            ),
+            3 => format!(
+                "puts [lsearch {} {l} {}]",
+                self.r.pick(&["", "-exact", "-glob", "-all", "-inline"]),
+                self.r.pick(&["a", "b*", "2", "x", "*"])
+            ),
             4 => format!("puts [join {l} {}]", self.r.pick(&["-", "{, }", ""])),
-            5 => format!("puts [split {} {}]", self.word(), self.r.pick(&["", "a", "{}", "{ :}", "."])),
-            6 => format!("puts [lsort {} {l}]", self.r.pick(&["", "-decreasing", "-unique"])),
+            5 => format!(
+                "puts [split {} {}]",
+                self.word(),
+                self.r.pick(&["", "a", "{}", "{ :}", "."])
+            ),
+            6 => format!(
+                "puts [lsort {} {l}]",
+                self.r.pick(&["", "-decreasing", "-unique"])
+            ),
             7 => format!("puts [lreverse {l}]"),
             8 => format!("puts [lreplace {l} 1 1 X]"),
             _ => format!("puts [linsert {l} 1 {}]", self.word()),
@@ -409,7 +526,13 @@ impl Gen {
         }
         let (name, nfixed, has_args) = self.procs[self.r.below(self.procs.len())].clone();
         let mut s = format!("puts [{name}");
-        let extra = if has_args { self.r.below(3) } else if nfixed == 1 && self.r.chance(30) && name.len() < 5 { 0 } else { 0 };
+        let extra = if has_args {
+            self.r.below(3)
+        } else if nfixed == 1 && self.r.chance(30) && name.len() < 5 {
+            0
+        } else {
+            0
+        };
         for _ in 0..(nfixed + extra) {
             s.push(' ');
             s.push_str(&self.word());
@@ -542,7 +665,11 @@ fn parse_results(text: &str, n: usize) -> Vec<Outcome> {
         l
     };
     let take_chars = |rest: &mut &str, n: usize| -> String {
-        let end = rest.char_indices().nth(n).map(|(i, _)| i).unwrap_or(rest.len());
+        let end = rest
+            .char_indices()
+            .nth(n)
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len());
         let s = rest[..end].to_string();
         *rest = &rest[end..];
         s
@@ -558,13 +685,22 @@ fn parse_results(text: &str, n: usize) -> Vec<Outcome> {
         let rl: usize = take_line(&mut rest).parse().unwrap();
         let result = take_chars(&mut rest, rl);
         take_line(&mut rest);
-        out.push(Outcome { rc, line, stdout, result });
+        out.push(Outcome {
+            rc,
+            line,
+            stdout,
+            result,
+        });
     }
     out
 }
 
 fn tclsh() -> Option<PathBuf> {
-    for p in ["/usr/bin/tclsh", "/usr/bin/tclsh8.6", "/usr/local/bin/tclsh"] {
+    for p in [
+        "/usr/bin/tclsh",
+        "/usr/bin/tclsh8.6",
+        "/usr/local/bin/tclsh",
+    ] {
         if Path::new(p).exists() {
             return Some(PathBuf::from(p));
         }
@@ -595,13 +731,26 @@ fn run_ours(dir: &Path, k: usize, script: &str) -> Outcome {
     let r = it.eval_source(script, &path.display().to_string());
     let stdout = it.take_stdout();
     match r {
-        Ok(v) => Outcome { rc: 0, line: 0, stdout, result: v },
-        Err(e) => Outcome { rc: 1, line: e.line.unwrap_or(0), stdout, result: e.message },
+        Ok(v) => Outcome {
+            rc: 0,
+            line: 0,
+            stdout,
+            result: v,
+        },
+        Err(e) => Outcome {
+            rc: 1,
+            line: e.line.unwrap_or(0),
+            stdout,
+            result: e.message,
+        },
     }
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -624,7 +773,11 @@ fn differential_against_tclsh() {
     let seed = env_num("FAILOVER_TCL_SEED", 1);
     let valid_n = env_num("FAILOVER_TCL_COUNT", 5200) as usize;
     let broken_n = (valid_n / 5).max(1000);
-    let mut g = Gen { r: Rng(seed), depth: 0, procs: Vec::new() };
+    let mut g = Gen {
+        r: Rng(seed),
+        depth: 0,
+        procs: Vec::new(),
+    };
     let mut scripts = Vec::new();
     for _ in 0..valid_n {
         scripts.push(g.script());
@@ -652,7 +805,10 @@ fn differential_against_tclsh() {
             t.rc == ours.rc && ours.result == t.result && ours.line == t.line
         };
         if k < valid_n && !is_valid && gen_mistakes < 8 {
-            eprintln!("generated as valid, failed in both: {:?} line {}", t.result, t.line);
+            eprintln!(
+                "generated as valid, failed in both: {:?} line {}",
+                t.result, t.line
+            );
         }
         if k >= valid_n && is_valid {
             eprintln!("broken script #{k} ran fine in tclsh");
@@ -683,6 +839,9 @@ fn differential_against_tclsh() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     if valid_n >= 5200 {
         assert!(valid_ok >= 5000, "only {valid_ok} valid scripts compared");
-        assert!(broken_ok >= 1000, "only {broken_ok} broken scripts compared");
+        assert!(
+            broken_ok >= 1000,
+            "only {broken_ok} broken scripts compared"
+        );
     }
 }

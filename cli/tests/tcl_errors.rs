@@ -23,7 +23,8 @@ fn check(text: &str, message: &str, line: usize) -> TclError {
     e
 }
 
-const GOOD_PROCS: &str = "proc startservice {} {\n    return UP\n}\nproc stopservice {} {\n    return FAIL\n}\n";
+const GOOD_PROCS: &str =
+    "proc startservice {} {\n    return UP\n}\nproc stopservice {} {\n    return FAIL\n}\n";
 
 #[test]
 fn unbalanced_brace_in_a_proc() {
@@ -54,7 +55,11 @@ fn missing_quote() {
 
 #[test]
 fn unknown_command() {
-    let e = check("set a 1\n\nfailsrv 198.18.0.50 create\n", "invalid command name \"failsrv\"", 3);
+    let e = check(
+        "set a 1\n\nfailsrv 198.18.0.50 create\n",
+        "invalid command name \"failsrv\"",
+        3,
+    );
     assert_eq!(
         e.info,
         "invalid command name \"failsrv\"\n    while executing\n\"failsrv 198.18.0.50 create\"\n    (file \"x.tcl\" line 3)"
@@ -110,19 +115,39 @@ fn unknown_host_option() {
 
 #[test]
 fn bad_host_values() {
-    check("failhost m protocol sctp\n", "bad protocol \"sctp\": must be tcp or udp", 1);
-    check("failhost m port 70000\n", "bad port \"70000\": must be an integer from 1 to 65535", 1);
-    check("failhost m port\n", "wrong # args: should be \"failhost hostName option value\"", 1);
+    check(
+        "failhost m protocol sctp\n",
+        "bad protocol \"sctp\": must be tcp or udp",
+        1,
+    );
+    check(
+        "failhost m port 70000\n",
+        "bad port \"70000\": must be an integer from 1 to 65535",
+        1,
+    );
+    check(
+        "failhost m port\n",
+        "wrong # args: should be \"failhost hostName option value\"",
+        1,
+    );
 }
 
 #[test]
 fn wrong_number_of_args_to_set() {
-    check("set a b c\n", "wrong # args: should be \"set varName ?newValue?\"", 1);
+    check(
+        "set a b c\n",
+        "wrong # args: should be \"set varName ?newValue?\"",
+        1,
+    );
 }
 
 #[test]
 fn reading_an_unset_variable() {
-    check("set a 1\nputs $nosuch\n", "can't read \"nosuch\": no such variable", 2);
+    check(
+        "set a 1\nputs $nosuch\n",
+        "can't read \"nosuch\": no such variable",
+        2,
+    );
 }
 
 #[test]
@@ -150,7 +175,11 @@ fn failsvc_before_create_and_twice() {
         "no service \"S\": create it first with \"failsvc S create\"",
         1,
     );
-    check("failsvc S create\nfailsvc S create\n", "service \"S\" already exists", 2);
+    check(
+        "failsvc S create\nfailsvc S create\n",
+        "service \"S\" already exists",
+        2,
+    );
     check(
         "failsvc S create\nfailsvc S interval\n",
         "wrong # args: should be \"failsvc serviceName interval seconds\"",
@@ -160,8 +189,16 @@ fn failsvc_before_create_and_twice() {
 
 #[test]
 fn extra_characters_after_close_brace_and_quote() {
-    check("proc f {} {return 1}x\n", "extra characters after close-brace", 1);
-    check("set a 1\nset b \"x\"y\n", "extra characters after close-quote", 2);
+    check(
+        "proc f {} {return 1}x\n",
+        "extra characters after close-brace",
+        1,
+    );
+    check(
+        "set a 1\nset b \"x\"y\n",
+        "extra characters after close-quote",
+        2,
+    );
 }
 
 #[test]

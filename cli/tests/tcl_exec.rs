@@ -23,22 +23,37 @@ fn results_pipelines_and_newlines() {
     assert_eq!(ok(&mut it, "exec echo hello | tr a-z A-Z"), "HELLO");
     assert_eq!(ok(&mut it, "exec -keepnewline echo x"), "x\n");
     assert_eq!(ok(&mut it, "exec sh -c {echo e >&2} 2>@1"), "e");
-    assert_eq!(ok(&mut it, "exec -ignorestderr sh -c {echo e >&2; echo o}"), "o");
+    assert_eq!(
+        ok(&mut it, "exec -ignorestderr sh -c {echo e >&2; echo o}"),
+        "o"
+    );
     assert_eq!(ok(&mut it, "exec cat << {some text}"), "some text");
 }
 
 #[test]
 fn tcl_error_rules() {
     let mut it = Interp::new();
-    assert_eq!(fails(&mut it, "exec sh -c {echo out; exit 3}"), "out\nchild process exited abnormally");
+    assert_eq!(
+        fails(&mut it, "exec sh -c {echo out; exit 3}"),
+        "out\nchild process exited abnormally"
+    );
     assert_eq!(fails(&mut it, "exec sh -c {echo err >&2}"), "err");
-    assert_eq!(fails(&mut it, "exec sh -c {echo out; echo err >&2}"), "out\nerr");
-    assert_eq!(fails(&mut it, "exec sh -c {kill -9 $$}"), "child killed: kill signal");
+    assert_eq!(
+        fails(&mut it, "exec sh -c {echo out; echo err >&2}"),
+        "out\nerr"
+    );
+    assert_eq!(
+        fails(&mut it, "exec sh -c {kill -9 $$}"),
+        "child killed: kill signal"
+    );
     assert_eq!(
         fails(&mut it, "exec /nonexistent/cmd"),
         "couldn't execute \"/nonexistent/cmd\": no such file or directory"
     );
-    assert_eq!(fails(&mut it, "exec echo a |"), "illegal use of | or |& in command");
+    assert_eq!(
+        fails(&mut it, "exec echo a |"),
+        "illegal use of | or |& in command"
+    );
 }
 
 #[test]
@@ -66,5 +81,8 @@ fn redirections_and_background() {
 fn exec_can_be_disabled() {
     let mut it = Interp::new();
     it.set_exec_enabled(false);
-    assert_eq!(fails(&mut it, "exec true"), "exec is disabled in this interpreter");
+    assert_eq!(
+        fails(&mut it, "exec true"),
+        "exec is disabled in this interpreter"
+    );
 }

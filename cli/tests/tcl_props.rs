@@ -19,10 +19,48 @@ fn run(s: &str) {
 
 fn tclish() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(vec![
-        "{", "}", "[", "]", "\"", "$", "\\", "\n", ";", " ", "#", "(", ")", "{*}", "set x ", "puts ",
-        "proc p {a} {", "p 1", "if {1} {", "expr {", "1+", "$x", "${y}", "$a(", "::", "\\\n",
-        "\\x4", "\\u", "lindex ", "string ", "format %", "foreach i {1 2} {", "while 0 {", "catch {",
-        "return -code ", "error x", "switch x {", "incr x", "after 1", "upvar ", "uplevel ", "rename p q",
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        "$",
+        "\\",
+        "\n",
+        ";",
+        " ",
+        "#",
+        "(",
+        ")",
+        "{*}",
+        "set x ",
+        "puts ",
+        "proc p {a} {",
+        "p 1",
+        "if {1} {",
+        "expr {",
+        "1+",
+        "$x",
+        "${y}",
+        "$a(",
+        "::",
+        "\\\n",
+        "\\x4",
+        "\\u",
+        "lindex ",
+        "string ",
+        "format %",
+        "foreach i {1 2} {",
+        "while 0 {",
+        "catch {",
+        "return -code ",
+        "error x",
+        "switch x {",
+        "incr x",
+        "after 1",
+        "upvar ",
+        "uplevel ",
+        "rename p q",
     ]);
     prop::collection::vec(atoms, 0..40).prop_map(|v| v.concat())
 }
@@ -47,6 +85,13 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(parse_script(&deep).is_err());
     let mut it = Interp::new();
     assert!(it.eval("proc f {} {f}; f").is_err());
-    let e = format!("{:?}", it.eval(&format!("expr {{{}1{}}}", "(".repeat(5000), ")".repeat(5000))));
+    let e = format!(
+        "{:?}",
+        it.eval(&format!(
+            "expr {{{}1{}}}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        ))
+    );
     assert!(e.contains("nested too deeply"), "{e}");
 }

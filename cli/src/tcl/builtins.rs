@@ -1,10 +1,8 @@
 //! The core commands: variables, control flow, procedures, lists, info,
 //! array.
 
-use std::collections::BTreeMap;
-
 use super::list::{make_list, parse_list};
-use super::num::{parse_int, Num};
+use super::num::parse_int;
 use super::{err, mark_logged, wrong_args, Exception, Interp, TclError, TclResult};
 use super::{exec, strings};
 
@@ -234,7 +232,11 @@ fn cmd_return(_it: &mut Interp, a: &[String]) -> TclResult {
         }
         i += 2;
     }
-    let value = if i < a.len() { a[a.len() - 1].clone() } else { String::new() };
+    let value = if i < a.len() {
+        a[a.len() - 1].clone()
+    } else {
+        String::new()
+    };
     if i + 1 < a.len() {
         return wrong_args("return ?-option value ...? ?result?");
     }
@@ -275,9 +277,11 @@ fn cmd_if(it: &mut Interp, a: &[String]) -> TclResult {
     loop {
         if i >= a.len() {
             let kw = if i == 1 { "if" } else { &a[i - 1] };
-            return err(format!("wrong # args: no expression after \"{kw}\" argument"));
+            return err(format!(
+                "wrong # args: no expression after \"{kw}\" argument"
+            ));
         }
-        let cond = it.expr_bool(&a[i]).map_err(|e| add_ctx(e, &format!("\n    (\"if\" test expression)")))?;
+        let cond = it.expr_bool(&a[i])?;
         i += 1;
         if i < a.len() && a[i] == "then" {
             i += 1;
@@ -310,10 +314,6 @@ fn cmd_if(it: &mut Interp, a: &[String]) -> TclResult {
         }
         return it.eval_body(&a[i], "\"if\" else script", Some(i));
     }
-}
-
-fn add_ctx(e: Exception, _ctx: &str) -> Exception {
-    e
 }
 
 fn cmd_while(it: &mut Interp, a: &[String]) -> TclResult {
@@ -474,7 +474,11 @@ fn cmd_expr(it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() < 2 {
         return wrong_args("expr arg ?arg ...?");
     }
-    let s = if a.len() == 2 { a[1].clone() } else { a[1..].join(" ") };
+    let s = if a.len() == 2 {
+        a[1].clone()
+    } else {
+        a[1..].join(" ")
+    };
     it.expr(&s)
 }
 
@@ -540,7 +544,11 @@ fn cmd_lappend(it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() < 2 {
         return wrong_args("lappend varName ?value ...?");
     }
-    let cur = if it.var_exists(&a[1]) { it.get_var(&a[1])? } else { String::new() };
+    let cur = if it.var_exists(&a[1]) {
+        it.get_var(&a[1])?
+    } else {
+        String::new()
+    };
     let mut l = get_list(&cur)?;
     if a.len() == 2 {
         return it.set_var(&a[1], cur);
@@ -603,7 +611,11 @@ fn cmd_lsearch(_it: &mut Interp, a: &[String]) -> TclResult {
     let mut hits = Vec::new();
     for (k, e) in l.iter().enumerate().skip(start.max(0) as usize) {
         let m = if mode == "exact" {
-            if nocase { e.to_lowercase() == pat.to_lowercase() } else { e == pat }
+            if nocase {
+                e.to_lowercase() == pat.to_lowercase()
+            } else {
+                e == pat
+            }
         } else {
             strings::glob_match(pat, e, nocase)
         };
@@ -622,7 +634,11 @@ fn cmd_lsearch(_it: &mut Interp, a: &[String]) -> TclResult {
         return Ok(v.first().map(|s| s.to_string()).unwrap_or_default());
     }
     if all {
-        return Ok(hits.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" "));
+        return Ok(hits
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(" "));
     }
     Ok(hits.first().map(|k| *k as i64).unwrap_or(-1).to_string())
 }
@@ -676,13 +692,15 @@ fn cmd_lsort(_it: &mut Interp, a: &[String]) -> TclResult {
         match kind {
             "ascii" => {
                 if nocase {
-                    x.to_lowercase().cmp(&y.to_lowercase())
+                    super::num::tcl_cmp(&x.to_lowercase(), &y.to_lowercase())
                 } else {
-                    x.cmp(y)
+                    super::num::tcl_cmp(x, y)
                 }
             }
             "integer" => parse_int(x).cmp(&parse_int(y)),
-            _ => key(x).partial_cmp(&key(y)).unwrap_or(std::cmp::Ordering::Equal),
+            _ => key(x)
+                .partial_cmp(&key(y))
+                .unwrap_or(std::cmp::Ordering::Equal),
         }
     };
     l.sort_by(|x, y| if dec { cmp(y, x) } else { cmp(x, y) });
@@ -737,7 +755,11 @@ fn cmd_lreplace(_it: &mut Interp, a: &[String]) -> TclResult {
     let f = get_index(&a[2], l.len())?.clamp(0, len);
     let t = get_index(&a[3], l.len())?.min(len - 1);
     let (f, t) = (f as usize, t);
-    let n_remove = if t < f as i64 { 0 } else { (t - f as i64 + 1) as usize };
+    let n_remove = if t < f as i64 {
+        0
+    } else {
+        (t - f as i64 + 1) as usize
+    };
     l.splice(f..f + n_remove, a[4..].iter().cloned());
     Ok(make_list(&l))
 }
@@ -754,7 +776,11 @@ fn cmd_split(_it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() != 2 && a.len() != 3 {
         return wrong_args("split string ?splitChars?");
     }
-    let chars: Vec<char> = if a.len() == 3 { a[2].chars().collect() } else { vec![' ', '\t', '\n', '\r'] };
+    let chars: Vec<char> = if a.len() == 3 {
+        a[2].chars().collect()
+    } else {
+        vec![' ', '\t', '\n', '\r']
+    };
     let s = &a[1];
     if s.is_empty() {
         return Ok(String::new());
@@ -762,7 +788,9 @@ fn cmd_split(_it: &mut Interp, a: &[String]) -> TclResult {
     let parts: Vec<String> = if chars.is_empty() {
         s.chars().map(|c| c.to_string()).collect()
     } else {
-        s.split(|c| chars.contains(&c)).map(str::to_string).collect()
+        s.split(|c| chars.contains(&c))
+            .map(str::to_string)
+            .collect()
     };
     Ok(make_list(&parts))
 }
@@ -794,7 +822,11 @@ fn cmd_eval(it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() < 2 {
         return wrong_args("eval arg ?arg ...?");
     }
-    let s = if a.len() == 2 { a[1].clone() } else { concat(&a[1..]) };
+    let s = if a.len() == 2 {
+        a[1].clone()
+    } else {
+        concat(&a[1..])
+    };
     it.eval_body(&s, "\"eval\" body", None)
 }
 
@@ -814,7 +846,11 @@ fn cmd_uplevel(it: &mut Interp, a: &[String]) -> TclResult {
             (it.frame_for_level("1")?, &a[1..])
         }
     };
-    let s = if rest.len() == 1 { rest[0].clone() } else { concat(rest) };
+    let s = if rest.len() == 1 {
+        rest[0].clone()
+    } else {
+        concat(rest)
+    };
     it.with_frame(frame, |it| it.eval_body(&s, "\"uplevel\" body", None))
 }
 
@@ -904,7 +940,12 @@ fn cmd_info(it: &mut Interp, a: &[String]) -> TclResult {
 
 fn cmd_array(it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() < 3 {
-        if a.len() == 2 && !matches!(a[1].as_str(), "set" | "get" | "names" | "size" | "exists" | "unset") {
+        if a.len() == 2
+            && !matches!(
+                a[1].as_str(),
+                "set" | "get" | "names" | "size" | "exists" | "unset"
+            )
+        {
             return array_bad(&a[1]);
         }
         return wrong_args("array subcommand ?arg ...?");
@@ -926,7 +967,9 @@ fn cmd_array(it: &mut Interp, a: &[String]) -> TclResult {
             Ok(String::new())
         }
         "get" | "names" => {
-            let Some(arr) = it.array_get(name) else { return Ok(String::new()) };
+            let Some(arr) = it.array_get(name) else {
+                return Ok(String::new());
+            };
             let pat = a.get(3);
             let mut out = Vec::new();
             for (k, v) in &arr {
@@ -940,7 +983,12 @@ fn cmd_array(it: &mut Interp, a: &[String]) -> TclResult {
             Ok(make_list(&out))
         }
         "size" => Ok(it.array_get(name).map(|m| m.len()).unwrap_or(0).to_string()),
-        "exists" => Ok(if it.array_get(name).is_some() { "1" } else { "0" }.into()),
+        "exists" => Ok(if it.array_get(name).is_some() {
+            "1"
+        } else {
+            "0"
+        }
+        .into()),
         "unset" => {
             if let Some(p) = a.get(3) {
                 if let Some(arr) = it.array_get(name) {
@@ -1038,12 +1086,19 @@ fn cmd_switch(it: &mut Interp, a: &[String]) -> TclResult {
                 ));
             }
             // compiled inline by Tcl when the arms are separate braced words
-            let arg = if separate && !nocase { Some(body_base + 2 * j + 1) } else { None };
+            let arg = if separate && !nocase {
+                Some(body_base + 2 * j + 1)
+            } else {
+                None
+            };
             return it.eval_body(&arms[2 * j + 1], "\"switch\" arm", arg);
         }
     }
     if arms[arms.len() - 1] == "-" {
-        return err(format!("no body specified for pattern \"{}\"", arms[arms.len() - 2]));
+        return err(format!(
+            "no body specified for pattern \"{}\"",
+            arms[arms.len() - 2]
+        ));
     }
     Ok(String::new())
 }
@@ -1079,17 +1134,4 @@ fn cmd_rename(it: &mut Interp, a: &[String]) -> TclResult {
         return wrong_args("rename oldName newName");
     }
     it.rename_command(&a[1], &a[2])
-}
-
-#[allow(dead_code)]
-fn num_str(n: Num) -> String {
-    match n {
-        Num::Int(i) => i.to_string(),
-        Num::Float(f) => super::num::format_double(f),
-    }
-}
-
-#[allow(dead_code)]
-fn sorted(m: &BTreeMap<String, String>) -> Vec<String> {
-    m.keys().cloned().collect()
 }

@@ -45,7 +45,12 @@ fn temp_file() -> std::io::Result<File> {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let path = dir.join(format!("failover-exec-{}-{n}-{nanos}", std::process::id()));
-        match OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(f) => {
                 let _ = std::fs::remove_file(&path);
                 return Ok(f);
@@ -66,7 +71,11 @@ fn open_out(path: &str, append: bool) -> Result<File, Exception> {
         o.truncate(true);
     }
     o.open(path).map_err(|e| {
-        TclError::new(format!("couldn't write file \"{path}\": {}", io_error_text(&e))).into()
+        TclError::new(format!(
+            "couldn't write file \"{path}\": {}",
+            io_error_text(&e)
+        ))
+        .into()
     })
 }
 
@@ -135,12 +144,22 @@ pub(super) fn cmd_exec(it: &mut Interp, a: &[String]) -> TclResult {
     }
     let mut stages: Vec<Vec<String>> = vec![Vec::new()];
     let mut stdin = In::Inherit;
-    let mut stdout = if background { Out::Inherit } else { Out::Capture };
-    let mut stderr = if background || ignore_stderr { ErrDst::Inherit } else { ErrDst::Capture };
+    let mut stdout = if background {
+        Out::Inherit
+    } else {
+        Out::Capture
+    };
+    let mut stderr = if background || ignore_stderr {
+        ErrDst::Inherit
+    } else {
+        ErrDst::Capture
+    };
     let mut k = 0;
     while k < args.len() {
         let w = args[k].clone();
-        const OPS: [&str; 14] = ["2>@1", "2>@", "2>>", "2>", ">>&", ">&", ">>", ">@", ">", "<<", "<@", "<", "|&", "|"];
+        const OPS: [&str; 14] = [
+            "2>@1", "2>@", "2>>", "2>", ">>&", ">&", ">>", ">@", ">", "<<", "<@", "<", "|&", "|",
+        ];
         let op = OPS.iter().find(|o| w.starts_with(**o));
         let Some(op) = op else {
             stages.last_mut().map(|s| s.push(w));
@@ -199,7 +218,11 @@ pub(super) fn cmd_exec(it: &mut Interp, a: &[String]) -> TclResult {
                 if *op == ">@" {
                     stdout = if d == 1 { Out::Inherit } else { Out::ToStderr };
                 } else {
-                    stderr = if d == 2 { ErrDst::Inherit } else { ErrDst::ToStdout };
+                    stderr = if d == 2 {
+                        ErrDst::Inherit
+                    } else {
+                        ErrDst::ToStdout
+                    };
                 }
             }
             "2>" => stderr = ErrDst::File(target, false),
@@ -261,7 +284,11 @@ fn run(
         if si == 0 {
             match &stdin {
                 In::Inherit => {
-                    cmd.stdin(if background { Stdio::null() } else { Stdio::inherit() });
+                    cmd.stdin(if background {
+                        Stdio::null()
+                    } else {
+                        Stdio::inherit()
+                    });
                 }
                 In::File(p) => {
                     let f = File::open(p).map_err(|e| {
@@ -394,7 +421,11 @@ fn run(
         if let Some(sig) = st.signal() {
             let (name, msg) = signal_name(sig);
             result.push_str(&format!("child killed: {msg}\n"));
-            code = format!("CHILDKILLED {} {name} {}", c.id(), list::quote_element(msg, false));
+            code = format!(
+                "CHILDKILLED {} {name} {}",
+                c.id(),
+                list::quote_element(msg, false)
+            );
             failed = true;
         } else if let Some(x) = st.code() {
             if x != 0 {

@@ -80,8 +80,8 @@ struct Lexer<'a> {
 }
 
 const OPS: [&str; 28] = [
-    "**", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "eq", "ne", "in", "ni", "lt", "gt",
-    "le", "ge", "+", "-", "*", "/", "%", "<", ">", "&", "|", "^", "~",
+    "**", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "eq", "ne", "in", "ni", "lt", "gt", "le",
+    "ge", "+", "-", "*", "/", "%", "<", ">", "&", "|", "^", "~",
 ];
 
 fn syntax_error(src: &str, at: usize, what: &str) -> TclError {
@@ -143,7 +143,11 @@ impl<'a> Lexer<'a> {
                             Tok::Var(n, i)
                         }
                         _ => {
-                            return Err(syntax_error(self.src, self.pos, "invalid character \"$\""));
+                            return Err(syntax_error(
+                                self.src,
+                                self.pos,
+                                "invalid character \"$\"",
+                            ));
                         }
                     }
                 }
@@ -165,7 +169,9 @@ impl<'a> Lexer<'a> {
                 b'0'..=b'9' | b'.' => self.number()?,
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let mut e = self.pos;
-                    while e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_' || b[e] == b':') {
+                    while e < b.len()
+                        && (b[e].is_ascii_alphanumeric() || b[e] == b'_' || b[e] == b':')
+                    {
                         e += 1;
                     }
                     let w = &self.src[self.pos..e];
@@ -179,7 +185,10 @@ impl<'a> Lexer<'a> {
                 }
                 _ => {
                     let rest = &self.src[self.pos..];
-                    match OPS.iter().find(|o| rest.starts_with(**o) && !o.as_bytes()[0].is_ascii_alphabetic()) {
+                    match OPS
+                        .iter()
+                        .find(|o| rest.starts_with(**o) && !o.as_bytes()[0].is_ascii_alphabetic())
+                    {
                         Some(op) => {
                             self.pos += op.len();
                             Tok::Op(op)
@@ -203,12 +212,20 @@ impl<'a> Lexer<'a> {
         let b = self.src.as_bytes();
         let start = self.pos;
         let mut e = start;
-        let hexlike = b[start] == b'0' && matches!(b.get(start + 1), Some(b'x' | b'X' | b'b' | b'B' | b'o' | b'O'));
+        let hexlike = b[start] == b'0'
+            && matches!(
+                b.get(start + 1),
+                Some(b'x' | b'X' | b'b' | b'B' | b'o' | b'O')
+            );
         while e < b.len() {
             let c = b[e];
             if c.is_ascii_alphanumeric() || c == b'.' {
                 e += 1;
-            } else if (c == b'+' || c == b'-') && !hexlike && e > start && matches!(b[e - 1], b'e' | b'E') {
+            } else if (c == b'+' || c == b'-')
+                && !hexlike
+                && e > start
+                && matches!(b[e - 1], b'e' | b'E')
+            {
                 e += 1;
             } else {
                 break;
@@ -295,7 +312,11 @@ impl<'a> P<'a> {
             }
             self.i += 1;
             // ** is right associative
-            let rhs = if op == "**" { self.binary(p)? } else { self.binary(p + 1)? };
+            let rhs = if op == "**" {
+                self.binary(p)?
+            } else {
+                self.binary(p + 1)?
+            };
             lhs = Node::Binary(op, Box::new(lhs), Box::new(rhs));
         }
     }
@@ -332,7 +353,11 @@ impl<'a> P<'a> {
             Tok::Open => {
                 let v = self.ternary()?;
                 if self.peek() != &Tok::Close {
-                    return Err(syntax_error(self.src, self.at(), "missing close parenthesis"));
+                    return Err(syntax_error(
+                        self.src,
+                        self.at(),
+                        "missing close parenthesis",
+                    ));
                 }
                 self.i += 1;
                 v
@@ -403,8 +428,18 @@ impl<'a> P<'a> {
 
 /// Parse an expression.
 pub fn parse_expr(src: &str) -> Result<Node, TclError> {
-    let toks = Lexer { src, pos: 0, toks: Vec::new() }.run()?;
-    let mut p = P { src, toks, i: 0, depth: 0 };
+    let toks = Lexer {
+        src,
+        pos: 0,
+        toks: Vec::new(),
+    }
+    .run()?;
+    let mut p = P {
+        src,
+        toks,
+        i: 0,
+        depth: 0,
+    };
     let n = p.ternary()?;
     if p.peek() != &Tok::End {
         let at = p.at();
@@ -503,7 +538,9 @@ fn int_pow(base: i64, exp: i64) -> Result<i64, Exception> {
 fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
     match (a.num(), b.num()) {
         (Some(Num::Int(x)), Some(Num::Int(y))) => x.cmp(&y),
-        (Some(x), Some(y)) => as_f(x).partial_cmp(&as_f(y)).unwrap_or(std::cmp::Ordering::Equal),
+        (Some(x), Some(y)) => as_f(x)
+            .partial_cmp(&as_f(y))
+            .unwrap_or(std::cmp::Ordering::Equal),
         _ => a.to_tcl().cmp(&b.to_tcl()),
     }
 }
@@ -654,10 +691,18 @@ fn binop(op: &str, a: &Value, b: &Value) -> Result<Value, Exception> {
             let x = int_of(op, a)?;
             let y = int_of(op, b)?;
             if y == 0 {
-                return Err(TclError::with_code("divide by zero", "ARITH DIVZERO {divide by zero}").into());
+                return Err(TclError::with_code(
+                    "divide by zero",
+                    "ARITH DIVZERO {divide by zero}",
+                )
+                .into());
             }
             let r = x.wrapping_rem(y);
-            Value::Int(if r != 0 && ((r < 0) != (y < 0)) { r + y } else { r })
+            Value::Int(if r != 0 && ((r < 0) != (y < 0)) {
+                r + y
+            } else {
+                r
+            })
         }
         _ => {
             let x = num_of(op, a)?;
@@ -692,7 +737,11 @@ fn binop(op: &str, a: &Value, b: &Value) -> Result<Value, Exception> {
                         "*" => x * y,
                         "/" => {
                             if y == 0.0 && x == 0.0 {
-                                return Err(TclError::with_code("domain error: argument not in valid range", "ARITH DOMAIN").into());
+                                return Err(TclError::with_code(
+                                    "domain error: argument not in valid range",
+                                    "ARITH DOMAIN",
+                                )
+                                .into());
                             }
                             x / y
                         }
@@ -705,7 +754,8 @@ fn binop(op: &str, a: &Value, b: &Value) -> Result<Value, Exception> {
 }
 
 fn nan_any(a: &Value, b: &Value) -> bool {
-    matches!(a.num(), Some(Num::Float(f)) if f.is_nan()) || matches!(b.num(), Some(Num::Float(f)) if f.is_nan())
+    matches!(a.num(), Some(Num::Float(f)) if f.is_nan())
+        || matches!(b.num(), Some(Num::Float(f)) if f.is_nan())
 }
 
 fn func(name: &str, a: &[Value]) -> Result<Value, Exception> {
@@ -797,7 +847,11 @@ fn func(name: &str, a: &[Value]) -> Result<Value, Exception> {
             let mut best = num_of(name, &a[0])?;
             for v in &a[1..] {
                 let n = num_of(name, v)?;
-                let better = if name == "min" { as_f(n) < as_f(best) } else { as_f(n) > as_f(best) };
+                let better = if name == "min" {
+                    as_f(n) < as_f(best)
+                } else {
+                    as_f(n) > as_f(best)
+                };
                 if better {
                     best = n;
                 }

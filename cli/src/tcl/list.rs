@@ -269,7 +269,10 @@ mod tests {
 
     #[test]
     fn parsing() {
-        assert_eq!(parse_list(" a {b c} \"d e\" ").unwrap(), vec!["a", "b c", "d e"]);
+        assert_eq!(
+            parse_list(" a {b c} \"d e\" ").unwrap(),
+            vec!["a", "b c", "d e"]
+        );
         assert_eq!(parse_list("a\\ b").unwrap(), vec!["a b"]);
         assert!(parse_list("{a").is_err());
         assert_eq!(

@@ -296,7 +296,8 @@ impl Interp {
 
     /// Whether a command (builtin, host command or proc) exists.
     pub fn has_command(&self, name: &str) -> bool {
-        self.cmds.contains_key(name.strip_prefix("::").unwrap_or(name))
+        self.cmds
+            .contains_key(name.strip_prefix("::").unwrap_or(name))
     }
 
     /// Whether a procedure defined with `proc` exists.
@@ -331,9 +332,7 @@ impl Interp {
         let from = from.strip_prefix("::").unwrap_or(from);
         let to = to.strip_prefix("::").unwrap_or(to);
         let Some(c) = self.cmds.remove(from) else {
-            return err(format!(
-                "can't rename \"{from}\": command doesn't exist"
-            ));
+            return err(format!("can't rename \"{from}\": command doesn't exist"));
         };
         if !to.is_empty() {
             if self.cmds.contains_key(to) {
@@ -382,10 +381,12 @@ impl Interp {
             Some(i) => format!("{base}({i})"),
             None => base.to_string(),
         };
-        let lookup = |var: &str| TclError::with_code(
-            format!("can't read \"{shown}\": {var}"),
-            format!("TCL LOOKUP VARNAME {}", list::quote_element(base, true)),
-        );
+        let lookup = |var: &str| {
+            TclError::with_code(
+                format!("can't read \"{shown}\": {var}"),
+                format!("TCL LOOKUP VARNAME {}", list::quote_element(base, true)),
+            )
+        };
         match (self.frames[f].vars.get(&n), idx) {
             (Some(Var::Scalar(s)), None) => Ok(s.clone()),
             (Some(Var::Array(_)), None) => Err(lookup("variable is array").into()),
@@ -462,9 +463,7 @@ impl Interp {
                     true
                 } else {
                     if complain {
-                        return err(format!(
-                            "can't unset \"{name}\": no such element in array"
-                        ));
+                        return err(format!("can't unset \"{name}\": no such element in array"));
                     }
                     false
                 }
@@ -516,9 +515,7 @@ impl Interp {
     pub(crate) fn link_var(&mut self, level: usize, other: &str, local: &str) -> TclResult {
         let (tf, tn) = self.resolve(level, other);
         if tf == self.cur && tn == local {
-            return err(format!(
-                "can't upvar from variable to itself"
-            ));
+            return err(format!("can't upvar from variable to itself"));
         }
         if split_var(local).1.is_some() {
             return err(format!(
@@ -550,7 +547,9 @@ impl Interp {
     pub(crate) fn frame_for_level(&self, spec: &str) -> Result<usize, Exception> {
         let bad = || err(format!("bad level \"{spec}\""));
         if let Some(abs) = spec.strip_prefix('#') {
-            let Ok(n) = abs.parse::<usize>() else { return bad() };
+            let Ok(n) = abs.parse::<usize>() else {
+                return bad();
+            };
             let cur_level = self.level();
             if n > cur_level {
                 return bad();
@@ -561,7 +560,9 @@ impl Interp {
             }
             Ok(f)
         } else {
-            let Ok(n) = spec.parse::<usize>() else { return bad() };
+            let Ok(n) = spec.parse::<usize>() else {
+                return bad();
+            };
             let mut f = self.cur;
             for _ in 0..n {
                 if f == 0 {
@@ -628,7 +629,11 @@ impl Interp {
     pub(crate) fn eval_body(&mut self, s: &str, ctx: &str, arg: Option<usize>) -> TclResult {
         let r = self.eval(s);
         if let Err(Exception::Error(mut e)) = r {
-            let word_line = arg.and_then(|i| self.word_lines.last().and_then(|w| w.get(i).copied().flatten()));
+            let word_line = arg.and_then(|i| {
+                self.word_lines
+                    .last()
+                    .and_then(|w| w.get(i).copied().flatten())
+            });
             match (word_line, e.line) {
                 (Some(wl), Some(l)) if e.inline => e.line = Some(wl + l - 1),
                 _ => {
@@ -738,7 +743,10 @@ impl Interp {
         let Some(cmd) = self.cmds.get(name).cloned() else {
             return Err(TclError::with_code(
                 format!("invalid command name \"{}\"", words[0]),
-                format!("TCL LOOKUP COMMAND {}", list::quote_element(&words[0], true)),
+                format!(
+                    "TCL LOOKUP COMMAND {}",
+                    list::quote_element(&words[0], true)
+                ),
             )
             .into());
         };
@@ -762,18 +770,10 @@ impl Interp {
         for it in items {
             let f = parse_list(&it).map_err(TclError::new)?;
             match f.len() {
-                0 => {
-                    return err(format!(
-                        "argument with no name"
-                    ))
-                }
+                0 => return err(format!("argument with no name")),
                 1 => params.push((f[0].clone(), None)),
                 2 => params.push((f[0].clone(), Some(f[1].clone()))),
-                _ => {
-                    return err(format!(
-                        "too many fields in argument specifier \"{it}\""
-                    ))
-                }
+                _ => return err(format!("too many fields in argument specifier \"{it}\"")),
             }
         }
         let body_sc = Arc::new(parse_script(body).map_err(parse_exception)?);
@@ -818,7 +818,9 @@ impl Interp {
         // required = params without default that come before the last param with no default
         for (name, def) in p.params.iter().take(fixed) {
             if ai < args.len() {
-                frame.vars.insert(name.clone(), Var::Scalar(args[ai].clone()));
+                frame
+                    .vars
+                    .insert(name.clone(), Var::Scalar(args[ai].clone()));
                 ai += 1;
             } else if let Some(d) = def {
                 frame.vars.insert(name.clone(), Var::Scalar(d.clone()));
@@ -827,9 +829,10 @@ impl Interp {
             }
         }
         if has_args {
-            frame
-                .vars
-                .insert("args".into(), Var::Scalar(make_list(&args[ai.min(args.len())..])));
+            frame.vars.insert(
+                "args".into(),
+                Var::Scalar(make_list(&args[ai.min(args.len())..])),
+            );
         } else if ai < args.len() {
             return wrong_args(&usage());
         }
@@ -894,7 +897,8 @@ impl Interp {
     pub fn eval_source(&mut self, text: &str, file: &str) -> Result<String, TclError> {
         let file_ctx = |e: &mut TclError| {
             if let Some(l) = e.line {
-                e.info.push_str(&format!("\n    (file \"{file}\" line {l})"));
+                e.info
+                    .push_str(&format!("\n    (file \"{file}\" line {l})"));
             }
         };
         let sc = match parse_script(text).and_then(|sc| {
@@ -967,8 +971,10 @@ fn truncate_cmd(text: &str) -> String {
 
 fn add_trace(e: &mut TclError, text: &str) {
     if e.logged {
-        e.info
-            .push_str(&format!("\n    invoked from within\n\"{}\"", truncate_cmd(text)));
+        e.info.push_str(&format!(
+            "\n    invoked from within\n\"{}\"",
+            truncate_cmd(text)
+        ));
     } else {
         e.info = format!(
             "{}\n    while executing\n\"{}\"",

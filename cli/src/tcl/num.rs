@@ -153,6 +153,22 @@ pub fn parse_bool(s: &str) -> Option<bool> {
     None
 }
 
+/// Compare strings the way Tcl 8.6's `lsort` does: by their (modified)
+/// UTF-8 bytes, where NUL is encoded as C0 80 and so sorts after ASCII
+/// (`string compare` and `expr` compare code points instead).
+pub fn tcl_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn bytes(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.bytes().flat_map(|c| {
+            if c == 0 {
+                [0xC0u8, 0x80].into_iter().take(2)
+            } else {
+                [c, 0].into_iter().take(1)
+            }
+        })
+    }
+    bytes(a).cmp(bytes(b))
+}
+
 /// Text of an I/O error the way Tcl words it (`no such file or directory`).
 pub fn io_error_text(e: &std::io::Error) -> String {
     use std::io::ErrorKind::*;

@@ -721,7 +721,13 @@ pub fn parse_quoted_at(src: &str, pos: usize) -> Result<(Vec<Part>, usize), Pars
         .subst_parts(Term::Quote, false)
         .map_err(|f| fail_to_pe(&p, f))?;
     if p.peek() != Some(b'"') {
-        return Err(fail_to_pe(&p, Fail { message: "missing \"".into(), at: pos + 1 }));
+        return Err(fail_to_pe(
+            &p,
+            Fail {
+                message: "missing \"".into(),
+                at: pos + 1,
+            },
+        ));
     }
     Ok((parts, p.pos + 1))
 }

@@ -7,7 +7,10 @@ use super::{err, list, wrong_args, Exception, Interp, TclError, TclResult};
 /// Tcl's `string match` glob matching (`*`, `?`, `[a-z]`, `\x`).
 pub fn glob_match(pat: &str, s: &str, nocase: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = if nocase {
-        (pat.to_lowercase().chars().collect(), s.to_lowercase().chars().collect())
+        (
+            pat.to_lowercase().chars().collect(),
+            s.to_lowercase().chars().collect(),
+        )
     } else {
         (pat.chars().collect(), s.chars().collect())
     };
@@ -454,7 +457,10 @@ fn fmt_g(x: f64, p: usize, alt: bool, upper: bool) -> String {
         return s;
     }
     let es = format!("{:.*e}", p - 1, x.abs());
-    let exp: i32 = es.split_once('e').map(|(_, e)| e.parse().unwrap_or(0)).unwrap_or(0);
+    let exp: i32 = es
+        .split_once('e')
+        .map(|(_, e)| e.parse().unwrap_or(0))
+        .unwrap_or(0);
     let mut s = if exp < -4 || exp >= p as i32 {
         fmt_e(x.abs(), p - 1, upper)
     } else {
@@ -519,7 +525,15 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
             ai = n - 1;
             i = j + 1;
         }
-        let mut spec = Spec { minus: false, plus: false, space: false, zero: false, alt: false, width: 0, prec: None };
+        let mut spec = Spec {
+            minus: false,
+            plus: false,
+            space: false,
+            zero: false,
+            alt: false,
+            width: 0,
+            prec: None,
+        };
         while i < f.len() {
             match f[i] {
                 '-' => spec.minus = true,
@@ -586,7 +600,11 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
                 let arg = next_arg(&mut ai)?;
                 let v = get_int(&arg)?;
                 let neg = v < 0 && matches!(conv, 'd' | 'i');
-                let mag = if matches!(conv, 'd' | 'i') { v.unsigned_abs() } else { v as u64 };
+                let mag = if matches!(conv, 'd' | 'i') {
+                    v.unsigned_abs()
+                } else {
+                    v as u64
+                };
                 let mut digits = match conv {
                     'x' => format!("{mag:x}"),
                     'X' => format!("{mag:X}"),
@@ -613,7 +631,11 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
                 } else {
                     ""
                 };
-                let sign = if matches!(conv, 'd' | 'i') { sign_prefix(&spec, neg) } else { "" };
+                let sign = if matches!(conv, 'd' | 'i') {
+                    sign_prefix(&spec, neg)
+                } else {
+                    ""
+                };
                 let mut sp = Spec { ..spec };
                 if sp.prec.is_some() {
                     sp.zero = false;
@@ -648,7 +670,8 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
                         _ => fmt_g(x, p, spec.alt, conv == 'G'),
                     }
                 };
-                let sign = sign_prefix(&spec, neg && x != 0.0 || (x == 0.0 && x.is_sign_negative()));
+                let sign =
+                    sign_prefix(&spec, neg && x != 0.0 || (x == 0.0 && x.is_sign_negative()));
                 out.push_str(&pad(&spec, format!("{sign}{body}"), x.is_finite()));
             }
             c => {
@@ -682,6 +705,9 @@ mod tests {
         let r = it
             .eval("format \"%g|%e|%.3g|%#g|%10.4f|%-5x|%05d|%+d|%o|%c|%s|%5s|%-5s|%.2s\" 1e-5 1234.5 0.00012345 1.0 3.14159 255 42 5 8 65 hi ab ab abcdef")
             .unwrap();
-        assert_eq!(r, "1e-05|1.234500e+03|0.000123|1.00000|    3.1416|ff   |00042|+5|10|A|hi|   ab|ab   |ab");
+        assert_eq!(
+            r,
+            "1e-05|1.234500e+03|0.000123|1.00000|    3.1416|ff   |00042|+5|10|A|hi|   ab|ab   |ab"
+        );
     }
 }
