@@ -403,6 +403,9 @@ struct HostView {
     state: Option<State>,
     answered: bool,
     misses: u32,
+    /// Its faild's "milliseconds since the last change" in that answer, and when it came.
+    since_change_ms: u64,
+    seen_at: Time,
 }
 
 #[derive(Debug)]
@@ -443,13 +446,22 @@ struct Service {
     round: Option<Round>,
     next_round_id: u64,
     procedure: Option<Running>,
-    reclaimed_this_episode: bool,
+    /// When this host last reclaimed against an UP slave: one reclaim per conflict episode.
+    /// A slave whose UP began after it (it stepped down and came back, maybe while we were
+    /// frozen) starts a new episode.
+    reclaimed_at: Option<Time>,
     /// While UP here, some slave could not be polled: it may have taken the service over
     /// and announced it, so the address is re-announced (reclaim) when it answers again,
     /// even if it has stepped down before we saw it UP.
     slave_unseen_while_up: bool,
+    /// While UP here, a slave's answers showed it changed state unseen, or stepped down after
+    /// an UP that began after our last reclaim: it announced last, so we re-announce now.
+    reannounce: bool,
     /// The round in which the health check last passed.
     check_passed_round: Option<u64>,
+    /// The service must end in FAIL once it is stopped: an operator set FAIL in the local
+    /// faild while a procedure ran, or a start or reclaim failed and stop is cleaning up.
+    end_in_fail: Option<String>,
     handover: Handover,
 }
 
@@ -458,6 +470,8 @@ enum Handover {
     None,
     Stopping,
     Published,
+    /// Its stop failed: FAIL is not published, since the service may still run here.
+    Abandoned,
 }
 
 #[derive(Debug)]
@@ -750,9 +764,11 @@ impl Shell {
                             round: None,
                             next_round_id: 0,
                             procedure: None,
-                            reclaimed_this_episode: false,
+                            reclaimed_at: None,
                             slave_unseen_while_up: false,
+                            reannounce: false,
                             check_passed_round: None,
+                            end_in_fail: None,
                             handover: Handover::None,
                         },
                     );
@@ -1042,17 +1058,59 @@ impl Shell {
             };
             if host == local {
                 service.local_misses = 0;
-                if sent_generation == service.write_generation
-                    && service.write.is_none()
-                    && service.procedure.is_none()
-                {
+                let current =
+                    sent_generation == service.write_generation && service.write.is_none();
+                if current && service.procedure.is_none() {
                     self.adopt_local_state(now, id, entry.state);
+                } else if current
+                    && entry.state == Some(State::Fail)
+                    && service.state != Some(State::Fail)
+                    && service.end_in_fail.is_none()
+                {
+                    // An operator's FAIL (the service script's `fail`) landed while a
+                    // procedure runs; it must not be overwritten by that procedure's result.
+                    service.end_in_fail =
+                        Some("an operator set FAIL in the local faild".to_string());
                 }
             } else {
+                let tolerance_ms = service.config.timeout_ms();
+                let is_slave = service.slaves.contains(&host);
+                let local_up = service.state == Some(State::Up);
                 let view = service.views.entry(host).or_default();
+                // A slave whose state changed between two polls without our seeing it UP
+                // may have started and announced the address meanwhile (and stepped down
+                // again): the master must re-announce. Its faild's "since the last change"
+                // shows it, whatever the slave's clock says about absolute time.
+                let unseen_change = view.answered
+                    && view.state != Some(State::Up)
+                    && entry.state != Some(State::Up)
+                    && (view.state != entry.state
+                        || entry.since_change_ms.saturating_add(tolerance_ms)
+                            < view
+                                .since_change_ms
+                                .saturating_add(now.since_ms(view.seen_at)));
+                // A slave we saw UP steps down: if it came UP after our last reclaim, its
+                // announcement is the last one clients heard, so ours must follow.
+                // The same if polls were missed in between (a freeze, a partition): it may
+                // have stepped down and come UP again unseen.
+                let polls_missed =
+                    now.since_ms(view.seen_at) > service.config.interval_ms + tolerance_ms;
+                let left_up_unanswered = view.answered
+                    && view.state == Some(State::Up)
+                    && entry.state != Some(State::Up)
+                    && {
+                        let up_since =
+                            Time(view.seen_at.as_ms().saturating_sub(view.since_change_ms));
+                        polls_missed || service.reclaimed_at.is_none_or(|at| up_since > at)
+                    };
                 view.state = entry.state;
                 view.answered = true;
                 view.misses = 0;
+                view.since_change_ms = entry.since_change_ms;
+                view.seen_at = now;
+                if is_slave && local_up && (unseen_change || left_up_unanswered) {
+                    service.reannounce = true;
+                }
             }
             let Some(service) = self.services.get_mut(&id) else {
                 continue;
@@ -1312,21 +1370,34 @@ impl Shell {
         let has_check = service.config.has_check;
         let current_round = service.next_round_id.saturating_sub(1);
         let checked = service.check_passed_round == Some(current_round);
-        let reclaimed = service.reclaimed_this_episode;
+        let reclaimed = match (service.reclaimed_at, slave_up) {
+            (Some(at), Some(slave)) => {
+                let view = service.views.get(&slave).copied().unwrap_or_default();
+                // Estimated on our clock, late by the reply's travel time: an UP that began
+                // just before our reclaim may count as new, which costs one more
+                // announcement; the other error would leave clients on the slave.
+                let up_since = Time(view.seen_at.as_ms().saturating_sub(view.since_change_ms));
+                up_since <= at
+            }
+            _ => false,
+        };
         let slave_unseen = service
             .slaves
             .iter()
             .find(|h| !answers(service, **h))
             .copied();
         let unseen_before = service.slave_unseen_while_up;
+        let reannounce = service.reannounce;
         let entry = self.service_mut(id);
+        entry.reannounce = false;
         if slave_up.is_none() {
-            entry.reclaimed_this_episode = false;
+            entry.reclaimed_at = None;
         }
         entry.slave_unseen_while_up =
             local == State::Up && (unseen_before || slave_unseen.is_some());
-        if local == State::Up && slave_up.is_none() && slave_unseen.is_none() && unseen_before {
-            entry.slave_unseen_while_up = false;
+        let answers_again = unseen_before && slave_unseen.is_none();
+        if local == State::Up && slave_up.is_none() && (answers_again || reannounce) {
+            entry.slave_unseen_while_up &= !answers_again;
             if has_reclaim {
                 let slaves: Vec<String> = self.services[&id]
                     .slaves
@@ -1337,10 +1408,17 @@ impl Shell {
                     now,
                     id,
                     ProcedureKind::Reclaim,
-                    format!(
-                        "slave {} answers again: re-announcing in case it took over while it could not see us",
-                        slaves.join(", ")
-                    ),
+                    if answers_again {
+                        format!(
+                            "slave {} answers again: re-announcing in case it took over while it could not see us",
+                            slaves.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "a slave of {} announced after us and stepped down: re-announcing",
+                            slaves.join(", ")
+                        )
+                    },
                 );
                 return;
             }
@@ -1355,7 +1433,7 @@ impl Shell {
                     );
                 } else {
                     let entry = self.service_mut(id);
-                    entry.reclaimed_this_episode = true;
+                    entry.reclaimed_at = Some(now);
                     entry.slave_unseen_while_up = false;
                     if has_reclaim {
                         self.run(
@@ -1545,18 +1623,20 @@ impl Shell {
             }
             return;
         }
-        let (state, outcome) = match result {
+        // A clean result is a state; an error, a kill or garbage is not, and then the
+        // service may be half up: nobody knows.
+        let (result_state, outcome) = match result {
             Ok(text) => match text.parse::<State>() {
-                Ok(state) => (state, format!("returned {state}")),
+                Ok(state) => (Some(state), format!("returned {state}")),
                 Err(_) => (
-                    State::Fail,
+                    None,
                     format!(
                         "returned {:?}, which is not UP, RECOVER or FAIL",
                         text.trim()
                     ),
                 ),
             },
-            Err(error) => (State::Fail, format!("failed: {error}")),
+            Err(error) => (None, format!("failed: {error}")),
         };
         self.event(Event::ProcedureFinished {
             service: name,
@@ -1564,7 +1644,68 @@ impl Shell {
             id: procedure,
             outcome: outcome.clone(),
         });
-        self.change_state(now, id, state, format!("{kind} {outcome}"), true);
+        let end_in_fail = self.service_mut(id).end_in_fail.clone();
+        match (kind, result_state) {
+            (ProcedureKind::Stop, None) => {
+                // Like a failed stop in Pacemaker, this is the dangerous case: the service
+                // may still run here. Publishing FAIL would let another host start it, so
+                // it keeps counting as UP and stop is retried every interval until it works.
+                let reason = format!(
+                    "stop {outcome}; still counted as UP so that no other host starts it, retrying every interval"
+                );
+                self.change_state(now, id, State::Up, reason.clone(), false);
+                self.decide(id, reason);
+            }
+            (ProcedureKind::Stop, Some(state)) => {
+                if let (Some(why), true) = (end_in_fail, state != State::Up) {
+                    self.service_mut(id).end_in_fail = None;
+                    self.change_state(now, id, State::Fail, format!("{why}; stop {outcome}"), true);
+                } else {
+                    self.change_state(now, id, state, format!("stop {outcome}"), true);
+                }
+            }
+            (_, None) => {
+                // start or reclaim failed: clean up with stop before publishing FAIL, so a
+                // half-configured address does not stay up here while a slave takes over.
+                let why = format!("{kind} {outcome}");
+                self.service_mut(id).end_in_fail = Some(why.clone());
+                if !self.shutting_down {
+                    self.run(
+                        now,
+                        id,
+                        ProcedureKind::Stop,
+                        format!("{why}: stopping to clean up"),
+                    );
+                    return;
+                }
+            }
+            (_, Some(State::Up)) if end_in_fail.is_some() => {
+                // The operator's FAIL arrived while start ran: it wins, so the service that
+                // start just brought up is stopped again.
+                let why = end_in_fail.unwrap_or_default();
+                self.change_state(now, id, State::Up, format!("{kind} {outcome}"), false);
+                if !self.shutting_down {
+                    self.run(
+                        now,
+                        id,
+                        ProcedureKind::Stop,
+                        format!("{why} while {kind} ran"),
+                    );
+                    return;
+                }
+            }
+            (_, Some(state)) => {
+                // A start that returned RECOVER or FAIL by itself: an operator's FAIL that
+                // arrived meanwhile still wins.
+                let state = if end_in_fail.is_some() {
+                    self.service_mut(id).end_in_fail = None;
+                    State::Fail
+                } else {
+                    state
+                };
+                self.change_state(now, id, state, format!("{kind} {outcome}"), true);
+            }
+        }
         if self.shutting_down {
             self.handover_step(now, id);
         }
@@ -1651,7 +1792,12 @@ impl Shell {
                     "failsh is shutting down: handing over".to_string(),
                 );
             }
-            (Handover::Published, _) => {}
+            (Handover::Published | Handover::Abandoned, _) => {}
+            (Handover::Stopping, Some(State::Up)) => {
+                // The handover's stop failed: publishing FAIL would let a slave start the
+                // service while it may still run here.
+                self.service_mut(id).handover = Handover::Abandoned;
+            }
             _ => {
                 self.service_mut(id).handover = Handover::Published;
                 self.change_state(now, id, State::Fail, "failsh shut down".to_string(), true);
@@ -1664,11 +1810,17 @@ impl Shell {
         if !self.shutting_down || self.exited {
             return;
         }
-        let done = self.services.values().all(|s| {
-            s.handover == Handover::Published && s.write.is_none() && s.procedure.is_none()
-        });
-        if done {
-            self.finish_handover(true);
+        let settled = |s: &Service| {
+            s.procedure.is_none()
+                && (s.handover == Handover::Abandoned
+                    || (s.handover == Handover::Published && s.write.is_none()))
+        };
+        if self.services.values().all(settled) {
+            let abandoned = self
+                .services
+                .values()
+                .any(|s| s.handover == Handover::Abandoned);
+            self.finish_handover(!abandoned);
         }
     }
 
@@ -1680,7 +1832,13 @@ impl Shell {
             .services
             .values()
             .filter(|s| !(s.handover == Handover::Published && s.write.is_none()))
-            .map(|s| s.config.name.clone())
+            .map(|s| {
+                if s.handover == Handover::Abandoned {
+                    format!("{} (its stop failed: left UP)", s.config.name)
+                } else {
+                    s.config.name.clone()
+                }
+            })
             .collect();
         let detail = if unfinished.is_empty() {
             format!("{} services published FAIL", self.services.len())

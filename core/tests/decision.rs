@@ -199,7 +199,7 @@ fn a_service_the_local_faild_does_not_know_counts_as_fail() {
 }
 
 #[test]
-fn a_procedure_that_fails_leaves_fail_with_the_reason() {
+fn a_start_that_fails_is_cleaned_up_with_stop_and_leaves_fail_with_the_reason() {
     let mut h = master_view(State::Recover, State::Fail);
     h.set_behaviour(
         "lukretia",
@@ -211,6 +211,11 @@ fn a_procedure_that_fails_leaves_fail_with_the_reason() {
     );
     h.run_for(3 * INTERVAL_MS);
     assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Start, ProcedureKind::Stop],
+        "FAIL is not retried"
+    );
     let reasons: Vec<String> = h
         .host("lukretia")
         .events
@@ -226,12 +231,12 @@ fn a_procedure_that_fails_leaves_fail_with_the_reason() {
         .collect();
     assert_eq!(
         reasons,
-        vec!["start failed: ifconfig: permission denied".to_string()]
+        vec!["start failed: ifconfig: permission denied; stop returned FAIL".to_string()]
     );
 }
 
 #[test]
-fn a_procedure_that_returns_garbage_leaves_fail() {
+fn a_start_that_returns_garbage_leaves_fail() {
     let mut h = master_view(State::Recover, State::Fail);
     h.set_behaviour(
         "lukretia",
@@ -244,11 +249,11 @@ fn a_procedure_that_returns_garbage_leaves_fail() {
     h.run_for(3 * INTERVAL_MS);
     assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
     assert!(h.host("lukretia").events.iter().any(|(_, e)| matches!(e,
-        Event::StateChanged { to: State::Fail, reason, .. } if reason == "start returned \"started ok\", which is not UP, RECOVER or FAIL")));
+        Event::StateChanged { to: State::Fail, reason, .. } if reason == "start returned \"started ok\", which is not UP, RECOVER or FAIL; stop returned FAIL")));
 }
 
 #[test]
-fn a_hanging_procedure_is_killed_at_its_limit_and_leaves_fail() {
+fn a_hanging_start_is_killed_at_its_limit_and_leaves_fail() {
     let mut h = Harness::new(3);
     let mut cfg = lukretia();
     cfg.services[0].procedure_limit_ms = 2_500;
@@ -266,8 +271,100 @@ fn a_hanging_procedure_is_killed_at_its_limit_and_leaves_fail() {
     assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
     assert_eq!(
         h.procedures("lukretia"),
-        vec![ProcedureKind::Start],
-        "FAIL is not retried"
+        vec![ProcedureKind::Start, ProcedureKind::Stop]
+    );
+}
+
+#[test]
+fn a_failed_stop_keeps_counting_as_up_and_is_retried_so_nobody_else_starts() {
+    // macbeth is UP, lukretia (master) comes back in RECOVER; macbeth's stop fails twice.
+    let mut h = Harness::new(23);
+    h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+    h.add_host("macbeth", Some(macbeth()), record(State::Up));
+    h.host_mut("macbeth").holds_service = true;
+    h.set_behaviour(
+        "macbeth",
+        ProcedureKind::Stop,
+        Behaviour::Fail {
+            error: "ip: RTNETLINK answers: busy".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(3 * INTERVAL_MS);
+    assert!(
+        h.procedures("macbeth")
+            .iter()
+            .filter(|k| **k == ProcedureKind::Stop)
+            .count()
+            >= 2,
+        "stop is retried"
+    );
+    assert_eq!(
+        h.stored("macbeth", SERVICE),
+        Some(State::Up),
+        "FAIL is not published while the service may run"
+    );
+    assert!(
+        h.procedures("lukretia").is_empty(),
+        "the master waits instead of starting next to it"
+    );
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+    // The stop works again: the handshake completes.
+    h.set_behaviour(
+        "macbeth",
+        ProcedureKind::Stop,
+        Behaviour::Return {
+            text: "RECOVER".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+}
+
+#[test]
+fn an_operator_fail_during_start_wins_over_the_start_result() {
+    let mut h = master_view(State::Recover, State::Fail);
+    h.set_behaviour(
+        "lukretia",
+        ProcedureKind::Start,
+        Behaviour::Return {
+            text: "UP".into(),
+            delay_ms: 1_500,
+        },
+    );
+    h.run_for(500);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Start]);
+    h.failc("lukretia", SERVICE, State::Fail);
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Start, ProcedureKind::Stop]
+    );
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Fail));
+    assert!(h.holders().is_empty());
+}
+
+#[test]
+fn a_slave_that_started_and_stepped_down_between_two_polls_makes_the_master_reannounce() {
+    let mut h = master_view(State::Recover, State::Recover);
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Start]);
+    // Between two of lukretia's polls macbeth goes UP (and announces) and back to RECOVER.
+    h.run_for(200);
+    h.failc("macbeth", SERVICE, State::Up);
+    h.failc("macbeth", SERVICE, State::Recover);
+    h.run_for(2 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Start, ProcedureKind::Reclaim]
+    );
+    h.run_for(5 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia").len(),
+        2,
+        "no reclaim while nothing changes"
     );
 }
 

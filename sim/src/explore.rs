@@ -134,14 +134,16 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
                 );
             }
             6 => {
-                // Only start misbehaves: a stop or reclaim that fails leaves the address up on
-                // a FAIL host by design (see docs/scenarios.md), which is not what we explore.
+                // Only start misbehaves: a stop that fails for good keeps its host counted as
+                // UP and the service stuck there until an operator acts (by design, see
+                // docs/design.md), which is not what random exploration is about.
                 let broken = match rng.below(3) {
                     0 => Procedure {
                         duration_ms: rng.below(work_ms + 1),
                         returns: None,
                         fails: Some("exit status 1".to_string()),
                         hangs: false,
+                        fails_times: None,
                         effect_on_failure: false,
                     },
                     1 => Procedure {
@@ -149,6 +151,7 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
                         returns: None,
                         fails: None,
                         hangs: true,
+                        fails_times: None,
                         effect_on_failure: false,
                     },
                     _ => Procedure::returning("ifconfig: SIOCSIFFLAGS: busy", 5),

@@ -218,6 +218,10 @@ pub struct Procedure {
     /// `ifconfig down` that succeeded before a later command failed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub effect_on_failure: bool,
+    /// With `fails`: only the first this many runs of this host fail (since it booted);
+    /// later runs return `returns`. Absent: every run fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fails_times: Option<u32>,
 }
 
 impl Procedure {
@@ -228,6 +232,7 @@ impl Procedure {
             fails: None,
             hangs: false,
             effect_on_failure: false,
+            fails_times: None,
         }
     }
 }

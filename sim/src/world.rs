@@ -699,8 +699,12 @@ impl World {
                 let done = if procedure.hangs {
                     None
                 } else {
+                    let run = self.hosts[host].runs.get(&kind).copied().unwrap_or(0);
+                    let fails_now = procedure.fails_times.is_none_or(|times| run <= times);
                     let result = match (&procedure.fails, &procedure.returns) {
-                        (Some(error), _) => Err(error.clone()),
+                        (Some(error), _) if fails_now => Err(error.clone()),
+                        (Some(_), Some(text)) => Ok(text.clone()),
+                        (Some(_), None) => Ok(String::new()),
                         (None, Some(text)) => Ok(text.clone()),
                         (None, None) => Ok(String::new()),
                     };
