@@ -422,7 +422,10 @@ impl Checker {
                 })
         };
         let lost = match up[..] {
-            [only] => !(observer == Some(only) && hosts[only].holds_vip) && !out_of_reach(only),
+            [only] => {
+                let reached = observer == Some(only) && hosts[only].holds_vip;
+                !(reached || out_of_reach(only))
+            }
             _ => false,
         };
         if !lost {
