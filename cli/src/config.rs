@@ -240,11 +240,15 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     match sub {
         "interval" => {
             let ms = seconds_ms("interval", v)?;
-            cfg.services.get_mut(name).map(|s| s.interval_ms = ms);
+            if let Some(s) = cfg.services.get_mut(name) {
+                s.interval_ms = ms;
+            }
         }
         "timeout" => {
             let ms = seconds_ms("timeout", v)?;
-            cfg.services.get_mut(name).map(|s| s.timeout_ms = Some(ms));
+            if let Some(s) = cfg.services.get_mut(name) {
+                s.timeout_ms = Some(ms);
+            }
         }
         "misses" => {
             let m = match v.trim().parse::<u32>() {
@@ -255,7 +259,9 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
                     ))
                 }
             };
-            cfg.services.get_mut(name).map(|s| s.misses = Some(m));
+            if let Some(s) = cfg.services.get_mut(name) {
+                s.misses = Some(m);
+            }
         }
         "masters" | "slaves" => {
             let hosts = parse_list(v).map_err(TclError::new)?;
@@ -451,7 +457,7 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
 }
 
 fn secs(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.checked_rem(1000) == Some(0) {
         format!("{}s", ms / 1000)
     } else {
         let s = format!("{:.3}", ms as f64 / 1000.0);

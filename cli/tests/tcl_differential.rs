@@ -310,7 +310,7 @@ impl Gen {
                 self.r.pick(&["k1", "k2", "$k", "x\\ y"]),
                 self.word()
             ),
-            11 => format!("puts [lsort [array names arr]]"),
+            11 => "puts [lsort [array names arr]]".to_string(),
             12 => format!(
                 "catch {{{}}} res; puts \"caught: $res\"",
                 self.r.pick(&[
@@ -526,13 +526,7 @@ impl Gen {
         }
         let (name, nfixed, has_args) = self.procs[self.r.below(self.procs.len())].clone();
         let mut s = format!("puts [{name}");
-        let extra = if has_args {
-            self.r.below(3)
-        } else if nfixed == 1 && self.r.chance(30) && name.len() < 5 {
-            0
-        } else {
-            0
-        };
+        let extra = if has_args { self.r.below(3) } else { 0 };
         for _ in 0..(nfixed + extra) {
             s.push(' ');
             s.push_str(&self.word());
@@ -575,19 +569,31 @@ impl Gen {
             lines.push(self.stmt());
         }
         let bad = match self.r.below(18) {
-            0 => format!("proc f {{}} {{\n    set x 1\n    if {{$x}} {{\n        puts yes\n    \n}}\nputs after"),
+            0 => "proc f {} {\n    set x 1\n    if {$x} {\n        puts yes\n    \n}\nputs after"
+                .to_string(),
             1 => format!("set x \"abc {}", self.bare_plain()),
             2 => format!("nosuch{} {}", self.bare_plain(), self.word()),
             3 => "set x {a}b".into(),
             4 => "set x \"a\"b".into(),
             5 => format!("set x [list a {}", self.bare_plain()),
-            6 => format!("set {} {} {}", self.bare_plain(), self.bare_plain(), self.bare_plain()),
+            6 => format!(
+                "set {} {} {}",
+                self.bare_plain(),
+                self.bare_plain(),
+                self.bare_plain()
+            ),
             7 => format!("puts ${}zz", self.bare_plain().replace(['.', '-'], "_")),
-            8 => format!("proc g {{}} {{\n    set x 1\n    error {{boom {}}}\n}}\nputs [g]", self.bare_plain()),
+            8 => format!(
+                "proc g {{}} {{\n    set x 1\n    error {{boom {}}}\n}}\nputs [g]",
+                self.bare_plain()
+            ),
             9 => "expr {1 / 0}".into(),
             10 => "lindex {a b} x".into(),
             11 => "incr a 1.5".into(),
-            12 => format!("if {{1}} {{\n    puts ok\n    set q $undefined{}\n}}", self.r.below(9)),
+            12 => format!(
+                "if {{1}} {{\n    puts ok\n    set q $undefined{}\n}}",
+                self.r.below(9)
+            ),
             13 => "set x {a {b}".into(),
             14 => "foreach {} {1 2} {puts x}".into(),
             15 => "string repeat".into(),

@@ -353,7 +353,7 @@ fn cmd_for(it: &mut Interp, a: &[String]) -> TclResult {
 }
 
 fn cmd_foreach(it: &mut Interp, a: &[String]) -> TclResult {
-    if a.len() < 4 || a.len() % 2 != 0 {
+    if a.len() < 4 || a.len() & 1 == 1 {
         return wrong_args("foreach varList list ?varList list ...? command");
     }
     let body = &a[a.len() - 1];
@@ -445,9 +445,7 @@ fn cmd_catch(it: &mut Interp, a: &[String]) -> TclResult {
     };
     if a.len() >= 3 {
         it.set_var(&a[2], value).map_err(|_| {
-            Exception::from(TclError::new(format!(
-                "couldn't save command result in variable"
-            )))
+            Exception::from(TclError::new("couldn't save command result in variable"))
         })?;
     }
     if a.len() == 4 {
@@ -859,12 +857,12 @@ fn cmd_upvar(it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() < 3 {
         return wrong_args(usage);
     }
-    let (frame, rest) = if a.len() % 2 == 0 {
+    let (frame, rest) = if a.len() & 1 == 0 {
         (it.frame_for_level(&a[1])?, &a[2..])
     } else {
         (it.frame_for_level("1")?, &a[1..])
     };
-    if rest.len() % 2 != 0 || rest.is_empty() {
+    if rest.len() & 1 == 1 || rest.is_empty() {
         return wrong_args(usage);
     }
     for p in rest.chunks(2) {
@@ -957,7 +955,7 @@ fn cmd_array(it: &mut Interp, a: &[String]) -> TclResult {
                 return wrong_args("array set arrayName list");
             }
             let l = get_list(&a[3])?;
-            if l.len() % 2 != 0 {
+            if l.len() & 1 == 1 {
                 return err("list must have an even number of elements");
             }
             it.array_make(name)?;
@@ -1054,7 +1052,7 @@ fn cmd_switch(it: &mut Interp, a: &[String]) -> TclResult {
     } else {
         a[i..].to_vec()
     };
-    if arms.len() % 2 != 0 {
+    if arms.len() & 1 == 1 {
         return err("extra switch pattern with no body");
     }
     if arms.is_empty() {

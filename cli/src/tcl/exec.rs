@@ -162,14 +162,18 @@ pub(super) fn cmd_exec(it: &mut Interp, a: &[String]) -> TclResult {
         ];
         let op = OPS.iter().find(|o| w.starts_with(**o));
         let Some(op) = op else {
-            stages.last_mut().map(|s| s.push(w));
+            if let Some(s) = stages.last_mut() {
+                s.push(w);
+            }
             k += 1;
             continue;
         };
         let rest = w[op.len()..].to_string();
         if *op == "|" || *op == "|&" {
             if !rest.is_empty() {
-                stages.last_mut().map(|s| s.push(w));
+                if let Some(s) = stages.last_mut() {
+                    s.push(w);
+                }
                 k += 1;
                 continue;
             }
@@ -324,16 +328,14 @@ fn run(
             cmd.stdout(Stdio::piped());
         }
         match (&stderr, &err_file) {
-            (ErrDst::ToStdout, _) => {
-                if last {
-                    match &out_file {
-                        Some(f) => cmd.stderr(Stdio::from(f.try_clone().map_err(io_err)?)),
-                        None => cmd.stderr(Stdio::inherit()),
-                    };
-                } else {
+            (ErrDst::ToStdout, _) => match (&out_file, last) {
+                (Some(f), true) => {
+                    cmd.stderr(Stdio::from(f.try_clone().map_err(io_err)?));
+                }
+                _ => {
                     cmd.stderr(Stdio::inherit());
                 }
-            }
+            },
             (_, Some(f)) => {
                 cmd.stderr(Stdio::from(f.try_clone().map_err(io_err)?));
             }

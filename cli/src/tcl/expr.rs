@@ -219,17 +219,14 @@ impl<'a> Lexer<'a> {
             );
         while e < b.len() {
             let c = b[e];
-            if c.is_ascii_alphanumeric() || c == b'.' {
-                e += 1;
-            } else if (c == b'+' || c == b'-')
+            let exp_sign = (c == b'+' || c == b'-')
                 && !hexlike
                 && e > start
-                && matches!(b[e - 1], b'e' | b'E')
-            {
-                e += 1;
-            } else {
+                && matches!(b[e - 1], b'e' | b'E');
+            if !(c.is_ascii_alphanumeric() || c == b'.' || exp_sign) {
                 break;
             }
+            e += 1;
         }
         let text = &self.src[start..e];
         let v = if let Some(i) = super::num::parse_int(text) {
@@ -645,7 +642,7 @@ fn binop(op: &str, a: &Value, b: &Value) -> Result<Value, Exception> {
         "in" | "ni" => {
             let l = list::parse_list(&b.to_tcl()).map_err(TclError::new)?;
             let s = a.to_tcl();
-            let found = l.iter().any(|x| *x == s);
+            let found = l.contains(&s);
             bool_v(if op == "in" { found } else { !found })
         }
         "==" => bool_v(compare(a, b) == Equal && !nan_any(a, b)),

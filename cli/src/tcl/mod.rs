@@ -394,7 +394,7 @@ impl Interp {
                 Some(v) => Ok(v.clone()),
                 None => Err(TclError::with_code(
                     format!("can't read \"{shown}\": no such element in array"),
-                    format!("TCL READ VARNAME"),
+                    "TCL READ VARNAME",
                 )
                 .into()),
             },
@@ -515,7 +515,7 @@ impl Interp {
     pub(crate) fn link_var(&mut self, level: usize, other: &str, local: &str) -> TclResult {
         let (tf, tn) = self.resolve(level, other);
         if tf == self.cur && tn == local {
-            return err(format!("can't upvar from variable to itself"));
+            return err("can't upvar from variable to itself");
         }
         if split_var(local).1.is_some() {
             return err(format!(
@@ -770,7 +770,7 @@ impl Interp {
         for it in items {
             let f = parse_list(&it).map_err(TclError::new)?;
             match f.len() {
-                0 => return err(format!("argument with no name")),
+                0 => return err("argument with no name"),
                 1 => params.push((f[0].clone(), None)),
                 2 => params.push((f[0].clone(), Some(f[1].clone()))),
                 _ => return err(format!("too many fields in argument specifier \"{it}\"")),

@@ -255,7 +255,7 @@ impl<'a> Parser<'a> {
         let mut expand = false;
         if self.b[self.pos..].starts_with(b"{*}") {
             if let Some(c) = self.at(self.pos + 3) {
-                if !is_space(c) && !(c == b'\n' || c == b';' || (nested && c == b']')) {
+                if !is_space(c) && c != b'\n' && c != b';' && !(nested && c == b']') {
                     expand = true;
                     self.pos += 3;
                 }
@@ -359,8 +359,7 @@ impl<'a> Parser<'a> {
     fn subst_parts(&mut self, term: Term, nested: bool) -> Result<Vec<Part>, Fail> {
         let mut parts = Vec::new();
         let mut lit = String::new();
-        loop {
-            let Some(c) = self.peek() else { break };
+        while let Some(c) = self.peek() {
             match term {
                 Term::Word => {
                     if is_space(c) || c == b'\n' || c == b';' || (nested && c == b']') {
@@ -419,10 +418,7 @@ impl<'a> Parser<'a> {
                             }
                         }
                     });
-                    let sub = match sub {
-                        Ok(s) => s,
-                        Err(f) => return Err(f),
-                    };
+                    let sub = sub?;
                     if self.peek() != Some(b']') {
                         return fail("missing close-bracket", open + 1);
                     }
@@ -652,7 +648,7 @@ fn check_command(cmd: &Command) -> Result<(), String> {
             check_body(&w[3])?;
             check_body(&w[4])
         }
-        "foreach" if w.len() >= 4 && w.len() % 2 == 0 => check_body(&w[w.len() - 1]),
+        "foreach" if w.len() >= 4 && w.len() & 1 == 0 => check_body(&w[w.len() - 1]),
         "catch" if w.len() >= 2 && w.len() <= 4 => check_body(&w[1]),
         "eval" if w.len() == 2 => check_body(&w[1]),
         "if" => {

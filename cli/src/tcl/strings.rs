@@ -652,7 +652,7 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
                     .into());
                 };
                 let p = spec.prec.unwrap_or(6);
-                let neg = x.is_sign_negative() && !(x == 0.0 && !x.is_sign_negative());
+                let neg = x.is_sign_negative();
                 let body = if x.is_nan() {
                     "nan".to_string()
                 } else if x.is_infinite() {
