@@ -1,0 +1,21 @@
+//! Fuzz the Tcl parser, list parser and (with exec disabled, under a
+//! deadline) the interpreter: none may panic.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use failover_cli::tcl::{parse_list, parse_script, Interp};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_script(s);
+    let _ = parse_list(s);
+    let mut it = Interp::new();
+    it.set_exec_enabled(false);
+    it.set_capture_output(true);
+    it.set_deadline(Some(Instant::now() + Duration::from_millis(20)));
+    let _ = it.eval_source(s, "fuzz.tcl");
+});
