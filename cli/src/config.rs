@@ -14,6 +14,9 @@ use crate::tcl::{err, make_list, parse_list, wrong_args, Exception, Interp, TclE
 
 /// Interval of a service that does not set one: 5 s, the seed's value.
 pub const DEFAULT_INTERVAL_MS: u64 = 5000;
+/// Time limit of a start, stop, reclaim or check procedure that does not set one
+/// (`failsvc NAME limit SECONDS`): 30 s, the core's default.
+pub const DEFAULT_LIMIT_MS: u64 = failover_core::shell::DEFAULT_PROCEDURE_LIMIT_MS;
 /// Default faild port.
 pub const DEFAULT_PORT: u16 = 1291;
 /// Default community.
@@ -78,6 +81,9 @@ pub struct ServiceDef {
     pub timeout_ms: Option<u64>,
     /// Consecutive failed polls before a host counts as FAIL (None: 1).
     pub misses: Option<u32>,
+    /// Time limit of each procedure run (None: [`DEFAULT_LIMIT_MS`]); past it the
+    /// procedure is killed and counts as failed.
+    pub limit_ms: Option<u64>,
     /// Master hosts.
     pub masters: Vec<String>,
     /// Slave hosts.
@@ -102,6 +108,7 @@ impl ServiceDef {
             interval_ms: DEFAULT_INTERVAL_MS,
             timeout_ms: None,
             misses: None,
+            limit_ms: None,
             masters: Vec::new(),
             slaves: Vec::new(),
             start: None,
@@ -123,8 +130,8 @@ pub struct FailshConfig {
 }
 
 const SVC_SUBCOMMANDS: &[&str] = &[
-    "check", "create", "interval", "masters", "misses", "reclaim", "slaves", "start", "stop",
-    "timeout",
+    "check", "create", "interval", "limit", "masters", "misses", "reclaim", "slaves", "start",
+    "stop", "timeout",
 ];
 
 fn one_of(words: &[&str]) -> String {
@@ -208,7 +215,7 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
         return Ok(name.clone());
     }
     let usage = match sub {
-        "interval" | "timeout" => "seconds",
+        "interval" | "timeout" | "limit" => "seconds",
         "misses" => "count",
         "masters" | "slaves" => "hostList",
         _ => "procName",
@@ -248,6 +255,12 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
             let ms = seconds_ms("timeout", v)?;
             if let Some(s) = cfg.services.get_mut(name) {
                 s.timeout_ms = Some(ms);
+            }
+        }
+        "limit" => {
+            let ms = seconds_ms("limit", v)?;
+            if let Some(s) = cfg.services.get_mut(name) {
+                s.limit_ms = Some(ms);
             }
         }
         "misses" => {
@@ -420,9 +433,18 @@ pub fn load_str(text: &str, file: &str) -> Result<LoadedConfig, TclError> {
 
 /// Load a configuration file.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, TclError> {
+    load_file_with(path, |_| {})
+}
+
+/// Load a configuration file; `setup` may register further host commands
+/// (failsh registers `grarp`) before the file runs.
+pub fn load_file_with(
+    path: &Path,
+    setup: impl FnOnce(&mut Interp),
+) -> Result<LoadedConfig, TclError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| TclError::new(format!("couldn't read file \"{}\": {e}", path.display())))?;
-    load_str(&text, &path.display().to_string())
+    load_str_with(&text, &path.display().to_string(), setup)
 }
 
 /// Problems that make a loaded configuration unusable: services without
@@ -479,7 +501,7 @@ pub fn describe(cfg: &FailshConfig) -> String {
     for s in cfg.services.values() {
         let _ = writeln!(
             o,
-            "service {}: interval {}, timeout {}, misses {}",
+            "service {}: interval {}, timeout {}, misses {}, limit {}",
             s.name,
             secs(s.interval_ms),
             s.timeout_ms
@@ -488,6 +510,9 @@ pub fn describe(cfg: &FailshConfig) -> String {
             s.misses
                 .map(|m| m.to_string())
                 .unwrap_or_else(|| "1 (default)".into()),
+            s.limit_ms
+                .map(secs)
+                .unwrap_or_else(|| format!("{} (default)", secs(DEFAULT_LIMIT_MS))),
         );
         let _ = writeln!(o, "  masters: {}", hosts(&s.masters));
         let _ = writeln!(o, "  slaves: {}", hosts(&s.slaves));
@@ -517,7 +542,15 @@ pub fn describe(cfg: &FailshConfig) -> String {
 /// What `failsh -t -f FILE` does: load and validate. Ok: the description to
 /// print. Err: the error texts (Tcl traces with file and line).
 pub fn check_file(path: &Path) -> Result<(LoadedConfig, String), Vec<String>> {
-    let loaded = load_file(path).map_err(|e| vec![e.info])?;
+    check_file_with(path, |_| {})
+}
+
+/// [`check_file`] with further host commands registered by `setup` first.
+pub fn check_file_with(
+    path: &Path,
+    setup: impl FnOnce(&mut Interp),
+) -> Result<(LoadedConfig, String), Vec<String>> {
+    let loaded = load_file_with(path, setup).map_err(|e| vec![e.info])?;
     let errs = validate(&loaded);
     if !errs.is_empty() {
         return Err(errs);

@@ -19,7 +19,8 @@ OPTIONS
     -f tclfile     the Tcl configuration (failsvc, failhost, failtrap and procedures); mandatory
     -F             stay in the foreground and log to standard error (default: detach and log to
                    syslog facility daemon)
-    -t             check the configuration, print its services and hosts, and exit
+    -t             check the configuration, print its services and hosts, and exit (0 when
+                   usable; a host name that does not resolve yet is only a warning)
     -k             on SIGTERM exit but keep the services running (default: hand them over)
     -d facility    raise a log facility to debug (facility=level for another level; repeatable;
                    implies -F). Facilities: poll decision procedure store net monitor debug
@@ -138,8 +139,12 @@ fn main() -> ExitCode {
     };
     if check_only {
         return match failsh::check(&tclfile, &options.local_host) {
-            Ok(description) => {
-                print!("{description}");
+            Ok(checked) => {
+                print!("{}", checked.description);
+                // Warnings (a host name that does not resolve yet) do not fail the check.
+                for warning in &checked.warnings {
+                    eprintln!("{warning}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -176,7 +176,7 @@ impl ShellHooks for FailshHooks {
         } = event
         {
             let procedures = self.current();
-            if let Some(trap) = procedures.traps.get(service).cloned() {
+            if let Some(trap) = procedures.trap(service) {
                 let mut interp = procedures.interp.clone();
                 let log = self.log.clone();
                 let from = from.map_or("UNKNOWN", |s| s.as_str()).to_string();

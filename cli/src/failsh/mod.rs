@@ -3,6 +3,7 @@
 //! serves the monitor (and debug) port, and reacts to SIGTERM, SIGHUP and SIGINT.
 
 pub mod dump;
+pub mod grarp;
 pub mod hooks;
 pub mod load;
 pub mod log;
@@ -265,24 +266,8 @@ fn watch_signals(handle: ShellHandle, keep_services: bool, reload: Reload) -> Re
     Ok(())
 }
 
-/// `failsh -t`: loads the file and describes it, for the check-only mode.
-pub fn check(path: &Path, local_host: &str) -> Result<String, String> {
-    let loaded = load::load(path, local_host)?;
-    let mut out = String::new();
-    for s in &loaded.core.services {
-        out.push_str(&format!(
-            "service {}: interval {} ms, masters [{}], slaves [{}]\n",
-            s.name,
-            s.interval_ms,
-            s.masters.join(" "),
-            s.slaves.join(" ")
-        ));
-    }
-    for h in &loaded.core.hosts {
-        out.push_str(&format!(
-            "host {}: {} {:?} community set\n",
-            h.name, loaded.addresses[&h.name], h.protocol
-        ));
-    }
-    Ok(out)
+/// `failsh -t`: checks the file and describes it; host names that do not resolve are
+/// warnings, not errors (see [`load::check`]).
+pub fn check(path: &Path, local_host: &str) -> Result<load::Checked, String> {
+    load::check(path, local_host)
 }

@@ -1,0 +1,73 @@
+//! The Tcl command `grarp` inside failsh: the same arguments as the `grarp` program (one
+//! parser, `failover_arp::parse_grarp_args`), so a start or reclaim procedure announces the
+//! service address without forking.
+//!
+//! `grarp ?-c count? ?-i interval_ms? ?--request|--reply|--both? INTERFACE ADDRESS` returns
+//! the number of frames sent. Errors are Tcl errors with the arp crate's message and
+//! errorCode `GRARP <class>` (`GRARP USAGE`, `GRARP NOINTERFACE`, `GRARP PERMISSION`, ...), so
+//! a procedure can `catch` them and tell a missing interface from missing privileges.
+
+use crate::tcl::{Exception, Interp, TclError, TclResult};
+use failover_arp::{parse_grarp_args, GrarpCommand};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Registers `grarp` in `interp` (failsh's procedures and `failsh -t` both get it).
+pub fn register(interp: &mut Interp) {
+    interp.register("grarp", Arc::new(grarp));
+}
+
+fn tcl_error(e: &failover_arp::Error) -> Exception {
+    TclError::with_code(e.to_string(), format!("GRARP {}", e.code_name())).into()
+}
+
+/// The command itself; `args[0]` is the command name.
+pub fn grarp(interp: &mut Interp, args: &[String]) -> TclResult {
+    let run = match parse_grarp_args(&args[1..]).map_err(|e| tcl_error(&e))? {
+        GrarpCommand::Help => return Ok(failover_arp::USAGE.to_string()),
+        GrarpCommand::Version => {
+            return Ok(format!("grarp (failover) {}", env!("CARGO_PKG_VERSION")))
+        }
+        GrarpCommand::Run(run) => run,
+    };
+    // A burst blocks the procedure's thread and cannot be interrupted: refuse one that would
+    // outlast the procedure's time limit instead of running on after failsh gave up on it.
+    if let Some(deadline) = interp.deadline() {
+        let rounds = run.options.count.saturating_sub(1);
+        let burst = run.options.interval.saturating_mul(rounds);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if burst > left {
+            return Err(TclError::with_code(
+                format!(
+                    "grarp: {} rounds {} ms apart take {} ms, longer than the {} ms left of the procedure's time limit",
+                    run.options.count,
+                    run.options.interval.as_millis(),
+                    burst.as_millis(),
+                    left.as_millis()
+                ),
+                "GRARP TIMEOUT",
+            )
+            .into());
+        }
+    }
+    send(&run)
+}
+
+#[cfg(target_os = "linux")]
+fn send(run: &failover_arp::GrarpArgs) -> TclResult {
+    failover_arp::send_burst(&run.interface, run.address, run.options)
+        .map(|sent| sent.to_string())
+        .map_err(|e| tcl_error(&e))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send(run: &failover_arp::GrarpArgs) -> TclResult {
+    Err(TclError::with_code(
+        format!(
+            "cannot announce {} on {}: sending gratuitous ARP is supported on Linux only",
+            run.address, run.interface
+        ),
+        "GRARP UNSUPPORTED",
+    )
+    .into())
+}
