@@ -1,0 +1,300 @@
+//! `failsh -t` on the seed's configurations (issue 5), `failsvc NAME limit`, and the Tcl
+//! `grarp` command inside failsh (issue 7): its argument errors need no root.
+
+use failover_cli::config::{load_str, DEFAULT_LIMIT_MS};
+use failover_cli::failsh::{grarp, load};
+use failover_cli::tcl::Interp;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+fn temp_file(tag: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("failsh-check-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("x.tcl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The warning `failsh -t` prints for a host without an address whose name does not resolve.
+fn unresolved_warning(host: &str) -> String {
+    format!(
+        "warning: host {host}: cannot resolve \"{host}\" (no address given); failsh will fail to start until it resolves or `failhost {host} address ...` is set"
+    )
+}
+
+/// Runs the real `failsh -t -f FILE` (bounded: it only reads and resolves).
+fn failsh_t(file: &PathBuf) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_failsh"))
+        .args(["-t", "-f"])
+        .arg(file)
+        .output()
+        .expect("run failsh -t");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn check_seed_example(file: &str, peer: &str, relation: &str) {
+    let path = example(file);
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(
+        code, 0,
+        "failsh -t -f {file}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for wanted in [
+        "service 198.18.0.50: interval 5s, timeout 5s (interval), misses 1 (default), limit 30s (default)",
+        &format!("  {relation}: {peer}"),
+        "procedures: start startservice, stop stopservice, reclaim reclaimservice",
+        &format!("host {peer}: address (name), port 1291, protocol tcp, community ***"),
+        "host localhost: address (name), port 1291, protocol tcp, community ***",
+        "faild of localhost: 127.0.0.1:1291 (local faild)",
+    ] {
+        assert!(stdout.contains(wanted), "missing {wanted:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("genesis"), "community printed:\n{stdout}");
+    // Whether the peer's name resolves depends on the machine: either its faild address is
+    // printed, or the warning is, and then the daemon's loader refuses with the same words.
+    let warning = unresolved_warning(peer);
+    if stderr.contains(&warning) {
+        assert_eq!(stderr.trim_end(), warning, "only the one warning expected");
+        let e = load::load(&path, "localhost").expect_err("the daemon must not start");
+        assert_eq!(format!("warning: {e}"), warning);
+    } else {
+        assert!(stderr.is_empty(), "unexpected stderr:\n{stderr}");
+        assert!(
+            stdout.contains(&format!("faild of {peer}: ")),
+            "neither an address nor a warning for {peer}:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn failsh_t_loads_lukretia() {
+    check_seed_example("lukretia.tcl", "macbeth", "slaves");
+}
+
+#[test]
+fn failsh_t_loads_macbeth() {
+    check_seed_example("macbeth.tcl", "lukretia", "masters");
+}
+
+#[test]
+fn failsh_t_still_fails_on_a_broken_configuration() {
+    let path = temp_file(
+        "broken",
+        "proc up {} { return UP }\nfailsvc S create\nfailsvc S start up\n",
+    );
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 1, "stdout:\n{stdout}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(
+        stderr,
+        format!(
+            "failsh: {}: service \"S\" has no stop procedure (failsvc S stop procName)\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn the_core_rules_are_checked_too() {
+    // The local faild cannot be one of the polled hosts: the core rejects it, -t must too.
+    let path = temp_file(
+        "local",
+        "proc up {} { return UP }\nfailsvc S create\nfailsvc S start up\nfailsvc S stop up\nfailsvc S slaves localhost\n",
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "failsh: {}: service S: localhost is the local faild; list only the other hosts as masters and slaves\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn an_explicit_address_is_used_without_the_resolver() {
+    let path = temp_file(
+        "address",
+        "proc up {} { return UP }\nfailsvc S create\nfailsvc S start up\nfailsvc S stop up\nfailsvc S slaves macbeth\nfailhost macbeth address 127.0.0.2\nfailhost macbeth port 4000\nfailhost localhost port 4001\n",
+    );
+    let loaded = load::load(&path, "localhost").unwrap();
+    assert_eq!(loaded.addresses["macbeth"].to_string(), "127.0.0.2:4000");
+    assert_eq!(loaded.addresses["localhost"].to_string(), "127.0.0.1:4001");
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(
+        stdout.contains("faild of macbeth: 127.0.0.2:4000\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn limit_is_parsed_and_reaches_the_core() {
+    let text = "proc up {} { return UP }\nfailsvc S create\nfailsvc S start up\nfailsvc S stop up\nfailsvc S limit 2.5\nfailsvc T create\nfailsvc T start up\nfailsvc T stop up\n";
+    let loaded = load_str(text, "x.tcl").unwrap();
+    assert_eq!(loaded.config.services["S"].limit_ms, Some(2500));
+    assert_eq!(loaded.config.services["T"].limit_ms, None);
+    let core = load::to_core(&loaded.config, "localhost").unwrap();
+    let limit = |name: &str| {
+        core.services
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .procedure_limit_ms
+    };
+    assert_eq!(limit("S"), 2500);
+    assert_eq!(limit("T"), DEFAULT_LIMIT_MS);
+    assert_eq!(DEFAULT_LIMIT_MS, 30_000);
+    let d = failover_cli::config::describe(&loaded.config);
+    assert!(d.contains("misses 1 (default), limit 2.5s\n"), "{d}");
+}
+
+#[test]
+fn bad_limits_are_errors_word_for_word() {
+    for (value, message) in [
+        (
+            "0",
+            "bad limit \"0\": must be a number of seconds greater than 0",
+        ),
+        (
+            "-3",
+            "bad limit \"-3\": must be a number of seconds greater than 0",
+        ),
+        (
+            "soon",
+            "bad limit \"soon\": must be a number of seconds greater than 0",
+        ),
+        (
+            "0.0001",
+            "bad limit \"0.0001\": must be at least 0.001 seconds",
+        ),
+    ] {
+        let text = format!("failsvc S create\nfailsvc S limit {value}\n");
+        let e = load_str(&text, "x.tcl").unwrap_err();
+        assert_eq!(e.message, message);
+        assert_eq!(
+            e.info,
+            format!(
+                "{message}\n    while executing\n\"failsvc S limit {value}\"\n    (file \"x.tcl\" line 2)"
+            )
+        );
+    }
+    let e = load_str("failsvc S create\nfailsvc S limit\n", "x.tcl").unwrap_err();
+    assert_eq!(
+        e.message,
+        "wrong # args: should be \"failsvc serviceName limit seconds\""
+    );
+}
+
+/// Evaluates `script` in an interpreter with failsh's `grarp`; returns (message, errorCode).
+fn grarp_error(script: &str, deadline: Option<Instant>) -> (String, String) {
+    let mut interp = Interp::new();
+    grarp::register(&mut interp);
+    interp.set_deadline(deadline);
+    let e = interp
+        .eval_source(script, "x.tcl")
+        .expect_err("grarp must fail");
+    (e.message, e.code)
+}
+
+#[test]
+fn grarp_argument_errors_are_tcl_errors_with_the_class() {
+    for (script, message, code) in [
+        ("grarp", "missing INTERFACE and ADDRESS", "GRARP USAGE"),
+        ("grarp eth0", "missing INTERFACE and ADDRESS", "GRARP USAGE"),
+        (
+            "grarp -c 0 eth0 198.18.0.50",
+            "count must be between 1 and 100, not 0",
+            "GRARP USAGE",
+        ),
+        (
+            "grarp -x eth0 198.18.0.50",
+            "unknown option \"-x\"",
+            "GRARP USAGE",
+        ),
+        (
+            "grarp eth0 service.example",
+            "\"service.example\" is not an IPv4 or IPv6 address (no names, no prefix length)",
+            "GRARP USAGE",
+        ),
+        (
+            "grarp --request eth0 2001:db8::50",
+            "address family mismatch: 2001:db8::50 is an IPv6 address: --request and --reply choose ARP forms, which exist for IPv4 only; IPv6 announces with unsolicited neighbour advertisements (leave the form at its default)",
+            "GRARP FAMILY",
+        ),
+        (
+            "grarp eth0/1 198.18.0.50",
+            "invalid interface name \"eth0/1\": it contains '/', whitespace or NUL",
+            "GRARP NOINTERFACE",
+        ),
+    ] {
+        let (m, c) = grarp_error(script, None);
+        assert_eq!((m.as_str(), c.as_str()), (message, code), "{script}");
+    }
+    // A procedure catches the error and reads the class from errorCode.
+    let mut interp = Interp::new();
+    grarp::register(&mut interp);
+    let r = interp
+        .eval_source(
+            "proc startservice {} {\n    if {[catch {grarp -c 0 eth0 198.18.0.50} msg]} {\n        return \"$::errorCode: $msg\"\n    }\n    return UP\n}\nstartservice\n",
+            "x.tcl",
+        )
+        .unwrap();
+    assert_eq!(r, "GRARP USAGE: count must be between 1 and 100, not 0");
+}
+
+#[test]
+fn grarp_refuses_a_burst_longer_than_the_procedures_limit() {
+    let started = Instant::now();
+    let (m, c) = grarp_error(
+        "grarp -c 3 -i 1000 eth0 198.18.0.50",
+        Some(Instant::now() + Duration::from_millis(500)),
+    );
+    assert_eq!(c, "GRARP TIMEOUT");
+    assert!(
+        m.starts_with("grarp: 3 rounds 1000 ms apart take 2000 ms, longer than the "),
+        "{m}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "it must not send first"
+    );
+}
+
+#[test]
+fn failsh_procedures_and_t_know_grarp() {
+    // A configuration whose start procedure calls grarp loads with -t and in the daemon's
+    // loader; the interpreter failsh clones for procedures has the command.
+    let path = temp_file(
+        "grarp",
+        "proc startservice {} {\n    grarp -c 1 eth0 198.18.0.50\n    return UP\n}\nproc stopservice {} { return FAIL }\nfailsvc 198.18.0.50 create\nfailsvc 198.18.0.50 start startservice\nfailsvc 198.18.0.50 stop stopservice\nfailsvc 198.18.0.50 limit 10\n",
+    );
+    let loaded = load::load(&path, "localhost").unwrap();
+    assert!(loaded.procedures.interp.has_command("grarp"));
+    assert_eq!(loaded.core.services[0].procedure_limit_ms, 10_000);
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("limit 10s"), "{stdout}");
+    // Top-level use also works in -t: an argument error is reported with the file and line.
+    let path = temp_file("grarp-top", "grarp -c 0 eth0 198.18.0.50\n");
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("failsh: count must be between 1 and 100, not 0\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 1)"), "{stderr}");
+}
