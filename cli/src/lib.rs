@@ -1,11 +1,11 @@
 //! Shared code of the failover programs.
-pub mod monitor;
-pub mod config;
-pub mod tcl;
-pub mod debugport;
-pub mod logging;
-pub mod sdnotify;
-pub mod failmon;
-pub mod faild;
 pub mod common;
+pub mod config;
+pub mod debugport;
+pub mod faild;
+pub mod failmon;
 pub mod failsh;
+pub mod logging;
+pub mod monitor;
+pub mod sdnotify;
+pub mod tcl;

@@ -49,12 +49,10 @@ pub struct Loaded {
     pub procedures: Procedures,
 }
 
-/// What `failsh -t` found: the description for standard output and warnings (host names
-/// that do not resolve now), one line each.
+/// What `failsh -t` found: the description for standard output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
     pub description: String,
-    pub warnings: Vec<String>,
 }
 
 /// Runs the file (with `grarp` registered) and checks it: syntax, commands, procedures that
@@ -92,23 +90,33 @@ pub fn load(path: &Path, local_host: &str) -> Result<Loaded, String> {
     })
 }
 
-/// `failsh -t`: [`load_checked`] and the description; unresolvable hosts become warnings.
+/// `failsh -t`: [`load_checked`] and the description, without looking names up.
 pub fn check(path: &Path, local_host: &str) -> Result<Checked, String> {
     let (loaded, core) = load_checked(path, local_host)?;
     let mut description = config::describe(&loaded.config);
-    let (addresses, unresolved) = resolve_addresses(&loaded.config, &core, local_host);
-    for (name, address) in &addresses {
-        let local = if name == local_host {
-            " (local faild)"
-        } else {
-            ""
+    // No name is looked up here: a check must not depend on, or send queries to, the
+    // resolver. Names are resolved when failsh starts (and on SIGHUP), where an unknown one
+    // stops it with a message naming the host.
+    let defs = host_defs(&loaded.config, local_host);
+    for host in &core.hosts {
+        let def = defs
+            .get(&host.name)
+            .cloned()
+            .unwrap_or_else(|| HostDef::new(&host.name));
+        let line = match (&def.address, host.name == local_host) {
+            (Some(address), _) => match address.parse::<IpAddr>() {
+                Ok(ip) => format!("{}", SocketAddr::new(ip, def.port)),
+                Err(_) => format!("{address}:{} (name resolved when failsh starts)", def.port),
+            },
+            (None, true) => format!("127.0.0.1:{} (local faild)", def.port),
+            (None, false) => format!(
+                "{}:{} (name resolved when failsh starts; or set `failhost {} address ...`)",
+                def.name, def.port, def.name
+            ),
         };
-        description.push_str(&format!("faild of {name}: {address}{local}\n"));
+        description.push_str(&format!("faild of {}: {line}\n", host.name));
     }
-    Ok(Checked {
-        description,
-        warnings: unresolved.iter().map(|e| format!("warning: {e}")).collect(),
-    })
+    Ok(Checked { description })
 }
 
 /// The model -> the core's configuration. Every host a service names, every `failhost` and

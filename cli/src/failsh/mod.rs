@@ -266,8 +266,8 @@ fn watch_signals(handle: ShellHandle, keep_services: bool, reload: Reload) -> Re
     Ok(())
 }
 
-/// `failsh -t`: checks the file and describes it; host names that do not resolve are
-/// warnings, not errors (see [`load::check`]).
+/// `failsh -t`: checks the file and describes it; names are resolved only when failsh
+/// starts (see [`load::check`]).
 pub fn check(path: &Path, local_host: &str) -> Result<load::Checked, String> {
     load::check(path, local_host)
 }
