@@ -446,10 +446,11 @@ struct Service {
     round: Option<Round>,
     next_round_id: u64,
     procedure: Option<Running>,
-    /// When this host last reclaimed against an UP slave: one reclaim per conflict episode.
-    /// A slave whose UP began after it (it stepped down and came back, maybe while we were
-    /// frozen) starts a new episode.
-    reclaimed_at: Option<Time>,
+    /// Since when a slave has been UP next to us (a conflict episode), and whether we
+    /// reclaimed because it stayed UP too long. Normally the master reclaims once, when the
+    /// slave has stepped down: only then is its announcement surely the last clients heard.
+    conflict_since: Option<Time>,
+    conflict_reclaimed: bool,
     /// While UP here, some slave could not be polled: it may have taken the service over
     /// and announced it, so the address is re-announced (reclaim) when it answers again,
     /// even if it has stepped down before we saw it UP.
@@ -507,6 +508,9 @@ pub struct Shell {
     actions: VecDeque<Action>,
     rng: Rng,
     shutting_down: bool,
+    /// `failsh -k`: leave services as they are, but let running procedures finish so that
+    /// the local faild ends up telling the truth (a start publishes UP before it runs).
+    keep_services: bool,
     exited: bool,
 }
 
@@ -535,6 +539,7 @@ impl Shell {
             actions: VecDeque::new(),
             rng: Rng::new(seed, "shell-nonce"),
             shutting_down: false,
+            keep_services: false,
             exited: false,
         };
         shell.apply_config(config, now);
@@ -764,7 +769,8 @@ impl Shell {
                             round: None,
                             next_round_id: 0,
                             procedure: None,
-                            reclaimed_at: None,
+                            conflict_since: None,
+                            conflict_reclaimed: false,
                             slave_unseen_while_up: false,
                             reannounce: false,
                             check_passed_round: None,
@@ -1089,26 +1095,17 @@ impl Shell {
                             < view
                                 .since_change_ms
                                 .saturating_add(now.since_ms(view.seen_at)));
-                // A slave we saw UP steps down: if it came UP after our last reclaim, its
-                // announcement is the last one clients heard, so ours must follow.
-                // The same if polls were missed in between (a freeze, a partition): it may
-                // have stepped down and come UP again unseen.
-                let polls_missed =
-                    now.since_ms(view.seen_at) > service.config.interval_ms + tolerance_ms;
-                let left_up_unanswered = view.answered
+                // A slave we saw UP steps down: the end of a conflict episode. Its start
+                // announced the address, so ours must come after it.
+                let left_up = view.answered
                     && view.state == Some(State::Up)
-                    && entry.state != Some(State::Up)
-                    && {
-                        let up_since =
-                            Time(view.seen_at.as_ms().saturating_sub(view.since_change_ms));
-                        polls_missed || service.reclaimed_at.is_none_or(|at| up_since > at)
-                    };
+                    && entry.state != Some(State::Up);
                 view.state = entry.state;
                 view.answered = true;
                 view.misses = 0;
                 view.since_change_ms = entry.since_change_ms;
                 view.seen_at = now;
-                if is_slave && local_up && (unseen_change || left_up_unanswered) {
+                if is_slave && local_up && (unseen_change || left_up) {
                     service.reannounce = true;
                 }
             }
@@ -1370,17 +1367,10 @@ impl Shell {
         let has_check = service.config.has_check;
         let current_round = service.next_round_id.saturating_sub(1);
         let checked = service.check_passed_round == Some(current_round);
-        let reclaimed = match (service.reclaimed_at, slave_up) {
-            (Some(at), Some(slave)) => {
-                let view = service.views.get(&slave).copied().unwrap_or_default();
-                // Estimated on our clock, late by the reply's travel time: an UP that began
-                // just before our reclaim may count as new, which costs one more
-                // announcement; the other error would leave clients on the slave.
-                let up_since = Time(view.seen_at.as_ms().saturating_sub(view.since_change_ms));
-                up_since <= at
-            }
-            _ => false,
-        };
+        let conflict_since = service.conflict_since;
+        let conflict_reclaimed = service.conflict_reclaimed;
+        // The slave needs one of its polls to see us UP, then its stop.
+        let stuck_after_ms = 2 * service.config.interval_ms + service.config.timeout_ms();
         let slave_unseen = service
             .slaves
             .iter()
@@ -1391,7 +1381,8 @@ impl Shell {
         let entry = self.service_mut(id);
         entry.reannounce = false;
         if slave_up.is_none() {
-            entry.reclaimed_at = None;
+            entry.conflict_since = None;
+            entry.conflict_reclaimed = false;
         }
         entry.slave_unseen_while_up =
             local == State::Up && (unseen_before || slave_unseen.is_some());
@@ -1415,7 +1406,7 @@ impl Shell {
                         )
                     } else {
                         format!(
-                            "a slave of {} announced after us and stepped down: re-announcing",
+                            "a slave of {} was UP and stepped down: re-announcing after it",
                             slaves.join(", ")
                         )
                     },
@@ -1426,28 +1417,26 @@ impl Shell {
         match (local, slave_up) {
             (State::Up, Some(slave)) => {
                 let slave = self.host_name(slave);
-                if reclaimed {
-                    self.decide(
+                let since = conflict_since.unwrap_or(now);
+                let entry = self.service_mut(id);
+                entry.conflict_since = Some(since);
+                entry.slave_unseen_while_up = false;
+                let stuck = now.since_ms(since) >= stuck_after_ms;
+                if stuck && !conflict_reclaimed && has_reclaim {
+                    entry.conflict_reclaimed = true;
+                    self.run(
+                        now,
                         id,
-                        format!("slave {slave} is UP too: waiting for it to step down"),
+                        ProcedureKind::Reclaim,
+                        format!("slave {slave} is still UP after {} ms", now.since_ms(since)),
                     );
                 } else {
-                    let entry = self.service_mut(id);
-                    entry.reclaimed_at = Some(now);
-                    entry.slave_unseen_while_up = false;
-                    if has_reclaim {
-                        self.run(
-                            now,
-                            id,
-                            ProcedureKind::Reclaim,
-                            format!("slave {slave} is UP too"),
-                        );
-                    } else {
-                        self.decide(
-                            id,
-                            format!("slave {slave} is UP too; no reclaim procedure, waiting for it to step down"),
-                        );
-                    }
+                    self.decide(
+                        id,
+                        format!(
+                            "slave {slave} is UP too: waiting for it to step down, then reclaiming"
+                        ),
+                    );
                 }
             }
             (State::Up, None) => {
@@ -1533,6 +1522,13 @@ impl Shell {
             kind,
             limit_ms,
         });
+        if kind == ProcedureKind::Start {
+            // Other hosts must see that the service is being brought up here: a start takes
+            // time (an address, a gratuitous ARP burst), and a master that turned RECOVER
+            // meanwhile would otherwise find no slave UP and start too. The local state
+            // stays RECOVER until start returns; a failed start is cleaned up and ends FAIL.
+            self.publish(now, id, State::Up);
+        }
     }
 
     fn procedure_limit(&mut self, now: Time, id: ServiceId) {
@@ -1668,8 +1664,11 @@ impl Shell {
                 // start or reclaim failed: clean up with stop before publishing FAIL, so a
                 // half-configured address does not stay up here while a slave takes over.
                 let why = format!("{kind} {outcome}");
-                self.service_mut(id).end_in_fail = Some(why.clone());
-                if !self.shutting_down {
+                if self.shutting_down {
+                    // No new procedure during a shutdown: say what is known.
+                    self.change_state(now, id, State::Fail, why, true);
+                } else {
+                    self.service_mut(id).end_in_fail = Some(why.clone());
                     self.run(
                         now,
                         id,
@@ -1727,14 +1726,6 @@ impl Shell {
             service.last_change = Some(now);
         }
         service.reason = reason.clone();
-        if write {
-            service.write_generation += 1;
-            service.write = Some(Write {
-                state,
-                generation: service.write_generation,
-                in_flight: None,
-            });
-        }
         let name = service.config.name.clone();
         if from != Some(state) {
             self.event(Event::StateChanged {
@@ -1745,8 +1736,20 @@ impl Shell {
             });
         }
         if write {
-            self.send_writes(now);
+            self.publish(now, id, state);
         }
+    }
+
+    /// Writes `state` into the local faild (a newer write replaces one not yet sent).
+    fn publish(&mut self, now: Time, id: ServiceId, state: State) {
+        let service = self.service_mut(id);
+        service.write_generation += 1;
+        service.write = Some(Write {
+            state,
+            generation: service.write_generation,
+            in_flight: None,
+        });
+        self.send_writes(now);
     }
 
     // ----- SIGTERM handover ----------------------------------------------------------------
@@ -1756,10 +1759,7 @@ impl Shell {
             return;
         }
         self.shutting_down = true;
-        if keep_services {
-            self.finish_with(true, "services left running (-k)".to_string());
-            return;
-        }
+        self.keep_services = keep_services;
         let longest_ms = self
             .services
             .values()
@@ -1780,6 +1780,10 @@ impl Shell {
             return;
         };
         if service.procedure.is_some() {
+            return;
+        }
+        if self.keep_services {
+            self.check_handover_done();
             return;
         }
         match (service.handover, service.state) {
@@ -1810,6 +1814,16 @@ impl Shell {
         if !self.shutting_down || self.exited {
             return;
         }
+        if self.keep_services {
+            if self
+                .services
+                .values()
+                .all(|s| s.procedure.is_none() && s.write.is_none())
+            {
+                self.finish_with(true, "services left running (-k)".to_string());
+            }
+            return;
+        }
         let settled = |s: &Service| {
             s.procedure.is_none()
                 && (s.handover == Handover::Abandoned
@@ -1826,6 +1840,14 @@ impl Shell {
 
     fn finish_handover(&mut self, complete: bool) {
         if self.exited {
+            return;
+        }
+        if self.keep_services {
+            self.finish_with(
+                complete,
+                "services left running (-k); a procedure or a write did not finish in time"
+                    .to_string(),
+            );
             return;
         }
         let unfinished: Vec<String> = self

@@ -134,16 +134,44 @@ fn an_unreachable_master_counts_as_fail() {
 }
 
 #[test]
-fn an_up_master_that_sees_an_up_slave_reclaims_once_per_episode() {
-    let mut h = master_view(State::Up, State::Up);
+fn an_up_master_reclaims_once_when_an_up_slave_has_stepped_down() {
+    // Both UP (as after a partition); macbeth steps down on its own, seeing its master UP.
+    let mut h = Harness::new(29);
+    h.add_host("lukretia", Some(lukretia()), record(State::Up));
+    h.add_host("macbeth", Some(macbeth()), record(State::Up));
+    h.host_mut("lukretia").holds_service = true;
+    h.host_mut("macbeth").holds_service = true;
     h.run_for(6 * INTERVAL_MS);
     assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Reclaim]);
-    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
-    // The slave steps down (here: an operator), the episode ends; a new conflict reclaims again.
+    assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Stop]);
+    let reclaim_at = h.host("lukretia").procedures_run[0].0;
+    let stop_at = h.host("macbeth").procedures_run[0].0;
+    assert!(
+        reclaim_at > stop_at,
+        "the master announces after the slave has stepped down"
+    );
+}
+
+#[test]
+fn an_up_slave_that_stays_up_is_reclaimed_against_once() {
+    // macbeth's faild says UP and nothing makes it step down (its failsh is gone).
+    let mut h = master_view(State::Up, State::Up);
+    h.run_for(2 * INTERVAL_MS);
+    assert!(
+        h.procedures("lukretia").is_empty(),
+        "first it waits for the slave to step down"
+    );
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Reclaim]);
+    h.run_for(10 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Reclaim],
+        "once per episode"
+    );
+    // It finally steps down: the master announces once more, after it.
     h.failc("macbeth", SERVICE, State::Recover);
-    h.run_for(3 * INTERVAL_MS);
-    h.failc("macbeth", SERVICE, State::Up);
-    h.run_for(3 * INTERVAL_MS);
+    h.run_for(2 * INTERVAL_MS);
     assert_eq!(
         h.procedures("lukretia"),
         vec![ProcedureKind::Reclaim, ProcedureKind::Reclaim]
