@@ -256,16 +256,10 @@ fn a_rebooted_master_takes_the_address_back_within_the_bound() {
     );
 }
 
-/// The RECOVER handshake's promise taken literally: never both. It does not hold today (a
-/// gap in the decision rule, reported to the core's author): when lukretia's boot script
-/// registers FAIL, macbeth (already UP, then stepping down because lukretia's faild first
-/// answered with the UP of its state file) sees no master and runs its start procedure;
-/// while that runs, macbeth's faild still says RECOVER, so lukretia, now RECOVER, sees "no
-/// slave UP" and starts too; both hold the address until macbeth's start returns and its
-/// next poll makes it stop (about one start procedure plus one interval). Run with
-/// `--ignored` to see it.
+/// The RECOVER handshake's promise taken literally: never both, sampled every 10 ms. This
+/// found a gap in the core (fixed): a slave inside its start procedure still showed RECOVER,
+/// so a master that had just turned RECOVER started too; a start now publishes UP first.
 #[test]
-#[ignore = "known gap: a slave inside its start procedure shows RECOVER (see the doc comment)"]
 fn a_rebooted_master_takes_the_address_back_through_recover_never_both() {
     if !ready("netns_failover::reboot_strict", &[]) {
         return;
