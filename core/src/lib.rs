@@ -65,4 +65,5 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod timer;
+pub mod trace;
 pub mod wire;

@@ -1,37 +1,15 @@
 //! `--record TRACE`: the core's inputs as JSON lines, which `failsim replay` feeds to a fresh
-//! `Shell::new(config, seed, Time(start_ms))` to reproduce every decision.
-//!
-//! Line 1: `{"format":"failover-trace","version":1,"config":<ShellConfig>,"seed":N,"start_ms":0}`;
-//! then `{"at_ms":N,"input":<Input>,"actions":[<Action>...]}` for every input, in the order the
-//! core got them, with the actions it answered (so that a replay can be compared action by
-//! action; the format of `failover_sim::trace`).
+//! `Shell::new(config, seed, Time(start_ms))` to reproduce every decision. The format is
+//! `failover_core::trace`, shared with the simulator; this writes it to a file as failsh runs.
 
 use failover_core::shell::{Action, Input, ShellConfig};
 use failover_core::time::Time;
-use serde::{Deserialize, Serialize};
+use failover_core::trace::{self, header_line, input_line};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
-pub const FORMAT: &str = "failover-trace";
-pub const VERSION: u32 = 1;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Header {
-    pub format: String,
-    pub version: u32,
-    pub config: ShellConfig,
-    pub seed: u64,
-    pub start_ms: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    pub at_ms: u64,
-    pub input: Input,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actions: Option<Vec<Action>>,
-}
+pub use failover_core::trace::{TraceEntry as Line, TraceHeader as Header, FORMAT, VERSION};
 
 #[derive(Debug)]
 pub struct Recorder {
@@ -44,29 +22,17 @@ impl Recorder {
         let mut recorder = Recorder {
             file: File::create(path)?,
         };
-        let header = Header {
-            format: FORMAT.to_string(),
-            version: VERSION,
-            config: config.clone(),
-            seed,
-            start_ms: 0,
-        };
-        recorder.write_json(&header)?;
+        recorder.write_line(header_line(config, seed, Time(0)))?;
         Ok(recorder)
     }
 
     /// One input; written at once (one `write` per line, no buffer) so that a trace of a
     /// failsh that was killed ends with the last input it handled.
     pub fn record(&mut self, now: Time, input: &Input, actions: &[Action]) -> io::Result<()> {
-        self.write_json(&Line {
-            at_ms: now.as_ms(),
-            input: input.clone(),
-            actions: Some(actions.to_vec()),
-        })
+        self.write_line(input_line(now, input, Some(actions)))
     }
 
-    fn write_json<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
-        let mut line = serde_json::to_string(value).map_err(io::Error::other)?;
+    fn write_line(&mut self, mut line: String) -> io::Result<()> {
         line.push('\n');
         self.file.write_all(line.as_bytes())
     }
@@ -74,36 +40,8 @@ impl Recorder {
 
 /// Reads a trace back (header and inputs); a broken line is an error naming its number.
 pub fn read(path: &Path) -> Result<(Header, Vec<Line>), String> {
-    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut lines = BufReader::new(file).lines();
-    let first = lines
-        .next()
-        .ok_or_else(|| format!("{}: empty trace", path.display()))?
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let header: Header = serde_json::from_str(&first)
-        .map_err(|e| format!("{} line 1: expected a trace header: {e}", path.display()))?;
-    if header.format != FORMAT || header.version != VERSION {
-        return Err(format!(
-            "{} line 1: unsupported trace format {} version {}",
-            path.display(),
-            header.format,
-            header.version
-        ));
-    }
-    let mut inputs = Vec::new();
-    for (index, line) in lines.enumerate() {
-        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: Line = serde_json::from_str(&line).map_err(|e| {
-            format!(
-                "{} line {}: expected {{\"at_ms\":N,\"input\":...}}: {e}",
-                path.display(),
-                index + 2
-            )
-        })?;
-        inputs.push(parsed);
-    }
-    Ok((header, inputs))
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (header, entries) =
+        trace::parse::<Action>(&text).map_err(|e| format!("{} {e}", path.display()))?;
+    Ok((header, entries.into_iter().map(|(_, line)| line).collect()))
 }
