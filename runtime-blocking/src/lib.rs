@@ -3,3 +3,4 @@
 pub mod client;
 pub mod faild;
 pub mod shell;
+pub mod shell_loop;

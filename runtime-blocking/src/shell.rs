@@ -5,27 +5,25 @@
 //! Sockets live here; procedures, logs, traps, traces and the monitor belong to the program,
 //! which plugs them in through [`ShellHooks`]. The smol runtime has the same API.
 
+use crate::shell_loop::{
+    self, unspecified_local, Message, RecentNonces, ShellLoop, CONNECT_TIMEOUT,
+};
 use failover_core::shell::{
     Action, Event, Input, ProcedureId, ProcedureKind, Protocol, Shell, ShellConfig,
 };
 use failover_core::time::Time;
 use failover_core::wire::{self, Nonce, StreamDecoder};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long a TCP connect may take before the request counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Reader threads look this often whether their transport was dropped.
 const READER_POLL: Duration = Duration::from_millis(500);
-/// Nonces remembered per transport, to report them failed when the connection breaks; the
-/// core ignores the ones already answered.
-const RECENT_NONCES: usize = 64;
 
 /// What failsh starts with: the core's configuration, each host's faild address, and the
 /// seed of the core's PRNG (recorded in traces).
@@ -75,11 +73,6 @@ pub trait ShellHooks: Send + 'static {
     fn log(&mut self, now: Time, message: &str);
 }
 
-enum Message {
-    Input(Input),
-    Control(Control),
-}
-
 type InputSink = Box<dyn FnOnce(Input) + Send>;
 type ControlSink = Arc<dyn Fn(Control) -> bool + Send + Sync>;
 
@@ -92,15 +85,6 @@ pub struct ProcedureCompletion {
 impl std::fmt::Debug for ProcedureCompletion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ProcedureCompletion(#{})", self.id.0)
-    }
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Message::Input(input) => write!(f, "Input({input:?})"),
-            Message::Control(control) => write!(f, "Control({control:?})"),
-        }
     }
 }
 
@@ -178,70 +162,20 @@ impl ShellRunner {
     /// Runs until the core says Exit (after a Shutdown). Fails only if the configuration is
     /// refused by the core.
     pub fn run<H: ShellHooks>(self, mut hooks: H) -> io::Result<()> {
-        let start = Instant::now();
-        let clock = move || Time(start.elapsed().as_millis() as u64);
-        let ShellOptions {
-            config,
-            mut addresses,
-            seed,
-        } = self.options;
-        let mut shell = Shell::new(config, seed, clock())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
-        let mut actions: Vec<Action> = Vec::new();
-        while let Some(action) = shell.poll_action() {
-            actions.push(action);
-        }
-        let mut transports = Transports::new(self.tx.clone());
-        let tx = self.tx;
+        let mut shell = ShellLoop::new(self.options)?;
+        let mut transports = Transports::new(self.tx);
         loop {
-            let now = clock();
-            let mut exit = false;
-            for action in std::mem::take(&mut actions) {
-                match action {
-                    Action::Send { host, nonce, bytes } => {
-                        let target = shell
-                            .host(host)
-                            .map(|h| (h.name.clone(), h.protocol))
-                            .and_then(|(name, protocol)| {
-                                addresses.get(&name).map(|a| (name, protocol, *a))
-                            });
-                        match target {
-                            Some((name, protocol, address)) => {
-                                transports.send(&name, protocol, address, nonce, bytes)
-                            }
-                            None => transports.fail(nonce, "no address for this host".into()),
-                        }
-                    }
-                    Action::RunProcedure {
-                        id,
-                        service,
-                        kind,
-                        limit_ms,
-                    } => {
-                        let name = shell.service_name(service).unwrap_or("?").to_string();
-                        let tx = tx.clone();
-                        let done = ProcedureCompletion::new(id, move |input| {
-                            // Nobody waits for a result once failsh is exiting.
-                            let _ = tx.send(Message::Input(input));
-                        });
-                        hooks.run_procedure(now, &name, kind, limit_ms, done);
-                    }
-                    Action::KillProcedure { id } => hooks.kill_procedure(now, id),
-                    Action::Event(event) => hooks.event(now, &shell, &event),
-                    Action::Exit => exit = true,
-                }
-            }
-            hooks.after_input(now, &shell);
-            if exit {
+            if shell.perform(&mut hooks, &mut transports) {
                 return Ok(());
             }
+            let now = shell.now();
             for error in transports.take_errors() {
                 hooks.log(now, &error);
             }
             // Wait for one input, or exactly until the core's next deadline.
-            let message = match shell.poll_timeout() {
-                Some((at, _)) => {
-                    let now = clock();
+            let message = match shell.deadline() {
+                Some(at) => {
+                    let now = shell.now();
                     if at <= now {
                         Message::Input(Input::Timeout)
                     } else {
@@ -258,30 +192,7 @@ impl ShellRunner {
                     Err(_) => return Ok(()),
                 },
             };
-            let now = clock();
-            let input = match message {
-                Message::Input(input) => input,
-                Message::Control(Control::Shutdown { keep_services }) => {
-                    Input::Shutdown { keep_services }
-                }
-                Message::Control(Control::Reconfigure {
-                    config,
-                    addresses: new,
-                }) => {
-                    transports.retain_unchanged(&addresses, &new);
-                    addresses = new;
-                    Input::Reconfigure(config)
-                }
-                Message::Control(Control::Dump) => {
-                    hooks.dump(now, &shell);
-                    continue;
-                }
-            };
-            shell.handle(now, input.clone());
-            while let Some(action) = shell.poll_action() {
-                actions.push(action);
-            }
-            hooks.handled(now, &input, &actions);
+            shell.handle(message, &mut hooks, &mut transports);
         }
     }
 }
@@ -304,24 +215,29 @@ impl Transports {
         }
     }
 
+    fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut *self.errors.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl shell_loop::Transports for Transports {
     fn fail(&self, nonce: Nonce, error: String) {
         let _ = self
             .tx
             .send(Message::Input(Input::SendFailed { nonce, error }));
     }
 
-    fn take_errors(&self) -> Vec<String> {
-        std::mem::take(&mut *self.errors.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    fn retain_unchanged(
-        &mut self,
-        old: &BTreeMap<String, SocketAddr>,
-        new: &BTreeMap<String, SocketAddr>,
-    ) {
-        let keep = |name: &String| old.get(name) == new.get(name);
+    fn retain_hosts(&mut self, keep: &dyn Fn(&str) -> bool) {
         self.udp.retain(|name, _| keep(name));
         self.tcp.retain(|name, _| keep(name));
+    }
+
+    fn completion(&self, id: ProcedureId) -> ProcedureCompletion {
+        let tx = self.tx.clone();
+        ProcedureCompletion::new(id, move |input| {
+            // Nobody waits for a result once failsh is exiting.
+            let _ = tx.send(Message::Input(input));
+        })
     }
 
     fn send(
@@ -343,7 +259,7 @@ impl Transports {
                     }
                 }
                 if let Some(t) = self.udp.get(host) {
-                    remember(&t.recent, nonce);
+                    t.recent.remember(nonce);
                     if let Err(e) = t.socket.send(&bytes) {
                         self.fail(nonce, e.to_string());
                     }
@@ -361,25 +277,9 @@ impl Transports {
     }
 }
 
-fn remember(recent: &Mutex<VecDeque<Nonce>>, nonce: Nonce) {
-    let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
-    if recent.len() >= RECENT_NONCES {
-        recent.pop_front();
-    }
-    recent.push_back(nonce);
-}
-
-fn fail_all(recent: &Mutex<VecDeque<Nonce>>, tx: &Sender<Message>, error: &str) {
-    let nonces: Vec<Nonce> = recent
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-        .collect();
-    for nonce in nonces {
-        let _ = tx.send(Message::Input(Input::SendFailed {
-            nonce,
-            error: error.to_string(),
-        }));
+fn fail_all(recent: &RecentNonces, tx: &Sender<Message>, error: &str) {
+    for input in recent.fail_all(error) {
+        let _ = tx.send(Message::Input(input));
     }
 }
 
@@ -387,22 +287,17 @@ fn fail_all(recent: &Mutex<VecDeque<Nonce>>, tx: &Sender<Message>, error: &str) 
 /// running) come back as errors and the host counts as silent at once.
 struct UdpTransport {
     socket: UdpSocket,
-    recent: Arc<Mutex<VecDeque<Nonce>>>,
+    recent: Arc<RecentNonces>,
     closed: Arc<AtomicBool>,
 }
 
 impl UdpTransport {
     fn open(address: SocketAddr, tx: Sender<Message>) -> io::Result<UdpTransport> {
-        let local: SocketAddr = if address.is_ipv4() {
-            "0.0.0.0:0".parse().expect("literal address")
-        } else {
-            "[::]:0".parse().expect("literal address")
-        };
-        let socket = UdpSocket::bind(local)?;
+        let socket = UdpSocket::bind(unspecified_local(address))?;
         socket.connect(address)?;
         socket.set_read_timeout(Some(READER_POLL))?;
         let reader = socket.try_clone()?;
-        let recent = Arc::new(Mutex::new(VecDeque::new()));
+        let recent = Arc::new(RecentNonces::default());
         let closed = Arc::new(AtomicBool::new(false));
         let (r, c) = (recent.clone(), closed.clone());
         thread::Builder::new()
@@ -470,7 +365,7 @@ impl TcpTransport {
 
 struct Connection {
     stream: TcpStream,
-    recent: Arc<Mutex<VecDeque<Nonce>>>,
+    recent: Arc<RecentNonces>,
     dead: Arc<AtomicBool>,
 }
 
@@ -506,7 +401,7 @@ fn tcp_writer(address: SocketAddr, requests: Receiver<(Nonce, Vec<u8>)>, tx: Sen
         let Some(c) = connection.as_mut() else {
             continue;
         };
-        remember(&c.recent, nonce);
+        c.recent.remember(nonce);
         if let Err(e) = c.stream.write_all(&wire::frame(&bytes)) {
             c.dead.store(true, Ordering::Relaxed);
             fail_all(
@@ -524,7 +419,7 @@ fn tcp_connect(address: SocketAddr, tx: &Sender<Message>) -> io::Result<Connecti
     // A poll is one small frame: send it now rather than wait for Nagle.
     stream.set_nodelay(true)?;
     let mut reader = stream.try_clone()?;
-    let recent = Arc::new(Mutex::new(VecDeque::new()));
+    let recent = Arc::new(RecentNonces::default());
     let dead = Arc::new(AtomicBool::new(false));
     let (r, d, tx) = (recent.clone(), dead.clone(), tx.clone());
     thread::Builder::new()

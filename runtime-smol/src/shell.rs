@@ -8,29 +8,20 @@ pub use failover_runtime_blocking::shell::{
     Control, ProcedureCompletion, ShellHandle, ShellHooks, ShellOptions,
 };
 
-use failover_core::shell::{Action, Input, Protocol, Shell};
-use failover_core::time::Time;
+use failover_core::shell::{Input, ProcedureId, Protocol};
 use failover_core::wire::{self, Nonce, StreamDecoder};
+use failover_runtime_blocking::shell_loop::{
+    self, unspecified_local, Message, RecentNonces, ShellLoop, CONNECT_TIMEOUT,
+};
 use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{future, Async, LocalExecutor, Task, Timer};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long a TCP connect may take before the request counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Nonces remembered per transport, to report them failed when the connection breaks; the
-/// core ignores the ones already answered.
-const RECENT_NONCES: usize = 64;
-
-enum Message {
-    Input(Input),
-    Control(Control),
-}
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The failsh loop, built but not yet running.
 #[derive(Debug)]
@@ -64,19 +55,7 @@ impl ShellRunner {
         mut hooks: H,
         executor: Rc<LocalExecutor<'static>>,
     ) -> io::Result<()> {
-        let start = Instant::now();
-        let clock = move || Time(start.elapsed().as_millis() as u64);
-        let ShellOptions {
-            config,
-            mut addresses,
-            seed,
-        } = self.options;
-        let mut shell = Shell::new(config, seed, clock())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
-        let mut actions: Vec<Action> = Vec::new();
-        while let Some(action) = shell.poll_action() {
-            actions.push(action);
-        }
+        let mut shell = ShellLoop::new(self.options)?;
         let mut transports = Transports {
             tx: self.tx.clone(),
             executor,
@@ -84,52 +63,14 @@ impl ShellRunner {
             tcp: BTreeMap::new(),
         };
         loop {
-            let now = clock();
-            let mut exit = false;
-            for action in std::mem::take(&mut actions) {
-                match action {
-                    Action::Send { host, nonce, bytes } => {
-                        let target = shell
-                            .host(host)
-                            .map(|h| (h.name.clone(), h.protocol))
-                            .and_then(|(name, protocol)| {
-                                addresses.get(&name).map(|a| (name, protocol, *a))
-                            });
-                        match target {
-                            Some((name, protocol, address)) => {
-                                transports.send(&name, protocol, address, nonce, bytes)
-                            }
-                            None => transports.fail(nonce, "no address for this host".into()),
-                        }
-                    }
-                    Action::RunProcedure {
-                        id,
-                        service,
-                        kind,
-                        limit_ms,
-                    } => {
-                        let name = shell.service_name(service).unwrap_or("?").to_string();
-                        let tx = self.tx.clone();
-                        let done = ProcedureCompletion::new(id, move |input| {
-                            // Nobody waits for a result once failsh is exiting.
-                            let _ = tx.try_send(Message::Input(input));
-                        });
-                        hooks.run_procedure(now, &name, kind, limit_ms, done);
-                    }
-                    Action::KillProcedure { id } => hooks.kill_procedure(now, id),
-                    Action::Event(event) => hooks.event(now, &shell, &event),
-                    Action::Exit => exit = true,
-                }
-            }
-            hooks.after_input(now, &shell);
-            if exit {
+            if shell.perform(&mut hooks, &mut transports) {
                 return Ok(());
             }
             // Wait for one input, or exactly until the core's next deadline.
-            let message = match shell.poll_timeout() {
-                Some((at, _)) => {
-                    let deadline = start + Duration::from_millis(at.as_ms());
-                    if at <= clock() {
+            let message = match shell.deadline() {
+                Some(at) => {
+                    let deadline = shell.start() + Duration::from_millis(at.as_ms());
+                    if at <= shell.now() {
                         Message::Input(Input::Timeout)
                     } else {
                         let received = async { self.rx.recv().await.ok() };
@@ -148,32 +89,7 @@ impl ShellRunner {
                     Err(_) => return Ok(()),
                 },
             };
-            let now = clock();
-            let input = match message {
-                Message::Input(input) => input,
-                Message::Control(Control::Shutdown { keep_services }) => {
-                    Input::Shutdown { keep_services }
-                }
-                Message::Control(Control::Reconfigure {
-                    config,
-                    addresses: new,
-                }) => {
-                    let keep = |name: &String| addresses.get(name) == new.get(name);
-                    transports.udp.retain(|name, _| keep(name));
-                    transports.tcp.retain(|name, _| keep(name));
-                    addresses = new;
-                    Input::Reconfigure(config)
-                }
-                Message::Control(Control::Dump) => {
-                    hooks.dump(now, &shell);
-                    continue;
-                }
-            };
-            shell.handle(now, input.clone());
-            while let Some(action) = shell.poll_action() {
-                actions.push(action);
-            }
-            hooks.handled(now, &input, &actions);
+            shell.handle(message, &mut hooks, &mut transports);
         }
     }
 }
@@ -189,7 +105,7 @@ struct Transports {
 
 struct UdpTransport {
     socket: Arc<Async<UdpSocket>>,
-    recent: Arc<Mutex<VecDeque<Nonce>>>,
+    recent: Arc<RecentNonces>,
     _reader: Task<()>,
 }
 
@@ -198,33 +114,30 @@ struct TcpTransport {
     _writer: Task<()>,
 }
 
-fn remember(recent: &Mutex<VecDeque<Nonce>>, nonce: Nonce) {
-    let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
-    if recent.len() >= RECENT_NONCES {
-        recent.pop_front();
-    }
-    recent.push_back(nonce);
-}
-
-fn fail_all(recent: &Mutex<VecDeque<Nonce>>, tx: &Sender<Message>, error: &str) {
-    let nonces: Vec<Nonce> = recent
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-        .collect();
-    for nonce in nonces {
-        let _ = tx.try_send(Message::Input(Input::SendFailed {
-            nonce,
-            error: error.to_string(),
-        }));
+fn fail_all(recent: &RecentNonces, tx: &Sender<Message>, error: &str) {
+    for input in recent.fail_all(error) {
+        let _ = tx.try_send(Message::Input(input));
     }
 }
 
-impl Transports {
+impl shell_loop::Transports for Transports {
     fn fail(&self, nonce: Nonce, error: String) {
         let _ = self
             .tx
             .try_send(Message::Input(Input::SendFailed { nonce, error }));
+    }
+
+    fn retain_hosts(&mut self, keep: &dyn Fn(&str) -> bool) {
+        self.udp.retain(|name, _| keep(name));
+        self.tcp.retain(|name, _| keep(name));
+    }
+
+    fn completion(&self, id: ProcedureId) -> ProcedureCompletion {
+        let tx = self.tx.clone();
+        ProcedureCompletion::new(id, move |input| {
+            // Nobody waits for a result once failsh is exiting.
+            let _ = tx.try_send(Message::Input(input));
+        })
     }
 
     fn send(
@@ -246,7 +159,7 @@ impl Transports {
                     }
                 }
                 if let Some(t) = self.udp.get(host) {
-                    remember(&t.recent, nonce);
+                    t.recent.remember(nonce);
                     // A datagram either fits the socket buffer now or is lost like on the wire.
                     if let Err(e) = t.socket.get_ref().send(&bytes) {
                         self.fail(nonce, e.to_string());
@@ -275,19 +188,16 @@ impl Transports {
             }
         }
     }
+}
 
+impl Transports {
     /// A UDP socket connected to one faild, so that ICMP errors (port unreachable: faild is
     /// not running) come back as errors and the host counts as silent at once.
     fn open_udp(&self, address: SocketAddr) -> io::Result<UdpTransport> {
-        let local: SocketAddr = if address.is_ipv4() {
-            "0.0.0.0:0".parse().expect("literal address")
-        } else {
-            "[::]:0".parse().expect("literal address")
-        };
-        let socket = UdpSocket::bind(local)?;
+        let socket = UdpSocket::bind(unspecified_local(address))?;
         socket.connect(address)?;
         let socket = Arc::new(Async::new(socket)?);
-        let recent = Arc::new(Mutex::new(VecDeque::new()));
+        let recent = Arc::new(RecentNonces::default());
         let (reader, r, tx) = (socket.clone(), recent.clone(), self.tx.clone());
         let task = self.executor.spawn(async move {
             let mut buffer = vec![0u8; 65_536];
@@ -318,7 +228,7 @@ impl Transports {
 
 struct Connection {
     stream: Arc<Async<TcpStream>>,
-    recent: Arc<Mutex<VecDeque<Nonce>>>,
+    recent: Arc<RecentNonces>,
     reader: Task<()>,
 }
 
@@ -345,7 +255,7 @@ async fn tcp_writer(
                     // A poll is one small frame: send it now rather than wait for Nagle.
                     let _ = stream.get_ref().set_nodelay(true);
                     let stream = Arc::new(stream);
-                    let recent = Arc::new(Mutex::new(VecDeque::new()));
+                    let recent = Arc::new(RecentNonces::default());
                     let reader = smol::spawn(tcp_reader(
                         address,
                         stream.clone(),
@@ -370,7 +280,7 @@ async fn tcp_writer(
         let Some(c) = connection.as_ref() else {
             continue;
         };
-        remember(&c.recent, nonce);
+        c.recent.remember(nonce);
         if let Err(e) = (&*c.stream).write_all(&wire::frame(&bytes)).await {
             fail_all(
                 &c.recent,
@@ -385,7 +295,7 @@ async fn tcp_writer(
 async fn tcp_reader(
     address: SocketAddr,
     stream: Arc<Async<TcpStream>>,
-    recent: Arc<Mutex<VecDeque<Nonce>>>,
+    recent: Arc<RecentNonces>,
     tx: Sender<Message>,
 ) {
     let mut decoder = StreamDecoder::new();
