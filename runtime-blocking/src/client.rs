@@ -13,13 +13,14 @@ use failover_core::wire::{
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// How long a client waits for a reply unless told otherwise.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
 /// UDP requests are sent again after this long without a reply (a datagram may be lost).
-const UDP_RETRY_MS: u64 = 500;
+pub const UDP_RETRY_MS: u64 = 500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Protocol {
@@ -236,7 +237,8 @@ fn timed_out(target: &Target, started: Instant) -> ClientError {
     }
 }
 
-fn new_socket(target: &Target, kind: socket2::Type) -> io::Result<socket2::Socket> {
+/// A UDP (`DGRAM`) or TCP (`STREAM`) socket for `target`, bound to its `--source` if any.
+pub fn new_socket(target: &Target, kind: socket2::Type) -> io::Result<socket2::Socket> {
     let protocol = if kind == socket2::Type::DGRAM {
         socket2::Protocol::UDP
     } else {
@@ -263,7 +265,8 @@ pub fn request(target: &Target, bytes: &[u8]) -> Result<Vec<u8>, ClientError> {
     .map_err(|e| transport_error(target, e, started))
 }
 
-fn remaining(target: &Target, started: Instant) -> io::Result<Duration> {
+/// What is left of the target's timeout since `started`; TimedOut when nothing is.
+pub fn remaining(target: &Target, started: Instant) -> io::Result<Duration> {
     target
         .timeout
         .checked_sub(started.elapsed())
@@ -367,20 +370,43 @@ pub fn set(
     backup: Option<&str>,
 ) -> Result<Entry, ClientError> {
     let first = exchange(target, community, query_body(&[service.to_string()]), true)?;
-    let mut challenge = first
-        .challenge
-        .ok_or_else(|| ClientError::BadReply("faild sent no challenge".into()))?;
+    let mut challenge = challenge_of(&first)?;
     for attempt in 0..2 {
-        let body = set_body(service, state, backup, challenge);
-        match exchange(target, community, body, false) {
-            Ok(reply) => return entry_of(reply, service),
-            Err(ClientError::BadChallenge { fresh: Some(fresh) }) if attempt == 0 => {
-                challenge = fresh;
-            }
-            Err(error) => return Err(error),
+        let result = exchange(
+            target,
+            community,
+            set_body(service, state, backup, challenge),
+            false,
+        );
+        match after_set(result, service, attempt) {
+            ControlFlow::Break(done) => return done,
+            ControlFlow::Continue(fresh) => challenge = fresh,
         }
     }
     Err(ClientError::BadChallenge { fresh: None })
+}
+
+/// The challenge a query with `want_challenge` brought back, for the Set that follows.
+pub fn challenge_of(reply: &Reply) -> Result<u64, ClientError> {
+    reply
+        .challenge
+        .ok_or_else(|| ClientError::BadReply("faild sent no challenge".into()))
+}
+
+/// What the `attempt`-th (from 0) Set's result means: done (the service's entry, or the
+/// error), or try once more with the fresh challenge faild sent back for a stale one.
+pub fn after_set(
+    result: Result<Reply, ClientError>,
+    service: &str,
+    attempt: u32,
+) -> ControlFlow<Result<Entry, ClientError>, u64> {
+    match result {
+        Ok(reply) => ControlFlow::Break(entry_of(reply, service)),
+        Err(ClientError::BadChallenge { fresh: Some(fresh) }) if attempt == 0 => {
+            ControlFlow::Continue(fresh)
+        }
+        Err(error) => ControlFlow::Break(Err(error)),
+    }
 }
 
 /// The body of a Set.

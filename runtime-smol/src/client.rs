@@ -7,25 +7,17 @@ pub use failover_runtime_blocking::client::{
     Protocol, Target, DEFAULT_TIMEOUT_MS,
 };
 
+use failover_runtime_blocking::client::{after_set, challenge_of, remaining, UDP_RETRY_MS};
+
 use failover_core::state::State;
 use failover_core::wire::{self, Entry, Reply, RequestBody, StreamDecoder};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, Timer};
 use std::io;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
-
-/// UDP requests are sent again after this long without a reply (a datagram may be lost).
-const UDP_RETRY_MS: u64 = 500;
-
-fn remaining(target: &Target, started: Instant) -> io::Result<Duration> {
-    target
-        .timeout
-        .checked_sub(started.elapsed())
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))
-}
 
 /// `future`, or a TimedOut error after `limit`.
 async fn within<T>(
@@ -40,20 +32,9 @@ async fn within<T>(
         .await
 }
 
+/// The blocking runtime's socket for `target`, made non-blocking for smol.
 fn new_socket(target: &Target, kind: socket2::Type) -> io::Result<socket2::Socket> {
-    let protocol = if kind == socket2::Type::DGRAM {
-        socket2::Protocol::UDP
-    } else {
-        socket2::Protocol::TCP
-    };
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(target.address),
-        kind,
-        Some(protocol),
-    )?;
-    if let Some(source) = target.source {
-        socket.bind(&SocketAddr::new(source, 0).into())?;
-    }
+    let socket = failover_runtime_blocking::client::new_socket(target, kind)?;
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
@@ -157,17 +138,13 @@ pub async fn set(
     backup: Option<&str>,
 ) -> Result<Entry, ClientError> {
     let first = exchange(target, community, query_body(&[service.to_string()]), true).await?;
-    let mut challenge = first
-        .challenge
-        .ok_or_else(|| ClientError::BadReply("faild sent no challenge".into()))?;
+    let mut challenge = challenge_of(&first)?;
     for attempt in 0..2 {
         let body = set_body(service, state, backup, challenge);
-        match exchange(target, community, body, false).await {
-            Ok(reply) => return entry_of(reply, service),
-            Err(ClientError::BadChallenge { fresh: Some(fresh) }) if attempt == 0 => {
-                challenge = fresh;
-            }
-            Err(error) => return Err(error),
+        let result = exchange(target, community, body, false).await;
+        match after_set(result, service, attempt) {
+            ControlFlow::Break(done) => return done,
+            ControlFlow::Continue(fresh) => challenge = fresh,
         }
     }
     Err(ClientError::BadChallenge { fresh: None })
