@@ -1,7 +1,7 @@
 //! failc: change the state of a service in a faild (init scripts use it).
 
 use clap::Parser;
-use failover_cli::common::{exit, exit_code, TargetArgs, EXIT_STATUS_HELP};
+use failover_cli::common::{exit, exit_code, parse_args, TargetArgs, EXIT_STATUS_HELP};
 use failover_core::state::State;
 use std::process::ExitCode;
 use std::sync::LazyLock;
@@ -103,24 +103,13 @@ fn parse_state(text: &str) -> Result<State, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match parse_args() {
         Ok(cli) => cli,
-        Err(error) => {
-            let code = if error.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = error.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
-    let target = match cli.target.target() {
+    let target = match cli.target.target_or_exit("failc") {
         Ok(target) => target,
-        Err((code, why)) => {
-            eprintln!("failc: {why}");
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
     match cli
         .target

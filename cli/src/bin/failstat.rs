@@ -1,7 +1,7 @@
 //! failstat: show the states of services in a faild.
 
 use clap::Parser;
-use failover_cli::common::{exit, exit_code, TargetArgs, EXIT_STATUS_HELP};
+use failover_cli::common::{exit, exit_code, parse_args, TargetArgs, EXIT_STATUS_HELP};
 use failover_core::wire::{Entry, Reply};
 use std::process::ExitCode;
 use std::sync::LazyLock;
@@ -95,24 +95,13 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match parse_args() {
         Ok(cli) => cli,
-        Err(error) => {
-            let code = if error.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = error.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
-    let target = match cli.target.target() {
+    let target = match cli.target.target_or_exit("failstat") {
         Ok(target) => target,
-        Err((code, why)) => {
-            eprintln!("failstat: {why}");
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
     let reply = match cli.target.query(&target, &cli.services) {
         Ok(reply) => reply,

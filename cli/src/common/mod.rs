@@ -1,11 +1,12 @@
 //! What failc and failstat share: the target options, the runtime choice, the exit codes.
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 use failover_core::state::State;
 use failover_core::wire::{Entry, Reply};
 use failover_runtime_blocking::client::{self as blocking, ClientError, Protocol, Target};
 use failover_runtime_smol::client as smol_client;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// Exit codes of failc and failstat (documented in their `--help`).
@@ -57,6 +58,14 @@ pub struct TargetArgs {
 
 impl TargetArgs {
     /// Resolves the host; a name that does not resolve is a usage error (exit 2).
+    /// [`TargetArgs::target`], or the exit code after telling `program`'s user why not.
+    pub fn target_or_exit(&self, program: &str) -> Result<Target, ExitCode> {
+        self.target().map_err(|(code, why)| {
+            eprintln!("{program}: {why}");
+            ExitCode::from(code)
+        })
+    }
+
     pub fn target(&self) -> Result<Target, (u8, String)> {
         let address =
             resolve(&self.host, self.port, self.source).map_err(|why| (exit::USAGE, why))?;
@@ -142,3 +151,17 @@ EXIT STATUS
         from this address (read-only, or limited to other networks)
     6   unknown service: faild has no state for a service named on the command line
 ";
+
+/// Parses the command line; on an error (exit 2, usage) or `--help`/`--version` (exit 0) clap
+/// has printed what to say and the caller exits with the returned code.
+pub fn parse_args<C: Parser>() -> Result<C, ExitCode> {
+    C::try_parse().map_err(|error| {
+        let code = if error.use_stderr() {
+            exit::USAGE
+        } else {
+            exit::OK
+        };
+        let _ = error.print();
+        ExitCode::from(code)
+    })
+}
