@@ -432,3 +432,76 @@ fn faildebug_changes_a_log_level_of_a_running_failsh_and_a_wrong_community_is_re
     );
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+/// faild serves the same debug port: faildebug raises its `net` facility to debug, and a
+/// malformed datagram, logged only at debug level, then shows up in its log.
+#[test]
+fn faildebug_changes_a_log_level_of_a_running_faild() {
+    let temp = TempDir::new("faild-debug");
+    let dir = temp.path();
+    let faild_port = free_port();
+    let debug_port = free_port();
+    let log_path = dir.join("faild.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _faild = Guarded::spawn(
+        command("faild")
+            .args(["-F", "-a", "127.0.0.1", "-p", &faild_port.to_string()])
+            .args([
+                "-D",
+                &debug_port.to_string(),
+                "--debug-community",
+                DEBUG_COMMUNITY,
+            ])
+            .arg("-s")
+            .arg(dir.join("faild.state"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    )
+    .expect("start faild");
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        failover_tests::wait_until(Duration::from_secs(10), || log_text()
+            .contains("listening on")),
+        "faild did not start:\n{}",
+        log_text()
+    );
+    let garbage = || {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .send_to(b"not a failover message", ("127.0.0.1", faild_port))
+            .unwrap();
+    };
+    garbage();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !log_text().contains("malformed"),
+        "logged before the level was raised:\n{}",
+        log_text()
+    );
+
+    let port = debug_port.to_string();
+    let output = run_with_limit(
+        command("faildebug").args([
+            "-p",
+            &port,
+            "-c",
+            DEBUG_COMMUNITY,
+            "127.0.0.1",
+            "net",
+            "debug",
+        ]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    garbage();
+    assert!(
+        failover_tests::wait_until(Duration::from_secs(5), || log_text().contains("malformed")),
+        "the malformed datagram was not logged at debug level:\n{}",
+        log_text()
+    );
+    let output = run_with_limit(
+        command("faildebug").args(["-p", &port, "-c", "wrong", "net", "debug"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+}

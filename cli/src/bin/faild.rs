@@ -30,6 +30,7 @@ SYNOPSIS
     faild [-c communityfile] [-s statefile] [-r pidfile] [-d facility]... [-u user] [-FmUTV]
           [-n increment] [-a address] [-p port] [--no-udp] [--no-tcp]
           [--runtime smol|blocking] [--tcp-idle-timeout ms] [--max-connections n]
+          [-D debugport [--debug-community community]]
     faild -h | --help
 
 DESCRIPTION
@@ -104,6 +105,13 @@ OPTIONS
         connections). Default 60000.
     --max-connections n
         TCP connections served at once; more are closed right after accept. Default 256.
+    -D debugport
+        Serve faildebug on this TCP port, so log levels can be changed at run time
+        (`faildebug -p debugport [-c community] host facility level`). It listens on the
+        -a address, or on 127.0.0.1 without -a. Off by default.
+    --debug-community community
+        The community faildebug must prove (it never travels in clear). Default public,
+        with a warning.
     -V, --version
         Show the version and exit.
     -h, --help
@@ -176,6 +184,10 @@ struct Cli {
     tcp_idle_timeout_ms: u64,
     #[arg(long = "max-connections", value_name = "n", default_value_t = DEFAULT_MAX_TCP_CONNECTIONS)]
     max_connections: usize,
+    #[arg(short = 'D', value_name = "debugport")]
+    debug_port: Option<u16>,
+    #[arg(long = "debug-community", value_name = "community")]
+    debug_community: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -263,6 +275,18 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         }
     }
     let bound = bind(&cli)?;
+    // Bound before detaching, like the service sockets, so a port in use is reported.
+    let debug_listener = match cli.debug_port {
+        None => None,
+        Some(port) => {
+            let address = cli.address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            Some(
+                std::net::TcpListener::bind(SocketAddr::new(address, port))
+                    .map_err(|e| format!("cannot bind the debug port {address} {port}: {e}"))?,
+            )
+        }
+    };
+    let debug_levels = std::sync::Arc::clone(&levels);
     if !cli.foreground {
         system::detach()?;
     }
@@ -279,6 +303,23 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             "no community file (-c): community public may read every service and nobody may change any",
         );
     }
+    let _debug_port = match debug_listener {
+        None => None,
+        Some(listener) => {
+            let community = cli.debug_community.clone().unwrap_or_else(|| {
+                logger.borrow_mut().log(
+                    LogLevel::Warning,
+                    Topic::Config,
+                    "debug port community is \"public\": anybody who reaches it can raise log levels (use --debug-community)",
+                );
+                "public".to_string()
+            });
+            Some(
+                failover_cli::debugport::serve(listener, community, debug_levels.applier())
+                    .map_err(|e| format!("cannot start the debug port: {e}"))?,
+            )
+        }
+    };
     if let Some(pid_file) = &cli.pid_file {
         system::write_pid_file(pid_file)?;
     }
