@@ -15,9 +15,20 @@
 #   RUNS=3 SOAK_S=60 bench/failover.sh     # a reduced run
 #   SYSTEMS="failover" SCENARIOS="cut" bench/failover.sh
 #
-# Settings (environment): RUNS (10), SOAK_S (600; 0 skips the soak), FAST (0.05),
-# KEEPALIVED_FAST (0.05), SYSTEMS ("failover keepalived ucarp"), SCENARIOS ("cut kill term"),
-# FAILOVER_BIN_DIR (target/release, built if missing).
+# Settings (environment):
+#   RUNS (10), SOAK_S (600; 0 skips the soak), SYSTEMS ("failover keepalived ucarp"),
+#   SCENARIOS ("cut kill term"), SETTINGS ("slow fast": interval 1 and/or the fast setting).
+#   FAST (0.02), MISSES (3), TIMEOUT (0.02; "" = the interval): the fast failover setting,
+#     i.e. `failsvc S interval $FAST`, `misses $MISSES`, `timeout $TIMEOUT`. The slow setting
+#     is the example's `interval 1` (misses 1, timeout = interval).
+#   PRIO ("chrt -r 10"): command prefix that starts the daemons of every system (faild,
+#     failsh, keepalived, ucarp) with a higher CPU priority, as docs/deploy.md advises;
+#     "" runs them at the default priority. FAILD_OPTS ("-m"): extra faild options.
+#   KEEPALIVED_FAST (0.01): keepalived's fast advert_int (VRRPv3, centiseconds).
+#   SOAK_SYSTEMS ("failover"; add keepalived for its soak at KEEPALIVED_FAST).
+#   KEEP_WORK: set to keep the work directory (configurations and logs of the last setting).
+#   FAILOVER_BIN_DIR: use the programs there; unset, the script builds the release ones
+#     (cargo build --release -p failover-cli --bins) and uses target/release.
 #
 # Network safety: everything happens inside namespaces fo-bench-<pid>-* created here, with
 # 198.18.0.0/24 only; nothing is added to the root namespace; a trap kills every process in
@@ -28,10 +39,16 @@ set -u
 
 RUNS=${RUNS:-10}
 SOAK_S=${SOAK_S:-600}
-FAST=${FAST:-0.05}
-KEEPALIVED_FAST=${KEEPALIVED_FAST:-0.05}
+FAST=${FAST:-0.02}
+MISSES=${MISSES:-3}
+TIMEOUT=${TIMEOUT-0.02}
+PRIO=${PRIO-chrt -r 10}
+FAILD_OPTS=${FAILD_OPTS--m}
+KEEPALIVED_FAST=${KEEPALIVED_FAST:-0.01}
 SYSTEMS=${SYSTEMS:-failover keepalived ucarp}
 SCENARIOS=${SCENARIOS:-cut kill term}
+SETTINGS=${SETTINGS:-slow fast}
+SOAK_SYSTEMS=${SOAK_SYSTEMS:-failover}
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -43,11 +60,18 @@ die() { echo "failover.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
 for t in ip ping awk; do command -v $t >/dev/null || die "missing $t (apt-get install iproute2 iputils-ping)"; done
 
-bindir=${FAILOVER_BIN_DIR:-$repo/target/release}
-if [ ! -x "$bindir/failsh" ] || [ ! -x "$bindir/faild" ]; then
-	echo "building the programs (cargo build --release -p failover-cli --bins)" >&2
+# Release binaries: debug ones are several times slower at starting a procedure and answering
+# a poll, which shows in the outage and under CPU saturation. cargo rebuilds only what changed.
+if [ -n "${FAILOVER_BIN_DIR:-}" ]; then
+	bindir=$FAILOVER_BIN_DIR
+else
+	echo "building the release programs (cargo build --release -p failover-cli --bins)" >&2
 	(cd "$repo" && cargo build --release -q -p failover-cli --bins) || die "build failed"
+	bindir=$repo/target/release
 fi
+[ -x "$bindir/failsh" ] && [ -x "$bindir/faild" ] || die "no faild/failsh in $bindir"
+# shellcheck disable=SC2086
+[ -z "$PRIO" ] || $PRIO true || die "PRIO=\"$PRIO\" does not work here"
 
 base=fo-bench-$$
 sw=$base-sw; lu=$base-lu; ma=$base-ma; cl=$base-cl
@@ -65,7 +89,7 @@ killns() {
 }
 cleanup() {
 	for ns in $lu $ma $cl $sw; do killns "$ns"; ip netns del "$ns" 2>/dev/null; done
-	rm -rf "$work"
+	if [ -n "${KEEP_WORK:-}" ]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -118,11 +142,19 @@ stop_all() {
 	for ns in $lu $ma; do ip -n "$ns" addr del $vip/24 dev eth0 2>/dev/null; done
 	ip -n $cl neigh flush dev eth0 2>/dev/null
 	ip -n $sw link set lu0 up
+	if [ -n "${KEEP_WORK:-}" ] && [ -d "$work/lukretia" ]; then
+		local old
+		old=$work/old.$(date +%s%N)
+		mkdir -p "$old"; mv "$work/lukretia" "$work/macbeth" "$old/" 2>/dev/null
+	fi
 	rm -rf "$work/lukretia" "$work/macbeth"
 }
 
 # ---- failover (faild + failsh with the example scripts) ----
-fo_configure() { # interval
+fo_configure() { # interval [misses [timeout]]
+	local extra=""
+	[ -n "${2:-}" ] && extra="failsvc $service misses $2\n"
+	[ -n "${3:-}" ] && extra="${extra}failsvc $service timeout $3\n"
 	for node in lukretia macbeth; do
 		d=$work/$node
 		mkdir -p "$d/etc" "$d/var" "$d/run" "$d/log"
@@ -140,21 +172,24 @@ fo_configure() { # interval
 		INTERFACE=eth0
 		GRARP_OPTS="-c 3 -i 100"
 		FAILSH_OPTS="-l $d/run/failsh.dump"
+		FAILD_OPTS="$FAILD_OPTS"
 		EOF
 		cp "$examples/communities" "$d/etc/"
 		sed -e "s|^set script /etc/init.d/$service|set script $examples/$service|" \
-			-e "s|^failsvc $service interval 1\$|failsvc $service interval $1|" \
+			-e "s|^failsvc $service interval 1\$|failsvc $service interval $1\n$extra|" \
 			"$examples/$node.tcl" >"$d/etc/$node.tcl"
+		grep -q "^failsvc $service interval $1\$" "$d/etc/$node.tcl" || die "$examples/$node.tcl: no \"failsvc $service interval 1\" line to replace"
 	done
 }
 fo_run() { # ns node script action
-	FAILOVER_DEFAULTS=$work/$2/failover.default ip netns exec "$1" sh "$examples/$3" "$4" >>"$work/$2/log/scripts.log" 2>&1
+	# shellcheck disable=SC2086
+	FAILOVER_DEFAULTS=$work/$2/failover.default ip netns exec "$1" $PRIO sh "$examples/$3" "$4" >>"$work/$2/log/scripts.log" 2>&1
 }
 fo_boot() { # ns node
 	fo_run "$1" "$2" faild.init start && fo_run "$1" "$2" $service start && fo_run "$1" "$2" failsh.init start
 }
-fo_start() { # interval
-	fo_configure "$1"
+fo_start() { # interval [misses [timeout]]
+	fo_configure "$@"
 	fo_boot $lu lukretia || die "lukretia does not boot"
 	wait_until 15 only_lu || die "lukretia does not take the address"
 	fo_boot $ma macbeth || die "macbeth does not boot"
@@ -183,7 +218,7 @@ ka_start() { # advert version
 		sed -e "s/@NODE@/$node/" -e "s/@STATE@/$st/" -e "s/@PRIORITY@/$pr/" \
 			-e "s/@ADVERT@/$1/" -e "s/@VERSION@/$2/" \
 			"$here/keepalived/keepalived.conf.in" >"$d/keepalived.conf"
-		ip netns exec $ns keepalived --vrrp --dont-fork --log-console --use-file="$d/keepalived.conf" \
+		ip netns exec $ns $PRIO keepalived --vrrp --dont-fork --log-console --use-file="$d/keepalived.conf" \
 			--pid="$d/keepalived.pid" --vrrp_pid="$d/vrrp.pid" >"$d/keepalived.log" 2>&1 &
 		[ $node = lukretia ] && { wait_until 15 only_lu || die "keepalived: lukretia does not take the address"; }
 	done
@@ -193,7 +228,12 @@ ka_event() {
 	case $1 in
 	cut)	ip -n $sw link set lu0 down;;
 	kill)	killns $lu;;
-	term)	kill -TERM "$(cat "$work/lukretia/keepalived.pid")";;
+	term)	# Every keepalived process of lukretia's namespace (by id): its pid file can be
+		# missing for a moment after a restart.
+		local p
+		for p in $(nspids $lu); do
+			[ "$(cat "/proc/$p/comm" 2>/dev/null)" = keepalived ] && kill -TERM "$p"
+		done;;
 	esac
 }
 ka_restore() { # scenario advert version
@@ -202,7 +242,10 @@ ka_restore() { # scenario advert version
 	kill|term)
 		killns $lu
 		ip -n $lu addr del $vip/24 dev eth0 2>/dev/null
-		ip netns exec $lu keepalived --vrrp --dont-fork --log-console --use-file="$work/lukretia/keepalived.conf" \
+		# A SIGKILLed keepalived leaves its pid files; a new one that finds them may say
+		# "daemon is already running" and exit.
+		rm -f "$work/lukretia/keepalived.pid" "$work/lukretia/vrrp.pid"
+		ip netns exec $lu $PRIO keepalived --vrrp --dont-fork --log-console --use-file="$work/lukretia/keepalived.conf" \
 			--pid="$work/lukretia/keepalived.pid" --vrrp_pid="$work/lukretia/vrrp.pid" >>"$work/lukretia/keepalived.log" 2>&1 &
 		;;
 	esac
@@ -210,7 +253,7 @@ ka_restore() { # scenario advert version
 
 # ---- ucarp ----
 uc_start_one() { # ns node srcip skew
-	ip netns exec "$1" ucarp -i eth0 -s "$3" -v 50 -p benchsecret -a $vip -b 1 -k "$4" -P -z -n \
+	ip netns exec "$1" $PRIO ucarp -i eth0 -s "$3" -v 50 -p benchsecret -a $vip -b 1 -k "$4" -P -z -n \
 		-u "$here/ucarp/vip-up.sh" -d "$here/ucarp/vip-down.sh" >"$work/$2.ucarp.log" 2>&1 &
 	echo $! >"$work/$2.ucarp.pid"
 }
@@ -248,9 +291,14 @@ longest_gap() {
 }
 
 # measure SYSTEM SCENARIO: prints "gap_ms both" (both: lukretia still held the address
-# once macbeth had it) or "NA" if the takeover did not happen within 20 s.
+# 300 ms after macbeth had it; then the client's probes may still be answered by the dead
+# master's kernel, and the gap says nothing) or "NA NA" if the run did not start from
+# lukretia alone or the takeover did not happen within 20 s.
 measure() {
 	local sys=$(prefix "$1") sc=$2 out=$work/ping.out
+	# A run that does not start from "lukretia alone holds the address" (the previous
+	# settle failed) would measure nothing: it counts as NA.
+	wait_until 10 only_lu || { echo "NA NA"; return; }
 	ip -n $cl neigh flush dev eth0 2>/dev/null
 	client_ok; client_ok
 	ip netns exec $cl ping -n -D -i 0.01 $vip >"$out" 2>/dev/null &
@@ -305,45 +353,69 @@ run_setting() { # sys label start-args...
 			echo "  $label $sc run $i: $gap ms (both hold afterwards: $both)" >&2
 			settle "$sys" "$sc"
 		done
-		echo "$label $sc $(stats "${gaps[@]}") $boths/$RUNS" >>"$results"
+		local valid
+		valid=$(printf '%s\n' "${gaps[@]}" | grep -cv NA)
+		echo "$label $sc $(stats "${gaps[@]}") $boths/$valid" >>"$results"
 	done
 	stop_all
 }
 
+fast_label="failover/i$FAST-m$MISSES-t${TIMEOUT:-$FAST}"
 for sys in $SYSTEMS; do
 	case $sys in
 	failover)
-		run_setting failover "failover/interval-1" 1
-		run_setting failover "failover/interval-$FAST" "$FAST";;
+		[[ " $SETTINGS " == *" slow "* ]] && run_setting failover "failover/interval-1" 1
+		[[ " $SETTINGS " == *" fast "* ]] && run_setting failover "$fast_label" "$FAST" "$MISSES" "$TIMEOUT";;
 	keepalived)
 		command -v keepalived >/dev/null || { echo "keepalived missing (apt-get install keepalived): skipped" >&2; continue; }
-		run_setting keepalived "keepalived/advert-1" 1 2
-		run_setting keepalived "keepalived/advert-$KEEPALIVED_FAST" "$KEEPALIVED_FAST" 3;;
+		[[ " $SETTINGS " == *" slow "* ]] && run_setting keepalived "keepalived/advert-1" 1 2
+		[[ " $SETTINGS " == *" fast "* ]] && run_setting keepalived "keepalived/advert-$KEEPALIVED_FAST" "$KEEPALIVED_FAST" 3;;
 	ucarp)
 		command -v ucarp >/dev/null || { echo "ucarp missing (apt-get install ucarp): skipped" >&2; continue; }
 		run_setting ucarp "ucarp/advbase-1";;
 	esac
 done
 
-echo
-echo "Outage seen by the client (longest gap between answered 10 ms probes), $RUNS runs each"
-printf '%-28s %-5s %9s %9s %9s  %s\n' setting event median_ms p90_ms max_ms "both-held"
-while read -r label sc med p90 max both; do
-	printf '%-28s %-5s %9s %9s %9s  %s\n' "$label" "$sc" "$med" "$p90" "$max" "$both"
-done <"$results"
+if [ -s "$results" ]; then
+	echo
+	echo "Outage seen by the client (longest gap between answered 10 ms probes), $RUNS runs each;"
+	echo "daemons started with PRIO=\"$PRIO\", faild options \"$FAILD_OPTS\""
+	printf '%-28s %-5s %9s %9s %9s  %s\n' setting event median_ms p90_ms max_ms "both-held"
+	while read -r label sc med p90 max both; do
+		printf '%-28s %-5s %9s %9s %9s  %s\n' "$label" "$sc" "$med" "$p90" "$max" "$both"
+	done <"$results"
+fi
 
 # ---- soak ----
-if [ "$SOAK_S" -gt 0 ] && [[ " $SYSTEMS " == *" failover "* ]]; then
-	command -v stress-ng >/dev/null || die "stress-ng missing (apt-get install stress-ng)"
+# soak SYSTEM: SOAK_S seconds at the system's fast setting with every CPU saturated by
+# stress-ng started in lukretia's namespace (the namespaces share the CPUs, so macbeth's
+# daemons are starved as well). A false takeover is macbeth bringing the address up while
+# lukretia is healthy: counted by sampling macbeth's address every 50 ms and, exactly, from
+# macbeth's own log (faild: RECOVER -> UP; keepalived: Entering MASTER STATE).
+soak() {
+	local sys=$1 setting log pattern
 	stop_all
-	fo_start "$FAST"
+	case $sys in
+	failover)
+		fo_start "$FAST" "$MISSES" "$TIMEOUT"
+		setting="interval $FAST, misses $MISSES, timeout ${TIMEOUT:-$FAST}, PRIO \"$PRIO\", faild \"$FAILD_OPTS\""
+		log=$work/macbeth/log/faild.log; pattern='RECOVER -> UP';;
+	keepalived)
+		ka_start "$KEEPALIVED_FAST" 3
+		setting="advert_int $KEEPALIVED_FAST, PRIO \"$PRIO\""
+		log=$work/macbeth/keepalived.log; pattern='Entering MASTER STATE';;
+	esac
 	sleep 2
+	only_lu || die "soak $sys: lukretia does not hold the address alone at the start"
+	local before
+	before=$(grep -c "$pattern" "$log" 2>/dev/null)
+	local ncpu c
 	ncpu=$(nproc)
-	# Saturate every CPU from lukretia's namespace (one worker per CPU, pinned).
+	# One stress-ng worker pinned to each CPU, at the default priority.
 	for c in $(seq 0 $((ncpu - 1))); do
 		ip netns exec $lu taskset -c "$c" stress-ng --cpu 1 --timeout "${SOAK_S}s" --quiet &
 	done
-	false_takeovers=0; was=no; samples=0
+	local false_takeovers=0 was=no samples=0 end
 	end=$(( $(date +%s) + SOAK_S ))
 	while [ "$(date +%s)" -lt $end ]; do
 		if holds $ma; then
@@ -355,10 +427,25 @@ if [ "$SOAK_S" -gt 0 ] && [[ " $SYSTEMS " == *" failover "* ]]; then
 		samples=$((samples + 1))
 		sleep 0.05
 	done
-	killns $lu >/dev/null 2>&1 # (stress-ng and the daemons)
-	ups=$(grep -c 'RECOVER -> UP' "$work/macbeth/log/faild.log" 2>/dev/null)
+	local ups end_state=lukretia-alone
+	ups=$(( $(grep -c "$pattern" "$log" 2>/dev/null) - before ))
+	only_lu || end_state="NOT lukretia alone"
 	echo
-	echo "Soak: ${SOAK_S} s at interval $FAST with lukretia's $ncpu CPUs saturated by stress-ng:"
+	echo "Soak $sys: ${SOAK_S} s at $setting, $ncpu CPUs saturated by stress-ng:"
 	echo "  false takeovers seen by sampling macbeth's address every 50 ms: $false_takeovers ($samples samples)"
-	echo "  macbeth's faild RECOVER -> UP transitions: $ups"
+	echo "  macbeth's own log, \"$pattern\": $ups"
+	echo "  at the end: $end_state"
+	if [ "$ups" -gt 0 ] && [ $sys = failover ]; then
+		echo "  macbeth's faild transitions and failsh's view of lukretia during the soak:"
+		grep -- '->' "$work/macbeth/log/faild.log" | tail -n 20 | sed 's/^/    /'
+		grep -i 'lukretia' "$work/macbeth/log/failsh.log" | grep -iv 'poll ok' | tail -n 20 | sed 's/^/    /'
+	fi
+	killns $lu >/dev/null 2>&1 # (stress-ng and the daemons)
+	stop_all
+}
+
+if [ "$SOAK_S" -gt 0 ]; then
+	command -v stress-ng >/dev/null || die "stress-ng missing (apt-get install stress-ng)"
+	command -v taskset >/dev/null || die "taskset missing (apt-get install util-linux)"
+	for sys in $SOAK_SYSTEMS; do soak "$sys"; done
 fi
