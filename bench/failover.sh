@@ -18,7 +18,7 @@
 # Settings (environment):
 #   RUNS (10), SOAK_S (600; 0 skips the soak), SYSTEMS ("failover keepalived ucarp"),
 #   SCENARIOS ("cut kill term"), SETTINGS ("slow fast": interval 1 and/or the fast setting).
-#   FAST (0.02), MISSES (3), TIMEOUT (0.02; "" = the interval): the fast failover setting,
+#   FAST (0.01), MISSES (3), TIMEOUT (0.02; "" = the interval): the fast failover setting,
 #     i.e. `failsvc S interval $FAST`, `misses $MISSES`, `timeout $TIMEOUT`. The slow setting
 #     is the example's `interval 1` (misses 1, timeout = interval).
 #   PRIO ("chrt -r 10"): command prefix that starts the daemons of every system (faild,
@@ -39,7 +39,7 @@ set -u
 
 RUNS=${RUNS:-10}
 SOAK_S=${SOAK_S:-600}
-FAST=${FAST:-0.02}
+FAST=${FAST:-0.01}
 MISSES=${MISSES:-3}
 TIMEOUT=${TIMEOUT-0.02}
 PRIO=${PRIO-chrt -r 10}
