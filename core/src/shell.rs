@@ -1079,7 +1079,9 @@ impl Shell {
                         Some("an operator set FAIL in the local faild".to_string());
                 }
             } else {
-                let tolerance_ms = service.config.timeout_ms();
+                // Answers travel with delays up to a timeout, more on a loaded host: a change
+                // time that moved by less than this is noise, not a new change.
+                let tolerance_ms = service.config.timeout_ms().max(100);
                 let is_slave = service.slaves.contains(&host);
                 let local_up = service.state == Some(State::Up);
                 let view = service.views.entry(host).or_default();
@@ -1087,14 +1089,19 @@ impl Shell {
                 // may have started and announced the address meanwhile (and stepped down
                 // again): the master must re-announce. Its faild's "since the last change"
                 // shows it, whatever the slave's clock says about absolute time.
+                // Only paths that can pass through UP count: the same state with a newer
+                // change (RECOVER -> UP -> RECOVER), or RECOVER -> FAIL (a start that failed
+                // after announcing). FAIL -> RECOVER is a registration, not an announcement.
+                let moved = entry.since_change_ms.saturating_add(tolerance_ms)
+                    < view
+                        .since_change_ms
+                        .saturating_add(now.since_ms(view.seen_at));
                 let unseen_change = view.answered
                     && view.state != Some(State::Up)
                     && entry.state != Some(State::Up)
-                    && (view.state != entry.state
-                        || entry.since_change_ms.saturating_add(tolerance_ms)
-                            < view
-                                .since_change_ms
-                                .saturating_add(now.since_ms(view.seen_at)));
+                    && ((view.state == entry.state && moved)
+                        || (view.state == Some(State::Recover)
+                            && entry.state == Some(State::Fail)));
                 // A slave we saw UP steps down: the end of a conflict episode. Its start
                 // announced the address, so ours must come after it.
                 let left_up = view.answered
@@ -1406,7 +1413,7 @@ impl Shell {
                         )
                     } else {
                         format!(
-                            "a slave of {} was UP and stepped down: re-announcing after it",
+                            "slave {} stepped down or changed state since our last poll (it may have announced the address): re-announcing",
                             slaves.join(", ")
                         )
                     },
