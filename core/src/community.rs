@@ -8,7 +8,7 @@
 //! states while every other host may only read them.
 
 use std::fmt;
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {

@@ -14,7 +14,7 @@ use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreIn
 use crate::time::Time;
 use crate::wire::{self, Nonce, Request, RequestBody};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr};
 
 /// What a simulated procedure does.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::wire::{self, DecodeError, Entry, Key, Reply, Request, RequestBody, St
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 /// How long a challenge handed out in a reply may be used for a Set.
 pub const CHALLENGE_LIFETIME_MS: u64 = 30_000;
