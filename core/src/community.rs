@@ -7,8 +7,8 @@
 //! granted. So `* public RW 127.0.0.1/32` next to `* public RO` lets local init scripts set
 //! states while every other host may only read them.
 
-use std::fmt;
 use core::net::IpAddr;
+use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {

@@ -13,8 +13,8 @@ use crate::state::State;
 use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreInput};
 use crate::time::Time;
 use crate::wire::{self, Nonce, Request, RequestBody};
-use std::collections::{BTreeMap, BTreeSet};
 use core::net::{IpAddr, Ipv4Addr};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a simulated procedure does.
 #[derive(Clone, Debug, PartialEq, Eq)]

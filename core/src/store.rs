@@ -6,10 +6,10 @@ use crate::rng::Rng;
 use crate::state::State;
 use crate::time::Time;
 use crate::wire::{self, DecodeError, Entry, Key, Reply, Request, RequestBody, Status};
+use core::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use core::net::IpAddr;
 
 /// How long a challenge handed out in a reply may be used for a Set.
 pub const CHALLENGE_LIFETIME_MS: u64 = 30_000;
