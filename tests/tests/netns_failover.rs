@@ -54,6 +54,34 @@ fn assert_dense(samples: &[Sample]) {
     );
 }
 
+/// Heals a fault while sampling both hosts every 10 ms, waits until lukretia alone holds the
+/// address and the client's neighbour entry points at it, watches ten more intervals (nothing
+/// may flap) and asserts that both never held the address later than the bound after the
+/// heal. Returns the samples and the heal's time in them.
+fn heal_then_lukretia_alone(bed: &Bed, what: &str, heal: impl FnOnce()) -> (Vec<Sample>, Duration) {
+    let sampler = Sampler::start(bed, SAMPLE_PERIOD, Duration::from_secs(30));
+    let healed_at = sampler.now();
+    heal();
+    bed.wait_for("only lukretia holds the address", PHASE_LIMIT, || {
+        bed.lukretia.holds() && !bed.macbeth.holds()
+    });
+    bed.wait_for(
+        "the client's neighbour entry points at lukretia",
+        PHASE_LIMIT,
+        || bed.client_neighbour(VIP4).as_deref() == Some(bed.lukretia.mac),
+    );
+    std::thread::sleep(bed.interval() * 10);
+    let samples = sampler.finish();
+    assert_dense(&samples);
+    let bound = heal_bound(bed);
+    assert!(
+        both_held(&samples, healed_at + bound).is_empty(),
+        "both hosts held the address more than {bound:?} after {what}:\n{}",
+        describe(&samples)
+    );
+    (samples, healed_at)
+}
+
 /// Checks that every frame in a capture of macbeth's announcements says the failover
 /// address is at macbeth's MAC, and that the grarp bursts for both addresses are there.
 fn check_announcements(records: &[String], mac: &str) {
@@ -152,28 +180,8 @@ fn the_client_follows_the_address_when_lukretia_s_link_is_cut_and_comes_back() {
         bed.lukretia.holds(),
         "lukretia dropped the address during the cut"
     );
-    let sampler = Sampler::start(&bed, SAMPLE_PERIOD, Duration::from_secs(30));
-    let restored_at = sampler.now();
-    bed.restore(&bed.lukretia);
-    bed.wait_for("only lukretia holds the address", PHASE_LIMIT, || {
-        bed.lukretia.holds() && !bed.macbeth.holds()
-    });
-    bed.wait_for(
-        "the client's neighbour entry points at lukretia",
-        PHASE_LIMIT,
-        || bed.client_neighbour(VIP4).as_deref() == Some(bed.lukretia.mac),
-    );
-    // Watch a while longer: nothing flaps.
-    std::thread::sleep(bed.interval() * 10);
-    let samples = sampler.finish();
-    assert_dense(&samples);
-    let bound = heal_bound(&bed);
-    let late = both_held(&samples, restored_at + bound);
-    assert!(
-        late.is_empty(),
-        "both hosts held the address more than {bound:?} after the link came back:\n{}",
-        describe(&samples)
-    );
+    let (samples, restored_at) =
+        heal_then_lukretia_alone(&bed, "the link came back", || bed.restore(&bed.lukretia));
     let last_both = both_held(&samples, restored_at)
         .last()
         .map(|s| s.at - restored_at);
@@ -422,26 +430,8 @@ fn a_partition_between_the_hosts_heals_with_lukretia_reclaiming() {
     bed.ping_until_answered(bed.macbeth.addr4, PHASE_LIMIT);
 
     // Heal: lukretia sees its slave UP and reclaims (re-announces), macbeth steps down.
-    let sampler = Sampler::start(&bed, SAMPLE_PERIOD, Duration::from_secs(30));
-    let healed_at = sampler.now();
-    bed.partition(false);
-    bed.wait_for("only lukretia holds the address", PHASE_LIMIT, || {
-        bed.lukretia.holds() && !bed.macbeth.holds()
-    });
-    bed.wait_for(
-        "the client's neighbour entry points at lukretia",
-        PHASE_LIMIT,
-        || bed.client_neighbour(VIP4).as_deref() == Some(bed.lukretia.mac),
-    );
-    std::thread::sleep(bed.interval() * 10);
-    let samples = sampler.finish();
-    assert_dense(&samples);
-    let bound = heal_bound(&bed);
-    assert!(
-        both_held(&samples, healed_at + bound).is_empty(),
-        "both hosts held the address more than {bound:?} after the partition healed:\n{}",
-        describe(&samples)
-    );
+    let (samples, _) =
+        heal_then_lukretia_alone(&bed, "the partition healed", || bed.partition(false));
     let end = samples.last().expect("samples");
     assert!(end.lukretia && !end.macbeth, "{}", describe(&samples));
     assert_eq!(
