@@ -61,6 +61,8 @@ pub struct HarnessHost {
     pub actions: Vec<(Time, Action)>,
     pub procedures_run: Vec<(Time, ProcedureKind)>,
     pub killed: BTreeSet<ProcedureId>,
+    /// How many times its faild wrote its state file.
+    pub persists: u64,
     boot_count: u64,
 }
 
@@ -71,6 +73,9 @@ pub const COMMUNITY: &str = "genesis";
 pub struct Harness {
     pub now: Time,
     pub latency_ms: u64,
+    /// How long a faild takes to put a state change on disk before it answers (fsync on a
+    /// busy disk); 0 by default.
+    pub persist_ms: u64,
     pub hosts: BTreeMap<String, HarnessHost>,
     /// Directional cuts: (from, to) pairs whose messages are dropped.
     pub cuts: BTreeSet<(String, String)>,
@@ -90,6 +95,7 @@ impl Harness {
         Harness {
             now: Time(0),
             latency_ms: 1,
+            persist_ms: 0,
             hosts: BTreeMap::new(),
             cuts: BTreeSet::new(),
             queue: BTreeMap::new(),
@@ -120,6 +126,7 @@ impl Harness {
             actions: Vec::new(),
             procedures_run: Vec::new(),
             killed: BTreeSet::new(),
+            persists: 0,
             boot_count: 0,
         };
         if let Some(config) = config {
@@ -238,7 +245,10 @@ impl Harness {
         let mut replies = Vec::new();
         while let Some(action) = host.store.poll_action() {
             match action {
-                StoreAction::Persist { services } => host.persisted = services,
+                StoreAction::Persist { services } => {
+                    host.persisted = services;
+                    host.persists += 1;
+                }
                 StoreAction::Reply { peer, bytes } => replies.push((peer, bytes)),
                 StoreAction::Event(_) => {}
             }
@@ -428,10 +438,18 @@ impl Harness {
                         bytes,
                     },
                 );
-                for (_, reply) in Self::drain_store(host) {
+                let persists_before = host.persists;
+                let replies = Self::drain_store(host);
+                // faild answers a change only once it is on disk.
+                let persist_ms = if self.hosts[&to].persists > persists_before {
+                    self.persist_ms
+                } else {
+                    0
+                };
+                for (_, reply) in replies {
                     if self.reachable(&to, &from) {
                         self.schedule(
-                            now.plus_ms(latency),
+                            now.plus_ms(latency + persist_ms),
                             Delivery::Reply {
                                 to: from.clone(),
                                 bytes: reply,

@@ -24,6 +24,11 @@ pub const DEFAULT_PROCEDURE_LIMIT_MS: u64 = 30_000;
 const CHALLENGE_USABLE_MS: u64 = CHALLENGE_LIFETIME_MS * 5 / 6;
 /// How many services one poll request names at most.
 const MAX_SERVICES_PER_POLL: usize = 200;
+/// Challenges from the local faild held for writes at most (the newest are kept).
+const HELD_CHALLENGES: usize = 16;
+/// The shortest time a state write to the local faild is given before it counts as failed
+/// (see [`ServiceConfig::write_timeout_ms`]).
+pub const WRITE_TIMEOUT_FLOOR_MS: u64 = 1_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -111,6 +116,15 @@ impl ServiceConfig {
 
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_ms.unwrap_or(self.interval_ms)
+    }
+
+    /// How long a state write to the local faild may take: the poll timeout, but at least
+    /// [`WRITE_TIMEOUT_FLOOR_MS`]. faild answers a Set only once the state is on disk
+    /// (fsync of the file and its directory), which on a busy disk takes far longer than a
+    /// poll's answer; a 5 ms poll timeout made healthy writes fail and UP services stop.
+    /// A dead local faild is still noticed at the poll timeout, by the polls of it.
+    pub fn write_timeout_ms(&self) -> u64 {
+        self.timeout_ms().max(WRITE_TIMEOUT_FLOOR_MS)
     }
 }
 
@@ -1020,6 +1034,12 @@ impl Shell {
         }
         if host == self.local {
             if let Some(challenge) = reply.challenge.filter(|_| reply.authenticated) {
+                // A few in hand let several services write at once; more would only be
+                // older ones, which faild may already have forgotten (it keeps a bounded
+                // number, and a 5 ms interval hands out 200 a second).
+                if self.challenges.len() >= HELD_CHALLENGES {
+                    self.challenges.pop_front();
+                }
                 self.challenges.push_back((challenge, now));
             }
         }
@@ -1224,7 +1244,8 @@ impl Shell {
             .collect();
         for id in waiting {
             let challenge = loop {
-                match self.challenges.pop_front() {
+                // The newest first: faild forgets the oldest of its outstanding challenges.
+                match self.challenges.pop_back() {
                     Some((c, at)) if now.since_ms(at) <= CHALLENGE_USABLE_MS => break Some(c),
                     Some(_) => continue,
                     None => break None,
@@ -1253,7 +1274,7 @@ impl Shell {
             };
             write.in_flight = Some(nonce);
             let generation = write.generation;
-            let timeout_ms = service.config.timeout_ms();
+            let timeout_ms = service.config.write_timeout_ms();
             self.pending.insert(
                 nonce,
                 Pending::Write {
@@ -1770,7 +1791,7 @@ impl Shell {
         let longest_ms = self
             .services
             .values()
-            .map(|s| s.config.procedure_limit_ms + 2 * s.config.timeout_ms())
+            .map(|s| s.config.procedure_limit_ms + 2 * s.config.write_timeout_ms())
             .max()
             .unwrap_or(0);
         self.timers

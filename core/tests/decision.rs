@@ -647,3 +647,107 @@ fn the_same_seed_and_inputs_give_byte_identical_actions() {
     assert_eq!(a, run(99));
     assert_ne!(a, run(100), "the seed reaches the nonces");
 }
+
+/// faild answers a state write only once it is on disk. At a 5 ms poll timeout a 20 ms
+/// fsync would make every healthy write count as failed (and `misses` of them stop an UP
+/// service); a write is given at least WRITE_TIMEOUT_FLOOR_MS instead, while the polls of the
+/// local faild still notice a dead one at the poll timeout.
+#[test]
+fn a_slow_disk_under_faild_does_not_stop_an_up_service_at_a_short_timeout() {
+    let fast = |masters: &[&str], slaves: &[&str]| ServiceConfig {
+        misses: 3,
+        timeout_ms: Some(5),
+        ..ServiceConfig {
+            masters: masters.iter().map(|s| s.to_string()).collect(),
+            slaves: slaves.iter().map(|s| s.to_string()).collect(),
+            has_reclaim: true,
+            ..ServiceConfig::new(SERVICE, 10)
+        }
+    };
+    let mut h = Harness::new(7);
+    h.persist_ms = 20;
+    h.add_host(
+        "lukretia",
+        Some(config("macbeth", fast(&[], &["macbeth"]))),
+        record(State::Recover),
+    );
+    h.add_host(
+        "macbeth",
+        Some(config("lukretia", fast(&["lukretia"], &[]))),
+        record(State::Recover),
+    );
+    h.run_for(2_000);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Up));
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Start]);
+    assert!(
+        h.procedures("macbeth").is_empty(),
+        "{:?}",
+        h.procedures("macbeth")
+    );
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    let write_failures: Vec<_> = h
+        .host("lukretia")
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::WriteFailed { .. }))
+        .collect();
+    assert!(write_failures.is_empty(), "{write_failures:?}");
+
+    // A faild that really is gone is still noticed at the poll timeout, not the write floor.
+    h.cut("lukretia", "lukretia");
+    h.run_for(100);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Start, ProcedureKind::Stop]
+    );
+}
+
+/// Found by the 5 ms bench setting: faild keeps the newest MAX_OUTSTANDING_CHALLENGES
+/// challenges, which at 200 polls a second is 20 s of them, while failsh kept every challenge
+/// for 25 s and used the oldest first. After 20 s every write presented a forgotten
+/// challenge, was refused, and retried with the next-oldest: writes failed for seconds and
+/// the slave stopped the service it had just started. failsh now uses the newest challenge.
+#[test]
+fn writes_succeed_at_once_after_a_long_run_at_a_5_ms_interval() {
+    let fast = |masters: &[&str], slaves: &[&str]| ServiceConfig {
+        misses: 4,
+        timeout_ms: Some(5),
+        ..ServiceConfig {
+            masters: masters.iter().map(|s| s.to_string()).collect(),
+            slaves: slaves.iter().map(|s| s.to_string()).collect(),
+            has_reclaim: true,
+            ..ServiceConfig::new(SERVICE, 5)
+        }
+    };
+    let mut h = Harness::new(7);
+    h.add_host(
+        "lukretia",
+        Some(config("macbeth", fast(&[], &["macbeth"]))),
+        record(State::Recover),
+    );
+    h.add_host(
+        "macbeth",
+        Some(config("lukretia", fast(&["lukretia"], &[]))),
+        record(State::Recover),
+    );
+    h.run_for(30_000);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    h.cut("lukretia", "macbeth");
+    h.cut("macbeth", "lukretia");
+    h.run_for(200);
+    assert_eq!(h.stored("macbeth", SERVICE), Some(State::Up));
+    assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Start]);
+    let refused: Vec<_> = h
+        .host("macbeth")
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::WriteFailed { .. }))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} failed writes: {:?}",
+        refused.len(),
+        refused.first()
+    );
+}
