@@ -336,6 +336,14 @@ impl Host {
         holds(&self.ns)
     }
 
+    /// Whether 2001:db8::50 is configured on the host's interface.
+    pub fn holds_v6(&self) -> bool {
+        let o = sh(&[
+            "ip", "-n", &self.ns, "-o", "-6", "addr", "show", "dev", DEV, "to", VIP6,
+        ]);
+        !String::from_utf8_lossy(&o.stdout).trim().is_empty()
+    }
+
     /// faild's and failsh's logs, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
@@ -369,6 +377,11 @@ pub struct BedOptions {
     pub grarp_opts: String,
     /// Move 2001:db8::50 along with 198.18.0.50.
     pub ipv6: bool,
+    /// Use `lukretia-fast.tcl` and `macbeth-fast.tcl` (procedures with `ip` and the built-in
+    /// grarp) in place of the examples whose procedures run the service script. Their own
+    /// interval, misses and timeout give way to `interval` (misses 1, timeout = interval)
+    /// and `failsvc`, and their addresses to the bed's.
+    pub fast_config: bool,
 }
 
 impl Default for BedOptions {
@@ -378,6 +391,7 @@ impl Default for BedOptions {
             failsvc: Vec::new(),
             grarp_opts: "-c 3 -i 100".into(),
             ipv6: true,
+            fast_config: false,
         }
     }
 }
@@ -590,12 +604,20 @@ impl Bed {
         std::fs::write(h.defaults_file(), defaults).expect("defaults file");
         std::fs::copy(examples.join("communities"), h.dir.join("etc/communities"))
             .expect("communities");
-        let tcl = render_tcl(
-            &std::fs::read_to_string(examples.join(format!("{}.tcl", h.name)))
-                .expect("example configuration"),
-            &examples.join(SERVICE),
-            &self.options,
-        );
+        let tcl = if self.options.fast_config {
+            render_fast_tcl(
+                &std::fs::read_to_string(examples.join(format!("{}-fast.tcl", h.name)))
+                    .expect("fast example configuration"),
+                &self.options,
+            )
+        } else {
+            render_tcl(
+                &std::fs::read_to_string(examples.join(format!("{}.tcl", h.name)))
+                    .expect("example configuration"),
+                &examples.join(SERVICE),
+                &self.options,
+            )
+        };
         std::fs::write(h.dir.join(format!("etc/{}.tcl", h.name)), tcl).expect("tcl");
     }
 
@@ -755,6 +777,49 @@ pub fn render_tcl(example: &str, script: &Path, options: &BedOptions) -> String 
     text
 }
 
+/// A fast example configuration (`lukretia-fast.tcl`, `macbeth-fast.tcl`) for the bed: its
+/// interval, misses and timeout replaced by the bed's, its addresses by the bed's (with the
+/// IPv6 one when the bed moves it), extra `failsvc` lines added. Every line it replaces
+/// must be found, so that a changed example fails the test instead of passing untested.
+pub fn render_fast_tcl(example: &str, options: &BedOptions) -> String {
+    let addresses = if options.ipv6 {
+        format!("set addresses {{{VIP4}/24 {VIP6}/64}}")
+    } else {
+        format!("set addresses {{{VIP4}/24}}")
+    };
+    let replacements = [
+        (
+            format!("set interface {DEV}"),
+            format!("set interface {DEV}"),
+        ),
+        (format!("set addresses {{{VIP4}/24}}"), addresses),
+        (
+            format!("failsvc {SERVICE} interval 0.01"),
+            format!("failsvc {SERVICE} interval {}", options.interval),
+        ),
+        (
+            format!("failsvc {SERVICE} misses 3"),
+            format!("failsvc {SERVICE} misses 1"),
+        ),
+        (
+            format!("failsvc {SERVICE} timeout 0.005"),
+            format!("failsvc {SERVICE} timeout {}", options.interval),
+        ),
+    ];
+    let mut text = example.to_string();
+    for (from, to) in replacements {
+        assert!(
+            text.lines().any(|l| l == from),
+            "the fast example configuration no longer has the line `{from}`"
+        );
+        text = text.replace(&from, &to);
+    }
+    for line in &options.failsvc {
+        text.push_str(&format!("failsvc {SERVICE} {line}\n"));
+    }
+    text
+}
+
 /// Who held the address at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample {
@@ -870,7 +935,20 @@ impl Capture {
         let file = host.dir.join(name);
         let mut child = Command::new("ip")
             .args([
-                "netns", "exec", &host.ns, "tcpdump", "-Z", "root", "-i", DEV, "-U", "-nn", "-w",
+                "netns",
+                "exec",
+                &host.ns,
+                "tcpdump",
+                "-Z",
+                "root",
+                "-i",
+                DEV,
+                "-U",
+                "-nn",
+                // Without it libpcap hands frames over a ring block at a time (when it fills
+                // or after about a second): a capture stopped sooner lost every frame.
+                "--immediate-mode",
+                "-w",
             ])
             .arg(&file)
             .arg(filter)

@@ -371,8 +371,7 @@ fn sigterm_hands_over_and_recover_brings_the_address_back_never_both() {
     bed.ping_until_answered(VIP4, PHASE_LIMIT);
 
     // macbeth's start procedure (address, then the grarp burst) has finished and its faild
-    // says UP. (Recovering lukretia while macbeth is still inside its start procedure lets
-    // both start: a starting slave shows RECOVER until its start returns; see docs/deploy.md.)
+    // says UP, so that what follows is the RECOVER handshake alone.
     bed.wait_for("macbeth's faild says UP", PHASE_LIMIT, || {
         bed.macbeth.state().as_deref() == Some("UP")
     });
@@ -439,4 +438,71 @@ fn a_partition_between_the_hosts_heals_with_lukretia_reclaiming() {
         Some(bed.lukretia.mac)
     );
     bed.ping_until_answered(VIP4, PHASE_LIMIT);
+}
+
+/// The fast example configurations (`lukretia-fast.tcl`, `macbeth-fast.tcl`), whose
+/// procedures move the address with `ip` and the built-in `grarp` instead of the service
+/// script, do the same job: IPv4 and IPv6 addresses up, announced and down on both hosts
+/// through a link cut, its heal and a SIGTERM handover. At the bed's 0.2 s interval: the
+/// fast timing itself is measured by `bench/failover.sh`, not asserted here.
+#[test]
+fn the_fast_example_configurations_move_the_address_without_the_service_script() {
+    if !ready("netns_failover::fast_config", &[("tcpdump", "tcpdump")]) {
+        return;
+    }
+    let bed = Bed::new(BedOptions {
+        fast_config: true,
+        ..BedOptions::default()
+    });
+    bed.boot_both();
+    bed.ping_until_answered(VIP4, PHASE_LIMIT);
+    bed.ping_until_answered(VIP6, PHASE_LIMIT);
+
+    let capture = Capture::start(
+        &bed.client,
+        "fast-takeover.pcap",
+        &format!(
+            "ether src {} and ((arp host {VIP4}) or (icmp6 and ip6[40] == 136 and ip6 src {VIP6}))",
+            bed.macbeth.mac
+        ),
+    );
+    bed.cut(&bed.lukretia);
+    bed.wait_for("macbeth holds the address", PHASE_LIMIT, || {
+        bed.macbeth.holds()
+    });
+    bed.wait_for(
+        "the client's neighbour entry points at macbeth",
+        PHASE_LIMIT,
+        || bed.client_neighbour(VIP4).as_deref() == Some(bed.macbeth.mac),
+    );
+    bed.ping_until_answered(VIP4, PHASE_LIMIT);
+    bed.ping_until_answered(VIP6, PHASE_LIMIT);
+    assert_eq!(bed.client_neighbour(VIP6).as_deref(), Some(bed.macbeth.mac));
+    std::thread::sleep(Duration::from_millis(500));
+    // The built-in grarp, one round for both addresses at a time: the same frames as the
+    // service script's grarp bursts.
+    check_announcements(&capture.finish(), bed.macbeth.mac);
+
+    // Heal: macbeth's stopservice takes both addresses down, lukretia reclaims.
+    let (samples, _) =
+        heal_then_lukretia_alone(&bed, "the link came back", || bed.restore(&bed.lukretia));
+    let end = samples.last().expect("samples");
+    assert!(end.lukretia && !end.macbeth, "{}", describe(&samples));
+    assert!(
+        !bed.macbeth.holds_v6(),
+        "macbeth's stopservice left the IPv6 address up"
+    );
+    bed.ping_until_answered(VIP6, PHASE_LIMIT);
+
+    // SIGTERM: lukretia's stopservice takes both addresses down before macbeth starts.
+    bed.lukretia.script("failsh.init", "stop");
+    assert!(
+        !bed.lukretia.holds() && !bed.lukretia.holds_v6(),
+        "lukretia's stopservice left an address up on SIGTERM"
+    );
+    bed.wait_for("macbeth holds the address", PHASE_LIMIT, || {
+        bed.macbeth.holds()
+    });
+    bed.ping_until_answered(VIP4, PHASE_LIMIT);
+    bed.ping_until_answered(VIP6, PHASE_LIMIT);
 }
