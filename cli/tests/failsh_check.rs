@@ -286,3 +286,28 @@ fn failsh_procedures_and_t_know_grarp() {
     );
     assert!(stderr.contains("line 1)"), "{stderr}");
 }
+
+/// The fast Linux examples load with their tuned timing and the built-in commands they use.
+#[test]
+fn failsh_t_loads_the_fast_linux_examples() {
+    for (file, relation, peer, address) in [
+        ("lukretia-fast.tcl", "slaves", "macbeth", "198.18.0.2"),
+        ("macbeth-fast.tcl", "masters", "lukretia", "198.18.0.1"),
+    ] {
+        let path = example(&format!("linux/{file}"));
+        let (code, stdout, stderr) = failsh_t(&path);
+        assert_eq!(
+            code, 0,
+            "failsh -t -f {file}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        for wanted in [
+            "service 198.18.0.50: interval 0.01s, timeout 0.005s, misses 3, limit 30s (default)",
+            &format!("  {relation}: {peer}"),
+            "procedures: start startservice, stop stopservice, reclaim reclaimservice",
+            &format!("host {peer}: address {address}, port 1291, protocol tcp, community ***"),
+        ] {
+            assert!(stdout.contains(wanted), "missing {wanted:?} in:\n{stdout}");
+        }
+        assert!(stderr.is_empty(), "unexpected stderr:\n{stderr}");
+    }
+}
