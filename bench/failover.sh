@@ -2,7 +2,8 @@
 # Failover outage benchmark on the network-namespace bed of tests/src/netns.rs:
 # a switch namespace with a bridge, lukretia (198.18.0.1, master), macbeth (198.18.0.2,
 # slave) and a client (198.18.0.100) probing the failover address 198.18.0.50 every 10 ms
-# (ping -i 0.01). The outage of one run is the longest gap between two answered probes.
+# (vip-probe: an ICMP echo every 10 ms on an exact schedule). The outage of one run is the
+# longest gap between two answered probes.
 #
 # Systems: failover (the real faild+failsh with examples/linux, at `interval 1` and at
 # $FAST), keepalived (VRRP, advert 1 s and $KEEPALIVED_FAST), ucarp (advbase 1 s, its
@@ -18,9 +19,13 @@
 # Settings (environment):
 #   RUNS (10), SOAK_S (600; 0 skips the soak), SYSTEMS ("failover keepalived ucarp"),
 #   SCENARIOS ("cut kill term"), SETTINGS ("slow fast": interval 1 and/or the fast setting).
-#   FAST (0.01), MISSES (3), TIMEOUT (0.02; "" = the interval): the fast failover setting,
+#   FAST (0.01), MISSES (3), TIMEOUT (0.005; "" = the interval): the fast failover setting,
 #     i.e. `failsvc S interval $FAST`, `misses $MISSES`, `timeout $TIMEOUT`. The slow setting
-#     is the example's `interval 1` (misses 1, timeout = interval).
+#     is the example's `interval 1` (misses 1, timeout = interval) with lukretia.tcl and
+#     macbeth.tcl, whose procedures run the service script.
+#   FAST_CONFIG (fast): the configurations of the fast setting: "fast" is lukretia-fast.tcl
+#     and macbeth-fast.tcl (procedures with one `ip` and the built-in grarp), "script" the
+#     examples' lukretia.tcl and macbeth.tcl (procedures that run the service script).
 #   PRIO ("chrt -r 10"): command prefix that starts the daemons of every system (faild,
 #     failsh, keepalived, ucarp) with a higher CPU priority, as docs/deploy.md advises;
 #     "" runs them at the default priority. FAILD_OPTS ("-m"): extra faild options.
@@ -41,7 +46,8 @@ RUNS=${RUNS:-10}
 SOAK_S=${SOAK_S:-600}
 FAST=${FAST:-0.01}
 MISSES=${MISSES:-3}
-TIMEOUT=${TIMEOUT-0.02}
+TIMEOUT=${TIMEOUT-0.005}
+FAST_CONFIG=${FAST_CONFIG:-fast}
 PRIO=${PRIO-chrt -r 10}
 FAILD_OPTS=${FAILD_OPTS--m}
 KEEPALIVED_FAST=${KEEPALIVED_FAST:-0.01}
@@ -65,11 +71,12 @@ for t in ip ping awk; do command -v $t >/dev/null || die "missing $t (apt-get in
 if [ -n "${FAILOVER_BIN_DIR:-}" ]; then
 	bindir=$FAILOVER_BIN_DIR
 else
-	echo "building the release programs (cargo build --release -p failover-cli --bins)" >&2
-	(cd "$repo" && cargo build --release -q -p failover-cli --bins) || die "build failed"
+	echo "building the release programs (cargo build --release -p failover-cli --bins; vip-probe)" >&2
+	(cd "$repo" && cargo build --release -q -p failover-cli --bins && cargo build --release -q -p failover-tests --bin vip-probe) || die "build failed"
 	bindir=$repo/target/release
 fi
 [ -x "$bindir/failsh" ] && [ -x "$bindir/faild" ] || die "no faild/failsh in $bindir"
+[ -x "$bindir/vip-probe" ] || die "no vip-probe in $bindir (cargo build --release -p failover-tests --bin vip-probe)"
 # shellcheck disable=SC2086
 [ -z "$PRIO" ] || $PRIO true || die "PRIO=\"$PRIO\" does not work here"
 
@@ -151,7 +158,7 @@ stop_all() {
 }
 
 # ---- failover (faild + failsh with the example scripts) ----
-fo_configure() { # interval [misses [timeout]]
+fo_configure() { # interval [misses [timeout [script|fast]]]
 	local extra=""
 	[ -n "${2:-}" ] && extra="failsvc $service misses $2\n"
 	[ -n "${3:-}" ] && extra="${extra}failsvc $service timeout $3\n"
@@ -175,10 +182,18 @@ fo_configure() { # interval [misses [timeout]]
 		FAILD_OPTS="$FAILD_OPTS"
 		EOF
 		cp "$examples/communities" "$d/etc/"
-		sed -e "s|^set script /etc/init.d/$service|set script $examples/$service|" \
-			-e "s|^failsvc $service interval 1\$|failsvc $service interval $1\n$extra|" \
-			"$examples/$node.tcl" >"$d/etc/$node.tcl"
-		grep -q "^failsvc $service interval $1\$" "$d/etc/$node.tcl" || die "$examples/$node.tcl: no \"failsvc $service interval 1\" line to replace"
+		if [ "${4:-script}" = fast ]; then
+			# The fast example: its own interval, misses and timeout lines get ours.
+			sed -e "s|^failsvc $service interval .*|failsvc $service interval $1|" \
+				-e "s|^failsvc $service misses .*|failsvc $service misses ${2:-1}|" \
+				-e "s|^failsvc $service timeout .*|failsvc $service timeout ${3:-$1}|" \
+				"$examples/$node-fast.tcl" >"$d/etc/$node.tcl"
+		else
+			sed -e "s|^set script /etc/init.d/$service|set script $examples/$service|" \
+				-e "s|^failsvc $service interval 1\$|failsvc $service interval $1\n$extra|" \
+				"$examples/$node.tcl" >"$d/etc/$node.tcl"
+		fi
+		grep -q "^failsvc $service interval $1\$" "$d/etc/$node.tcl" || die "$d/etc/$node.tcl: no \"failsvc $service interval $1\" line"
 	done
 }
 fo_run() { # ns node script action
@@ -188,7 +203,7 @@ fo_run() { # ns node script action
 fo_boot() { # ns node
 	fo_run "$1" "$2" faild.init start && fo_run "$1" "$2" $service start && fo_run "$1" "$2" failsh.init start
 }
-fo_start() { # interval [misses [timeout]]
+fo_start() { # interval [misses [timeout [script|fast]]]
 	fo_configure "$@"
 	fo_boot $lu lukretia || die "lukretia does not boot"
 	wait_until 15 only_lu || die "lukretia does not take the address"
@@ -284,9 +299,9 @@ uc_restore() {
 prefix() { case $1 in failover) echo fo;; keepalived) echo ka;; ucarp) echo uc;; esac; }
 
 # ---- one measurement ----
-# Longest gap (ms) between answered probes in a `ping -D` output.
+# Longest gap (ms) between answered probes in vip-probe's output ("answer SEQ UNIX_TIME").
 longest_gap() {
-	awk -F'[][]' '/bytes from/ { t = $2 * 1000; if (n++ && t - last > max) max = t - last; last = t }
+	awk '$1 == "answer" { t = $3 * 1000; if (n++ && t - last > max) max = t - last; last = t }
 		END { if (n < 2) print "NA"; else printf "%.0f\n", max }' "$1"
 }
 
@@ -301,7 +316,8 @@ measure() {
 	wait_until 10 only_lu || { echo "NA NA"; return; }
 	ip -n $cl neigh flush dev eth0 2>/dev/null
 	client_ok; client_ok
-	ip netns exec $cl ping -n -D -i 0.01 $vip >"$out" 2>/dev/null &
+	# vip-probe, not `ping -i 0.01`: iputils ping sends every 16 ms here, not every 10.
+	ip netns exec $cl "$bindir/vip-probe" -i 10 -w 60 $vip >"$out" 2>"$out.err" &
 	local ping_pid=$!
 	sleep 1
 	${sys}_event "$sc"
@@ -314,7 +330,8 @@ measure() {
 	else
 		both=NA
 	fi
-	kill -INT $ping_pid 2>/dev/null; wait $ping_pid 2>/dev/null
+	# TERM: a background job of a script ignores INT.
+	kill -TERM $ping_pid 2>/dev/null; wait $ping_pid 2>/dev/null
 	if [ $both = NA ]; then echo "NA NA"; else echo "$(longest_gap "$out") $both"; fi
 }
 
@@ -361,11 +378,12 @@ run_setting() { # sys label start-args...
 }
 
 fast_label="failover/i$FAST-m$MISSES-t${TIMEOUT:-$FAST}"
+[ "$FAST_CONFIG" = fast ] || fast_label="$fast_label-script"
 for sys in $SYSTEMS; do
 	case $sys in
 	failover)
 		[[ " $SETTINGS " == *" slow "* ]] && run_setting failover "failover/interval-1" 1
-		[[ " $SETTINGS " == *" fast "* ]] && run_setting failover "$fast_label" "$FAST" "$MISSES" "$TIMEOUT";;
+		[[ " $SETTINGS " == *" fast "* ]] && run_setting failover "$fast_label" "$FAST" "$MISSES" "$TIMEOUT" "$FAST_CONFIG";;
 	keepalived)
 		command -v keepalived >/dev/null || { echo "keepalived missing (apt-get install keepalived): skipped" >&2; continue; }
 		[[ " $SETTINGS " == *" slow "* ]] && run_setting keepalived "keepalived/advert-1" 1 2
@@ -397,8 +415,8 @@ soak() {
 	stop_all
 	case $sys in
 	failover)
-		fo_start "$FAST" "$MISSES" "$TIMEOUT"
-		setting="interval $FAST, misses $MISSES, timeout ${TIMEOUT:-$FAST}, PRIO \"$PRIO\", faild \"$FAILD_OPTS\""
+		fo_start "$FAST" "$MISSES" "$TIMEOUT" "$FAST_CONFIG"
+		setting="interval $FAST, misses $MISSES, timeout ${TIMEOUT:-$FAST}, $FAST_CONFIG configuration, PRIO \"$PRIO\", faild \"$FAILD_OPTS\""
 		log=$work/macbeth/log/faild.log; pattern='RECOVER -> UP';;
 	keepalived)
 		ka_start "$KEEPALIVED_FAST" 3
