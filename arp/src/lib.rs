@@ -13,6 +13,10 @@
 //! - **Linux sender** (cargo feature `sender`, on by default): [`Sender`] opens an `AF_PACKET`
 //!   socket on an interface and [`send_burst`] sends a bounded burst. Enabling the feature on
 //!   another operating system stops the build with a `compile_error!`: only Linux sends packets.
+//! - **Linux address configuration** (same feature): [`add_address`] and [`remove_address`]
+//!   put a service address on an interface or take it off through rtnetlink (`RTM_NEWADDR`,
+//!   `RTM_DELADDR`), like `ip addr replace` / `ip addr del` without forking `ip`. Their
+//!   argument checks ([`check_address_prefix`], [`check_address_label`]) build everywhere.
 //!
 //! ## Frame forms
 //!
@@ -49,7 +53,7 @@ pub use frame::{
     ArpFrame, ArpOp, NeighborAdvertFrame, ParseError, ARP_FRAME_LEN, NA_FRAME_LEN,
 };
 #[cfg(feature = "sender")]
-pub use sender::{send_burst, Sender};
+pub use sender::{add_address, remove_address, send_burst, Sender};
 
 /// The largest burst count accepted: a burst is a short announcement, not a flood.
 pub const MAX_COUNT: u32 = 100;
@@ -292,6 +296,66 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The kernel refused to add or remove an address (or did not answer in time).
+    #[error("cannot {change}: {source}")]
+    Address {
+        /// What was being done.
+        change: AddressChange,
+        /// What the kernel said (its errno), or why its answer was not usable.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel refused an address change for lack of privilege (EPERM or EACCES). Same
+    /// class as [`Error::PermissionDenied`] (code `PERMISSION`, exit status 4), but the
+    /// capability it needs is another one.
+    #[error(
+        "cannot {change}: {source}; configuring addresses needs root or the CAP_NET_ADMIN \
+         capability"
+    )]
+    AddressPermissionDenied {
+        /// What was being done.
+        change: AddressChange,
+        /// The system error (EPERM or EACCES).
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Adding or removing an address, for [`add_address`] and [`remove_address`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressOp {
+    /// `RTM_NEWADDR` (`ip addr replace`).
+    Add,
+    /// `RTM_DELADDR` (`ip addr del`).
+    Remove,
+}
+
+/// One address change, as error messages name it: `add 198.18.0.50/24 to eth0`,
+/// `remove 2001:db8::50/64 from eth0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressChange {
+    /// Add or remove.
+    pub op: AddressOp,
+    /// The interface.
+    pub interface: String,
+    /// The address.
+    pub address: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+}
+
+impl fmt::Display for AddressChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (verb, preposition) = match self.op {
+            AddressOp::Add => ("add", "to"),
+            AddressOp::Remove => ("remove", "from"),
+        };
+        write!(
+            f,
+            "{verb} {}/{} {preposition} {}",
+            self.address, self.prefix_len, self.interface
+        )
+    }
 }
 
 /// Exit status of `grarp`: all frames sent.
@@ -306,6 +370,9 @@ pub const EXIT_UNKNOWN_INTERFACE: u8 = 3;
 pub const EXIT_PERMISSION: u8 = 4;
 /// Exit status: the interface has no Ethernet MAC address (lo, tun, ...).
 pub const EXIT_NO_MAC: u8 = 5;
+/// Exit status: the kernel refused to add or remove an address ([`Error::Address`]; `grarp`
+/// itself never changes addresses, failsh's Tcl `ipaddr` does).
+pub const EXIT_ADDRESS: u8 = 6;
 
 impl Error {
     /// The `grarp` exit status for this error (failsh's Tcl `grarp` uses it in `errorCode`).
@@ -317,9 +384,12 @@ impl Error {
             Error::InvalidInterfaceName { .. } | Error::UnknownInterface(_) => {
                 EXIT_UNKNOWN_INTERFACE
             }
-            Error::PermissionDenied { .. } => EXIT_PERMISSION,
+            Error::PermissionDenied { .. } | Error::AddressPermissionDenied { .. } => {
+                EXIT_PERMISSION
+            }
             Error::NoMac { .. } => EXIT_NO_MAC,
             Error::InterfaceDown(_) | Error::Io { .. } => EXIT_SEND,
+            Error::Address { .. } => EXIT_ADDRESS,
         }
     }
 
@@ -328,13 +398,67 @@ impl Error {
         match self {
             Error::Usage(_) => "USAGE",
             Error::FamilyMismatch(_) => "FAMILY",
-            Error::UnusableAddress { .. } => "ADDRESS",
+            Error::UnusableAddress { .. } | Error::Address { .. } => "ADDRESS",
             Error::InvalidInterfaceName { .. } | Error::UnknownInterface(_) => "NOINTERFACE",
             Error::NoMac { .. } => "NOMAC",
-            Error::PermissionDenied { .. } => "PERMISSION",
+            Error::PermissionDenied { .. } | Error::AddressPermissionDenied { .. } => "PERMISSION",
             Error::InterfaceDown(_) => "DOWN",
             Error::Io { .. } => "SEND",
         }
+    }
+}
+
+/// Checks an address and prefix length for [`add_address`] / [`remove_address`] before any
+/// system call: the prefix fits the family (at most 32 for IPv4, 128 for IPv6), and the
+/// address is neither unspecified nor multicast. Errors are [`Error::Usage`].
+pub fn check_address_prefix(address: IpAddr, prefix_len: u8) -> Result<(), Error> {
+    let (max, family) = match address {
+        IpAddr::V4(_) => (32, "IPv4"),
+        IpAddr::V6(_) => (128, "IPv6"),
+    };
+    if prefix_len > max {
+        return Err(Error::Usage(format!(
+            "bad prefix length {prefix_len} for {address}: an {family} prefix is 0 to {max} bits"
+        )));
+    }
+    if address.is_unspecified() {
+        return Err(Error::Usage(format!(
+            "{address} is the unspecified address: it cannot be put on an interface"
+        )));
+    }
+    if address.is_multicast() {
+        return Err(Error::Usage(format!(
+            "{address} is a multicast address: it cannot be put on an interface as a local \
+             address"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an IPv4 address label for [`add_address`], as `ip` does: the interface name itself
+/// or the interface name, ':' and more (`eth0:1`), at most 15 bytes, no '/', whitespace or
+/// NUL. Errors are [`Error::Usage`].
+pub fn check_address_label(interface: &str, label: &str) -> Result<(), Error> {
+    if label.len() > 15 {
+        return Err(Error::Usage(format!(
+            "label {label:?} is {} bytes long: labels are at most 15 bytes",
+            label.len()
+        )));
+    }
+    if label
+        .chars()
+        .any(|c| c == '/' || c == '\0' || c.is_whitespace())
+    {
+        return Err(Error::Usage(format!(
+            "label {label:?} contains '/', whitespace or NUL"
+        )));
+    }
+    match label.strip_prefix(interface) {
+        Some(rest) if rest.is_empty() || rest.starts_with(':') => Ok(()),
+        _ => Err(Error::Usage(format!(
+            "label {label:?} must be the interface name {interface} or start with \
+             \"{interface}:\" (e.g. {interface}:1)"
+        ))),
     }
 }
 
@@ -438,6 +562,82 @@ mod tests {
             let e = check_interface_name(bad).unwrap_err();
             assert_eq!(e.exit_code(), EXIT_UNKNOWN_INTERFACE, "{bad}");
         }
+    }
+
+    #[test]
+    fn address_prefix_and_label_checks() {
+        let v4: IpAddr = "198.18.0.50".parse().unwrap();
+        let v6: IpAddr = "2001:db8::50".parse().unwrap();
+        for (a, p) in [(v4, 0), (v4, 24), (v4, 32), (v6, 64), (v6, 128)] {
+            assert!(check_address_prefix(a, p).is_ok(), "{a}/{p}");
+        }
+        let e = check_address_prefix(v4, 33).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad prefix length 33 for 198.18.0.50: an IPv4 prefix is 0 to 32 bits"
+        );
+        assert_eq!((e.code_name(), e.exit_code()), ("USAGE", EXIT_USAGE));
+        assert!(check_address_prefix(v6, 129)
+            .unwrap_err()
+            .to_string()
+            .contains("0 to 128 bits"));
+        for bad in ["0.0.0.0", "::", "224.0.0.1", "ff02::1"] {
+            let e = check_address_prefix(bad.parse().unwrap(), 24).unwrap_err();
+            assert_eq!(e.code_name(), "USAGE", "{bad}");
+        }
+        assert!(check_address_label("eth0", "eth0").is_ok());
+        assert!(check_address_label("eth0", "eth0:1").is_ok());
+        assert!(check_address_label("eth0", "eth0:vip-50").is_ok());
+        for bad in [
+            "eth1:1",
+            "eth01",
+            "eth0:1234567890a",
+            "eth0: x",
+            "xeth0",
+            "",
+        ] {
+            let e = check_address_label("eth0", bad).unwrap_err();
+            assert_eq!(e.code_name(), "USAGE", "{bad}");
+        }
+        assert!(check_address_label("eth0", "eth1:1")
+            .unwrap_err()
+            .to_string()
+            .contains("must be the interface name eth0 or start with \"eth0:\""));
+    }
+
+    #[test]
+    fn address_errors_name_the_change_and_the_kernel_answer() {
+        let change = AddressChange {
+            op: AddressOp::Add,
+            interface: "eth0".into(),
+            address: "198.18.0.50".parse().unwrap(),
+            prefix_len: 24,
+        };
+        let e = Error::Address {
+            change: change.clone(),
+            source: std::io::Error::from_raw_os_error(17),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot add 198.18.0.50/24 to eth0: File exists (os error 17)"
+        );
+        assert_eq!((e.code_name(), e.exit_code()), ("ADDRESS", EXIT_ADDRESS));
+        let e = Error::AddressPermissionDenied {
+            change: AddressChange {
+                op: AddressOp::Remove,
+                ..change
+            },
+            source: std::io::Error::from_raw_os_error(1),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot remove 198.18.0.50/24 from eth0: Operation not permitted (os error 1); \
+             configuring addresses needs root or the CAP_NET_ADMIN capability"
+        );
+        assert_eq!(
+            (e.code_name(), e.exit_code()),
+            ("PERMISSION", EXIT_PERMISSION)
+        );
     }
 
     #[test]

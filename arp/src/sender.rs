@@ -1,4 +1,4 @@
-//! The Linux `AF_PACKET` sender.
+//! The Linux `AF_PACKET` sender, and address configuration through rtnetlink (`address`).
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -9,8 +9,12 @@ compile_error!(
 );
 
 #[cfg(target_os = "linux")]
+mod address;
+#[cfg(target_os = "linux")]
 mod sys;
 
+#[cfg(target_os = "linux")]
+pub use address::{add_address, remove_address};
 #[cfg(target_os = "linux")]
 pub use linux::{send_burst, Sender};
 

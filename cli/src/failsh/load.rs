@@ -1,13 +1,13 @@
 //! What only the daemon adds to a configuration that `crate::config` loaded (the one loader
-//! of `failsvc`, `failhost` and `failtrap`): the `grarp` command in the interpreter, the
-//! mapping onto the core's [`ShellConfig`], and each host's faild address.
+//! of `failsvc`, `failhost` and `failtrap`): the `grarp` and `ipaddr` commands in the
+//! interpreter, the mapping onto the core's [`ShellConfig`], and each host's faild address.
 //!
 //! Name resolution is kept apart from checking: `failsh -t` reports a host name that does not
 //! resolve as a warning (the configuration itself is fine, the resolver may answer later),
 //! while the daemon refuses to start, or a SIGHUP reload is rejected, until it resolves.
 
 use crate::config::{self, FailshConfig, HostDef, LoadedConfig};
-use crate::failsh::grarp;
+use crate::failsh::{grarp, ipaddr};
 use crate::tcl::Interp;
 use failover_core::shell::{
     HostConfig, ProcedureKind, Protocol, ServiceConfig, ShellConfig, DEFAULT_PROCEDURE_LIMIT_MS,
@@ -55,10 +55,15 @@ pub struct Checked {
     pub description: String,
 }
 
-/// Runs the file (with `grarp` registered) and checks it: syntax, commands, procedures that
-/// are missing or undefined, bad values, and the core's own rules. Errors name the file.
+/// Runs the file (with `grarp` and `ipaddr` registered) and checks it: syntax, commands,
+/// procedures that are missing or undefined, bad values, and the core's own rules. Errors name
+/// the file.
 pub fn load_checked(path: &Path, local_host: &str) -> Result<(LoadedConfig, ShellConfig), String> {
-    let loaded = config::load_file_with(path, grarp::register).map_err(|e| e.info)?;
+    let loaded = config::load_file_with(path, |interp| {
+        grarp::register(interp);
+        ipaddr::register(interp);
+    })
+    .map_err(|e| e.info)?;
     let errors = config::validate(&loaded);
     if !errors.is_empty() {
         return Err(errors

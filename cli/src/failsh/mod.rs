@@ -5,6 +5,7 @@
 pub mod dump;
 pub mod grarp;
 pub mod hooks;
+pub mod ipaddr;
 pub mod load;
 pub mod log;
 pub mod monitor;
