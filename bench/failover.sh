@@ -19,12 +19,12 @@
 # Settings (environment):
 #   RUNS (10), SOAK_S (600; 0 skips the soak), SYSTEMS ("failover keepalived ucarp"),
 #   SCENARIOS ("cut kill term"), SETTINGS ("slow fast": interval 1 and/or the fast setting).
-#   FAST (0.01), MISSES (3), TIMEOUT (0.005; "" = the interval): the fast failover setting,
+#   FAST (0.005), MISSES (4), TIMEOUT (0.005; "" = the interval): the fast failover setting,
 #     i.e. `failsvc S interval $FAST`, `misses $MISSES`, `timeout $TIMEOUT`. The slow setting
 #     is the example's `interval 1` (misses 1, timeout = interval) with lukretia.tcl and
 #     macbeth.tcl, whose procedures run the service script.
 #   FAST_CONFIG (fast): the configurations of the fast setting: "fast" is lukretia-fast.tcl
-#     and macbeth-fast.tcl (procedures with one `ip` and the built-in grarp), "script" the
+#     and macbeth-fast.tcl (procedures with the built-in ipaddr and grarp), "script" the
 #     examples' lukretia.tcl and macbeth.tcl (procedures that run the service script).
 #   PRIO ("chrt -r 10"): command prefix that starts the daemons of every system (faild,
 #     failsh, keepalived, ucarp) with a higher CPU priority, as docs/deploy.md advises;
@@ -44,8 +44,8 @@ set -u
 
 RUNS=${RUNS:-10}
 SOAK_S=${SOAK_S:-600}
-FAST=${FAST:-0.01}
-MISSES=${MISSES:-3}
+FAST=${FAST:-0.005}
+MISSES=${MISSES:-4}
 TIMEOUT=${TIMEOUT-0.005}
 FAST_CONFIG=${FAST_CONFIG:-fast}
 PRIO=${PRIO-chrt -r 10}

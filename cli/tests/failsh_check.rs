@@ -301,7 +301,7 @@ fn failsh_t_loads_the_fast_linux_examples() {
             "failsh -t -f {file}\nstdout:\n{stdout}\nstderr:\n{stderr}"
         );
         for wanted in [
-            "service 198.18.0.50: interval 0.01s, timeout 0.005s, misses 3, limit 30s (default)",
+            "service 198.18.0.50: interval 0.005s, timeout 0.005s, misses 4, limit 30s (default)",
             &format!("  {relation}: {peer}"),
             "procedures: start startservice, stop stopservice, reclaim reclaimservice",
             &format!("host {peer}: address {address}, port 1291, protocol tcp, community ***"),

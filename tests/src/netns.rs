@@ -794,11 +794,11 @@ pub fn render_fast_tcl(example: &str, options: &BedOptions) -> String {
         ),
         (format!("set addresses {{{VIP4}/24}}"), addresses),
         (
-            format!("failsvc {SERVICE} interval 0.01"),
+            format!("failsvc {SERVICE} interval 0.005"),
             format!("failsvc {SERVICE} interval {}", options.interval),
         ),
         (
-            format!("failsvc {SERVICE} misses 3"),
+            format!("failsvc {SERVICE} misses 4"),
             format!("failsvc {SERVICE} misses 1"),
         ),
         (
