@@ -15,12 +15,15 @@
 //! need `arp_accept=1` / `accept_untracked_na`).
 #![cfg(target_os = "linux")]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use failover_arp::{parse_frame, Announcement, ArpOp, MacAddr};
+use support::{clean_leftovers, have, must, root_or_skip, run_with_timeout, sh, CMD_TIMEOUT};
 
 const PREFIX: &str = "fo-ga-";
 const MAC_A: &str = "02:fa:00:00:00:0a";
@@ -28,96 +31,8 @@ const MAC_B: &str = "02:fa:00:00:00:0b";
 const WRONG_MAC: &str = "02:00:00:00:00:01";
 const VIP4: &str = "198.18.0.50";
 const VIP6: &str = "2001:db8::50";
-const CMD_TIMEOUT: Duration = Duration::from_secs(20);
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Prints a loud SKIPPED line; fails unless FAILOVER_ALLOW_SKIP=1 (a test that passes without
-/// running is a defect).
-fn skip(why: &str) {
-    eprintln!("SKIPPED (needs root): grarp_netns: {why}");
-    if std::env::var("FAILOVER_ALLOW_SKIP").as_deref() != Ok("1") {
-        panic!("grarp_netns could not run: {why} (set FAILOVER_ALLOW_SKIP=1 to allow skipping)");
-    }
-}
-
-/// Runs a command to completion with a time limit; kills it when the limit passes.
-fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
-    let desc = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("{desc} did not finish within {limit:?}: {out:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn sh(args: &[&str]) -> Output {
-    run_with_timeout(Command::new(args[0]).args(&args[1..]), CMD_TIMEOUT)
-}
-
-fn must(args: &[&str]) -> String {
-    let o = sh(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Deletes namespaces of our prefix left by a run whose process is gone.
-fn clean_leftovers() {
-    let list = sh(&["ip", "netns", "list"]);
-    for line in String::from_utf8_lossy(&list.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("grarp_netns: removing leftover namespace {name}");
-            let _ = sh(&["ip", "netns", "del", name]);
-        }
-    }
-}
 
 /// Two namespaces joined by a veth pair; removed on drop (also when a test panics).
 struct Bed {
@@ -137,7 +52,7 @@ impl Drop for Bed {
 
 impl Bed {
     fn new() -> Bed {
-        clean_leftovers();
+        clean_leftovers(PREFIX, "grarp_netns");
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let base = format!("{PREFIX}{}-{n}", std::process::id());
         let dir = std::env::temp_dir().join(&base);
@@ -363,8 +278,7 @@ fn tcpdump_decode(file: &Path) -> Vec<String> {
 
 /// Root, `ip` and `tcpdump` available (tcpdump is installed under CI as root when missing).
 fn ready() -> bool {
-    if !is_root() {
-        skip("not running as root: network namespaces and raw sockets need it");
+    if !root_or_skip("grarp_netns") {
         return false;
     }
     if !have("ip") {
@@ -378,7 +292,10 @@ fn ready() -> bool {
         );
     }
     if !have("tcpdump") {
-        skip("tcpdump is not installed (apt-get install tcpdump)");
+        eprintln!("SKIPPED (needs tcpdump): grarp_netns: apt-get install tcpdump");
+        if std::env::var("FAILOVER_ALLOW_SKIP").as_deref() != Ok("1") {
+            panic!("grarp_netns could not run: tcpdump is not installed (set FAILOVER_ALLOW_SKIP=1 to allow skipping)");
+        }
         return false;
     }
     true

@@ -10,12 +10,14 @@
 //! command is bounded in time.
 #![cfg(target_os = "linux")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::{clean_leftovers, have, must, root_or_skip, run_with_timeout, sh, CMD_TIMEOUT};
 
 const PREFIX: &str = "fo-ipaddr-";
-const CMD_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The minimal configuration `failsh -t` accepts, before the lines under test.
 const CONFIG: &str = "\
@@ -25,85 +27,13 @@ failsvc S start up
 failsvc S stop up
 ";
 
-/// Not root: a loud SKIPPED line, and a failure unless FAILOVER_ALLOW_SKIP=1 (a test that
-/// passes without running is a defect). `ip` missing: a failure naming the package.
+/// Root (else a loud SKIPPED line, and a failure unless FAILOVER_ALLOW_SKIP=1) and `ip`.
 fn ready() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        let why = "not running as root: network namespaces and address changes need it";
-        eprintln!("SKIPPED (needs root): ipaddr_netns: {why}");
-        if std::env::var("FAILOVER_ALLOW_SKIP").as_deref() != Ok("1") {
-            panic!(
-                "ipaddr_netns could not run: {why} (set FAILOVER_ALLOW_SKIP=1 to allow skipping)"
-            );
-        }
+    if !root_or_skip("ipaddr_netns") {
         return false;
     }
-    let have_ip = Command::new("sh")
-        .args(["-c", "command -v ip"])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(have_ip, "`ip` is missing (apt-get install iproute2)");
+    assert!(have("ip"), "`ip` is missing (apt-get install iproute2)");
     true
-}
-
-/// Runs a command to completion with a time limit; kills it when the limit passes.
-fn run_with_timeout(cmd: &mut Command, limit: Duration) -> Output {
-    let desc = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("{desc} did not finish within {limit:?}: {out:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn sh(args: &[&str]) -> Output {
-    run_with_timeout(Command::new(args[0]).args(&args[1..]), CMD_TIMEOUT)
-}
-
-fn must(args: &[&str]) -> String {
-    let o = sh(args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Deletes namespaces `fo-ipaddr-<pid>` left by a run whose process is gone.
-fn clean_leftovers() {
-    let list = sh(&["ip", "netns", "list"]);
-    for line in String::from_utf8_lossy(&list.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("ipaddr_netns: removing leftover namespace {name}");
-            let _ = sh(&["ip", "netns", "del", name]);
-        }
-    }
 }
 
 /// The scratch namespace with eth0 <-> eth1 (veth, both up); deleted on drop, also when the
@@ -123,7 +53,7 @@ impl Drop for Netns {
 
 impl Netns {
     fn new() -> Netns {
-        clean_leftovers();
+        clean_leftovers(PREFIX, "ipaddr_netns");
         let name = format!("{PREFIX}{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
         let _ = std::fs::remove_dir_all(&dir);

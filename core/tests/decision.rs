@@ -648,24 +648,15 @@ fn the_same_seed_and_inputs_give_byte_identical_actions() {
     assert_ne!(a, run(100), "the seed reaches the nonces");
 }
 
-/// faild answers a state write only once it is on disk. At a 5 ms poll timeout a 20 ms
-/// fsync would make every healthy write count as failed (and `misses` of them stop an UP
-/// service); a write is given at least WRITE_TIMEOUT_FLOOR_MS instead, while the polls of the
-/// local faild still notice a dead one at the poll timeout.
-#[test]
-fn a_slow_disk_under_faild_does_not_stop_an_up_service_at_a_short_timeout() {
+/// lukretia and macbeth, both with a failsh, at a fast setting.
+fn fast_pair(interval_ms: u64, misses: u32, timeout_ms: u64) -> Harness {
     let fast = |masters: &[&str], slaves: &[&str]| ServiceConfig {
-        misses: 3,
-        timeout_ms: Some(5),
-        ..ServiceConfig {
-            masters: masters.iter().map(|s| s.to_string()).collect(),
-            slaves: slaves.iter().map(|s| s.to_string()).collect(),
-            has_reclaim: true,
-            ..ServiceConfig::new(SERVICE, 10)
-        }
+        interval_ms,
+        misses,
+        timeout_ms: Some(timeout_ms),
+        ..service(masters, slaves)
     };
     let mut h = Harness::new(7);
-    h.persist_ms = 20;
     h.add_host(
         "lukretia",
         Some(config("macbeth", fast(&[], &["macbeth"]))),
@@ -676,6 +667,17 @@ fn a_slow_disk_under_faild_does_not_stop_an_up_service_at_a_short_timeout() {
         Some(config("lukretia", fast(&["lukretia"], &[]))),
         record(State::Recover),
     );
+    h
+}
+
+/// faild answers a state write only once it is on disk. At a 5 ms poll timeout a 20 ms
+/// fsync would make every healthy write count as failed (and `misses` of them stop an UP
+/// service); a write is given at least WRITE_TIMEOUT_FLOOR_MS instead, while the polls of the
+/// local faild still notice a dead one at the poll timeout.
+#[test]
+fn a_slow_disk_under_faild_does_not_stop_an_up_service_at_a_short_timeout() {
+    let mut h = fast_pair(10, 3, 5);
+    h.persist_ms = 20;
     h.run_for(2_000);
     assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
     assert_eq!(h.stored("lukretia", SERVICE), Some(State::Up));
@@ -710,27 +712,7 @@ fn a_slow_disk_under_faild_does_not_stop_an_up_service_at_a_short_timeout() {
 /// the slave stopped the service it had just started. failsh now uses the newest challenge.
 #[test]
 fn writes_succeed_at_once_after_a_long_run_at_a_5_ms_interval() {
-    let fast = |masters: &[&str], slaves: &[&str]| ServiceConfig {
-        misses: 4,
-        timeout_ms: Some(5),
-        ..ServiceConfig {
-            masters: masters.iter().map(|s| s.to_string()).collect(),
-            slaves: slaves.iter().map(|s| s.to_string()).collect(),
-            has_reclaim: true,
-            ..ServiceConfig::new(SERVICE, 5)
-        }
-    };
-    let mut h = Harness::new(7);
-    h.add_host(
-        "lukretia",
-        Some(config("macbeth", fast(&[], &["macbeth"]))),
-        record(State::Recover),
-    );
-    h.add_host(
-        "macbeth",
-        Some(config("lukretia", fast(&["lukretia"], &[]))),
-        record(State::Recover),
-    );
+    let mut h = fast_pair(5, 4, 5);
     h.run_for(30_000);
     assert_eq!(h.holders(), vec!["lukretia".to_string()]);
     h.cut("lukretia", "macbeth");
