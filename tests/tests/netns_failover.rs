@@ -123,30 +123,13 @@ fn check_announcements(records: &[String], mac: &str) {
     );
 }
 
-#[test]
-fn the_client_follows_the_address_when_lukretia_s_link_is_cut_and_comes_back() {
-    if !ready("netns_failover::link_cut", &[("tcpdump", "tcpdump")]) {
-        return;
-    }
-    let bed = Bed::new(BedOptions::default());
-    bed.boot_both();
-
-    // The client reaches the address on lukretia, over IPv4 and IPv6.
-    bed.ping_until_answered(VIP4, PHASE_LIMIT);
-    bed.ping_until_answered(VIP6, PHASE_LIMIT);
-    assert_eq!(
-        bed.client_neighbour(VIP4).as_deref(),
-        Some(bed.lukretia.mac)
-    );
-    assert_eq!(
-        bed.client_neighbour(VIP6).as_deref(),
-        Some(bed.lukretia.mac)
-    );
-
-    // Cut: macbeth takes over, the client's neighbour entries follow, pings work again.
+/// Cuts lukretia's link and waits until macbeth holds the address, the client's neighbour
+/// entries point at macbeth and its pings (IPv4 and IPv6) are answered again; then checks
+/// macbeth's announcements, captured on the client into `capture_name`.
+fn cut_lukretia_and_follow_macbeth(bed: &Bed, capture_name: &str) {
     let capture = Capture::start(
         &bed.client,
-        "takeover.pcap",
+        capture_name,
         &format!(
             "ether src {} and ((arp host {VIP4}) or (icmp6 and ip6[40] == 136 and ip6 src {VIP6}))",
             bed.macbeth.mac
@@ -173,6 +156,30 @@ fn the_client_follows_the_address_when_lukretia_s_link_is_cut_and_comes_back() {
     // The grarp bursts are over (3 rounds 100 ms apart) well before this.
     std::thread::sleep(Duration::from_millis(500));
     check_announcements(&capture.finish(), bed.macbeth.mac);
+}
+
+#[test]
+fn the_client_follows_the_address_when_lukretia_s_link_is_cut_and_comes_back() {
+    if !ready("netns_failover::link_cut", &[("tcpdump", "tcpdump")]) {
+        return;
+    }
+    let bed = Bed::new(BedOptions::default());
+    bed.boot_both();
+
+    // The client reaches the address on lukretia, over IPv4 and IPv6.
+    bed.ping_until_answered(VIP4, PHASE_LIMIT);
+    bed.ping_until_answered(VIP6, PHASE_LIMIT);
+    assert_eq!(
+        bed.client_neighbour(VIP4).as_deref(),
+        Some(bed.lukretia.mac)
+    );
+    assert_eq!(
+        bed.client_neighbour(VIP6).as_deref(),
+        Some(bed.lukretia.mac)
+    );
+
+    // Cut: macbeth takes over, the client's neighbour entries follow, pings work again.
+    cut_lukretia_and_follow_macbeth(&bed, "takeover.pcap");
 
     // lukretia never learned of the cut (it is the master and kept the address): when the
     // link comes back both hold it, and within the bound exactly one does, lukretia, for good.
@@ -458,30 +465,9 @@ fn the_fast_example_configurations_move_the_address_without_the_service_script()
     bed.ping_until_answered(VIP4, PHASE_LIMIT);
     bed.ping_until_answered(VIP6, PHASE_LIMIT);
 
-    let capture = Capture::start(
-        &bed.client,
-        "fast-takeover.pcap",
-        &format!(
-            "ether src {} and ((arp host {VIP4}) or (icmp6 and ip6[40] == 136 and ip6 src {VIP6}))",
-            bed.macbeth.mac
-        ),
-    );
-    bed.cut(&bed.lukretia);
-    bed.wait_for("macbeth holds the address", PHASE_LIMIT, || {
-        bed.macbeth.holds()
-    });
-    bed.wait_for(
-        "the client's neighbour entry points at macbeth",
-        PHASE_LIMIT,
-        || bed.client_neighbour(VIP4).as_deref() == Some(bed.macbeth.mac),
-    );
-    bed.ping_until_answered(VIP4, PHASE_LIMIT);
-    bed.ping_until_answered(VIP6, PHASE_LIMIT);
-    assert_eq!(bed.client_neighbour(VIP6).as_deref(), Some(bed.macbeth.mac));
-    std::thread::sleep(Duration::from_millis(500));
-    // The built-in grarp, one round for both addresses at a time: the same frames as the
-    // service script's grarp bursts.
-    check_announcements(&capture.finish(), bed.macbeth.mac);
+    // The built-in grarp, one round for both addresses at a time, sends the same frames as
+    // the service script's grarp bursts.
+    cut_lukretia_and_follow_macbeth(&bed, "fast-takeover.pcap");
 
     // Heal: macbeth's stopservice takes both addresses down, lukretia reclaims.
     let (samples, _) =

@@ -186,3 +186,49 @@ fn unix_now() -> String {
         .unwrap_or_default();
     format!("{}.{:06}", t.as_secs(), t.subsec_micros())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 datagram (20-byte header) from `source` carrying `icmp`.
+    fn datagram(source: Ipv4Addr, icmp: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; 20];
+        d[0] = 0x45;
+        d[12..16].copy_from_slice(&source.octets());
+        d.extend_from_slice(icmp);
+        d
+    }
+
+    #[test]
+    fn an_echo_request_carries_a_valid_checksum_id_and_sequence() {
+        let packet = echo_request(0x1234, 7);
+        assert_eq!(packet[0], ECHO_REQUEST);
+        assert_eq!(checksum(&packet), 0, "a correct checksum sums to zero");
+        assert_eq!(&packet[4..8], &[0x12, 0x34, 0, 7]);
+    }
+
+    #[test]
+    fn only_replies_from_the_target_with_our_id_count() {
+        let target = Ipv4Addr::new(198, 18, 0, 50);
+        let mut reply = echo_request(0x1234, 9);
+        reply[0] = ECHO_REPLY;
+        assert_eq!(
+            reply_seq(&datagram(target, &reply), 0x1234, target),
+            Some(9)
+        );
+        assert_eq!(reply_seq(&datagram(target, &reply), 0x4321, target), None);
+        let other = Ipv4Addr::new(198, 18, 0, 1);
+        assert_eq!(reply_seq(&datagram(other, &reply), 0x1234, target), None);
+        let request = echo_request(0x1234, 9);
+        assert_eq!(reply_seq(&datagram(target, &request), 0x1234, target), None);
+        let whole = datagram(target, &reply);
+        for len in 0..whole.len() - 8 {
+            assert_eq!(
+                reply_seq(&whole[..len], 0x1234, target),
+                None,
+                "cut at {len}"
+            );
+        }
+    }
+}
