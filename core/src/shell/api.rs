@@ -1,0 +1,251 @@
+//! What goes into the decision machine and what comes out: inputs, actions, events, and the
+//! status the monitor shows.
+
+use crate::state::State;
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use super::config::{Protocol, ShellConfig};
+use crate::wire::Nonce;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HostId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServiceId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProcedureId(pub u64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcedureKind {
+    Start,
+    Stop,
+    Reclaim,
+    Check,
+}
+
+impl ProcedureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcedureKind::Start => "start",
+            ProcedureKind::Stop => "stop",
+            ProcedureKind::Reclaim => "reclaim",
+            ProcedureKind::Check => "check",
+        }
+    }
+}
+
+impl fmt::Display for ProcedureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serializes byte vectors as hex in traces, which keeps them short and readable.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut text = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            text.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd number of hex digits"));
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| {
+                text.get(i..i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom("bad hex digit"))
+            })
+            .collect()
+    }
+}
+
+/// Everything that can happen to the decision machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// A deadline from [`Shell::poll_timeout`] may have passed; spurious calls are harmless.
+    Timeout,
+    /// A reply arrived from some faild (UDP datagram or TCP frame payload).
+    Received {
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// A request could not be sent or its connection failed (for example refused): the host
+    /// counts as not answering at once instead of at the deadline.
+    SendFailed { nonce: Nonce, error: String },
+    /// A procedure finished: its returned text, or its error.
+    ProcedureDone {
+        id: ProcedureId,
+        result: Result<String, String>,
+    },
+    /// SIGTERM: hand services over (stop what is UP, publish FAIL), or with `keep_services`
+    /// (`-k`) leave them running as the original did.
+    Shutdown { keep_services: bool },
+    /// SIGHUP with a configuration that parsed and validated.
+    Reconfigure(ShellConfig),
+}
+
+/// Everything the decision machine asks its runtime to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Send a request to a host's faild (see [`Shell::host`] for its protocol).
+    Send {
+        host: HostId,
+        nonce: Nonce,
+        #[serde(with = "hex_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Run a procedure of a service; answer with [`Input::ProcedureDone`]. At most one runs
+    /// per service at a time.
+    RunProcedure {
+        id: ProcedureId,
+        service: ServiceId,
+        kind: ProcedureKind,
+        limit_ms: u64,
+    },
+    /// A procedure ran past its limit: kill it (and its children). Its late result is ignored.
+    KillProcedure {
+        id: ProcedureId,
+    },
+    Event(Event),
+    /// The handover is done (or gave up): the program may exit.
+    Exit,
+}
+
+/// What happened and why, for logs, failtrap and monitors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    StateChanged {
+        service: String,
+        from: Option<State>,
+        to: State,
+        reason: String,
+    },
+    ProcedureStarted {
+        service: String,
+        kind: ProcedureKind,
+        id: ProcedureId,
+        reason: String,
+    },
+    ProcedureFinished {
+        service: String,
+        kind: ProcedureKind,
+        id: ProcedureId,
+        outcome: String,
+    },
+    /// The reason the service is left as it is changed (logged once, not every interval).
+    Decision {
+        service: String,
+        reason: String,
+    },
+    HostReachable {
+        host: String,
+    },
+    HostUnreachable {
+        host: String,
+        reason: String,
+    },
+    HostRestarted {
+        host: String,
+    },
+    BadReply {
+        host: String,
+        error: String,
+    },
+    WriteFailed {
+        service: String,
+        reason: String,
+    },
+    HandoverComplete {
+        complete: bool,
+        detail: String,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::StateChanged {
+                service,
+                from,
+                to,
+                reason,
+            } => {
+                let from = from.map_or("UNKNOWN", State::as_str);
+                write!(f, "service {service}: {from} -> {to}: {reason}")
+            }
+            Event::ProcedureStarted {
+                service,
+                kind,
+                id,
+                reason,
+            } => write!(f, "service {service}: running {kind} (#{}): {reason}", id.0),
+            Event::ProcedureFinished {
+                service,
+                kind,
+                id,
+                outcome,
+            } => write!(f, "service {service}: {kind} (#{}) {outcome}", id.0),
+            Event::Decision { service, reason } => write!(f, "service {service}: {reason}"),
+            Event::HostReachable { host } => write!(f, "host {host} answers"),
+            Event::HostUnreachable { host, reason } => {
+                write!(f, "host {host} does not answer: {reason}")
+            }
+            Event::HostRestarted { host } => write!(f, "host {host}: its faild restarted"),
+            Event::BadReply { host, error } => write!(f, "host {host}: bad reply: {error}"),
+            Event::WriteFailed { service, reason } => write!(
+                f,
+                "service {service}: cannot write its state to the local faild: {reason}"
+            ),
+            Event::HandoverComplete { complete, detail } => {
+                if *complete {
+                    write!(f, "handover complete: {detail}")
+                } else {
+                    write!(f, "handover incomplete: {detail}")
+                }
+            }
+        }
+    }
+}
+
+/// A host as the monitor shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub protocol: Protocol,
+    pub reachable: Option<bool>,
+    pub last_contact: Option<Time>,
+}
+
+/// A service as the monitor shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub state: Option<State>,
+    pub last_change: Option<Time>,
+    pub reason: String,
+    pub decision: String,
+    pub interval_ms: u64,
+    /// Each master with the state it counts as now.
+    pub masters: Vec<(String, State)>,
+    pub slaves: Vec<(String, State)>,
+    pub procedure: Option<ProcedureKind>,
+}

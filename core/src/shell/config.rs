@@ -1,0 +1,291 @@
+//! The decision machine's configuration, its validation, and how a new one is applied to a
+//! running machine without disturbing what did not change.
+
+use super::{Handover, Host, HostId, Service, ServiceId, Shell};
+use crate::time::Time;
+use crate::timer::Timer;
+use crate::wire::{Key, MAX_NAME_BYTES};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Procedures are given this long unless the service says otherwise.
+pub const DEFAULT_PROCEDURE_LIMIT_MS: u64 = 30_000;
+/// The shortest time a state write to the local faild is given before it counts as failed
+/// (see [`ServiceConfig::write_timeout_ms`]).
+pub const WRITE_TIMEOUT_FLOOR_MS: u64 = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostConfig {
+    pub name: String,
+    pub community: String,
+    pub protocol: Protocol,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub interval_ms: u64,
+    /// How long to wait for a poll reply; `None`: the interval.
+    pub timeout_ms: Option<u64>,
+    /// Consecutive failed polls before a host counts as FAIL.
+    pub misses: u32,
+    pub masters: Vec<String>,
+    pub slaves: Vec<String>,
+    pub has_reclaim: bool,
+    pub has_check: bool,
+    pub procedure_limit_ms: u64,
+}
+
+impl ServiceConfig {
+    /// A service with the original's defaults: one miss, timeout = interval, no reclaim or
+    /// check procedure.
+    pub fn new(name: &str, interval_ms: u64) -> ServiceConfig {
+        ServiceConfig {
+            name: name.to_string(),
+            interval_ms,
+            timeout_ms: None,
+            misses: 1,
+            masters: Vec::new(),
+            slaves: Vec::new(),
+            has_reclaim: false,
+            has_check: false,
+            procedure_limit_ms: DEFAULT_PROCEDURE_LIMIT_MS,
+        }
+    }
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms.unwrap_or(self.interval_ms)
+    }
+
+    /// How long a state write to the local faild may take: the poll timeout, but at least
+    /// [`WRITE_TIMEOUT_FLOOR_MS`]. faild answers a Set only once the state is on disk
+    /// (fsync of the file and its directory), which on a busy disk takes far longer than a
+    /// poll's answer; a 5 ms poll timeout made healthy writes fail and UP services stop.
+    /// A dead local faild is still noticed at the poll timeout, by the polls of it.
+    pub fn write_timeout_ms(&self) -> u64 {
+        self.timeout_ms().max(WRITE_TIMEOUT_FLOOR_MS)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShellConfig {
+    /// The host name under which the local faild is configured (the seed: `localhost`).
+    pub local_host: String,
+    /// Hosts with their community and protocol. A host a service names but that is not
+    /// listed here is polled over TCP with community `public`, as in the original.
+    pub hosts: Vec<HostConfig>,
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ShellConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        let mut names = BTreeSet::new();
+        for service in &self.services {
+            let name = &service.name;
+            if name.is_empty() || name.len() > MAX_NAME_BYTES {
+                return fail(format!("service name \"{name}\" must be 1 to 255 bytes"));
+            }
+            if !names.insert(name) {
+                return fail(format!("service {name} is defined twice"));
+            }
+            if service.interval_ms == 0 {
+                return fail(format!("service {name}: interval must be greater than 0"));
+            }
+            if service.timeout_ms == Some(0) {
+                return fail(format!("service {name}: timeout must be greater than 0"));
+            }
+            if service.misses == 0 {
+                return fail(format!("service {name}: misses must be at least 1"));
+            }
+            if service.procedure_limit_ms == 0 {
+                return fail(format!(
+                    "service {name}: procedure limit must be greater than 0"
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for host in service.masters.iter().chain(&service.slaves) {
+                if host == &self.local_host {
+                    return fail(format!(
+                        "service {name}: {host} is the local faild; list only the other hosts as masters and slaves"
+                    ));
+                }
+                if !seen.insert(host) {
+                    return fail(format!(
+                        "service {name}: host {host} is listed twice among masters and slaves"
+                    ));
+                }
+            }
+        }
+        let mut hosts = BTreeSet::new();
+        for host in &self.hosts {
+            if !hosts.insert(&host.name) {
+                return fail(format!("host {} is defined twice", host.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Shell {
+    pub(super) fn ensure_host(&mut self, name: &str, config: &ShellConfig) -> HostId {
+        if let Some(id) = self.host_names.get(name) {
+            return *id;
+        }
+        let host_config = config
+            .hosts
+            .iter()
+            .find(|h| h.name == name)
+            .cloned()
+            .unwrap_or_else(|| HostConfig {
+                name: name.to_string(),
+                community: "public".to_string(),
+                protocol: Protocol::Tcp,
+            });
+        let id = HostId(self.next_host_id);
+        self.next_host_id += 1;
+        self.hosts.insert(
+            id,
+            Host {
+                key: Key::new(&host_config.community),
+                config: host_config,
+                reachable: None,
+                last_contact: None,
+                boot_id: None,
+            },
+        );
+        self.host_names.insert(name.to_string(), id);
+        id
+    }
+
+    /// Applies a (validated) configuration, keeping what is known about unchanged hosts and
+    /// services: states come from the local faild anyway, and a reload must not restart them.
+    pub(super) fn apply_config(&mut self, config: ShellConfig, now: Time) {
+        // Hosts: keep ids and reachability of hosts whose settings did not change.
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        wanted.insert(config.local_host.clone());
+        for service in &config.services {
+            wanted.extend(service.masters.iter().cloned());
+            wanted.extend(service.slaves.iter().cloned());
+        }
+        wanted.extend(config.hosts.iter().map(|h| h.name.clone()));
+        let stale: Vec<(String, HostId)> = self
+            .host_names
+            .iter()
+            .filter(|(name, id)| {
+                let new = config.hosts.iter().find(|h| &h.name == *name);
+                let current = &self.hosts[id].config;
+                !wanted.contains(*name) || new.is_some_and(|n| n != current)
+            })
+            .map(|(n, id)| (n.clone(), *id))
+            .collect();
+        for (name, id) in stale {
+            self.host_names.remove(&name);
+            self.hosts.remove(&id);
+        }
+        for name in &wanted {
+            self.ensure_host(name, &config);
+        }
+        self.local = self.host_names[&config.local_host];
+
+        let removed: Vec<(String, ServiceId)> = self
+            .service_names
+            .iter()
+            .filter(|(name, _)| !config.services.iter().any(|s| &s.name == *name))
+            .map(|(n, id)| (n.clone(), *id))
+            .collect();
+        for (name, id) in removed {
+            self.service_names.remove(&name);
+            self.services.remove(&id);
+            self.timers.stop(Timer::Round(id.0));
+            self.timers.stop(Timer::ReplyDeadline(id.0));
+            self.timers.stop(Timer::ProcedureLimit(id.0));
+        }
+        for service_config in &config.services {
+            let masters: Vec<HostId> = service_config
+                .masters
+                .iter()
+                .map(|h| self.host_names[h])
+                .collect();
+            let slaves: Vec<HostId> = service_config
+                .slaves
+                .iter()
+                .map(|h| self.host_names[h])
+                .collect();
+            match self.service_names.get(&service_config.name).copied() {
+                Some(id) => {
+                    let service = self.services.get_mut(&id).expect("named service exists");
+                    let interval_changed = service.config.interval_ms != service_config.interval_ms;
+                    service
+                        .views
+                        .retain(|h, _| masters.contains(h) || slaves.contains(h));
+                    service.config = service_config.clone();
+                    service.masters = masters;
+                    service.slaves = slaves;
+                    if interval_changed && service.round.is_none() {
+                        self.timers.set(Timer::Round(id.0), now);
+                    }
+                }
+                None => {
+                    let id = ServiceId(self.next_service_id);
+                    self.next_service_id += 1;
+                    self.services.insert(
+                        id,
+                        Service {
+                            config: service_config.clone(),
+                            masters,
+                            slaves,
+                            views: BTreeMap::new(),
+                            state: None,
+                            last_change: None,
+                            reason: String::new(),
+                            decision: String::new(),
+                            local_misses: 0,
+                            write_failures: 0,
+                            write_generation: 0,
+                            write: None,
+                            round: None,
+                            next_round_id: 0,
+                            procedure: None,
+                            conflict_since: None,
+                            conflict_reclaimed: false,
+                            slave_unseen_while_up: false,
+                            reannounce: false,
+                            check_passed_round: None,
+                            end_in_fail: None,
+                            handover: Handover::None,
+                        },
+                    );
+                    self.service_names.insert(service_config.name.clone(), id);
+                    self.timers.set(Timer::Round(id.0), now);
+                }
+            }
+        }
+        self.config = config;
+    }
+
+    pub(super) fn host_name(&self, id: HostId) -> String {
+        self.hosts
+            .get(&id)
+            .map_or_else(|| format!("#{}", id.0), |h| h.config.name.clone())
+    }
+}

@@ -1,0 +1,341 @@
+//! The failsh decision machine: polls the faild of every master and slave of each service,
+//! applies the decision rule of DESIGN §2, and asks its runtime to run start, stop, reclaim
+//! and check procedures and to write the resulting state into the local faild.
+//!
+//! It owns no socket, clock or process: every input comes through [`Shell::handle`] with the
+//! time, every effect leaves through [`Shell::poll_action`], and [`Shell::poll_timeout`] says
+//! when and why to call again.
+
+mod api;
+mod config;
+mod handover;
+mod poll;
+mod procedure;
+mod rule;
+mod writes;
+
+pub use api::*;
+pub use config::*;
+pub use procedure::check_passes;
+
+use crate::rng::Rng;
+use crate::state::State;
+use crate::store::CHALLENGE_LIFETIME_MS;
+use crate::time::Time;
+use crate::timer::{Timer, TimerTable};
+use crate::wire::{Key, Nonce};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A challenge is used only while comfortably inside faild's lifetime for it.
+const CHALLENGE_USABLE_MS: u64 = CHALLENGE_LIFETIME_MS * 5 / 6;
+/// How many services one poll request names at most.
+const MAX_SERVICES_PER_POLL: usize = 200;
+/// Challenges from the local faild held for writes at most (the newest are kept).
+const HELD_CHALLENGES: usize = 16;
+
+#[derive(Debug)]
+struct Host {
+    config: HostConfig,
+    key: Key,
+    reachable: Option<bool>,
+    last_contact: Option<Time>,
+    boot_id: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct HostView {
+    /// What the host's faild said last; `None`: it does not know the service.
+    state: Option<State>,
+    answered: bool,
+    misses: u32,
+    /// Its faild's "milliseconds since the last change" in that answer, and when it came.
+    since_change_ms: u64,
+    seen_at: Time,
+}
+
+#[derive(Debug)]
+struct Round {
+    id: u64,
+    awaiting: BTreeSet<HostId>,
+}
+
+#[derive(Debug)]
+struct Running {
+    id: ProcedureId,
+    kind: ProcedureKind,
+}
+
+#[derive(Debug)]
+struct Write {
+    state: State,
+    generation: u64,
+    in_flight: Option<Nonce>,
+}
+
+#[derive(Debug)]
+struct Service {
+    config: ServiceConfig,
+    masters: Vec<HostId>,
+    slaves: Vec<HostId>,
+    views: BTreeMap<HostId, HostView>,
+    /// What this host's faild says (or what we wrote); `None` until it first answers.
+    state: Option<State>,
+    last_change: Option<Time>,
+    reason: String,
+    decision: String,
+    local_misses: u32,
+    write_failures: u32,
+    /// Bumped on every write, so a poll answer sent before our write cannot undo it.
+    write_generation: u64,
+    write: Option<Write>,
+    round: Option<Round>,
+    next_round_id: u64,
+    procedure: Option<Running>,
+    /// Since when a slave has been UP next to us (a conflict episode), and whether we
+    /// reclaimed because it stayed UP too long. Normally the master reclaims once, when the
+    /// slave has stepped down: only then is its announcement surely the last clients heard.
+    conflict_since: Option<Time>,
+    conflict_reclaimed: bool,
+    /// While UP here, some slave could not be polled: it may have taken the service over
+    /// and announced it, so the address is re-announced (reclaim) when it answers again,
+    /// even if it has stepped down before we saw it UP.
+    slave_unseen_while_up: bool,
+    /// While UP here, a slave's answers showed it changed state unseen, or stepped down after
+    /// an UP that began after our last reclaim: it announced last, so we re-announce now.
+    reannounce: bool,
+    /// The round in which the health check last passed.
+    check_passed_round: Option<u64>,
+    /// The service must end in FAIL once it is stopped: an operator set FAIL in the local
+    /// faild while a procedure ran, or a start or reclaim failed and stop is cleaning up.
+    end_in_fail: Option<String>,
+    handover: Handover,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handover {
+    None,
+    Stopping,
+    Published,
+    /// Its stop failed: FAIL is not published, since the service may still run here.
+    Abandoned,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Poll {
+        host: HostId,
+        services: Vec<(ServiceId, u64)>,
+        generation: Vec<u64>,
+    },
+    Write {
+        service: ServiceId,
+        generation: u64,
+    },
+}
+
+/// The failsh decision machine. See the crate documentation for the run loop.
+#[derive(Debug)]
+pub struct Shell {
+    config: ShellConfig,
+    hosts: BTreeMap<HostId, Host>,
+    host_names: BTreeMap<String, HostId>,
+    local: HostId,
+    services: BTreeMap<ServiceId, Service>,
+    service_names: BTreeMap<String, ServiceId>,
+    next_host_id: u32,
+    next_service_id: u32,
+    next_procedure_id: u64,
+    pending: BTreeMap<Nonce, Pending>,
+    pending_expiry: BTreeSet<(Time, Nonce)>,
+    /// Single-use challenges from the local faild, with when they were received.
+    challenges: VecDeque<(u64, Time)>,
+    timers: TimerTable,
+    actions: VecDeque<Action>,
+    rng: Rng,
+    shutting_down: bool,
+    /// `failsh -k`: leave services as they are, but let running procedures finish so that
+    /// the local faild ends up telling the truth (a start publishes UP before it runs).
+    keep_services: bool,
+    exited: bool,
+}
+
+impl Shell {
+    /// A machine for `config`; all services poll at once, at `now`.
+    pub fn new(config: ShellConfig, seed: u64, now: Time) -> Result<Shell, ConfigError> {
+        config.validate()?;
+        let mut shell = Shell {
+            config: ShellConfig {
+                local_host: config.local_host.clone(),
+                hosts: Vec::new(),
+                services: Vec::new(),
+            },
+            hosts: BTreeMap::new(),
+            host_names: BTreeMap::new(),
+            local: HostId(0),
+            services: BTreeMap::new(),
+            service_names: BTreeMap::new(),
+            next_host_id: 0,
+            next_service_id: 0,
+            next_procedure_id: 1,
+            pending: BTreeMap::new(),
+            pending_expiry: BTreeSet::new(),
+            challenges: VecDeque::new(),
+            timers: TimerTable::default(),
+            actions: VecDeque::new(),
+            rng: Rng::new(seed, "shell-nonce"),
+            shutting_down: false,
+            keep_services: false,
+            exited: false,
+        };
+        shell.apply_config(config, now);
+        Ok(shell)
+    }
+
+    pub fn config(&self) -> &ShellConfig {
+        &self.config
+    }
+
+    pub fn host(&self, id: HostId) -> Option<&HostConfig> {
+        self.hosts.get(&id).map(|h| &h.config)
+    }
+
+    pub fn service_name(&self, id: ServiceId) -> Option<&str> {
+        self.services.get(&id).map(|s| s.config.name.as_str())
+    }
+
+    pub fn service_id(&self, name: &str) -> Option<ServiceId> {
+        self.service_names.get(name).copied()
+    }
+
+    /// The state this failsh believes the service has on this host.
+    pub fn state(&self, name: &str) -> Option<State> {
+        self.service_id(name)
+            .and_then(|id| self.services.get(&id))
+            .and_then(|s| s.state)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    pub fn hosts_status(&self) -> Vec<HostStatus> {
+        self.hosts
+            .values()
+            .map(|h| HostStatus {
+                name: h.config.name.clone(),
+                protocol: h.config.protocol,
+                reachable: h.reachable,
+                last_contact: h.last_contact,
+            })
+            .collect()
+    }
+
+    pub fn services_status(&self) -> Vec<ServiceStatus> {
+        self.service_names
+            .values()
+            .filter_map(|id| self.services.get(id))
+            .map(|s| ServiceStatus {
+                name: s.config.name.clone(),
+                state: s.state,
+                last_change: s.last_change,
+                reason: s.reason.clone(),
+                decision: s.decision.clone(),
+                interval_ms: s.config.interval_ms,
+                masters: self.view_list(s, &s.masters),
+                slaves: self.view_list(s, &s.slaves),
+                procedure: s.procedure.as_ref().map(|p| p.kind),
+            })
+            .collect()
+    }
+
+    fn view_list(&self, service: &Service, hosts: &[HostId]) -> Vec<(String, State)> {
+        hosts
+            .iter()
+            .map(|h| (self.host_name(*h), effective(service, *h)))
+            .collect()
+    }
+
+    /// The next wake-up and its reason. After handling [`Input::Timeout`] at `now`, this is
+    /// always later than `now`: a due timer is never left behind.
+    pub fn poll_timeout(&self) -> Option<(Time, Timer)> {
+        if self.exited {
+            return None;
+        }
+        self.timers.next()
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn handle(&mut self, now: Time, input: Input) {
+        if self.exited {
+            return;
+        }
+        match input {
+            Input::Timeout => self.handle_timeout(now),
+            Input::Received { bytes } => self.handle_received(now, &bytes),
+            Input::SendFailed { nonce, error } => self.handle_send_failed(now, nonce, &error),
+            Input::ProcedureDone { id, result } => self.handle_procedure_done(now, id, result),
+            Input::Shutdown { keep_services } => self.handle_shutdown(now, keep_services),
+            Input::Reconfigure(config) => {
+                if let Err(error) = config.validate() {
+                    // The runtime validates first; a bad config here must not break a running
+                    // machine, so it is refused like a broken file.
+                    self.actions.push_back(Action::Event(Event::Decision {
+                        service: "*".to_string(),
+                        reason: format!("new configuration rejected: {error}"),
+                    }));
+                } else {
+                    self.apply_config(config, now);
+                }
+            }
+        }
+    }
+
+    fn service_mut(&mut self, id: ServiceId) -> &mut Service {
+        self.services.get_mut(&id).expect("service exists")
+    }
+
+    fn decide(&mut self, id: ServiceId, reason: String) {
+        let service = self.service_mut(id);
+        if service.decision != reason {
+            service.decision = reason.clone();
+            let name = service.config.name.clone();
+            self.event(Event::Decision {
+                service: name,
+                reason,
+            });
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.actions.push_back(Action::Event(event));
+    }
+}
+
+fn service_has_masters(shell: &Shell, id: ServiceId) -> bool {
+    shell
+        .services
+        .get(&id)
+        .is_some_and(|s| !s.masters.is_empty())
+}
+
+/// Whether a master or slave answered within `misses` rounds.
+fn answers(service: &Service, host: HostId) -> bool {
+    service
+        .views
+        .get(&host)
+        .is_some_and(|view| view.answered && view.misses < service.config.misses)
+}
+
+/// The state a master or slave counts as: FAIL unless it answered within `misses` rounds and
+/// knows the service.
+fn effective(service: &Service, host: HostId) -> State {
+    match service.views.get(&host) {
+        Some(view) if view.answered && view.misses < service.config.misses => {
+            view.state.unwrap_or(State::Fail)
+        }
+        _ => State::Fail,
+    }
+}

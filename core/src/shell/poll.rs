@@ -1,0 +1,397 @@
+//! Poll rounds: one query per host for every service due, replies matched by nonce, silent
+//! hosts counted as misses, and reachability.
+
+use super::*;
+use crate::wire::{self, Reply, Request, RequestBody, Status, NONCE_BYTES};
+
+impl Shell {
+    // ----- timers and rounds ---------------------------------------------------------------
+
+    pub(super) fn handle_timeout(&mut self, now: Time) {
+        let mut rounds = Vec::new();
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::ReplyDeadline(s) => self.close_round(now, ServiceId(s)),
+                Timer::ProcedureLimit(s) => self.procedure_limit(now, ServiceId(s)),
+                Timer::Handover => self.finish_handover(false),
+                Timer::Round(s) => rounds.push(ServiceId(s)),
+            }
+        }
+        self.expire_pending(now);
+        if !rounds.is_empty() {
+            self.start_rounds(now, &rounds);
+        }
+    }
+
+    pub(super) fn expire_pending(&mut self, now: Time) {
+        while let Some(&(at, nonce)) = self.pending_expiry.first() {
+            if at > now {
+                break;
+            }
+            self.pending_expiry.remove(&(at, nonce));
+            if let Some(Pending::Write {
+                service,
+                generation,
+            }) = self.pending.remove(&nonce)
+            {
+                self.write_failed(now, service, generation, "no answer in time".to_string());
+            }
+        }
+    }
+
+    pub(super) fn start_rounds(&mut self, now: Time, due: &[ServiceId]) {
+        // One request per host for all services due at this instant keeps a thousand
+        // services at one interval to a handful of datagrams per interval.
+        let mut by_host: BTreeMap<HostId, Vec<(ServiceId, u64)>> = BTreeMap::new();
+        let mut longest_timeout_ms: BTreeMap<HostId, u64> = BTreeMap::new();
+        for &id in due {
+            let local = self.local;
+            let Some(service) = self.services.get_mut(&id) else {
+                continue;
+            };
+            if service.round.is_some() {
+                // The previous round outlived the interval (timeout > interval): close it so
+                // that its silent hosts count as misses before polling again.
+                self.close_round(now, id);
+            }
+            let Some(service) = self.services.get_mut(&id) else {
+                continue;
+            };
+            let round_id = service.next_round_id;
+            service.next_round_id += 1;
+            let mut awaiting: BTreeSet<HostId> = service.masters.iter().copied().collect();
+            awaiting.extend(service.slaves.iter().copied());
+            awaiting.insert(local);
+            let timeout_ms = service.config.timeout_ms();
+            for host in &awaiting {
+                by_host.entry(*host).or_default().push((id, round_id));
+                let longest = longest_timeout_ms.entry(*host).or_default();
+                *longest = (*longest).max(timeout_ms);
+            }
+            service.round = Some(Round {
+                id: round_id,
+                awaiting,
+            });
+            self.timers
+                .set(Timer::ReplyDeadline(id.0), now.plus_ms(timeout_ms));
+            self.timers
+                .set(Timer::Round(id.0), now.plus_ms(service.config.interval_ms));
+        }
+        for (host, services) in by_host {
+            for chunk in services.chunks(MAX_SERVICES_PER_POLL) {
+                self.send_poll(now, host, chunk.to_vec(), longest_timeout_ms[&host]);
+            }
+        }
+    }
+
+    pub(super) fn new_nonce(&mut self) -> Nonce {
+        let mut bytes = [0u8; NONCE_BYTES];
+        self.rng.fill(&mut bytes);
+        Nonce(bytes)
+    }
+
+    pub(super) fn send_poll(
+        &mut self,
+        now: Time,
+        host: HostId,
+        services: Vec<(ServiceId, u64)>,
+        timeout_ms: u64,
+    ) {
+        let nonce = self.new_nonce();
+        let names: Vec<String> = services
+            .iter()
+            .map(|(id, _)| self.services[id].config.name.clone())
+            .collect();
+        let generation = services
+            .iter()
+            .map(|(id, _)| self.services[id].write_generation)
+            .collect();
+        let request = Request {
+            nonce,
+            want_challenge: host == self.local,
+            body: RequestBody::Query { services: names },
+        };
+        match wire::encode_request_keyed(&request, &self.hosts[&host].key) {
+            Ok(bytes) => {
+                self.pending.insert(
+                    nonce,
+                    Pending::Poll {
+                        host,
+                        services,
+                        generation,
+                    },
+                );
+                self.pending_expiry.insert((now.plus_ms(timeout_ms), nonce));
+                self.actions.push_back(Action::Send { host, nonce, bytes });
+            }
+            Err(error) => {
+                // Validation keeps names short, so this is a bug; the round's deadline will
+                // count the host as silent.
+                let host_name = self.host_name(host);
+                self.event(Event::BadReply {
+                    host: host_name,
+                    error: format!("cannot encode poll: {error}"),
+                });
+            }
+        }
+    }
+
+    /// The round's silent hosts count one miss each; then the rule is applied.
+    pub(super) fn close_round(&mut self, now: Time, id: ServiceId) {
+        self.timers.stop(Timer::ReplyDeadline(id.0));
+        let local = self.local;
+        let Some(service) = self.services.get_mut(&id) else {
+            return;
+        };
+        let Some(round) = service.round.take() else {
+            return;
+        };
+        let timeout_ms = service.config.timeout_ms();
+        let mut silent = Vec::new();
+        for host in round.awaiting {
+            if host == local {
+                service.local_misses = service.local_misses.saturating_add(1);
+            } else {
+                let view = service.views.entry(host).or_default();
+                view.misses = view.misses.saturating_add(1);
+            }
+            silent.push(host);
+        }
+        for host in silent {
+            self.host_silent(host, format!("no answer within {timeout_ms} ms"));
+        }
+        self.evaluate(now, id);
+    }
+
+    pub(super) fn host_silent(&mut self, host: HostId, reason: String) {
+        let Some(entry) = self.hosts.get_mut(&host) else {
+            return;
+        };
+        if entry.reachable != Some(false) {
+            entry.reachable = Some(false);
+            let name = entry.config.name.clone();
+            self.event(Event::HostUnreachable { host: name, reason });
+        }
+    }
+
+    pub(super) fn host_answered(&mut self, now: Time, host: HostId, boot_id: u64) {
+        let Some(entry) = self.hosts.get_mut(&host) else {
+            return;
+        };
+        entry.last_contact = Some(now);
+        let name = entry.config.name.clone();
+        let restarted = entry.boot_id.is_some_and(|b| b != boot_id);
+        entry.boot_id = Some(boot_id);
+        if entry.reachable != Some(true) {
+            entry.reachable = Some(true);
+            self.event(Event::HostReachable { host: name.clone() });
+        }
+        if restarted {
+            self.event(Event::HostRestarted { host: name });
+        }
+    }
+
+    // ----- replies -------------------------------------------------------------------------
+
+    pub(super) fn handle_received(&mut self, now: Time, bytes: &[u8]) {
+        let signed = match wire::decode_reply(bytes) {
+            Ok(signed) => signed,
+            Err(error) => {
+                self.event(Event::BadReply {
+                    host: "?".to_string(),
+                    error: error.to_string(),
+                });
+                return;
+            }
+        };
+        let nonce = signed.message.nonce;
+        let host = match self.pending.get(&nonce) {
+            Some(Pending::Poll { host, .. }) => *host,
+            Some(Pending::Write { .. }) => self.local,
+            // Late, duplicated or replayed: nothing is waiting for it.
+            None => return,
+        };
+        let Some(key) = self.hosts.get(&host).map(|h| &h.key) else {
+            return;
+        };
+        let reply = signed.message.clone();
+        if reply.authenticated && !signed.verify_keyed(key) {
+            // Not removed from pending: a forgery must not cancel the genuine answer.
+            let name = self.host_name(host);
+            self.event(Event::BadReply {
+                host: name,
+                error: "reply does not verify under the host's community".to_string(),
+            });
+            return;
+        }
+        let Some(pending) = self.pending.remove(&nonce) else {
+            return;
+        };
+        self.pending_expiry.retain(|(_, n)| *n != nonce);
+        if reply.authenticated {
+            self.host_answered(now, host, reply.boot_id);
+        }
+        if host == self.local {
+            if let Some(challenge) = reply.challenge.filter(|_| reply.authenticated) {
+                // A few in hand let several services write at once; more would only be
+                // older ones, which faild may already have forgotten (it keeps a bounded
+                // number, and a 5 ms interval hands out 200 a second).
+                if self.challenges.len() >= HELD_CHALLENGES {
+                    self.challenges.pop_front();
+                }
+                self.challenges.push_back((challenge, now));
+            }
+        }
+        match pending {
+            Pending::Poll {
+                host,
+                services,
+                generation,
+            } => self.poll_answered(now, host, services, generation, &reply),
+            Pending::Write {
+                service,
+                generation,
+            } => self.write_answered(now, service, generation, &reply),
+        }
+        self.send_writes(now);
+    }
+
+    pub(super) fn poll_answered(
+        &mut self,
+        now: Time,
+        host: HostId,
+        services: Vec<(ServiceId, u64)>,
+        generation: Vec<u64>,
+        reply: &Reply,
+    ) {
+        if reply.status != Status::Ok {
+            let name = self.host_name(host);
+            self.event(Event::BadReply {
+                host: name,
+                error: reply.status.to_string(),
+            });
+            // Counted as silence: the round deadline turns it into a miss.
+            return;
+        }
+        for ((id, round_id), sent_generation) in services.into_iter().zip(generation) {
+            let local = self.local;
+            let Some(service) = self.services.get_mut(&id) else {
+                continue;
+            };
+            let Some(entry) = reply.entries.iter().find(|e| e.name == service.config.name) else {
+                continue;
+            };
+            if host == local {
+                service.local_misses = 0;
+                let current =
+                    sent_generation == service.write_generation && service.write.is_none();
+                if current && service.procedure.is_none() {
+                    self.adopt_local_state(now, id, entry.state);
+                } else if current
+                    && entry.state == Some(State::Fail)
+                    && service.state != Some(State::Fail)
+                    && service.end_in_fail.is_none()
+                {
+                    // An operator's FAIL (the service script's `fail`) landed while a
+                    // procedure runs; it must not be overwritten by that procedure's result.
+                    service.end_in_fail =
+                        Some("an operator set FAIL in the local faild".to_string());
+                }
+            } else {
+                // Answers travel with delays up to a timeout, more on a loaded host: a change
+                // time that moved by less than this is noise, not a new change.
+                let tolerance_ms = service.config.timeout_ms().max(100);
+                let is_slave = service.slaves.contains(&host);
+                let local_up = service.state == Some(State::Up);
+                let view = service.views.entry(host).or_default();
+                // A slave whose state changed between two polls without our seeing it UP
+                // may have started and announced the address meanwhile (and stepped down
+                // again): the master must re-announce. Its faild's "since the last change"
+                // shows it, whatever the slave's clock says about absolute time.
+                // Only paths that can pass through UP count: the same state with a newer
+                // change (RECOVER -> UP -> RECOVER), or RECOVER -> FAIL (a start that failed
+                // after announcing). FAIL -> RECOVER is a registration, not an announcement.
+                let moved = entry.since_change_ms.saturating_add(tolerance_ms)
+                    < view
+                        .since_change_ms
+                        .saturating_add(now.since_ms(view.seen_at));
+                let unseen_change = view.answered
+                    && view.state != Some(State::Up)
+                    && entry.state != Some(State::Up)
+                    && ((view.state == entry.state && moved)
+                        || (view.state == Some(State::Recover)
+                            && entry.state == Some(State::Fail)));
+                // A slave we saw UP steps down: the end of a conflict episode. Its start
+                // announced the address, so ours must come after it.
+                let left_up = view.answered
+                    && view.state == Some(State::Up)
+                    && entry.state != Some(State::Up);
+                view.state = entry.state;
+                view.answered = true;
+                view.misses = 0;
+                view.since_change_ms = entry.since_change_ms;
+                view.seen_at = now;
+                if is_slave && local_up && (unseen_change || left_up) {
+                    service.reannounce = true;
+                }
+            }
+            let Some(service) = self.services.get_mut(&id) else {
+                continue;
+            };
+            let round_complete = match &mut service.round {
+                Some(round) if round.id == round_id => {
+                    round.awaiting.remove(&host);
+                    round.awaiting.is_empty()
+                }
+                _ => false,
+            };
+            if round_complete {
+                // Everybody answered: decide now rather than at the deadline, which is what
+                // makes a clean handover take one round trip instead of one timeout.
+                self.close_round(now, id);
+            }
+        }
+    }
+
+    /// The local faild is the source of truth: an operator's `failc -s FAIL` (the service
+    /// script's `fail`) or `-s RECOVER` is taken over as it is.
+
+    pub(super) fn handle_send_failed(&mut self, now: Time, nonce: Nonce, error: &str) {
+        let Some(pending) = self.pending.remove(&nonce) else {
+            return;
+        };
+        self.pending_expiry.retain(|(_, n)| *n != nonce);
+        match pending {
+            Pending::Poll { host, services, .. } => {
+                self.host_silent(host, error.to_string());
+                let local = self.local;
+                for (id, round_id) in services {
+                    let Some(service) = self.services.get_mut(&id) else {
+                        continue;
+                    };
+                    let Some(round) = service.round.as_mut().filter(|r| r.id == round_id) else {
+                        continue;
+                    };
+                    if !round.awaiting.remove(&host) {
+                        continue;
+                    }
+                    // It will not answer: count the miss now rather than at the deadline.
+                    let complete = round.awaiting.is_empty();
+                    if host == local {
+                        service.local_misses = service.local_misses.saturating_add(1);
+                    } else {
+                        let view = service.views.entry(host).or_default();
+                        view.misses = view.misses.saturating_add(1);
+                    }
+                    if complete {
+                        self.close_round(now, id);
+                    }
+                }
+            }
+            Pending::Write {
+                service,
+                generation,
+            } => self.write_failed(now, service, generation, error.to_string()),
+        }
+    }
+}

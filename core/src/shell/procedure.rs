@@ -1,0 +1,228 @@
+//! Running start, stop, reclaim and check procedures (one at a time per service, with a time
+//! limit) and taking their results.
+
+use super::*;
+
+impl Shell {
+    pub(super) fn run(&mut self, now: Time, id: ServiceId, kind: ProcedureKind, reason: String) {
+        let procedure = ProcedureId(self.next_procedure_id);
+        self.next_procedure_id += 1;
+        let service = self.service_mut(id);
+        service.procedure = Some(Running {
+            id: procedure,
+            kind,
+        });
+        service.decision = format!("running {kind}: {reason}");
+        let limit_ms = service.config.procedure_limit_ms;
+        let name = service.config.name.clone();
+        self.timers
+            .set(Timer::ProcedureLimit(id.0), now.plus_ms(limit_ms));
+        self.event(Event::ProcedureStarted {
+            service: name,
+            kind,
+            id: procedure,
+            reason,
+        });
+        self.actions.push_back(Action::RunProcedure {
+            id: procedure,
+            service: id,
+            kind,
+            limit_ms,
+        });
+        if kind == ProcedureKind::Start {
+            // Other hosts must see that the service is being brought up here: a start takes
+            // time (an address, a gratuitous ARP burst), and a master that turned RECOVER
+            // meanwhile would otherwise find no slave UP and start too. The local state
+            // stays RECOVER until start returns; a failed start is cleaned up and ends FAIL.
+            self.publish(now, id, State::Up);
+        }
+    }
+
+    pub(super) fn procedure_limit(&mut self, now: Time, id: ServiceId) {
+        let Some(running) = self.services.get(&id).and_then(|s| s.procedure.as_ref()) else {
+            return;
+        };
+        let procedure = running.id;
+        let limit_ms = self.services[&id].config.procedure_limit_ms;
+        self.actions
+            .push_back(Action::KillProcedure { id: procedure });
+        self.finish_procedure(
+            now,
+            id,
+            procedure,
+            Err(format!(
+                "did not finish within its limit of {limit_ms} ms and was killed"
+            )),
+        );
+    }
+
+    pub(super) fn handle_procedure_done(
+        &mut self,
+        now: Time,
+        procedure: ProcedureId,
+        result: Result<String, String>,
+    ) {
+        let owner = self
+            .services
+            .iter()
+            .find(|(_, s)| s.procedure.as_ref().is_some_and(|p| p.id == procedure))
+            .map(|(id, _)| *id);
+        // A result for a procedure that was killed at its limit, or of a removed service.
+        let Some(id) = owner else { return };
+        self.timers.stop(Timer::ProcedureLimit(id.0));
+        self.finish_procedure(now, id, procedure, result);
+    }
+
+    pub(super) fn finish_procedure(
+        &mut self,
+        now: Time,
+        id: ServiceId,
+        procedure: ProcedureId,
+        result: Result<String, String>,
+    ) {
+        let service = self.service_mut(id);
+        let Some(running) = service.procedure.take() else {
+            return;
+        };
+        let kind = running.kind;
+        let name = service.config.name.clone();
+        let round = service.next_round_id.saturating_sub(1);
+        if kind == ProcedureKind::Check {
+            let healthy = match &result {
+                Ok(text) => check_passes(text),
+                Err(_) => false,
+            };
+            let outcome = match &result {
+                Ok(text) if healthy => format!("passed ({})", text.trim()),
+                Ok(text) => format!("failed: returned {:?}", text.trim()),
+                Err(error) => format!("failed: {error}"),
+            };
+            self.event(Event::ProcedureFinished {
+                service: name,
+                kind,
+                id: procedure,
+                outcome: outcome.clone(),
+            });
+            if self.shutting_down {
+                self.handover_step(now, id);
+                return;
+            }
+            if healthy {
+                self.service_mut(id).check_passed_round = Some(round);
+                if self.services[&id].state == Some(State::Recover) {
+                    self.evaluate(now, id);
+                }
+            } else {
+                self.service_mut(id).check_passed_round = None;
+                match self.services[&id].state {
+                    Some(State::Up) => self.run(
+                        now,
+                        id,
+                        ProcedureKind::Stop,
+                        format!("health check {outcome}"),
+                    ),
+                    _ => self.decide(id, format!("health check {outcome}: not taking over")),
+                }
+            }
+            return;
+        }
+        // A clean result is a state; an error, a kill or garbage is not, and then the
+        // service may be half up: nobody knows.
+        let (result_state, outcome) = match result {
+            Ok(text) => match text.parse::<State>() {
+                Ok(state) => (Some(state), format!("returned {state}")),
+                Err(_) => (
+                    None,
+                    format!(
+                        "returned {:?}, which is not UP, RECOVER or FAIL",
+                        text.trim()
+                    ),
+                ),
+            },
+            Err(error) => (None, format!("failed: {error}")),
+        };
+        self.event(Event::ProcedureFinished {
+            service: name,
+            kind,
+            id: procedure,
+            outcome: outcome.clone(),
+        });
+        let end_in_fail = self.service_mut(id).end_in_fail.clone();
+        match (kind, result_state) {
+            (ProcedureKind::Stop, None) => {
+                // Like a failed stop in Pacemaker, this is the dangerous case: the service
+                // may still run here. Publishing FAIL would let another host start it, so
+                // it keeps counting as UP and stop is retried every interval until it works.
+                let reason = format!(
+                    "stop {outcome}; still counted as UP so that no other host starts it, retrying every interval"
+                );
+                self.change_state(now, id, State::Up, reason.clone(), false);
+                self.decide(id, reason);
+            }
+            (ProcedureKind::Stop, Some(state)) => {
+                if let (Some(why), true) = (end_in_fail, state != State::Up) {
+                    self.service_mut(id).end_in_fail = None;
+                    self.change_state(now, id, State::Fail, format!("{why}; stop {outcome}"), true);
+                } else {
+                    self.change_state(now, id, state, format!("stop {outcome}"), true);
+                }
+            }
+            (_, None) => {
+                // start or reclaim failed: clean up with stop before publishing FAIL, so a
+                // half-configured address does not stay up here while a slave takes over.
+                let why = format!("{kind} {outcome}");
+                if self.shutting_down {
+                    // No new procedure during a shutdown: say what is known.
+                    self.change_state(now, id, State::Fail, why, true);
+                } else {
+                    self.service_mut(id).end_in_fail = Some(why.clone());
+                    self.run(
+                        now,
+                        id,
+                        ProcedureKind::Stop,
+                        format!("{why}: stopping to clean up"),
+                    );
+                    return;
+                }
+            }
+            (_, Some(State::Up)) if end_in_fail.is_some() => {
+                // The operator's FAIL arrived while start ran: it wins, so the service that
+                // start just brought up is stopped again.
+                let why = end_in_fail.unwrap_or_default();
+                self.change_state(now, id, State::Up, format!("{kind} {outcome}"), false);
+                if !self.shutting_down {
+                    self.run(
+                        now,
+                        id,
+                        ProcedureKind::Stop,
+                        format!("{why} while {kind} ran"),
+                    );
+                    return;
+                }
+            }
+            (_, Some(state)) => {
+                // A start that returned RECOVER or FAIL by itself: an operator's FAIL that
+                // arrived meanwhile still wins.
+                let state = if end_in_fail.is_some() {
+                    self.service_mut(id).end_in_fail = None;
+                    State::Fail
+                } else {
+                    state
+                };
+                self.change_state(now, id, state, format!("{kind} {outcome}"), true);
+            }
+        }
+        if self.shutting_down {
+            self.handover_step(now, id);
+        }
+    }
+}
+
+/// A check passes unless it fails or says no: an error, `0`, `false`, `no`, `off`, `FAIL` or
+/// `RECOVER` (so a check may return a state or a Tcl boolean).
+pub fn check_passes(text: &str) -> bool {
+    let word = text.trim();
+    !["0", "false", "no", "off", "fail", "recover"]
+        .iter()
+        .any(|bad| word.eq_ignore_ascii_case(bad))
+}
