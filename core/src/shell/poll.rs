@@ -353,9 +353,6 @@ impl Shell {
         }
     }
 
-    /// The local faild is the source of truth: an operator's `failc -s FAIL` (the service
-    /// script's `fail`) or `-s RECOVER` is taken over as it is.
-
     pub(super) fn handle_send_failed(&mut self, now: Time, nonce: Nonce, error: &str) {
         let Some(pending) = self.pending.remove(&nonce) else {
             return;

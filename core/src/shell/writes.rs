@@ -5,6 +5,8 @@ use super::*;
 use crate::wire::{self, Reply, Request, RequestBody, Status};
 
 impl Shell {
+    /// The local faild is the source of truth: an operator's `failc -s FAIL` (the service
+    /// script's `fail`) or `-s RECOVER` is taken over as it is.
     pub(super) fn adopt_local_state(&mut self, now: Time, id: ServiceId, reported: Option<State>) {
         let Some(service) = self.services.get_mut(&id) else {
             return;
