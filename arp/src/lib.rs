@@ -53,7 +53,10 @@ pub use frame::{
     ArpFrame, ArpOp, NeighborAdvertFrame, ParseError, ARP_FRAME_LEN, NA_FRAME_LEN,
 };
 #[cfg(feature = "sender")]
-pub use sender::{add_address, remove_address, send_burst, Sender};
+pub use sender::{
+    add_address, add_address_for, parse_link_messages, remove_address, send_burst, LinkEvent,
+    LinkWatcher, Sender,
+};
 
 /// The largest burst count accepted: a burst is a short announcement, not a flood.
 pub const MAX_COUNT: u32 = 100;

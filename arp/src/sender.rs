@@ -11,10 +11,14 @@ compile_error!(
 #[cfg(target_os = "linux")]
 mod address;
 #[cfg(target_os = "linux")]
+mod link;
+#[cfg(target_os = "linux")]
 mod sys;
 
 #[cfg(target_os = "linux")]
-pub use address::{add_address, remove_address};
+pub use address::{add_address, add_address_for, remove_address};
+#[cfg(target_os = "linux")]
+pub use link::{parse_link_messages, LinkEvent, LinkWatcher};
 #[cfg(target_os = "linux")]
 pub use linux::{send_burst, Sender};
 

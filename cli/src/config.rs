@@ -98,6 +98,12 @@ pub struct ServiceDef {
     pub check: Option<String>,
     /// Procedure called on every state change (`failtrap`).
     pub trap: Option<String>,
+    /// Interfaces whose carrier the service needs (`failsvc S track IF...`).
+    pub track: Vec<String>,
+    /// Kernel lifetime of its `ipaddr` addresses and faild's UP lease, in whole seconds.
+    pub lease_s: Option<u64>,
+    /// `failsvc S fence wait`: wait out a silent master's lease before taking over.
+    pub fence_wait: bool,
 }
 
 impl ServiceDef {
@@ -116,6 +122,9 @@ impl ServiceDef {
             reclaim: None,
             check: None,
             trap: None,
+            track: Vec::new(),
+            lease_s: None,
+            fence_wait: false,
         }
     }
 }
@@ -130,8 +139,8 @@ pub struct FailshConfig {
 }
 
 const SVC_SUBCOMMANDS: &[&str] = &[
-    "check", "create", "interval", "limit", "masters", "misses", "reclaim", "slaves", "start",
-    "stop", "timeout",
+    "check", "create", "fence", "interval", "lease", "limit", "masters", "misses", "reclaim",
+    "slaves", "start", "stop", "timeout", "track",
 ];
 
 fn one_of(words: &[&str]) -> String {
@@ -215,12 +224,17 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
         return Ok(name.clone());
     }
     let usage = match sub {
-        "interval" | "timeout" | "limit" => "seconds",
+        "interval" | "timeout" | "limit" | "lease" => "seconds",
         "misses" => "count",
         "masters" | "slaves" => "hostList",
+        "track" => "interface ?interface ...?",
+        "fence" => "wait|none",
         _ => "procName",
     };
-    if rest.len() > 1 || (rest.is_empty() && !matches!(sub, "masters" | "slaves")) {
+    let variadic = sub == "track";
+    if (rest.len() > 1 && !variadic)
+        || (rest.is_empty() && !matches!(sub, "masters" | "slaves" | "track"))
+    {
         return wrong_args(&format!("{cmd} serviceName {sub} {usage}"));
     }
     if !cfg.services.contains_key(name) {
@@ -236,15 +250,41 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     // reading a value: failsvc S masters (no argument)
     if rest.is_empty() {
         let s = &cfg.services[name];
-        let v = if sub == "masters" {
-            &s.masters
-        } else {
-            &s.slaves
+        let v = match sub {
+            "masters" => &s.masters,
+            "slaves" => &s.slaves,
+            _ => &s.track,
         };
         return Ok(make_list(v));
     }
+    if sub == "track" {
+        return track(&mut cfg, name, rest);
+    }
     let v = &rest[0];
     match sub {
+        "lease" => {
+            let seconds = match v.trim().parse::<u64>() {
+                Ok(s) if (1..=86_400).contains(&s) => s,
+                _ => {
+                    return err(format!(
+                        "bad lease \"{v}\": must be a whole number of seconds from 1 to 86400 (the kernel counts address lifetimes in seconds)"
+                    ))
+                }
+            };
+            if let Some(s) = cfg.services.get_mut(name) {
+                s.lease_s = Some(seconds);
+            }
+        }
+        "fence" => {
+            let wait = match v.as_str() {
+                "wait" => true,
+                "none" => false,
+                _ => return err(format!("bad fence \"{v}\": must be wait or none")),
+            };
+            if let Some(s) = cfg.services.get_mut(name) {
+                s.fence_wait = wait;
+            }
+        }
         "interval" => {
             let ms = seconds_ms("interval", v)?;
             if let Some(s) = cfg.services.get_mut(name) {
@@ -306,6 +346,40 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
         }
     }
     Ok(v.clone())
+}
+
+/// `failsvc S track IF ...` (or one list of interfaces): interfaces whose carrier the service
+/// needs. failsh watches them through rtnetlink, which exists on Linux only.
+fn track(cfg: &mut FailshConfig, name: &str, args: &[String]) -> TclResult {
+    let mut interfaces = Vec::new();
+    for arg in args {
+        interfaces.extend(parse_list(arg).map_err(TclError::new)?);
+    }
+    if !cfg!(target_os = "linux") {
+        return err(
+            "track needs Linux: failsh watches the carrier through rtnetlink, which this system does not have",
+        );
+    }
+    for interface in &interfaces {
+        if interface.is_empty()
+            || interface.len() > failover_core::shell::MAX_INTERFACE_BYTES
+            || interface.contains(['/', ' ', ':'])
+        {
+            return err(format!(
+                "bad interface \"{interface}\": must be an interface name of 1 to 15 bytes, without '/', ':' or space"
+            ));
+        }
+    }
+    if interfaces.is_empty() {
+        return err("track needs at least one interface");
+    }
+    let s = cfg.services.get_mut(name).expect("checked by the caller");
+    for interface in interfaces {
+        if !s.track.contains(&interface) {
+            s.track.push(interface);
+        }
+    }
+    Ok(make_list(&s.track))
 }
 
 const HOST_OPTIONS: &[&str] = &["address", "community", "port", "protocol"];
@@ -474,8 +548,74 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
                 "service \"{name}\": host \"{h}\" is both a master and a slave"
             ));
         }
+        if s.fence_wait && s.lease_s.is_none() {
+            errs.push(format!(
+                "service \"{name}\": fence wait needs a lease (failsvc {name} lease SECONDS): it waits the master's lease out"
+            ));
+        }
     }
     errs
+}
+
+/// What is allowed but probably not meant: a tracked interface that this host does not
+/// have (yet), a lease whose procedures never add an address with `ipaddr`. `failsh -t`
+/// prints them; the daemon logs them.
+pub fn warnings(loaded: &LoadedConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (name, s) in &loaded.config.services {
+        for interface in &s.track {
+            if cfg!(target_os = "linux") && !Path::new("/sys/class/net").join(interface).exists() {
+                warnings.push(format!(
+                    "service \"{name}\": tracked interface \"{interface}\" does not exist on this host: the service counts as FAIL here until it appears with its carrier"
+                ));
+            }
+        }
+        if s.lease_s.is_some() {
+            let procedures = [&s.start, &s.reclaim, &s.stop];
+            let calls_ipaddr = procedures
+                .iter()
+                .filter_map(|p| p.as_deref())
+                .any(|p| calls_command(&loaded.interp, p, "ipaddr"));
+            if !calls_ipaddr {
+                warnings.push(format!(
+                    "service \"{name}\": lease {}: its procedures never call ipaddr, so no address gets a kernel lifetime (only faild's UP record has a lease); add addresses with `ipaddr add`",
+                    s.lease_s.unwrap_or(0)
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+/// Whether procedure `name`, or a procedure it names, uses the word `command`: a look at the
+/// procedure bodies as text, which is what can be known without running them.
+fn calls_command(interp: &Interp, name: &str, command: &str) -> bool {
+    let mut interp = interp.clone();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![name.to_string()];
+    while let Some(proc_name) = todo.pop() {
+        if !seen.insert(proc_name.clone()) {
+            continue;
+        }
+        let words = ["info".to_string(), "body".to_string(), proc_name];
+        let Ok(body) = interp.invoke(&words) else {
+            continue;
+        };
+        let words: Vec<&str> = body
+            .split(|c: char| c.is_whitespace() || "[]{};\"".contains(c))
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.contains(&command) {
+            return true;
+        }
+        todo.extend(
+            words
+                .iter()
+                .filter(|w| interp.has_proc(w))
+                .map(|w| w.to_string()),
+        );
+    }
+    false
 }
 
 fn secs(ms: u64) -> String {
@@ -516,6 +656,19 @@ pub fn describe(cfg: &FailshConfig) -> String {
         );
         let _ = writeln!(o, "  masters: {}", hosts(&s.masters));
         let _ = writeln!(o, "  slaves: {}", hosts(&s.slaves));
+        if !s.track.is_empty() || s.lease_s.is_some() || s.fence_wait {
+            let _ = writeln!(
+                o,
+                "  track: {}; lease: {}; fence: {}",
+                if s.track.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    s.track.join(" ")
+                },
+                s.lease_s.map_or("(none)".to_string(), |l| format!("{l}s")),
+                if s.fence_wait { "wait" } else { "none" }
+            );
+        }
         let _ = writeln!(
             o,
             "  procedures: start {}, stop {}, reclaim {}, check {}, trap {}",

@@ -163,7 +163,7 @@ fn bad_misses() {
 fn unknown_failsvc_subcommand() {
     check(
         "failsvc S create\nfailsvc S intervall 5\n",
-        "bad subcommand \"intervall\": must be check, create, interval, limit, masters, misses, reclaim, slaves, start, stop, or timeout",
+        "bad subcommand \"intervall\": must be check, create, fence, interval, lease, limit, masters, misses, reclaim, slaves, start, stop, timeout, or track",
         2,
     );
 }

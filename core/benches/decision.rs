@@ -23,12 +23,7 @@ fn host(name: &str) -> HostConfig {
 fn records(names: &[String], state: State) -> Vec<ServiceRecord> {
     names
         .iter()
-        .map(|n| ServiceRecord {
-            name: n.clone(),
-            state,
-            backup: None,
-            changed_at: Time(0),
-        })
+        .map(|n| ServiceRecord::new(n, state, None, Time(0)))
         .collect()
 }
 

@@ -214,9 +214,8 @@ impl Harness {
         let now = self.now;
         let host = self.host_mut(name);
         let query = Request {
-            nonce: Nonce([1; 16]),
             want_challenge: true,
-            body: RequestBody::List,
+            ..Request::new(Nonce([1; 16]), RequestBody::List)
         };
         let bytes = wire::encode_request(&query, COMMUNITY).expect("encodable");
         host.store.handle(now, StoreInput::Request { peer, bytes });
@@ -226,28 +225,36 @@ impl Harness {
                 challenge = wire::decode_reply(&bytes).expect("valid").message.challenge;
             }
         }
-        let set = Request {
-            nonce: Nonce([2; 16]),
-            want_challenge: false,
-            body: RequestBody::Set {
+        let set = Request::new(
+            Nonce([2; 16]),
+            RequestBody::Set {
                 service: service.to_string(),
                 state,
                 backup: None,
                 challenge: challenge.expect("faild hands out a challenge"),
+                lease_ms: None,
+                note: None,
             },
-        };
+        );
         let bytes = wire::encode_request(&set, COMMUNITY).expect("encodable");
         host.store.handle(now, StoreInput::Request { peer, bytes });
-        Self::drain_store(host);
+        Self::drain_store(host, now);
     }
 
-    fn drain_store(host: &mut HarnessHost) -> Vec<(Peer, Vec<u8>)> {
+    fn drain_store(host: &mut HarnessHost, now: Time) -> Vec<(Peer, Vec<u8>)> {
         let mut replies = Vec::new();
         while let Some(action) = host.store.poll_action() {
             match action {
-                StoreAction::Persist { services } => {
+                StoreAction::Persist { token, services } => {
                     host.persisted = services;
                     host.persists += 1;
+                    host.store.handle(
+                        now,
+                        StoreInput::Persisted {
+                            token,
+                            result: Ok(()),
+                        },
+                    );
                 }
                 StoreAction::Reply { peer, bytes } => replies.push((peer, bytes)),
                 StoreAction::Event(_) => {}
@@ -352,6 +359,7 @@ impl Harness {
                     Action::KillProcedure { id } => {
                         host.killed.insert(id);
                     }
+                    Action::RenewAddresses { .. } => {}
                     Action::Event(event) => host.events.push((now, event)),
                     Action::Exit => {}
                 }
@@ -439,7 +447,7 @@ impl Harness {
                     },
                 );
                 let persists_before = host.persists;
-                let replies = Self::drain_store(host);
+                let replies = Self::drain_store(host, now);
                 // faild answers a change only once it is on disk.
                 let persist_ms = if self.hosts[&to].persists > persists_before {
                     self.persist_ms

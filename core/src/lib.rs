@@ -42,7 +42,10 @@
 //!                 let _protocol = shell.host(host).unwrap().protocol;
 //!                 sent += bytes.len().min(1); // a runtime writes `bytes` to the host here
 //!             }
-//!             Action::RunProcedure { .. } | Action::KillProcedure { .. } => {}
+//!             // A runtime runs and kills procedures, and renews address lifetimes, here.
+//!             Action::RunProcedure { .. }
+//!             | Action::KillProcedure { .. }
+//!             | Action::RenewAddresses { .. } => {}
 //!             Action::Event(event) => println!("{event}"),
 //!             Action::Exit => return,
 //!         }

@@ -26,7 +26,37 @@ pub struct ServiceRecord {
     pub backup: Option<String>,
     /// When the state last changed, in the store's clock (faild: wall-clock milliseconds).
     pub changed_at: Time,
+    /// UP only: the lease failsh set with the state; unless it is renewed within this long,
+    /// the service turns FAIL ("lease expired"). After a restart the lease runs from the
+    /// start of faild.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
+    /// Why the state is what it is: what the writer said with it, or `lease expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
+
+impl ServiceRecord {
+    /// A record without lease or note.
+    pub fn new(
+        name: &str,
+        state: State,
+        backup: Option<String>,
+        changed_at: Time,
+    ) -> ServiceRecord {
+        ServiceRecord {
+            name: name.to_string(),
+            state,
+            backup,
+            changed_at,
+            lease_ms: None,
+            note: None,
+        }
+    }
+}
+
+/// The note faild gives a service whose UP lease ran out.
+pub const LEASE_EXPIRED: &str = "lease expired";
 
 /// Who sent a request: its address (checked against community networks) and a token the
 /// runtime uses to route the reply back (a UDP source, a TCP connection).
@@ -53,13 +83,24 @@ pub enum StoreInput {
     },
     /// SIGHUP: a re-read community file.
     ReplaceCommunities(Communities),
+    /// The [`StoreAction::Persist`] with this token is done: the records are on disk, or
+    /// could not be written (the reason). Only then is a change acknowledged and seen by
+    /// pollers; a failed write changes nothing.
+    Persisted {
+        token: u64,
+        result: Result<(), String>,
+    },
+    /// A deadline of [`Store::poll_timeout`] may have passed; spurious calls are harmless.
+    Timeout,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreAction {
-    /// Write these records to the state file (atomically) before sending the reply that
-    /// follows, so an acknowledged change survives a crash.
+    /// Write these records to the state file (atomically) and answer with
+    /// [`StoreInput::Persisted`] carrying the token. Until then the change is neither
+    /// acknowledged nor visible.
     Persist {
+        token: u64,
         services: Vec<ServiceRecord>,
     },
     Reply {
@@ -77,6 +118,7 @@ pub enum StoreEvent {
         to: State,
         backup: Option<String>,
         by: IpAddr,
+        note: Option<String>,
     },
     /// No community verified the request. The community is never logged: it never travels.
     Refused {
@@ -95,6 +137,23 @@ pub enum StoreEvent {
         from: IpAddr,
         error: DecodeError,
     },
+    /// The UP record was not renewed in time: the service now counts as FAIL.
+    LeaseExpired {
+        service: String,
+        lease_ms: u64,
+    },
+    /// A change could not be written to the state file: it was not made, and the writer
+    /// was told so.
+    NotStored {
+        service: String,
+        by: IpAddr,
+        reason: String,
+    },
+    /// The state file could not be written for a change faild made itself (a lease that
+    /// expired): pollers see it, the file does not hold it yet; the next write retries.
+    PersistFailed {
+        reason: String,
+    },
 }
 
 impl fmt::Display for StoreEvent {
@@ -106,13 +165,18 @@ impl fmt::Display for StoreEvent {
                 to,
                 backup,
                 by,
+                note,
             } => {
                 let from = from.map_or("(new)", State::as_str);
                 write!(f, "service {service}: {from} -> {to} (set by {by}")?;
                 if let Some(backup) = backup {
                     write!(f, ", backup {backup}")?;
                 }
-                f.write_str(")")
+                f.write_str(")")?;
+                if let Some(note) = note {
+                    write!(f, ": {note}")?;
+                }
+                Ok(())
             }
             StoreEvent::Refused { from } => write!(
                 f,
@@ -136,6 +200,22 @@ impl fmt::Display for StoreEvent {
             StoreEvent::Malformed { from, error } => {
                 write!(f, "malformed request from {from}: {error}")
             }
+            StoreEvent::LeaseExpired { service, lease_ms } => write!(
+                f,
+                "service {service}: UP -> FAIL: {LEASE_EXPIRED} (not renewed within {lease_ms} ms: its failsh is dead or hung)"
+            ),
+            StoreEvent::NotStored {
+                service,
+                by,
+                reason,
+            } => write!(
+                f,
+                "cannot write the state file, change of {service} from {by} refused (nothing changed): {reason}"
+            ),
+            StoreEvent::PersistFailed { reason } => write!(
+                f,
+                "cannot write the state file (the next change retries): {reason}"
+            ),
         }
     }
 }
@@ -148,30 +228,81 @@ fn keys_of(communities: &Communities) -> Vec<(String, Key)> {
         .collect()
 }
 
+/// A change waiting for the state file: what the records become, and whom to tell.
+#[derive(Debug)]
+struct Persisting {
+    token: u64,
+    next: BTreeMap<String, ServiceRecord>,
+    /// The Set that made the change (None: a change faild made itself, a lease expiry).
+    set: Option<PendingSet>,
+}
+
+#[derive(Debug)]
+struct PendingSet {
+    peer: Peer,
+    request: Request,
+    service: String,
+    community: String,
+    challenge: Option<u64>,
+    event: Option<StoreEvent>,
+}
+
 #[derive(Debug)]
 pub struct Store {
     boot_id: u64,
     communities: Communities,
     /// Each distinct community with its prepared MAC key, in file order.
     keys: Vec<(String, Key)>,
+    /// What pollers see: on disk, except for leases that expired since the last write.
     services: BTreeMap<String, ServiceRecord>,
+    /// When each UP lease runs out.
+    lease_deadlines: BTreeMap<String, Time>,
+    /// How many times each service's state changed since this faild started.
+    changes: BTreeMap<String, u32>,
     /// challenge -> when it was handed out.
     challenges: BTreeMap<u64, Time>,
     /// Handed-out order, to forget the oldest when the table is full.
     challenge_order: VecDeque<u64>,
+    /// The change being written; Sets that arrive meanwhile wait in `deferred`.
+    persisting: Option<Persisting>,
+    deferred: VecDeque<(Peer, Vec<u8>)>,
+    /// `services` holds something the state file does not (an expiry whose write failed).
+    dirty: bool,
+    next_token: u64,
     rng: Rng,
     actions: VecDeque<StoreAction>,
 }
 
+/// Sets waiting behind a write at most; more are dropped like lost datagrams (the writer
+/// retries), so a flood of Sets cannot grow faild.
+pub const MAX_DEFERRED_SETS: usize = 256;
+
 impl Store {
+    /// A store with the records of the state file. Leases of UP records run from `now`.
     pub fn new(config: StoreConfig, records: Vec<ServiceRecord>) -> Store {
+        Store::new_at(config, records, Time(0))
+    }
+
+    /// [`Store::new`] whose leases run from `now` (faild: its start).
+    pub fn new_at(config: StoreConfig, records: Vec<ServiceRecord>, now: Time) -> Store {
+        let lease_deadlines = records
+            .iter()
+            .filter(|r| r.state == State::Up)
+            .filter_map(|r| r.lease_ms.map(|ms| (r.name.clone(), now.plus_ms(ms))))
+            .collect();
         Store {
             boot_id: config.boot_id,
             keys: keys_of(&config.communities),
             communities: config.communities,
             services: records.into_iter().map(|r| (r.name.clone(), r)).collect(),
+            lease_deadlines,
+            changes: BTreeMap::new(),
             challenges: BTreeMap::new(),
             challenge_order: VecDeque::new(),
+            persisting: None,
+            deferred: VecDeque::new(),
+            dirty: false,
+            next_token: 1,
             rng: Rng::new(config.seed, "store-challenge"),
             actions: VecDeque::new(),
         }
@@ -193,18 +324,163 @@ impl Store {
         self.services.values().cloned().collect()
     }
 
+    /// When the store wants [`StoreInput::Timeout`]: the next lease to run out.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.lease_deadlines.values().min().copied()
+    }
+
     pub fn handle(&mut self, now: Time, input: StoreInput) {
+        // Leases first, so that no answer at `now` shows an UP that has run out.
+        self.expire_leases(now);
         match input {
             StoreInput::Request { peer, bytes } => self.handle_request(now, peer, &bytes),
             StoreInput::ReplaceCommunities(communities) => {
                 self.keys = keys_of(&communities);
                 self.communities = communities;
             }
+            StoreInput::Persisted { token, result } => self.persisted(now, token, result),
+            StoreInput::Timeout => {}
         }
     }
 
     pub fn poll_action(&mut self) -> Option<StoreAction> {
         self.actions.pop_front()
+    }
+
+    fn expire_leases(&mut self, now: Time) {
+        let due: Vec<String> = self
+            .lease_deadlines
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in due {
+            self.lease_deadlines.remove(&name);
+            let Some(record) = self.services.get_mut(&name) else {
+                continue;
+            };
+            if record.state != State::Up {
+                continue;
+            }
+            let lease_ms = record.lease_ms.unwrap_or(0);
+            // Visible at once, whether or not the state file can be written: pollers must
+            // see FAIL for a service whose failsh stopped renewing, or nobody takes over.
+            record.state = State::Fail;
+            record.lease_ms = None;
+            record.note = Some(LEASE_EXPIRED.to_string());
+            record.changed_at = now;
+            let expired = record.clone();
+            let count = self.changes.entry(name.clone()).or_default();
+            *count = count.wrapping_add(1);
+            if let Some(persisting) = self.persisting.as_mut() {
+                if persisting
+                    .next
+                    .get(&name)
+                    .is_some_and(|r| r.state == State::Up)
+                {
+                    persisting.next.insert(name.clone(), expired);
+                }
+            }
+            self.dirty = true;
+            self.event(StoreEvent::LeaseExpired {
+                service: name,
+                lease_ms,
+            });
+        }
+        if self.dirty && self.persisting.is_none() {
+            self.start_persist(self.services.clone(), None);
+        }
+    }
+
+    fn start_persist(&mut self, next: BTreeMap<String, ServiceRecord>, set: Option<PendingSet>) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.dirty = false;
+        self.actions.push_back(StoreAction::Persist {
+            token,
+            services: next.values().cloned().collect(),
+        });
+        self.persisting = Some(Persisting { token, next, set });
+    }
+
+    fn persisted(&mut self, now: Time, token: u64, result: Result<(), String>) {
+        if self.persisting.as_ref().map(|p| p.token) != Some(token) {
+            return;
+        }
+        let Some(persisting) = self.persisting.take() else {
+            return;
+        };
+        match (result, persisting.set) {
+            (Ok(()), set) => {
+                // Leases follow the records that are now in force.
+                for (name, record) in &persisting.next {
+                    let old = self.services.get(name);
+                    if old.map(|r| r.state) != Some(record.state) {
+                        let count = self.changes.entry(name.clone()).or_default();
+                        *count = count.wrapping_add(1);
+                    }
+                    let renewed = old != Some(record);
+                    match (record.state, record.lease_ms) {
+                        (State::Up, Some(ms)) if renewed => {
+                            self.lease_deadlines.insert(name.clone(), now.plus_ms(ms));
+                        }
+                        (State::Up, Some(_)) => {}
+                        _ => {
+                            self.lease_deadlines.remove(name);
+                        }
+                    }
+                }
+                self.services = persisting.next;
+                if let Some(set) = set {
+                    if let Some(event) = set.event.clone() {
+                        self.event(event);
+                    }
+                    let entries = vec![self.entry(now, &set.service)];
+                    self.reply(
+                        set.peer,
+                        &set.request,
+                        Status::Ok,
+                        entries,
+                        set.challenge,
+                        Some(&set.community),
+                    );
+                }
+            }
+            (Err(reason), Some(set)) => {
+                self.event(StoreEvent::NotStored {
+                    service: set.service.clone(),
+                    by: set.peer.address,
+                    reason: reason.clone(),
+                });
+                let mut entry = self.entry(now, &set.service);
+                entry.note = Some(format!("not stored: {reason}"));
+                let mut request = set.request;
+                // The reason travels in the note, asked for or not.
+                request.want_details = true;
+                self.reply(
+                    set.peer,
+                    &request,
+                    Status::NotStored,
+                    vec![entry],
+                    set.challenge,
+                    Some(&set.community),
+                );
+            }
+            (Err(reason), None) => {
+                self.dirty = true;
+                self.event(StoreEvent::PersistFailed { reason });
+            }
+        }
+        // Sets that waited for this write, in their order, until the next write starts.
+        while self.persisting.is_none() {
+            let Some((peer, bytes)) = self.deferred.pop_front() else {
+                break;
+            };
+            self.handle_request(now, peer, &bytes);
+        }
+        if self.dirty && self.persisting.is_none() {
+            self.start_persist(self.services.clone(), None);
+        }
     }
 
     fn handle_request(&mut self, now: Time, peer: Peer, bytes: &[u8]) {
@@ -219,6 +495,13 @@ impl Store {
                 return;
             }
         };
+        if self.persisting.is_some() && matches!(signed.message.body, RequestBody::Set { .. }) {
+            // A Set builds on the change being written: it waits for it.
+            if self.deferred.len() < MAX_DEFERRED_SETS {
+                self.deferred.push_back((peer, bytes.to_vec()));
+            }
+            return;
+        }
         let community = self
             .keys
             .iter()
@@ -286,17 +569,17 @@ impl Store {
             }
             RequestBody::Set {
                 service,
-                state,
-                backup,
                 challenge: presented,
+                ..
             } => {
-                if self.communities.access(service, &community, peer.address)
+                let service = service.clone();
+                if self.communities.access(&service, &community, peer.address)
                     != Some(Access::ReadWrite)
                 {
                     self.forbidden(
                         peer,
                         &request,
-                        service,
+                        &service,
                         Access::ReadWrite,
                         &community,
                         challenge,
@@ -319,18 +602,95 @@ impl Store {
                     );
                     return;
                 }
-                self.set(now, peer.address, service, *state, backup.clone());
-                let entries = vec![self.entry(now, service)];
-                self.reply(
-                    peer,
-                    &request,
-                    Status::Ok,
-                    entries,
-                    challenge,
-                    Some(&community),
-                );
+                self.set(now, peer, request, community, challenge);
             }
         }
+    }
+
+    /// A verified, permitted Set: renews a lease at once, or writes the change and answers
+    /// once it is on disk.
+    fn set(
+        &mut self,
+        now: Time,
+        peer: Peer,
+        request: Request,
+        community: String,
+        challenge: Option<u64>,
+    ) {
+        let RequestBody::Set {
+            service,
+            state,
+            backup,
+            lease_ms,
+            note,
+            ..
+        } = &request.body
+        else {
+            return;
+        };
+        let service = service.clone();
+        let previous = self.services.get(&service);
+        let from = previous.map(|r| r.state);
+        // `failc -s` without `-b` keeps the recorded backup.
+        let backup = backup
+            .clone()
+            .or_else(|| previous.and_then(|r| r.backup.clone()));
+        let lease_ms = lease_ms.filter(|_| *state == State::Up).map(u64::from);
+        let changed_at = match previous {
+            Some(r) if r.state == *state => r.changed_at,
+            _ => now,
+        };
+        let record = ServiceRecord {
+            name: service.clone(),
+            state: *state,
+            backup: backup.clone(),
+            changed_at,
+            lease_ms,
+            note: note.clone(),
+        };
+        if previous == Some(&record) {
+            // Nothing to write: a renewal of the lease, or the same state again.
+            match lease_ms {
+                Some(ms) => {
+                    self.lease_deadlines
+                        .insert(service.clone(), now.plus_ms(ms));
+                }
+                None => {
+                    self.lease_deadlines.remove(&service);
+                }
+            }
+            let entries = vec![self.entry(now, &service)];
+            self.reply(
+                peer,
+                &request,
+                Status::Ok,
+                entries,
+                challenge,
+                Some(&community),
+            );
+            return;
+        }
+        let event = (from != Some(*state)).then(|| StoreEvent::Changed {
+            service: service.clone(),
+            from,
+            to: *state,
+            backup,
+            by: peer.address,
+            note: note.clone(),
+        });
+        let mut next = self.services.clone();
+        next.insert(service.clone(), record);
+        self.start_persist(
+            next,
+            Some(PendingSet {
+                peer,
+                request,
+                service,
+                community,
+                challenge,
+                event,
+            }),
+        );
     }
 
     fn forbidden(
@@ -357,41 +717,6 @@ impl Store {
         );
     }
 
-    fn set(&mut self, now: Time, by: IpAddr, service: &str, state: State, backup: Option<String>) {
-        let previous = self.services.get(service);
-        let from = previous.map(|r| r.state);
-        // `failc -s` without `-b` keeps the recorded backup.
-        let backup = backup.or_else(|| previous.and_then(|r| r.backup.clone()));
-        if from == Some(state) && previous.map(|r| &r.backup) == Some(&backup) {
-            return;
-        }
-        let changed_at = match previous {
-            Some(r) if r.state == state => r.changed_at,
-            _ => now,
-        };
-        self.services.insert(
-            service.to_string(),
-            ServiceRecord {
-                name: service.to_string(),
-                state,
-                backup: backup.clone(),
-                changed_at,
-            },
-        );
-        self.actions.push_back(StoreAction::Persist {
-            services: self.records(),
-        });
-        if from != Some(state) {
-            self.event(StoreEvent::Changed {
-                service: service.to_string(),
-                from,
-                to: state,
-                backup,
-                by,
-            });
-        }
-    }
-
     fn entry(&self, now: Time, service: &str) -> Entry {
         match self.services.get(service) {
             Some(record) => Entry {
@@ -399,12 +724,16 @@ impl Store {
                 state: Some(record.state),
                 backup: record.backup.clone(),
                 since_change_ms: now.since_ms(record.changed_at),
+                note: record.note.clone(),
+                changes: Some(self.changes.get(service).copied().unwrap_or(0)),
             },
             None => Entry {
                 name: service.to_string(),
                 state: None,
                 backup: None,
                 since_change_ms: 0,
+                note: None,
+                changes: Some(0),
             },
         }
     }
@@ -452,6 +781,7 @@ impl Store {
             status,
             boot_id: self.boot_id,
             challenge,
+            with_details: request.want_details,
             entries,
         };
         let key =

@@ -21,6 +21,12 @@ pub enum Timer {
     Handover,
     /// A service's next poll round starts.
     Round(u32),
+    /// A service's lease (kernel address lifetime and faild's UP record) is renewed.
+    Renew(u32),
+    /// A host that does not answer is probed, so that a heal is seen at once.
+    Probe(u32),
+    /// A slave with `fence wait` has waited out a silent master's lease.
+    Fence(u32),
 }
 
 impl fmt::Display for Timer {
@@ -30,6 +36,9 @@ impl fmt::Display for Timer {
             Timer::ProcedureLimit(s) => write!(f, "procedure time limit of service #{s}"),
             Timer::Handover => f.write_str("handover deadline"),
             Timer::Round(s) => write!(f, "poll round of service #{s}"),
+            Timer::Renew(s) => write!(f, "lease renewal of service #{s}"),
+            Timer::Probe(h) => write!(f, "probe of silent host #{h}"),
+            Timer::Fence(s) => write!(f, "end of the fence wait of service #{s}"),
         }
     }
 }

@@ -29,7 +29,17 @@ const KIND_SET: u8 = 0x02;
 const KIND_LIST: u8 = 0x03;
 const KIND_REPLY: u8 = 0x81;
 const FLAG_WANT_CHALLENGE: u8 = 0x01;
+/// Set only: a lease (4 bytes, milliseconds) follows the challenge.
+const FLAG_LEASE: u8 = 0x02;
+/// Set only: a note (a name) follows the challenge and the lease.
+const FLAG_NOTE: u8 = 0x04;
+/// The reply's entries are to carry their details: each service's note and change count.
+const FLAG_WANT_DETAILS: u8 = 0x08;
+const REQUEST_FLAGS: u8 = FLAG_WANT_CHALLENGE | FLAG_LEASE | FLAG_NOTE | FLAG_WANT_DETAILS;
 const FLAG_AUTHENTICATED: u8 = 0x01;
+/// Every entry of the reply ends with its details: its note and its change count.
+const FLAG_DETAILS: u8 = 0x02;
+const REPLY_FLAGS: u8 = FLAG_AUTHENTICATED | FLAG_DETAILS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Nonce(pub [u8; NONCE_BYTES]);
@@ -48,7 +58,22 @@ pub struct Request {
     pub nonce: Nonce,
     /// Ask faild to put a fresh single-use challenge into the reply, for a later Set.
     pub want_challenge: bool,
+    /// Ask faild to give each entry of the reply its details: its note (why the state is
+    /// what it is) and how often its state changed since faild started.
+    pub want_details: bool,
     pub body: RequestBody,
+}
+
+impl Request {
+    /// A request that asks for neither a challenge nor notes.
+    pub fn new(nonce: Nonce, body: RequestBody) -> Request {
+        Request {
+            nonce,
+            want_challenge: false,
+            want_details: false,
+            body,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +87,13 @@ pub enum RequestBody {
         state: State,
         backup: Option<String>,
         challenge: u64,
+        /// UP only: faild answers FAIL ("lease expired") unless the same state is set again
+        /// within this many milliseconds. failsh renews it while the service runs, so that a
+        /// dead or hung failsh is replaced while faild itself is alive.
+        lease_ms: Option<u32>,
+        /// Why the state is what it is ("tracked interface eth0 down"); shown to pollers
+        /// that ask for notes. `None` clears the note.
+        note: Option<String>,
     },
     /// Every service faild knows, with its state.
     List,
@@ -78,6 +110,9 @@ pub enum Status {
     BadChallenge,
     /// The answer would not fit in one message; ask for fewer services.
     TooLarge,
+    /// A Set that faild could not write to its state file: nothing changed, on disk or for
+    /// pollers. The entry's note says why.
+    NotStored,
 }
 
 impl Status {
@@ -88,6 +123,7 @@ impl Status {
             Status::Forbidden => 2,
             Status::BadChallenge => 3,
             Status::TooLarge => 4,
+            Status::NotStored => 5,
         }
     }
 
@@ -98,6 +134,7 @@ impl Status {
             2 => Status::Forbidden,
             3 => Status::BadChallenge,
             4 => Status::TooLarge,
+            5 => Status::NotStored,
             _ => return None,
         })
     }
@@ -111,6 +148,9 @@ impl fmt::Display for Status {
             Status::Forbidden => "forbidden (the community does not grant this access from here)",
             Status::BadChallenge => "bad challenge (unknown, used or expired)",
             Status::TooLarge => "answer too large for one message",
+            Status::NotStored => {
+                "not stored (faild could not write its state file; nothing changed)"
+            }
         })
     }
 }
@@ -122,6 +162,13 @@ pub struct Entry {
     pub state: Option<State>,
     pub backup: Option<String>,
     pub since_change_ms: u64,
+    /// Details, only in replies to requests that asked for them. Why the state is what it
+    /// is (`lease expired`, what failsh wrote with it).
+    pub note: Option<String>,
+    /// How many times the state changed since faild started (with its boot id): a poller
+    /// sees a change it missed between two answers (RECOVER -> UP -> RECOVER) exactly,
+    /// whatever the clocks and delays.
+    pub changes: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +181,8 @@ pub struct Reply {
     /// Random per faild start, so a restart is visible to pollers.
     pub boot_id: u64,
     pub challenge: Option<u64>,
+    /// Whether the entries carry their details (the request asked for them).
+    pub with_details: bool,
     pub entries: Vec<Entry>,
 }
 
@@ -292,11 +341,22 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
         RequestBody::Set { .. } => KIND_SET,
         RequestBody::List => KIND_LIST,
     });
-    out.push(if request.want_challenge {
-        FLAG_WANT_CHALLENGE
-    } else {
-        0
-    });
+    let mut flags = 0;
+    if request.want_challenge {
+        flags |= FLAG_WANT_CHALLENGE;
+    }
+    if request.want_details {
+        flags |= FLAG_WANT_DETAILS;
+    }
+    if let RequestBody::Set { lease_ms, note, .. } = &request.body {
+        if lease_ms.is_some() {
+            flags |= FLAG_LEASE;
+        }
+        if note.is_some() {
+            flags |= FLAG_NOTE;
+        }
+    }
+    out.push(flags);
     out.extend_from_slice(&request.nonce.0);
     match &request.body {
         RequestBody::Query { services } => {
@@ -315,11 +375,19 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
             state,
             backup,
             challenge,
+            lease_ms,
+            note,
         } => {
             put_required_name(&mut out, service)?;
             out.push(state.to_wire());
             put_name(&mut out, backup.as_deref().unwrap_or(""))?;
             out.extend_from_slice(&challenge.to_be_bytes());
+            if let Some(lease_ms) = lease_ms {
+                out.extend_from_slice(&lease_ms.to_be_bytes());
+            }
+            if let Some(note) = note {
+                put_name(&mut out, note)?;
+            }
         }
         RequestBody::List => {}
     }
@@ -342,7 +410,11 @@ pub fn encode_reply_keyed(reply: &Reply, key: Option<&Key>) -> Result<Vec<u8>, E
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.push(KIND_REPLY);
-    out.push(if key.is_some() { FLAG_AUTHENTICATED } else { 0 });
+    let mut flags = if key.is_some() { FLAG_AUTHENTICATED } else { 0 };
+    if reply.with_details {
+        flags |= FLAG_DETAILS;
+    }
+    out.push(flags);
     out.extend_from_slice(&reply.nonce.0);
     out.push(reply.status.to_wire());
     out.extend_from_slice(&reply.boot_id.to_be_bytes());
@@ -355,6 +427,10 @@ pub fn encode_reply_keyed(reply: &Reply, key: Option<&Key>) -> Result<Vec<u8>, E
         out.push(entry.state.map_or(0, State::to_wire));
         put_name(&mut out, entry.backup.as_deref().unwrap_or(""))?;
         out.extend_from_slice(&entry.since_change_ms.to_be_bytes());
+        if reply.with_details {
+            put_name(&mut out, entry.note.as_deref().unwrap_or(""))?;
+            out.extend_from_slice(&entry.changes.unwrap_or(0).to_be_bytes());
+        }
         if out.len() + MAC_BYTES > MAX_MESSAGE_BYTES {
             return Err(EncodeError::TooLarge {
                 length: out.len() + MAC_BYTES,
@@ -385,6 +461,11 @@ impl<'a> Reader<'a> {
     fn u16(&mut self) -> Result<u16, DecodeError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     fn u64(&mut self) -> Result<u64, DecodeError> {
@@ -463,7 +544,10 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
     let (mut reader, mac) = open(bytes, MIN_REQUEST_BYTES)?;
     let kind = reader.u8()?;
     let flags = reader.u8()?;
-    if flags & !FLAG_WANT_CHALLENGE != 0 {
+    if flags & !REQUEST_FLAGS != 0 {
+        return Err(DecodeError::UnknownFlags(flags));
+    }
+    if kind != KIND_SET && flags & (FLAG_LEASE | FLAG_NOTE) != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
     let nonce = reader.nonce()?;
@@ -485,11 +569,23 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
             let state = State::from_wire(state_byte).ok_or(DecodeError::BadState(state_byte))?;
             let backup = reader.optional_name()?;
             let challenge = reader.u64()?;
+            let lease_ms = if flags & FLAG_LEASE != 0 {
+                Some(reader.u32()?)
+            } else {
+                None
+            };
+            let note = if flags & FLAG_NOTE != 0 {
+                Some(reader.name()?)
+            } else {
+                None
+            };
             RequestBody::Set {
                 service,
                 state,
                 backup,
                 challenge,
+                lease_ms,
+                note,
             }
         }
         KIND_LIST => RequestBody::List,
@@ -500,6 +596,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
         message: Request {
             nonce,
             want_challenge: flags & FLAG_WANT_CHALLENGE != 0,
+            want_details: flags & FLAG_WANT_DETAILS != 0,
             body,
         },
         signed: reader.bytes,
@@ -514,10 +611,11 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
         return Err(DecodeError::UnknownKind(kind));
     }
     let flags = reader.u8()?;
-    if flags & !FLAG_AUTHENTICATED != 0 {
+    if flags & !REPLY_FLAGS != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
     let authenticated = flags & FLAG_AUTHENTICATED != 0;
+    let with_details = flags & FLAG_DETAILS != 0;
     let nonce = reader.nonce()?;
     let status_byte = reader.u8()?;
     let status = Status::from_wire(status_byte).ok_or(DecodeError::BadStatus(status_byte))?;
@@ -540,11 +638,18 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
         };
         let backup = reader.optional_name()?;
         let since_change_ms = reader.u64()?;
+        let (note, changes) = if with_details {
+            (reader.optional_name()?, Some(reader.u32()?))
+        } else {
+            (None, None)
+        };
         entries.push(Entry {
             name,
             state,
             backup,
             since_change_ms,
+            note,
+            changes,
         });
     }
     reader.finish()?;
@@ -555,11 +660,21 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
             status,
             boot_id,
             challenge,
+            with_details,
             entries,
         },
         signed: reader.bytes,
         mac,
     })
+}
+
+/// The nonce of a message (request or reply) without decoding or checking the rest: what
+/// a transport needs to match a reply to the request it sent.
+pub fn reply_nonce(bytes: &[u8]) -> Option<Nonce> {
+    let raw = bytes.get(5..5 + NONCE_BYTES)?;
+    let mut nonce = [0u8; NONCE_BYTES];
+    nonce.copy_from_slice(raw);
+    Some(Nonce(nonce))
 }
 
 /// Prefixes a message with its length (4 bytes, big-endian) for a TCP stream.

@@ -48,12 +48,7 @@ fn macbeth() -> ShellConfig {
 }
 
 fn record(state: State) -> Vec<ServiceRecord> {
-    vec![ServiceRecord {
-        name: SERVICE.to_string(),
-        state,
-        backup: None,
-        changed_at: Time(0),
-    }]
+    vec![ServiceRecord::new(SERVICE, state, None, Time(0))]
 }
 
 /// macbeth with a failsh, lukretia with only a faild in `master` state.
@@ -134,7 +129,7 @@ fn an_unreachable_master_counts_as_fail() {
 }
 
 #[test]
-fn an_up_master_reclaims_once_when_an_up_slave_has_stepped_down() {
+fn an_up_master_announces_when_it_finds_an_up_slave_and_again_after_it_stepped_down() {
     // Both UP (as after a partition); macbeth steps down on its own, seeing its master UP.
     let mut h = Harness::new(29);
     h.add_host("lukretia", Some(lukretia()), record(State::Up));
@@ -142,13 +137,21 @@ fn an_up_master_reclaims_once_when_an_up_slave_has_stepped_down() {
     h.host_mut("lukretia").holds_service = true;
     h.host_mut("macbeth").holds_service = true;
     h.run_for(6 * INTERVAL_MS);
-    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Reclaim]);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Reclaim, ProcedureKind::Reclaim]
+    );
     assert_eq!(h.procedures("macbeth"), vec![ProcedureKind::Stop]);
-    let reclaim_at = h.host("lukretia").procedures_run[0].0;
+    let first_reclaim_at = h.host("lukretia").procedures_run[0].0;
+    let last_reclaim_at = h.host("lukretia").procedures_run[1].0;
     let stop_at = h.host("macbeth").procedures_run[0].0;
     assert!(
-        reclaim_at > stop_at,
-        "the master announces after the slave has stepped down"
+        first_reclaim_at <= stop_at,
+        "the master announces as soon as it sees the conflict, not one interval after the slave stepped down"
+    );
+    assert!(
+        last_reclaim_at > stop_at,
+        "and once more after the slave has stepped down, so that its announcement is the last"
     );
 }
 
@@ -157,25 +160,27 @@ fn an_up_slave_that_stays_up_is_reclaimed_against_once() {
     // macbeth's faild says UP and nothing makes it step down (its failsh is gone).
     let mut h = master_view(State::Up, State::Up);
     h.run_for(2 * INTERVAL_MS);
-    assert!(
-        h.procedures("lukretia").is_empty(),
-        "first it waits for the slave to step down"
-    );
-    h.run_for(4 * INTERVAL_MS);
-    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Reclaim]);
-    h.run_for(10 * INTERVAL_MS);
     assert_eq!(
         h.procedures("lukretia"),
         vec![ProcedureKind::Reclaim],
-        "once per episode"
+        "it announces when it finds the conflict, then waits for the slave to step down"
+    );
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Reclaim, ProcedureKind::Reclaim],
+        "the slave stayed UP: once more"
+    );
+    h.run_for(10 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia"),
+        vec![ProcedureKind::Reclaim, ProcedureKind::Reclaim],
+        "and not again in the same episode"
     );
     // It finally steps down: the master announces once more, after it.
     h.failc("macbeth", SERVICE, State::Recover);
     h.run_for(2 * INTERVAL_MS);
-    assert_eq!(
-        h.procedures("lukretia"),
-        vec![ProcedureKind::Reclaim, ProcedureKind::Reclaim]
-    );
+    assert_eq!(h.procedures("lukretia"), vec![ProcedureKind::Reclaim; 3]);
 }
 
 #[test]
@@ -587,7 +592,8 @@ fn the_lukretia_macbeth_story() {
     assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
     assert_eq!(h.holders(), vec!["lukretia".to_string()]);
 
-    // A partition: both UP. After it heals: lukretia reclaims once, macbeth steps down.
+    // A partition: both UP. After it heals: lukretia announces at once and again after
+    // macbeth has stepped down.
     h.partition("lukretia", "macbeth");
     h.run_for(4 * INTERVAL_MS);
     assert_eq!(h.state("macbeth", SERVICE), Some(State::Up));
@@ -604,7 +610,7 @@ fn the_lukretia_macbeth_story() {
         .filter(|(_, k)| *k == ProcedureKind::Reclaim)
         .map(|(t, _)| *t)
         .collect();
-    assert_eq!(reclaims.len(), 1);
+    assert_eq!(reclaims.len(), 2);
     assert!(reclaims[0] >= healed_at);
     h.run_for(5 * INTERVAL_MS);
     assert_eq!(h.holders(), vec!["lukretia".to_string()]);
@@ -613,7 +619,7 @@ fn the_lukretia_macbeth_story() {
             .iter()
             .filter(|k| **k == ProcedureKind::Reclaim)
             .count(),
-        1
+        2
     );
 }
 

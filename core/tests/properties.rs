@@ -17,6 +17,11 @@ fn state() -> impl Strategy<Value = State> {
     prop_oneof![Just(State::Up), Just(State::Recover), Just(State::Fail)]
 }
 
+/// A note: a name that may be empty (none).
+fn note() -> impl Strategy<Value = String> {
+    "[ -~]{0,40}"
+}
+
 fn nonce() -> impl Strategy<Value = Nonce> {
     any::<[u8; 16]>().prop_map(Nonce)
 }
@@ -24,21 +29,34 @@ fn nonce() -> impl Strategy<Value = Nonce> {
 fn request() -> impl Strategy<Value = Request> {
     let body = prop_oneof![
         prop::collection::vec(name(), 1..20).prop_map(|services| RequestBody::Query { services }),
-        (name(), state(), prop::option::of(name()), 1..u64::MAX).prop_map(
-            |(service, state, backup, challenge)| RequestBody::Set {
-                service,
-                state,
-                backup,
-                challenge
-            }
-        ),
+        (
+            name(),
+            state(),
+            prop::option::of(name()),
+            1..u64::MAX,
+            prop::option::of(any::<u32>()),
+            prop::option::of(note())
+        )
+            .prop_map(|(service, state, backup, challenge, lease_ms, note)| {
+                RequestBody::Set {
+                    service,
+                    state,
+                    backup,
+                    challenge,
+                    lease_ms,
+                    note,
+                }
+            }),
         Just(RequestBody::List),
     ];
-    (nonce(), any::<bool>(), body).prop_map(|(nonce, want_challenge, body)| Request {
-        nonce,
-        want_challenge,
-        body,
-    })
+    (nonce(), any::<bool>(), any::<bool>(), body).prop_map(
+        |(nonce, want_challenge, want_details, body)| Request {
+            nonce,
+            want_challenge,
+            want_details,
+            body,
+        },
+    )
 }
 
 fn reply() -> impl Strategy<Value = Reply> {
@@ -46,35 +64,55 @@ fn reply() -> impl Strategy<Value = Reply> {
         Just(Status::Ok),
         Just(Status::Forbidden),
         Just(Status::BadChallenge),
-        Just(Status::TooLarge)
+        Just(Status::TooLarge),
+        Just(Status::NotStored)
     ];
     let entry = (
         name(),
         prop::option::of(state()),
         prop::option::of(name()),
         any::<u64>(),
+        prop::option::of(name()),
+        any::<u32>(),
     )
-        .prop_map(|(name, state, backup, since_change_ms)| Entry {
-            name,
-            state,
-            backup,
-            since_change_ms,
-        });
+        .prop_map(
+            |(name, state, backup, since_change_ms, note, changes)| Entry {
+                name,
+                state,
+                backup,
+                since_change_ms,
+                note,
+                changes: Some(changes),
+            },
+        );
     (
         nonce(),
         status,
         any::<u64>(),
         prop::option::of(1..u64::MAX),
+        any::<bool>(),
         prop::collection::vec(entry, 0..20),
     )
-        .prop_map(|(nonce, status, boot_id, challenge, entries)| Reply {
-            nonce,
-            authenticated: true,
-            status,
-            boot_id,
-            challenge,
-            entries,
-        })
+        .prop_map(
+            |(nonce, status, boot_id, challenge, with_details, mut entries)| {
+                if !with_details {
+                    // Without the flag, details do not travel.
+                    for entry in &mut entries {
+                        entry.note = None;
+                        entry.changes = None;
+                    }
+                }
+                Reply {
+                    nonce,
+                    authenticated: true,
+                    status,
+                    boot_id,
+                    challenge,
+                    with_details,
+                    entries,
+                }
+            },
+        )
 }
 
 proptest! {
@@ -203,7 +241,10 @@ fn replies_to_another_nonce_wrong_community_or_replayed_are_rejected() {
     shell.handle(Time(0), Input::Timeout);
     let mut sends = Vec::new();
     while let Some(action) = shell.poll_action() {
-        if let failover_core::shell::Action::Send { host, nonce, bytes } = action {
+        if let failover_core::shell::Action::Send {
+            host, nonce, bytes, ..
+        } = action
+        {
             sends.push((shell.host(host).unwrap().name.clone(), nonce, bytes));
         }
     }
@@ -224,11 +265,14 @@ fn replies_to_another_nonce_wrong_community_or_replayed_are_rejected() {
         status: Status::Ok,
         boot_id: 1,
         challenge: None,
+        with_details: false,
         entries: vec![Entry {
             name: "vip".into(),
             state: Some(state),
             backup: None,
             since_change_ms: 0,
+            note: None,
+            changes: None,
         }],
     };
     // Local faild says RECOVER (so the rule would start the service if the master were FAIL).
@@ -304,9 +348,8 @@ fn a_replayed_set_is_refused_by_the_store() {
     };
     let ask = encode_request(
         &Request {
-            nonce: Nonce([1; 16]),
             want_challenge: true,
-            body: RequestBody::List,
+            ..Request::new(Nonce([1; 16]), RequestBody::List)
         },
         "public",
     )
@@ -319,16 +362,17 @@ fn a_replayed_set_is_refused_by_the_store() {
         other => panic!("expected a reply, got {other:?}"),
     };
     let set = encode_request(
-        &Request {
-            nonce: Nonce([2; 16]),
-            want_challenge: false,
-            body: RequestBody::Set {
+        &Request::new(
+            Nonce([2; 16]),
+            RequestBody::Set {
                 service: "vip".into(),
                 state: State::Up,
                 backup: None,
                 challenge,
+                lease_ms: None,
+                note: None,
             },
-        },
+        ),
         "public",
     )
     .unwrap();
@@ -342,23 +386,25 @@ fn a_replayed_set_is_refused_by_the_store() {
             },
         );
         while let Some(action) = store.poll_action() {
-            if let StoreAction::Reply { bytes, .. } = action {
-                statuses.push(decode_reply(&bytes).unwrap().message.status);
+            match action {
+                StoreAction::Reply { bytes, .. } => {
+                    statuses.push(decode_reply(&bytes).unwrap().message.status)
+                }
+                StoreAction::Persist { token, .. } => store.handle(
+                    Time(at),
+                    StoreInput::Persisted {
+                        token,
+                        result: Ok(()),
+                    },
+                ),
+                StoreAction::Event(_) => {}
             }
         }
     }
     assert_eq!(statuses, vec![Status::Ok, Status::BadChallenge]);
     assert_eq!(store.service("vip").unwrap().state, State::Up);
     // A wrong community is refused, unauthenticated, and the store does not change.
-    let forged = encode_request(
-        &Request {
-            nonce: Nonce([3; 16]),
-            want_challenge: false,
-            body: RequestBody::List,
-        },
-        "guess",
-    )
-    .unwrap();
+    let forged = encode_request(&Request::new(Nonce([3; 16]), RequestBody::List), "guess").unwrap();
     store.handle(
         Time(3),
         StoreInput::Request {

@@ -27,6 +27,7 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
     let request = Request {
         nonce,
         want_challenge: true,
+        want_details: false,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
         },
@@ -43,11 +44,14 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
         status: Status::Ok,
         boot_id: 0x0123_4567_89ab_cdef,
         challenge: Some(0x1122_3344_5566_7788),
+        with_details: false,
         entries: vec![Entry {
             name: "198.18.0.50".into(),
             state: Some(State::Up),
             backup: Some("macbeth".into()),
             since_change_ms: 5_000,
+            note: None,
+            changes: None,
         }],
     };
     let reply_bytes = block(&doc, "reply");

@@ -33,6 +33,7 @@ fn main() {
             let request = Request {
                 nonce: Nonce(nonce),
                 want_challenge: false,
+                want_details: false,
                 body: RequestBody::Query {
                     services: vec![service.to_string()],
                 },

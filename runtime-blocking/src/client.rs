@@ -86,6 +86,8 @@ pub enum ClientError {
     BadChallenge { fresh: Option<u64> },
     /// The answer would not fit one message.
     TooLarge,
+    /// faild could not write the change to its state file: nothing changed (the reason).
+    NotStored(String),
     /// A reply that does not decode, answers another request, or is not signed with our
     /// community; or a TCP connection closed before the reply.
     BadReply(String),
@@ -116,6 +118,10 @@ impl fmt::Display for ClientError {
             ClientError::TooLarge => {
                 f.write_str("the answer does not fit in one message: ask for fewer services")
             }
+            ClientError::NotStored(why) => write!(
+                f,
+                "faild could not store the change, nothing changed: {why}"
+            ),
             ClientError::BadReply(why) => write!(f, "bad reply: {why}"),
             ClientError::Encode(error) => write!(f, "cannot build the request: {error}"),
             ClientError::Io(error) => write!(f, "{error}"),
@@ -146,6 +152,8 @@ impl Exchange {
         let request = Request {
             nonce: Nonce(nonce),
             want_challenge,
+            // Why a service is in its state: failstat shows it, failc reports it.
+            want_details: true,
             body,
         };
         let bytes = wire::encode_request(&request, community).map_err(ClientError::Encode)?;
@@ -186,6 +194,13 @@ impl Exchange {
                 fresh: reply.challenge,
             }),
             Status::TooLarge => Err(ClientError::TooLarge),
+            Status::NotStored => Err(ClientError::NotStored(
+                reply
+                    .entries
+                    .into_iter()
+                    .find_map(|e| e.note)
+                    .unwrap_or_else(|| "no reason given".to_string()),
+            )),
         }
     }
 }
@@ -416,6 +431,8 @@ pub fn set_body(service: &str, state: State, backup: Option<&str>, challenge: u6
         state,
         backup: backup.map(str::to_string),
         challenge,
+        lease_ms: None,
+        note: None,
     }
 }
 

@@ -222,12 +222,20 @@ impl fmt::Debug for FaildHooks {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before 1970).
+/// Wall-clock milliseconds since the Unix epoch as read at the first call, advanced by the
+/// monotonic clock since: "since the last change" survives a restart (the state file holds
+/// wall-clock times), and a wall clock stepped while faild runs (NTP, an operator) cannot
+/// shorten or stretch a lease.
 pub fn wall_clock() -> Time {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Time::from_ms(ms)
+    static ANCHOR: std::sync::OnceLock<(std::time::Instant, u64)> = std::sync::OnceLock::new();
+    let (start, wall_ms) = *ANCHOR.get_or_init(|| {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        (std::time::Instant::now(), ms)
+    });
+    let elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Time::from_ms(wall_ms.saturating_add(elapsed_ms))
 }
 
 /// The runtime-independent half of the loop: hands one input to the store and drains its
@@ -258,6 +266,20 @@ impl Driver {
         self.drain(reply);
     }
 
+    /// How long until the store wants [`Driver::timeout`] (a lease runs out); `None`: never.
+    pub fn wait(&self) -> Option<Duration> {
+        let deadline = self.store.poll_timeout()?;
+        let now = (self.hooks.clock)();
+        Some(Duration::from_millis(deadline.since_ms(now)))
+    }
+
+    /// The store's deadline may have passed: leases that ran out turn FAIL.
+    pub fn timeout(&mut self) {
+        let now = (self.hooks.clock)();
+        self.store.handle(now, StoreInput::Timeout);
+        self.drain(&mut |_, _| {});
+    }
+
     /// SIGHUP: re-read the communities; a broken file is reported and changes nothing.
     pub fn reload(&mut self) {
         match (self.hooks.reload)() {
@@ -281,28 +303,17 @@ impl Driver {
     }
 
     fn drain(&mut self, reply: &mut dyn FnMut(Peer, Vec<u8>)) {
-        // A change that could not be written must not be acknowledged: the client then
-        // times out and knows the state file does not hold it.
-        let mut withhold_replies = false;
         while let Some(action) = self.store.poll_action() {
             match action {
-                StoreAction::Persist { services } => {
-                    if let Err(error) = (self.hooks.persist)(&services) {
-                        withhold_replies = true;
-                        self.log(
-                            LogLevel::Error,
-                            Topic::Store,
-                            &format!(
-                                "cannot write the state file, change not acknowledged: {error}"
-                            ),
-                        );
-                    }
+                // The store shows and acknowledges a change only once it is on disk; a
+                // failed write leaves everything as it was and the writer is told why.
+                StoreAction::Persist { token, services } => {
+                    let result = (self.hooks.persist)(&services).map_err(|e| e.to_string());
+                    let now = (self.hooks.clock)();
+                    self.store
+                        .handle(now, StoreInput::Persisted { token, result });
                 }
-                StoreAction::Reply { peer, bytes } => {
-                    if !withhold_replies {
-                        reply(peer, bytes);
-                    }
-                }
+                StoreAction::Reply { peer, bytes } => reply(peer, bytes),
                 StoreAction::Event(event) => {
                     let (level, topic) = event_level(&event);
                     (self.hooks.log)(level, topic, &event.to_string());
@@ -319,6 +330,10 @@ fn event_level(event: &StoreEvent) -> (LogLevel, Topic) {
             (LogLevel::Warning, Topic::Net)
         }
         StoreEvent::BadChallenge { .. } => (LogLevel::Info, Topic::Net),
+        StoreEvent::LeaseExpired { .. } => (LogLevel::Warning, Topic::Store),
+        StoreEvent::NotStored { .. } | StoreEvent::PersistFailed { .. } => {
+            (LogLevel::Error, Topic::Store)
+        }
         // Anyone can send garbage; logging it by default would let them fill the disk.
         StoreEvent::Malformed { .. } => (LogLevel::Debug, Topic::Net),
     }
@@ -395,8 +410,21 @@ fn run_loop(
     let mut connections: BTreeMap<u64, TcpStream> = BTreeMap::new();
     let mut failed_writes: Vec<u64> = Vec::new();
     loop {
-        let Ok(input) = receiver.recv() else {
-            return Err(io::Error::other("every input of faild closed"));
+        // Wait for one input, or until a lease runs out.
+        let input = match driver.wait() {
+            Some(wait) => match receiver.recv_timeout(wait) {
+                Ok(input) => input,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    driver.timeout();
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::other("every input of faild closed"))
+                }
+            },
+            None => receiver
+                .recv()
+                .map_err(|_| io::Error::other("every input of faild closed"))?,
         };
         match input {
             Input::Datagram { from, bytes } => {

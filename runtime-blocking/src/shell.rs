@@ -5,9 +5,7 @@
 //! Sockets live here; procedures, logs, traps, traces and the monitor belong to the program,
 //! which plugs them in through [`ShellHooks`]. The smol runtime has the same API.
 
-use crate::shell_loop::{
-    self, unspecified_local, Message, RecentNonces, ShellLoop, CONNECT_TIMEOUT,
-};
+use crate::shell_loop::{self, connect_timeout, unspecified_local, InFlight, Message, ShellLoop};
 use failover_core::shell::{
     Action, Event, Input, ProcedureId, ProcedureKind, Protocol, Shell, ShellConfig,
 };
@@ -20,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Reader threads look this often whether their transport was dropped.
 const READER_POLL: Duration = Duration::from_millis(500);
@@ -46,6 +44,10 @@ pub enum Control {
     },
     /// SIGINT: call [`ShellHooks::dump`] with the current state.
     Dump,
+    /// The kernel reported the carrier of an interface (at start, then every change).
+    Link { interface: String, up: bool },
+    /// Every existing interface has been reported once.
+    LinksComplete,
 }
 
 /// The program's side of the loop. Every method runs on the loop's thread and must not block:
@@ -65,6 +67,9 @@ pub trait ShellHooks: Send + 'static {
     );
     /// The core gave up on a procedure (past its limit); its late result will be ignored.
     fn kill_procedure(&mut self, now: Time, id: ProcedureId);
+    /// Renews the kernel lifetime of every address the service's procedures added with
+    /// `ipaddr` to `lifetime_s` seconds from now. An error stops the service.
+    fn renew_addresses(&mut self, now: Time, service: &str, lifetime_s: u32) -> Result<(), String>;
     fn event(&mut self, now: Time, shell: &Shell, event: &Event);
     /// After every input has been handled and its actions performed.
     fn after_input(&mut self, now: Time, shell: &Shell);
@@ -221,10 +226,8 @@ impl Transports {
 }
 
 impl shell_loop::Transports for Transports {
-    fn fail(&self, nonce: Nonce, error: String) {
-        let _ = self
-            .tx
-            .send(Message::Input(Input::SendFailed { nonce, error }));
+    fn input(&self, input: Input) {
+        let _ = self.tx.send(Message::Input(input));
     }
 
     fn retain_hosts(&mut self, keep: &dyn Fn(&str) -> bool) {
@@ -247,7 +250,9 @@ impl shell_loop::Transports for Transports {
         address: SocketAddr,
         nonce: Nonce,
         bytes: Vec<u8>,
+        timeout: Duration,
     ) {
+        let deadline = Instant::now() + timeout;
         match protocol {
             Protocol::Udp => {
                 if !self.udp.contains_key(host) {
@@ -259,7 +264,7 @@ impl shell_loop::Transports for Transports {
                     }
                 }
                 if let Some(t) = self.udp.get(host) {
-                    t.recent.remember(nonce);
+                    t.in_flight.sent(nonce, deadline);
                     if let Err(e) = t.socket.send(&bytes) {
                         self.fail(nonce, e.to_string());
                     }
@@ -269,7 +274,7 @@ impl shell_loop::Transports for Transports {
                 let t = self.tcp.entry(host.to_string()).or_insert_with(|| {
                     TcpTransport::start(address, self.tx.clone(), self.errors.clone())
                 });
-                if t.queue.send((nonce, bytes)).is_err() {
+                if t.queue.send((nonce, bytes, deadline)).is_err() {
                     self.fail(nonce, "connection thread ended".into());
                 }
             }
@@ -277,8 +282,8 @@ impl shell_loop::Transports for Transports {
     }
 }
 
-fn fail_all(recent: &RecentNonces, tx: &Sender<Message>, error: &str) {
-    for input in recent.fail_all(error) {
+fn fail_all(in_flight: &InFlight, tx: &Sender<Message>, error: &str) {
+    for input in in_flight.fail_all(error) {
         let _ = tx.send(Message::Input(input));
     }
 }
@@ -287,7 +292,7 @@ fn fail_all(recent: &RecentNonces, tx: &Sender<Message>, error: &str) {
 /// running) come back as errors and the host counts as silent at once.
 struct UdpTransport {
     socket: UdpSocket,
-    recent: Arc<RecentNonces>,
+    in_flight: Arc<InFlight>,
     closed: Arc<AtomicBool>,
 }
 
@@ -297,9 +302,9 @@ impl UdpTransport {
         socket.connect(address)?;
         socket.set_read_timeout(Some(READER_POLL))?;
         let reader = socket.try_clone()?;
-        let recent = Arc::new(RecentNonces::default());
+        let in_flight = Arc::new(InFlight::default());
         let closed = Arc::new(AtomicBool::new(false));
-        let (r, c) = (recent.clone(), closed.clone());
+        let (r, c) = (in_flight.clone(), closed.clone());
         thread::Builder::new()
             .name(format!("udp {address}"))
             .spawn(move || {
@@ -308,6 +313,7 @@ impl UdpTransport {
                     match reader.recv(&mut buffer) {
                         Ok(n) => {
                             let bytes = buffer[..n].to_vec();
+                            r.answered(&bytes);
                             if tx.send(Message::Input(Input::Received { bytes })).is_err() {
                                 return;
                             }
@@ -325,7 +331,7 @@ impl UdpTransport {
             })?;
         Ok(UdpTransport {
             socket,
-            recent,
+            in_flight,
             closed,
         })
     }
@@ -340,7 +346,7 @@ impl Drop for UdpTransport {
 /// A persistent TCP connection to one faild, owned by a writer thread that (re)connects on
 /// demand; a reader thread per connection forwards the reply frames.
 struct TcpTransport {
-    queue: Sender<(Nonce, Vec<u8>)>,
+    queue: Sender<(Nonce, Vec<u8>, Instant)>,
 }
 
 impl TcpTransport {
@@ -349,7 +355,7 @@ impl TcpTransport {
         tx: Sender<Message>,
         errors: Arc<Mutex<Vec<String>>>,
     ) -> TcpTransport {
-        let (queue, requests) = mpsc::channel::<(Nonce, Vec<u8>)>();
+        let (queue, requests) = mpsc::channel::<(Nonce, Vec<u8>, Instant)>();
         let spawned = thread::Builder::new()
             .name(format!("tcp {address}"))
             .spawn(move || tcp_writer(address, requests, tx));
@@ -365,7 +371,7 @@ impl TcpTransport {
 
 struct Connection {
     stream: TcpStream,
-    recent: Arc<RecentNonces>,
+    in_flight: Arc<InFlight>,
     dead: Arc<AtomicBool>,
 }
 
@@ -376,24 +382,36 @@ impl Drop for Connection {
     }
 }
 
-fn tcp_writer(address: SocketAddr, requests: Receiver<(Nonce, Vec<u8>)>, tx: Sender<Message>) {
+fn tcp_writer(
+    address: SocketAddr,
+    requests: Receiver<(Nonce, Vec<u8>, Instant)>,
+    tx: Sender<Message>,
+) {
     let mut connection: Option<Connection> = None;
+    let fail = |nonce: Nonce, error: String| {
+        let _ = tx.send(Message::Input(Input::SendFailed { nonce, error }));
+    };
     // Ends when the transport is dropped (reconfiguration or exit).
-    while let Ok((nonce, bytes)) = requests.recv() {
+    while let Ok((nonce, bytes, deadline)) = requests.recv() {
+        let now = Instant::now();
+        // A connection that left a request unanswered past its time has stopped delivering
+        // (the peer's link was cut, its retransmissions back off for seconds): a new one
+        // gets through as soon as the path is back.
         if connection
             .as_ref()
-            .is_some_and(|c| c.dead.load(Ordering::Relaxed))
+            .is_some_and(|c| c.dead.load(Ordering::Relaxed) || c.in_flight.overdue(now))
         {
             connection = None;
         }
         if connection.is_none() {
-            match tcp_connect(address, &tx) {
+            let Some(timeout) = connect_timeout(deadline, now) else {
+                fail(nonce, format!("no connection to {address} in time"));
+                continue;
+            };
+            match tcp_connect(address, timeout, &tx) {
                 Ok(c) => connection = Some(c),
                 Err(e) => {
-                    let _ = tx.send(Message::Input(Input::SendFailed {
-                        nonce,
-                        error: format!("cannot connect to {address}: {e}"),
-                    }));
+                    fail(nonce, format!("cannot connect to {address}: {e}"));
                     continue;
                 }
             }
@@ -401,11 +419,11 @@ fn tcp_writer(address: SocketAddr, requests: Receiver<(Nonce, Vec<u8>)>, tx: Sen
         let Some(c) = connection.as_mut() else {
             continue;
         };
-        c.recent.remember(nonce);
+        c.in_flight.sent(nonce, deadline);
         if let Err(e) = c.stream.write_all(&wire::frame(&bytes)) {
             c.dead.store(true, Ordering::Relaxed);
             fail_all(
-                &c.recent,
+                &c.in_flight,
                 &tx,
                 &format!("connection to {address} failed: {e}"),
             );
@@ -414,14 +432,18 @@ fn tcp_writer(address: SocketAddr, requests: Receiver<(Nonce, Vec<u8>)>, tx: Sen
     }
 }
 
-fn tcp_connect(address: SocketAddr, tx: &Sender<Message>) -> io::Result<Connection> {
-    let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)?;
+fn tcp_connect(
+    address: SocketAddr,
+    timeout: Duration,
+    tx: &Sender<Message>,
+) -> io::Result<Connection> {
+    let stream = TcpStream::connect_timeout(&address, timeout)?;
     // A poll is one small frame: send it now rather than wait for Nagle.
     stream.set_nodelay(true)?;
     let mut reader = stream.try_clone()?;
-    let recent = Arc::new(RecentNonces::default());
+    let in_flight = Arc::new(InFlight::default());
     let dead = Arc::new(AtomicBool::new(false));
-    let (r, d, tx) = (recent.clone(), dead.clone(), tx.clone());
+    let (r, d, tx) = (in_flight.clone(), dead.clone(), tx.clone());
     thread::Builder::new()
         .name(format!("tcp reader {address}"))
         .spawn(move || {
@@ -435,6 +457,7 @@ fn tcp_connect(address: SocketAddr, tx: &Sender<Message>) -> io::Result<Connecti
                         loop {
                             match decoder.next_message() {
                                 Ok(Some(bytes)) => {
+                                    r.answered(&bytes);
                                     if tx.send(Message::Input(Input::Received { bytes })).is_err() {
                                         return;
                                     }
@@ -457,7 +480,7 @@ fn tcp_connect(address: SocketAddr, tx: &Sender<Message>) -> io::Result<Connecti
         })?;
     Ok(Connection {
         stream,
-        recent,
+        in_flight,
         dead,
     })
 }

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 /// How long a TCP connect may take before the request counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Nonces remembered per transport, to report them failed when the connection breaks; the
-/// core ignores the ones already answered.
-pub const RECENT_NONCES: usize = 64;
+/// Requests remembered per transport, to report them failed when the connection breaks and
+/// to see that it stopped delivering.
+pub const RECENT_NONCES: usize = 256;
 
 /// What wakes the loop: an input for the core (a reply, a failed send, a procedure's result)
 /// or a command from outside.
@@ -41,6 +41,8 @@ impl std::fmt::Debug for Message {
 /// The runtime's sockets, as the loop uses them.
 pub trait Transports {
     /// Sends one request to a host's faild; a failure comes back as [`Input::SendFailed`].
+    /// An answer later than `timeout` is of no use: a TCP connection that left a request
+    /// unanswered that long is replaced, rather than waited behind.
     fn send(
         &mut self,
         host: &str,
@@ -48,9 +50,14 @@ pub trait Transports {
         address: SocketAddr,
         nonce: Nonce,
         bytes: Vec<u8>,
+        timeout: Duration,
     );
     /// Reports a request failed without sending it.
-    fn fail(&self, nonce: Nonce, error: String);
+    fn fail(&self, nonce: Nonce, error: String) {
+        self.input(Input::SendFailed { nonce, error });
+    }
+    /// Hands an input to the loop, after the actions being performed.
+    fn input(&self, input: Input);
     /// Drops the transports of the hosts for which `keep` is false (their address changed).
     fn retain_hosts(&mut self, keep: &dyn Fn(&str) -> bool);
     /// How the result of procedure `id` gets back into the loop.
@@ -114,7 +121,12 @@ impl ShellLoop {
         let mut exit = false;
         for action in std::mem::take(&mut self.actions) {
             match action {
-                Action::Send { host, nonce, bytes } => {
+                Action::Send {
+                    host,
+                    nonce,
+                    bytes,
+                    timeout_ms,
+                } => {
                     let target = self
                         .shell
                         .host(host)
@@ -123,9 +135,14 @@ impl ShellLoop {
                             self.addresses.get(&name).map(|a| (name, protocol, *a))
                         });
                     match target {
-                        Some((name, protocol, address)) => {
-                            transports.send(&name, protocol, address, nonce, bytes)
-                        }
+                        Some((name, protocol, address)) => transports.send(
+                            &name,
+                            protocol,
+                            address,
+                            nonce,
+                            bytes,
+                            Duration::from_millis(timeout_ms),
+                        ),
                         None => transports.fail(nonce, "no address for this host".into()),
                     }
                 }
@@ -139,6 +156,15 @@ impl ShellLoop {
                     hooks.run_procedure(now, &name, kind, limit_ms, transports.completion(id));
                 }
                 Action::KillProcedure { id } => hooks.kill_procedure(now, id),
+                Action::RenewAddresses {
+                    service,
+                    lifetime_s,
+                } => {
+                    let name = self.shell.service_name(service).unwrap_or("?").to_string();
+                    if let Err(error) = hooks.renew_addresses(now, &name, lifetime_s) {
+                        transports.input(Input::LeaseFailed { service, error });
+                    }
+                }
                 Action::Event(event) => hooks.event(now, &self.shell, &event),
                 Action::Exit => exit = true,
             }
@@ -175,6 +201,8 @@ impl ShellLoop {
                 hooks.dump(now, &self.shell);
                 return;
             }
+            Message::Control(Control::Link { interface, up }) => Input::Link { interface, up },
+            Message::Control(Control::LinksComplete) => Input::LinksComplete,
         };
         self.shell.handle(now, input.clone());
         while let Some(action) = self.shell.poll_action() {
@@ -184,31 +212,56 @@ impl ShellLoop {
     }
 }
 
-/// The nonces sent on one transport and maybe not answered yet.
+/// The requests sent on one transport and not answered yet, each with the instant after
+/// which its answer is of no use. A broken transport reports them failed; a TCP connection
+/// with one past that instant has stopped delivering (retransmission backoff after a cut) and
+/// is replaced rather than waited behind.
 #[derive(Debug, Default)]
-pub struct RecentNonces(Mutex<VecDeque<Nonce>>);
+pub struct InFlight(Mutex<VecDeque<(Nonce, Instant)>>);
 
-impl RecentNonces {
-    pub fn remember(&self, nonce: Nonce) {
-        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if recent.len() >= RECENT_NONCES {
-            recent.pop_front();
+impl InFlight {
+    pub fn sent(&self, nonce: Nonce, deadline: Instant) {
+        let mut in_flight = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if in_flight.len() >= RECENT_NONCES {
+            in_flight.pop_front();
         }
-        recent.push_back(nonce);
+        in_flight.push_back((nonce, deadline));
     }
 
-    /// The transport broke: forgets every nonce and returns a [`Input::SendFailed`] for each.
+    /// A reply arrived (its nonce is at a fixed place of every message).
+    pub fn answered(&self, reply: &[u8]) {
+        if let Some(nonce) = failover_core::wire::reply_nonce(reply) {
+            let mut in_flight = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.retain(|(n, _)| *n != nonce);
+        }
+    }
+
+    /// Whether a request has gone unanswered past its instant.
+    pub fn overdue(&self, now: Instant) -> bool {
+        let in_flight = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.iter().any(|(_, deadline)| *deadline < now)
+    }
+
+    /// The transport broke: forgets every request and returns a [`Input::SendFailed`] for
+    /// each (the core ignores those it no longer waits for).
     pub fn fail_all(&self, error: &str) -> Vec<Input> {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
-            .map(|nonce| Input::SendFailed {
+            .map(|(nonce, _)| Input::SendFailed {
                 nonce,
                 error: error.to_string(),
             })
             .collect()
     }
+}
+
+/// How long a connect may take for a request due at `deadline`: never past it (a poll
+/// must not wait behind SYN retransmissions), never more than [`CONNECT_TIMEOUT`].
+pub fn connect_timeout(deadline: Instant, now: Instant) -> Option<Duration> {
+    let left = deadline.checked_duration_since(now)?;
+    (!left.is_zero()).then(|| left.min(CONNECT_TIMEOUT))
 }
 
 /// The wildcard address of `address`'s family, to bind a socket that then connects to it.

@@ -34,7 +34,12 @@ const REPLIES_QUEUED_PER_CONNECTION: usize = 64;
 const TCP_WRITE_TIMEOUT_MS: u64 = 5_000;
 
 enum Input {
-    Datagram { from: SocketAddr, length: usize },
+    Datagram {
+        from: SocketAddr,
+        length: usize,
+    },
+    /// A lease of the store may have run out.
+    Timeout,
     UdpFailed,
     Tcp(TcpInput),
     Signal(Signal),
@@ -89,8 +94,10 @@ async fn serve_on(
     let mut connections: BTreeMap<u64, Sender<Vec<u8>>> = BTreeMap::new();
     let mut buffer = vec![0u8; 65_536];
     loop {
-        let input = next_input(udp.as_ref(), &mut buffer, &tcp_receiver, &mut signals).await;
+        let wait = driver.wait();
+        let input = next_input(udp.as_ref(), &mut buffer, &tcp_receiver, &mut signals, wait).await;
         match input {
+            Input::Timeout => driver.timeout(),
             Input::Datagram { from, length } => {
                 let peer = Peer {
                     token: UDP_PEER_TOKEN,
@@ -159,13 +166,15 @@ async fn serve_on(
     }
 }
 
-/// Waits for the first of: a datagram, a TCP connection's message, a signal. `race` picks
-/// fairly among ready inputs, so a datagram flood cannot starve TCP clients or SIGTERM.
+/// Waits for the first of: a datagram, a TCP connection's message, a signal, the store's
+/// deadline (`wait`). `race` picks fairly among ready inputs, so a datagram flood cannot
+/// starve TCP clients, SIGTERM or a lease's expiry.
 async fn next_input(
     udp: Option<&Async<UdpSocket>>,
     buffer: &mut [u8],
     tcp: &Receiver<TcpInput>,
     signals: &mut Signals,
+    wait: Option<Duration>,
 ) -> Input {
     let datagram = async {
         match udp {
@@ -191,7 +200,20 @@ async fn next_input(
             }
         }
     };
-    smol::future::race(datagram, smol::future::race(connection, signal)).await
+    let deadline = async {
+        match wait {
+            Some(wait) => {
+                Timer::after(wait).await;
+                Input::Timeout
+            }
+            None => smol::future::pending().await,
+        }
+    };
+    smol::future::race(
+        smol::future::race(datagram, deadline),
+        smol::future::race(connection, signal),
+    )
+    .await
 }
 
 async fn accept_loop(

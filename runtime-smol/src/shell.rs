@@ -11,7 +11,7 @@ pub use failover_runtime_blocking::shell::{
 use failover_core::shell::{Input, ProcedureId, Protocol};
 use failover_core::wire::{self, Nonce, StreamDecoder};
 use failover_runtime_blocking::shell_loop::{
-    self, unspecified_local, Message, RecentNonces, ShellLoop, CONNECT_TIMEOUT,
+    self, connect_timeout, unspecified_local, InFlight, Message, ShellLoop,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,7 +21,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The failsh loop, built but not yet running.
 #[derive(Debug)]
@@ -105,26 +105,24 @@ struct Transports {
 
 struct UdpTransport {
     socket: Arc<Async<UdpSocket>>,
-    recent: Arc<RecentNonces>,
+    in_flight: Arc<InFlight>,
     _reader: Task<()>,
 }
 
 struct TcpTransport {
-    queue: Sender<(Nonce, Vec<u8>)>,
+    queue: Sender<(Nonce, Vec<u8>, Instant)>,
     _writer: Task<()>,
 }
 
-fn fail_all(recent: &RecentNonces, tx: &Sender<Message>, error: &str) {
-    for input in recent.fail_all(error) {
+fn fail_all(in_flight: &InFlight, tx: &Sender<Message>, error: &str) {
+    for input in in_flight.fail_all(error) {
         let _ = tx.try_send(Message::Input(input));
     }
 }
 
 impl shell_loop::Transports for Transports {
-    fn fail(&self, nonce: Nonce, error: String) {
-        let _ = self
-            .tx
-            .try_send(Message::Input(Input::SendFailed { nonce, error }));
+    fn input(&self, input: Input) {
+        let _ = self.tx.try_send(Message::Input(input));
     }
 
     fn retain_hosts(&mut self, keep: &dyn Fn(&str) -> bool) {
@@ -147,7 +145,9 @@ impl shell_loop::Transports for Transports {
         address: SocketAddr,
         nonce: Nonce,
         bytes: Vec<u8>,
+        timeout: Duration,
     ) {
+        let deadline = Instant::now() + timeout;
         match protocol {
             Protocol::Udp => {
                 if !self.udp.contains_key(host) {
@@ -159,7 +159,7 @@ impl shell_loop::Transports for Transports {
                     }
                 }
                 if let Some(t) = self.udp.get(host) {
-                    t.recent.remember(nonce);
+                    t.in_flight.sent(nonce, deadline);
                     // A datagram either fits the socket buffer now or is lost like on the wire.
                     if let Err(e) = t.socket.get_ref().send(&bytes) {
                         self.fail(nonce, e.to_string());
@@ -181,7 +181,7 @@ impl shell_loop::Transports for Transports {
                     );
                 }
                 if let Some(t) = self.tcp.get(host) {
-                    if t.queue.try_send((nonce, bytes)).is_err() {
+                    if t.queue.try_send((nonce, bytes, deadline)).is_err() {
                         self.fail(nonce, "connection task ended".into());
                     }
                 }
@@ -197,14 +197,15 @@ impl Transports {
         let socket = UdpSocket::bind(unspecified_local(address))?;
         socket.connect(address)?;
         let socket = Arc::new(Async::new(socket)?);
-        let recent = Arc::new(RecentNonces::default());
-        let (reader, r, tx) = (socket.clone(), recent.clone(), self.tx.clone());
+        let in_flight = Arc::new(InFlight::default());
+        let (reader, r, tx) = (socket.clone(), in_flight.clone(), self.tx.clone());
         let task = self.executor.spawn(async move {
             let mut buffer = vec![0u8; 65_536];
             loop {
                 match reader.recv(&mut buffer).await {
                     Ok(n) => {
                         let bytes = buffer[..n].to_vec();
+                        r.answered(&bytes);
                         if tx
                             .send(Message::Input(Input::Received { bytes }))
                             .await
@@ -220,7 +221,7 @@ impl Transports {
         });
         Ok(UdpTransport {
             socket,
-            recent,
+            in_flight,
             _reader: task,
         })
     }
@@ -228,51 +229,70 @@ impl Transports {
 
 struct Connection {
     stream: Arc<Async<TcpStream>>,
-    recent: Arc<RecentNonces>,
+    in_flight: Arc<InFlight>,
     reader: Task<()>,
 }
 
 /// Owns the connection to one faild: (re)connects on demand, writes frames, and keeps a
 /// reader task per connection that forwards the replies and reports a broken connection.
+/// A connection that left a request unanswered past its time has stopped delivering (the
+/// peer's link was cut, its retransmissions back off for seconds) and is replaced; a connect
+/// never takes longer than the request it is for may wait.
 async fn tcp_writer(
     address: SocketAddr,
-    requests: Receiver<(Nonce, Vec<u8>)>,
+    requests: Receiver<(Nonce, Vec<u8>, Instant)>,
     tx: Sender<Message>,
 ) {
     let mut connection: Option<Connection> = None;
-    while let Ok((nonce, bytes)) = requests.recv().await {
-        if connection.as_ref().is_some_and(|c| c.reader.is_finished()) {
-            connection = None;
+    let fail = |nonce: Nonce, error: String| {
+        let _ = tx.try_send(Message::Input(Input::SendFailed { nonce, error }));
+    };
+    while let Ok((nonce, bytes, deadline)) = requests.recv().await {
+        let now = Instant::now();
+        if connection
+            .as_ref()
+            .is_some_and(|c| c.reader.is_finished() || c.in_flight.overdue(now))
+        {
+            // Dropping the reader task and the stream ends the old connection.
+            if let Some(old) = connection.take() {
+                fail_all(
+                    &old.in_flight,
+                    &tx,
+                    &format!("connection to {address} stopped delivering"),
+                );
+                let _ = old.stream.get_ref().shutdown(std::net::Shutdown::Both);
+            }
         }
         if connection.is_none() {
+            let Some(timeout) = connect_timeout(deadline, now) else {
+                fail(nonce, format!("no connection to {address} in time"));
+                continue;
+            };
             let connect = async { Async::<TcpStream>::connect(address).await };
-            let timeout = async {
-                Timer::after(CONNECT_TIMEOUT).await;
+            let timer = async {
+                Timer::after(timeout).await;
                 Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
             };
-            match future::or(connect, timeout).await {
+            match future::or(connect, timer).await {
                 Ok(stream) => {
                     // A poll is one small frame: send it now rather than wait for Nagle.
                     let _ = stream.get_ref().set_nodelay(true);
                     let stream = Arc::new(stream);
-                    let recent = Arc::new(RecentNonces::default());
+                    let in_flight = Arc::new(InFlight::default());
                     let reader = smol::spawn(tcp_reader(
                         address,
                         stream.clone(),
-                        recent.clone(),
+                        in_flight.clone(),
                         tx.clone(),
                     ));
                     connection = Some(Connection {
                         stream,
-                        recent,
+                        in_flight,
                         reader,
                     });
                 }
                 Err(e) => {
-                    let _ = tx.try_send(Message::Input(Input::SendFailed {
-                        nonce,
-                        error: format!("cannot connect to {address}: {e}"),
-                    }));
+                    fail(nonce, format!("cannot connect to {address}: {e}"));
                     continue;
                 }
             }
@@ -280,10 +300,10 @@ async fn tcp_writer(
         let Some(c) = connection.as_ref() else {
             continue;
         };
-        c.recent.remember(nonce);
+        c.in_flight.sent(nonce, deadline);
         if let Err(e) = (&*c.stream).write_all(&wire::frame(&bytes)).await {
             fail_all(
-                &c.recent,
+                &c.in_flight,
                 &tx,
                 &format!("connection to {address} failed: {e}"),
             );
@@ -295,7 +315,7 @@ async fn tcp_writer(
 async fn tcp_reader(
     address: SocketAddr,
     stream: Arc<Async<TcpStream>>,
-    recent: Arc<RecentNonces>,
+    in_flight: Arc<InFlight>,
     tx: Sender<Message>,
 ) {
     let mut decoder = StreamDecoder::new();
@@ -308,6 +328,7 @@ async fn tcp_reader(
                 loop {
                     match decoder.next_message() {
                         Ok(Some(bytes)) => {
+                            in_flight.answered(&bytes);
                             if tx
                                 .send(Message::Input(Input::Received { bytes }))
                                 .await
@@ -318,7 +339,7 @@ async fn tcp_reader(
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            fail_all(&recent, &tx, &format!("bad frame: {e}"));
+                            fail_all(&in_flight, &tx, &format!("bad frame: {e}"));
                             return;
                         }
                     }
@@ -328,5 +349,9 @@ async fn tcp_reader(
             Err(e) => break e.to_string(),
         }
     };
-    fail_all(&recent, &tx, &format!("connection to {address}: {error}"));
+    fail_all(
+        &in_flight,
+        &tx,
+        &format!("connection to {address}: {error}"),
+    );
 }

@@ -15,6 +15,10 @@ pub struct Bounds {
     pub liveness_ms: u64,
     /// The last event plus `liveness_ms`: from here on the group must have settled.
     pub settled_from_ms: u64,
+    /// The longest two hosts may hold the address at once, connected or not; `None` where
+    /// nothing promises a bound (a partition without a witness, a frozen VM, a host without
+    /// `track` and `lease`).
+    pub dual_ms: Option<u64>,
 }
 
 impl Bounds {
@@ -88,14 +92,66 @@ impl Bounds {
         let liveness_ms = always
             .liveness_ms
             .unwrap_or(2 * split_brain_ms + 2 * work_ms + hang_ms);
+        let dual_ms = always
+            .dual_ms
+            .or_else(|| derived_dual_ms(scenario, work_ms, net_ms));
         Bounds {
             split_brain_ms,
             vip_ms,
             observer_ms,
             liveness_ms,
             settled_from_ms: scenario.last_event_ms() + liveness_ms,
+            dual_ms,
         }
     }
+}
+
+/// The dual-holding bound that `track` and `lease` promise (docs/design.md, the fault table),
+/// when every host has both and no fault outside that promise happens:
+/// - carrier loss: the host that loses it stops at once, long before a slave's misses are up
+///   (a stop that takes a while may overlap a start: `work_ms`);
+/// - a hung failsh: the kernel removes the address before faild's lease lets a slave start;
+/// - SIGKILL of every daemon: the address lives until its lease runs out in the kernel;
+/// - a stalled faild, a full disk, crashes, restarts, operators, SIGTERM: the handshake.
+///
+/// A partition, a lossy network, a frozen VM or a failing stop have no such bound.
+fn derived_dual_ms(scenario: &Scenario, work_ms: u64, net_ms: u64) -> Option<u64> {
+    let every_host_covered = scenario
+        .hosts
+        .iter()
+        .all(|h| h.track && h.lease_ms.is_some());
+    let failing_stop = |p: &crate::scenario::Procedure| p.fails.is_some() || p.hangs;
+    if !every_host_covered
+        || !scenario.network.is_clean()
+        || scenario
+            .hosts
+            .iter()
+            .any(|h| h.procedures.stop.as_ref().is_some_and(failing_stop))
+    {
+        return None;
+    }
+    let mut bound = 2 * work_ms + 2 * net_ms;
+    for event in &scenario.events {
+        match &event.action {
+            EventAction::Partition { .. } | EventAction::Pause { .. } | EventAction::Network(_) => {
+                return None
+            }
+            EventAction::SetProcedure {
+                kind: ProcedureKind::Stop,
+                procedure,
+                ..
+            } if failing_stop(procedure) => return None,
+            EventAction::KillDaemons { host } => {
+                let lease_ms = scenario
+                    .host_index(host)
+                    .and_then(|i| scenario.hosts[i].lease_ms)
+                    .unwrap_or(0);
+                bound = bound.max(lease_ms + crate::world::KERNEL_LAG_MS + 2 * work_ms);
+            }
+            _ => {}
+        }
+    }
+    Some(bound)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +201,12 @@ pub struct HostView {
     pub holds_vip: bool,
     pub up_since_ms: u64,
     pub procedure_running: bool,
+    /// Its failsh hangs (it cannot step down, nor renew its lease).
+    pub hung: bool,
+    /// faild or failsh runs (false: SIGKILLed while the machine runs on).
+    pub daemons: bool,
+    /// Its link has its carrier: its announcements reach the observer.
+    pub link_up: bool,
 }
 
 impl HostView {
@@ -177,6 +239,10 @@ pub struct Checker {
     ongoing: BTreeSet<String>,
     vip_mismatch_since: BTreeMap<usize, u64>,
     dual_since: BTreeMap<(usize, usize), u64>,
+    /// Since when two hosts hold the address, for the dual-holding bound.
+    holding_since: BTreeMap<(usize, usize), u64>,
+    /// The longest two hosts held the address at once in this run (ms).
+    pub max_dual_ms: u64,
     up_set: Vec<usize>,
     up_set_since_ms: u64,
     observer_lost_since: Option<u64>,
@@ -202,6 +268,8 @@ impl Checker {
             ongoing: BTreeSet::new(),
             vip_mismatch_since: BTreeMap::new(),
             dual_since: BTreeMap::new(),
+            holding_since: BTreeMap::new(),
+            max_dual_ms: 0,
             up_set: Vec::new(),
             up_set_since_ms: 0,
             observer_lost_since: None,
@@ -336,6 +404,8 @@ impl Checker {
                     && y.has_shell
                     && !x.paused
                     && !y.paused
+                    && !x.hung
+                    && !y.hung
                     && !blocked.contains(&(a, b))
                     && !blocked.contains(&(b, a));
                 // An episode of two UP hosts must end within the bound once they can talk.
@@ -357,6 +427,25 @@ impl Checker {
                 let reachable_ms = now.saturating_sub(since);
                 let broken =
                     (both_up || both_vip) && connected && reachable_ms > self.bounds.split_brain_ms;
+                // Whatever the faults: how long both hold the address, against the bound
+                // `track` and `lease` promise.
+                let holding_for = if both_vip {
+                    let since = *self.holding_since.entry((a, b)).or_insert(now);
+                    now - since
+                } else {
+                    self.holding_since.remove(&(a, b));
+                    0
+                };
+                self.max_dual_ms = self.max_dual_ms.max(holding_for);
+                if let Some(dual_bound) = self.bounds.dual_ms {
+                    let over = holding_for > dual_bound;
+                    self.episode(now, format!("dual {a} {b}"), over, Invariant::DualHolding, || {
+                        format!(
+                            "{} and {} have both held the address for {holding_for} ms (bound {dual_bound} ms with track and lease)",
+                            x.name, y.name
+                        )
+                    });
+                }
                 let bound = self.bounds.split_brain_ms;
                 self.episode(now, format!("split {a} {b}"), broken, Invariant::SplitBrain, || {
                     let what = if both_up { "both UP" } else { "both hold the address" };
@@ -369,7 +458,13 @@ impl Checker {
         }
         // The address follows the UP state.
         for (i, host) in hosts.iter().enumerate() {
-            let mismatch = host.powered && !host.paused && host.is_up() != host.holds_vip;
+            // A host whose daemons were killed, or whose failsh hangs, cannot make the address
+            // follow its state: its lease does (the dual-holding bound).
+            let mismatch = host.powered
+                && !host.paused
+                && !host.hung
+                && host.daemons
+                && host.is_up() != host.holds_vip;
             if !mismatch {
                 self.vip_mismatch_since.remove(&i);
                 self.ongoing.remove(&format!("vip {i}"));
@@ -400,7 +495,7 @@ impl Checker {
         }
         // The observer reaches the one UP host.
         let up: Vec<usize> = (0..hosts.len())
-            .filter(|i| hosts[*i].is_up() && !hosts[*i].paused)
+            .filter(|i| hosts[*i].is_up() && !hosts[*i].paused && !hosts[*i].hung)
             .collect();
         if up != self.up_set {
             self.up_set = up.clone();
@@ -414,6 +509,7 @@ impl Checker {
         // missed re-announce the core must avoid.
         let out_of_reach = |only: usize| {
             !hosts[only].has_shell
+                || !hosts[only].link_up
                 || observer.is_some_and(|o| {
                     !hosts[o].powered
                         || hosts[o].paused

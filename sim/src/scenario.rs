@@ -109,6 +109,17 @@ pub struct HostSpec {
     /// This host's clock runs this many millionths faster (negative: slower).
     #[serde(default)]
     pub drift_ppm: i64,
+    /// `failsvc S track eth0`: the carrier of the host's link stops the service here and
+    /// holds it FAIL while it is down (`link_down` events).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub track: bool,
+    /// `failsvc S lease SECONDS`, in milliseconds (whole seconds): the address expires in the
+    /// host's kernel unless failsh renews it, and faild's UP lapses to FAIL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
+    /// `failsvc S fence wait`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fence_wait: bool,
     #[serde(default)]
     pub procedures: Procedures,
 }
@@ -140,6 +151,9 @@ impl HostSpec {
             boot_at_ms: Some(0),
             boot_registers: Some(State::Recover),
             drift_ppm: 0,
+            track: false,
+            lease_ms: None,
+            fence_wait: false,
             procedures: Procedures::default(),
         }
     }
@@ -306,6 +320,41 @@ pub enum EventAction {
         #[serde(default)]
         keep_services: bool,
     },
+    /// The host's link loses its carrier (a cut cable, a switch port down): nothing reaches
+    /// it or leaves it, and its failsh hears of it from the kernel if it tracks the link.
+    LinkDown {
+        host: String,
+    },
+    LinkUp {
+        host: String,
+    },
+    /// SIGKILL of faild, failsh and the shell that supervises them: the machine runs on and
+    /// its address stays until its kernel lease (if any) runs out.
+    KillDaemons {
+        host: String,
+    },
+    /// failsh stops (SIGSTOP, a deadlock) while faild goes on answering.
+    HangFailsh {
+        host: String,
+    },
+    ResumeFailsh {
+        host: String,
+    },
+    /// faild stops answering (SIGSTOP, swapped out): requests wait in its sockets and are
+    /// answered, in order, when it resumes.
+    StallFaild {
+        host: String,
+    },
+    ResumeFaild {
+        host: String,
+    },
+    /// faild's state file cannot be written (disk full) / can again.
+    DiskFull {
+        host: String,
+    },
+    DiskOk {
+        host: String,
+    },
 }
 
 impl EventAction {
@@ -345,6 +394,17 @@ impl EventAction {
                 "{host}: SIGTERM to failsh{}",
                 if *keep_services { " (-k)" } else { "" }
             ),
+            EventAction::LinkDown { host } => format!("{host}: link carrier lost"),
+            EventAction::LinkUp { host } => format!("{host}: link carrier back"),
+            EventAction::KillDaemons { host } => {
+                format!("{host}: SIGKILL of faild, failsh and their supervisor")
+            }
+            EventAction::HangFailsh { host } => format!("{host}: failsh hangs"),
+            EventAction::ResumeFailsh { host } => format!("{host}: failsh runs again"),
+            EventAction::StallFaild { host } => format!("{host}: faild stalls"),
+            EventAction::ResumeFaild { host } => format!("{host}: faild runs again"),
+            EventAction::DiskFull { host } => format!("{host}: faild's disk is full"),
+            EventAction::DiskOk { host } => format!("{host}: faild's disk has room again"),
         }
     }
 }
@@ -416,6 +476,9 @@ pub enum Invariant {
     TimersAdvance,
     /// Every `by_ms` and `runs` expectation.
     Expectation,
+    /// No two hosts hold the address for longer than `dual_ms`, connected or not: the
+    /// promise of `track` and `lease` (`docs/design.md`, the fault table).
+    DualHolding,
 }
 
 impl fmt::Display for Invariant {
@@ -428,6 +491,7 @@ impl fmt::Display for Invariant {
             Invariant::NoFlapping => "no_flapping",
             Invariant::TimersAdvance => "timers_advance",
             Invariant::Expectation => "expectation",
+            Invariant::DualHolding => "dual_holding",
         })
     }
 }
@@ -446,6 +510,10 @@ pub struct Always {
     pub observer_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub liveness_ms: Option<u64>,
+    /// The longest two hosts may hold the address at once (`None`: derived from the faults,
+    /// and only where the hosts' `track` and `lease` promise one; see docs/scenarios.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dual_ms: Option<u64>,
     /// After the last event every host ends FAIL (nobody may start the service).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub expect_all_fail: bool,
@@ -462,11 +530,13 @@ impl Default for Always {
                 Invariant::NoFlapping,
                 Invariant::TimersAdvance,
                 Invariant::Expectation,
+                Invariant::DualHolding,
             ],
             split_brain_ms: None,
             vip_ms: None,
             observer_ms: None,
             liveness_ms: None,
+            dual_ms: None,
             expect_all_fail: false,
         }
     }
@@ -549,6 +619,17 @@ impl Scenario {
                     host.name
                 ));
             }
+            if let Some(lease_ms) = host.lease_ms {
+                if lease_ms < 1000 || lease_ms % 1000 != 0 {
+                    return fail(format!(
+                        "host {}: lease_ms must be a whole number of seconds, at least 1000",
+                        host.name
+                    ));
+                }
+            }
+            if host.fence_wait && host.lease_ms.is_none() {
+                return fail(format!("host {}: fence_wait needs lease_ms", host.name));
+            }
             if host.drift_ppm <= -500_000 || host.drift_ppm >= 500_000 {
                 return fail(format!(
                     "host {}: drift_ppm must be between -499999 and 499999",
@@ -566,7 +647,16 @@ impl Scenario {
                 | EventAction::Failc { host, .. }
                 | EventAction::Fail { host }
                 | EventAction::Recover { host, .. }
-                | EventAction::Shutdown { host, .. } => vec![host],
+                | EventAction::Shutdown { host, .. }
+                | EventAction::LinkDown { host }
+                | EventAction::LinkUp { host }
+                | EventAction::KillDaemons { host }
+                | EventAction::HangFailsh { host }
+                | EventAction::ResumeFailsh { host }
+                | EventAction::StallFaild { host }
+                | EventAction::ResumeFaild { host }
+                | EventAction::DiskFull { host }
+                | EventAction::DiskOk { host } => vec![host],
                 EventAction::Partition { from, to, .. } => from.iter().chain(to).collect(),
                 EventAction::Heal | EventAction::Network(_) => Vec::new(),
             };

@@ -14,7 +14,9 @@ use failover_core::shell::{
     ShellConfig,
 };
 use failover_core::state::State;
-use failover_core::store::{Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreInput};
+use failover_core::store::{
+    Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreEvent, StoreInput,
+};
 use failover_core::time::Time;
 use failover_core::wire::{self, Nonce, Request, RequestBody, Status};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -29,6 +31,12 @@ pub const LOCAL_COMMUNITY: &str = "private";
 const COMMUNITY_FILE: &str = "* public RO\n* private RW 127.0.0.0/8\n";
 /// faild's clock is wall-clock milliseconds; hosts agree on the epoch only roughly.
 const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
+/// The interface a host with `track` tracks: its one link.
+pub const TRACKED_INTERFACE: &str = "eth0";
+/// How late the kernel removes an address whose lifetime ran out, at most (measured on Linux
+/// 6.18 after a renewal: 2 to 218 ms; its lifetime worker rounds up to a whole second when
+/// that is within a quarter second).
+pub const KERNEL_LAG_MS: u64 = 250;
 
 /// How much the world writes down as it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,6 +110,16 @@ enum Ev {
     },
     Timeline(usize),
     Expect(usize),
+    /// A lease of the host's faild may have run out.
+    StoreWake {
+        host: usize,
+        incarnation: u64,
+    },
+    /// The lifetime of the address in the host's kernel may have run out.
+    VipExpiry {
+        host: usize,
+        incarnation: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -128,11 +146,24 @@ struct SimHost {
     frozen: Vec<(u64, Ev)>,
     procedures: BTreeMap<ProcedureId, Running>,
     holds_vip: bool,
+    /// When the kernel removes the address (`lease_ms`), in world time.
+    vip_expires_at: Option<u64>,
     clock_offset_ms: u64,
     rng: Rng,
     /// Since when the host is powered and not frozen.
     up_since_ms: u64,
     runs: BTreeMap<ProcedureKind, u32>,
+    /// The carrier of its link.
+    link_up: bool,
+    /// failsh hangs: what it would have been told waits (procedure results, carrier changes).
+    failsh_hung: bool,
+    hung_inputs: Vec<(u64, Ev)>,
+    hung_links: Vec<bool>,
+    /// faild stalls: requests wait in its sockets, in order.
+    faild_stalled: bool,
+    stalled_requests: Vec<Ev>,
+    disk_full: bool,
+    store_wake: Option<(u64, u64)>,
 }
 
 /// The result of a run.
@@ -207,11 +238,20 @@ impl World {
                 frozen: Vec::new(),
                 procedures: BTreeMap::new(),
                 holds_vip: false,
+                vip_expires_at: None,
                 // Hosts disagree about time: nothing may assume a shared clock.
                 clock_offset_ms: setup.below(1_000_000),
                 rng: Rng::new(seed, &format!("host-{}", spec.name)),
                 up_since_ms: 0,
                 runs: BTreeMap::new(),
+                link_up: true,
+                failsh_hung: false,
+                hung_inputs: Vec::new(),
+                hung_links: Vec::new(),
+                faild_stalled: false,
+                stalled_requests: Vec::new(),
+                disk_full: false,
+                store_wake: None,
             })
             .collect();
         let bounds = Bounds::for_scenario(&scenario);
@@ -345,7 +385,10 @@ impl World {
 
     fn event_host(ev: &Ev) -> Option<usize> {
         match ev {
-            Ev::Wake { host, .. } | Ev::ProcedureDone { host, .. } => Some(*host),
+            Ev::Wake { host, .. }
+            | Ev::ProcedureDone { host, .. }
+            | Ev::StoreWake { host, .. }
+            | Ev::VipExpiry { host, .. } => Some(*host),
             Ev::Request { to, .. } | Ev::Reply { to, .. } => Some(*to),
             Ev::Boot { .. } | Ev::Timeline(_) | Ev::Expect(_) => None,
         }
@@ -355,6 +398,19 @@ impl World {
         if let Some(host) = Self::event_host(&ev) {
             if self.hosts[host].paused_at.is_some() {
                 self.while_frozen(host, ev);
+                return;
+            }
+            if self.hosts[host].failsh_hung
+                && matches!(
+                    ev,
+                    Ev::Wake { .. } | Ev::Reply { .. } | Ev::ProcedureDone { .. }
+                )
+            {
+                self.while_hung(host, ev);
+                return;
+            }
+            if self.hosts[host].faild_stalled && matches!(ev, Ev::Request { .. }) {
+                self.hosts[host].stalled_requests.push(ev);
                 return;
             }
         }
@@ -385,7 +441,7 @@ impl World {
                     return;
                 }
                 // A link cut while the reply was on its way loses it.
-                if !loopback && self.blocked.contains(&(from, to)) {
+                if !loopback && !self.link_passes(from, to) {
                     self.checker.disrupted(self.now_ms, from, to);
                     return;
                 }
@@ -416,6 +472,44 @@ impl World {
                 self.checker
                     .expect_by(self.now_ms, index, &views, self.observer, &self.scenario);
             }
+            Ev::StoreWake { host, incarnation } => {
+                if self.hosts[host].incarnation == incarnation {
+                    self.hosts[host].store_wake = None;
+                    self.store_input(host, StoreInput::Timeout);
+                }
+            }
+            Ev::VipExpiry { host, incarnation } => {
+                let h = &mut self.hosts[host];
+                if h.incarnation == incarnation
+                    && h.holds_vip
+                    && h.vip_expires_at.is_some_and(|at| at <= self.now_ms)
+                {
+                    h.holds_vip = false;
+                    h.vip_expires_at = None;
+                    self.note(
+                        Some(host),
+                        "the kernel removed the address: its lifetime (lease) ran out".to_string(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether a message from `from` can reach `to` now: no partition, both links up.
+    fn link_passes(&self, from: usize, to: usize) -> bool {
+        !self.blocked.contains(&(from, to)) && self.hosts[from].link_up && self.hosts[to].link_up
+    }
+
+    /// A hung failsh: its timers wait, answers to its polls are lost (they are too old when
+    /// it reads them), procedure results wait for it.
+    fn while_hung(&mut self, host: usize, ev: Ev) {
+        match ev {
+            Ev::Wake { .. } => self.hosts[host].wake = None,
+            Ev::ProcedureDone { .. } => {
+                let at = self.now_ms;
+                self.hosts[host].hung_inputs.push((at, ev));
+            }
+            _ => {}
         }
     }
 
@@ -429,6 +523,8 @@ impl World {
             }
             Ev::Request { from, .. } => self.checker.disrupted(self.now_ms, host, from),
             Ev::Reply { from, .. } => self.checker.disrupted(self.now_ms, host, from),
+            // The frozen kernel and faild do nothing: re-checked at resume.
+            Ev::StoreWake { .. } => self.hosts[host].store_wake = None,
             _ => {}
         }
     }
@@ -448,13 +544,15 @@ impl World {
         let boot_id = h.rng.next_u64();
         let store_seed = h.rng.next_u64();
         let communities = Communities::parse(COMMUNITY_FILE).expect("built-in community file");
-        h.store = Some(Store::new(
+        let wall = Time(WALL_EPOCH_MS + (i128::from(h.clock_offset_ms) + i128::from(now)) as u64);
+        h.store = Some(Store::new_at(
             StoreConfig {
                 boot_id,
                 seed: store_seed,
                 communities,
             },
             h.state_file.clone(),
+            wall,
         ));
         let incarnation = h.incarnation;
         let registers = h.spec.boot_registers;
@@ -482,6 +580,18 @@ impl World {
                     let name = format!("{}-{}", self.hosts[host].spec.name, incarnation);
                     recorder.start(&name, &config, shell_seed, start);
                 }
+                // Like failsh's link watcher, which reports every carrier when it starts.
+                if self.hosts[host].spec.track {
+                    let up = self.hosts[host].link_up;
+                    self.feed(
+                        host,
+                        Input::Link {
+                            interface: TRACKED_INTERFACE.to_string(),
+                            up,
+                        },
+                    );
+                    self.feed(host, Input::LinksComplete);
+                }
             }
             Err(error) => self.note(
                 Some(host),
@@ -489,7 +599,9 @@ impl World {
             ),
         }
         self.reschedule_wake(host);
+        self.reschedule_store_wake(host);
         self.close_fault(&format!("down-{host}"));
+        self.close_fault(&format!("killed-{host}"));
     }
 
     fn power_off(&mut self, host: usize, why: &str) {
@@ -500,11 +612,22 @@ impl World {
         h.shell = None;
         h.store = None;
         h.holds_vip = false;
+        h.vip_expires_at = None;
         h.procedures.clear();
         h.frozen.clear();
+        h.failsh_hung = false;
+        h.hung_inputs.clear();
+        h.hung_links.clear();
+        h.faild_stalled = false;
+        h.stalled_requests.clear();
         if let Some(key) = h.wake.take() {
             self.queue.remove(&key);
         }
+        if let Some(key) = self.hosts[host].store_wake.take() {
+            self.queue.remove(&key);
+        }
+        self.close_fault(&format!("hung-{host}"));
+        self.close_fault(&format!("stalled-{host}"));
         // Anything still queued for the old incarnation is ignored by its number.
         self.hosts[host].incarnation += 1;
         for other in 0..self.hosts.len() {
@@ -561,10 +684,165 @@ impl World {
             }
         }
         self.close_fault(&format!("paused-{host}"));
+        // Its kernel and faild run again: an expired lease is acted on now.
+        self.schedule_vip_expiry(host);
+        self.reschedule_store_wake(host);
         // Its clock jumped: every overdue timer fires at once.
+        if self.hosts[host].shell.is_some() && !self.hosts[host].failsh_hung {
+            self.feed(host, Input::Timeout);
+        }
+    }
+
+    /// SIGKILL of faild, failsh and their supervisor: nothing answers or decides any more,
+    /// but the machine, its kernel and the address stay (until the address's lease).
+    fn kill_daemons(&mut self, host: usize) {
+        if !self.hosts[host].powered
+            || self.hosts[host].shell.is_none() && self.hosts[host].store.is_none()
+        {
+            return;
+        }
+        let now = self.now_ms;
+        let h = &mut self.hosts[host];
+        h.shell = None;
+        h.store = None;
+        h.procedures.clear();
+        h.failsh_hung = false;
+        h.hung_inputs.clear();
+        h.hung_links.clear();
+        h.faild_stalled = false;
+        h.stalled_requests.clear();
+        if let Some(key) = h.wake.take() {
+            self.queue.remove(&key);
+        }
+        if let Some(key) = self.hosts[host].store_wake.take() {
+            self.queue.remove(&key);
+        }
+        // Its queued events belong to the dead processes; the address's expiry is the
+        // kernel's and keeps its number.
+        self.hosts[host].incarnation += 1;
+        self.schedule_vip_expiry(host);
+        for other in 0..self.hosts.len() {
+            self.checker.disrupted(now, host, other);
+        }
+        self.open_fault(format!("killed-{host}"), Some(host));
+    }
+
+    fn hang_failsh(&mut self, host: usize) {
+        let h = &mut self.hosts[host];
+        if !h.powered || h.shell.is_none() || h.failsh_hung {
+            return;
+        }
+        h.failsh_hung = true;
+        if let Some(key) = h.wake.take() {
+            self.queue.remove(&key);
+        }
+        self.open_fault(format!("hung-{host}"), Some(host));
+    }
+
+    fn resume_failsh(&mut self, host: usize) {
+        if !self.hosts[host].failsh_hung {
+            return;
+        }
+        self.hosts[host].failsh_hung = false;
+        self.close_fault(&format!("hung-{host}"));
+        let now = self.now_ms;
+        for (_, ev) in std::mem::take(&mut self.hosts[host].hung_inputs) {
+            let id = match &ev {
+                Ev::ProcedureDone { id, .. } => Some(*id),
+                _ => None,
+            };
+            let key = self.schedule(now, ev);
+            if let Some(running) = id.and_then(|id| self.hosts[host].procedures.get_mut(&id)) {
+                running.done = Some(key);
+            }
+        }
+        for up in std::mem::take(&mut self.hosts[host].hung_links) {
+            self.feed(
+                host,
+                Input::Link {
+                    interface: TRACKED_INTERFACE.to_string(),
+                    up,
+                },
+            );
+        }
         if self.hosts[host].shell.is_some() {
             self.feed(host, Input::Timeout);
         }
+    }
+
+    fn stall_faild(&mut self, host: usize) {
+        if self.hosts[host].store.is_none() || self.hosts[host].faild_stalled {
+            return;
+        }
+        self.hosts[host].faild_stalled = true;
+        if let Some(key) = self.hosts[host].store_wake.take() {
+            self.queue.remove(&key);
+        }
+        self.open_fault(format!("stalled-{host}"), Some(host));
+    }
+
+    /// faild runs again and answers what waited, in order.
+    fn resume_faild(&mut self, host: usize) {
+        if !self.hosts[host].faild_stalled {
+            return;
+        }
+        self.hosts[host].faild_stalled = false;
+        self.close_fault(&format!("stalled-{host}"));
+        let now = self.now_ms;
+        for ev in std::mem::take(&mut self.hosts[host].stalled_requests) {
+            self.schedule(now, ev);
+        }
+        self.reschedule_store_wake(host);
+    }
+
+    /// The carrier of the host's link changes: a failsh that tracks it is told (a hung one
+    /// when it runs again).
+    fn set_link(&mut self, host: usize, up: bool) {
+        if self.hosts[host].link_up == up {
+            return;
+        }
+        let now = self.now_ms;
+        self.hosts[host].link_up = up;
+        for other in 0..self.hosts.len() {
+            self.checker.disrupted(now, host, other);
+        }
+        if up {
+            self.close_fault(&format!("link-{host}"));
+        } else {
+            self.open_fault(format!("link-{host}"), Some(host));
+        }
+        let h = &self.hosts[host];
+        if !h.spec.track || !h.powered || h.shell.is_none() || h.paused_at.is_some() {
+            return;
+        }
+        if h.failsh_hung {
+            self.hosts[host].hung_links.push(up);
+            return;
+        }
+        self.feed(
+            host,
+            Input::Link {
+                interface: TRACKED_INTERFACE.to_string(),
+                up,
+            },
+        );
+    }
+
+    /// Queues the check of the address's kernel lifetime.
+    fn schedule_vip_expiry(&mut self, host: usize) {
+        if let Some(at) = self.hosts[host].vip_expires_at {
+            let incarnation = self.hosts[host].incarnation;
+            let at = at.max(self.now_ms);
+            self.schedule(at, Ev::VipExpiry { host, incarnation });
+        }
+    }
+
+    /// The address gets (or renews) its kernel lifetime: the lease, plus the kernel's lag in
+    /// removing it (up to a quarter second: its lifetime worker rounds to whole seconds).
+    fn lease_address(&mut self, host: usize, lifetime_ms: u64) {
+        let lag_ms = self.hosts[host].rng.below(KERNEL_LAG_MS + 1);
+        self.hosts[host].vip_expires_at = Some(self.now_ms + lifetime_ms + lag_ms);
+        self.schedule_vip_expiry(host);
     }
 
     fn reschedule_wake(&mut self, host: usize) {
@@ -651,6 +929,7 @@ impl World {
                 host: target,
                 nonce,
                 bytes,
+                ..
             } => {
                 let name = self.hosts[host]
                     .shell
@@ -725,6 +1004,11 @@ impl World {
                     .procedures
                     .insert(id, Running { kind, done });
             }
+            Action::RenewAddresses { lifetime_s, .. } => {
+                if self.hosts[host].holds_vip && self.hosts[host].spec.lease_ms.is_some() {
+                    self.lease_address(host, u64::from(lifetime_s) * 1000);
+                }
+            }
             Action::KillProcedure { id } => {
                 if let Some(running) = self.hosts[host].procedures.remove(&id) {
                     if let Some(key) = running.done {
@@ -755,6 +1039,7 @@ impl World {
             | Event::HostRestarted { .. }
             | Event::WriteFailed { .. }
             | Event::HandoverComplete { .. }
+            | Event::Link { .. }
             | Event::BadReply { .. } => true,
             Event::Decision { .. } => false,
         };
@@ -781,11 +1066,19 @@ impl World {
         }
         match kind {
             ProcedureKind::Start | ProcedureKind::Reclaim => {
-                // ifconfig up (a no-op for reclaim), then grarp.
+                // `ipaddr add` (a no-op for reclaim), with the lease as the kernel lifetime of
+                // an address it adds, then grarp.
+                let added = !self.hosts[host].holds_vip;
                 self.hosts[host].holds_vip = true;
+                if let (true, Some(lease_ms)) = (added, self.hosts[host].spec.lease_ms) {
+                    self.lease_address(host, lease_ms);
+                }
                 self.announce(host);
             }
-            ProcedureKind::Stop => self.hosts[host].holds_vip = false,
+            ProcedureKind::Stop => {
+                self.hosts[host].holds_vip = false;
+                self.hosts[host].vip_expires_at = None;
+            }
             ProcedureKind::Check => {}
         }
     }
@@ -793,7 +1086,9 @@ impl World {
     /// A gratuitous ARP: the observer (on the same segment) learns the new holder unless a
     /// partition separates it from the announcing host.
     fn announce(&mut self, host: usize) {
-        self.observer = Some(host);
+        if self.hosts[host].link_up {
+            self.observer = Some(host);
+        }
     }
 
     // ----- faild ------------------------------------------------------------------------------
@@ -810,7 +1105,7 @@ impl World {
             self.checker.disrupted(self.now_ms, to, from);
             return;
         }
-        if !loopback && self.blocked.contains(&(from, to)) {
+        if !loopback && !self.link_passes(from, to) {
             self.checker.disrupted(self.now_ms, to, from);
             return;
         }
@@ -850,29 +1145,78 @@ impl World {
 
     /// Runs one request through a host's faild: persists what it persists, returns replies.
     fn store_handle(&mut self, host: usize, peer: Peer, bytes: Vec<u8>) -> Vec<Vec<u8>> {
+        self.store_input(host, StoreInput::Request { peer, bytes })
+    }
+
+    /// Hands an input to a host's faild and carries out what it asks: the state file is
+    /// written (or, with a full disk, not) before the store hears back, as faild does.
+    fn store_input(&mut self, host: usize, input: StoreInput) -> Vec<Vec<u8>> {
         let now = self.wall_now(host);
+        let disk_full = self.hosts[host].disk_full;
         let Some(store) = self.hosts[host].store.as_mut() else {
             return Vec::new();
         };
-        store.handle(now, StoreInput::Request { peer, bytes });
-        let mut actions = Vec::new();
-        while let Some(action) = store.poll_action() {
-            actions.push(action);
-        }
+        store.handle(now, input);
         let mut replies = Vec::new();
-        for action in actions {
+        let mut events = Vec::new();
+        while let Some(action) = self.hosts[host]
+            .store
+            .as_mut()
+            .and_then(|s| s.poll_action())
+        {
             match action {
-                // The state file is written before the reply leaves (faild does the same).
-                StoreAction::Persist { services } => self.hosts[host].state_file = services,
-                StoreAction::Reply { bytes, .. } => replies.push(bytes),
-                StoreAction::Event(event) => {
-                    if self.log_level >= LogLevel::Verbose {
-                        self.note(Some(host), format!("faild: {event}"));
+                StoreAction::Persist { token, services } => {
+                    let result = if disk_full {
+                        Err("No space left on device (os error 28)".to_string())
+                    } else {
+                        self.hosts[host].state_file = services;
+                        Ok(())
+                    };
+                    if let Some(store) = self.hosts[host].store.as_mut() {
+                        store.handle(now, StoreInput::Persisted { token, result });
                     }
                 }
+                StoreAction::Reply { bytes, .. } => replies.push(bytes),
+                StoreAction::Event(event) => events.push(event),
             }
         }
+        for event in events {
+            let always = matches!(
+                event,
+                StoreEvent::LeaseExpired { .. } | StoreEvent::NotStored { .. }
+            );
+            if self.log_level >= LogLevel::Verbose
+                || (always && self.log_level >= LogLevel::Timeline)
+            {
+                self.note(Some(host), format!("faild: {event}"));
+            }
+        }
+        self.reschedule_store_wake(host);
         replies
+    }
+
+    /// Wakes the host's faild when its next lease runs out.
+    fn reschedule_store_wake(&mut self, host: usize) {
+        let h = &self.hosts[host];
+        if !h.powered || h.paused_at.is_some() || h.faild_stalled {
+            return;
+        }
+        let wanted = h.store.as_ref().and_then(|s| s.poll_timeout()).map(|at| {
+            self.world_for_local(host, at.as_ms().saturating_sub(WALL_EPOCH_MS))
+                .max(self.now_ms)
+        });
+        let current = h.store_wake.map(|(at, _)| at);
+        if wanted == current {
+            return;
+        }
+        if let Some(key) = self.hosts[host].store_wake.take() {
+            self.queue.remove(&key);
+        }
+        if let Some(at) = wanted {
+            let incarnation = self.hosts[host].incarnation;
+            let key = self.schedule(at, Ev::StoreWake { host, incarnation });
+            self.hosts[host].store_wake = Some(key);
+        }
     }
 
     /// `failc -c private -s STATE SERVICE` on the host itself: a query asking for a challenge,
@@ -893,26 +1237,29 @@ impl World {
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
         };
         let query = Request {
-            nonce: self.failc_nonce(host),
             want_challenge: true,
-            body: RequestBody::Query {
-                services: vec![service.clone()],
-            },
+            ..Request::new(
+                self.failc_nonce(host),
+                RequestBody::Query {
+                    services: vec![service.clone()],
+                },
+            )
         };
         let reply = self.failc_round_trip(host, peer, &query)?;
         let challenge = reply
             .challenge
             .ok_or_else(|| "faild's reply carried no challenge".to_string())?;
-        let set = Request {
-            nonce: self.failc_nonce(host),
-            want_challenge: false,
-            body: RequestBody::Set {
+        let set = Request::new(
+            self.failc_nonce(host),
+            RequestBody::Set {
                 service,
                 state,
                 backup,
                 challenge,
+                lease_ms: None,
+                note: None,
             },
-        };
+        );
         let reply = self.failc_round_trip(host, peer, &set)?;
         match reply.status {
             Status::Ok => {
@@ -953,7 +1300,7 @@ impl World {
     /// Sends one message from `from` to `to` through the network model.
     fn transmit(&mut self, from: usize, to: usize, make: impl Fn(usize) -> Ev) {
         let now = self.now_ms;
-        if self.blocked.contains(&(from, to)) {
+        if !self.link_passes(from, to) {
             self.checker.disrupted(now, from, to);
             return;
         }
@@ -1108,6 +1455,23 @@ impl World {
                     );
                 }
             }
+            EventAction::LinkDown { host } => self.set_link(index(host), false),
+            EventAction::LinkUp { host } => self.set_link(index(host), true),
+            EventAction::KillDaemons { host } => self.kill_daemons(index(host)),
+            EventAction::HangFailsh { host } => self.hang_failsh(index(host)),
+            EventAction::ResumeFailsh { host } => self.resume_failsh(index(host)),
+            EventAction::StallFaild { host } => self.stall_faild(index(host)),
+            EventAction::ResumeFaild { host } => self.resume_faild(index(host)),
+            EventAction::DiskFull { host } => {
+                let host = index(host);
+                self.hosts[host].disk_full = true;
+                self.open_fault(format!("disk-{host}"), Some(host));
+            }
+            EventAction::DiskOk { host } => {
+                let host = index(host);
+                self.hosts[host].disk_full = false;
+                self.close_fault(&format!("disk-{host}"));
+            }
         }
         self.checker.event_applied(now);
     }
@@ -1144,6 +1508,9 @@ impl World {
                     holds_vip: h.holds_vip,
                     up_since_ms: h.up_since_ms,
                     procedure_running: !h.procedures.is_empty(),
+                    hung: h.failsh_hung,
+                    daemons: h.shell.is_some() || h.store.is_some(),
+                    link_up: h.link_up,
                 }
             })
             .collect()
@@ -1151,13 +1518,18 @@ impl World {
 
     fn after_event(&mut self) {
         let views = self.views();
-        self.checker.after_event(
-            self.now_ms,
-            &views,
-            self.observer,
-            &self.blocked,
-            &self.scenario,
-        );
+        // A host whose carrier is lost is cut off from every other.
+        let mut blocked = self.blocked.clone();
+        for (i, host) in self.hosts.iter().enumerate() {
+            if !host.link_up {
+                for other in 0..self.hosts.len() {
+                    blocked.insert((i, other));
+                    blocked.insert((other, i));
+                }
+            }
+        }
+        self.checker
+            .after_event(self.now_ms, &views, self.observer, &blocked, &self.scenario);
         for (i, view) in views.iter().enumerate() {
             let look = Look {
                 state: view.state,
@@ -1192,6 +1564,18 @@ impl World {
             }
             if h.paused_at.is_some() {
                 line.push_str("(frozen)");
+            }
+            if h.powered && h.shell.is_none() && h.store.is_none() {
+                line.push_str("(killed)");
+            }
+            if h.failsh_hung {
+                line.push_str("(hung)");
+            }
+            if h.faild_stalled {
+                line.push_str("(faild stalled)");
+            }
+            if !h.link_up {
+                line.push_str("(link down)");
             }
         }
         if let Some(o) = self.observer {
@@ -1255,6 +1639,13 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
         has_reclaim: spec.procedures.has_reclaim,
         has_check: spec.procedures.check.is_some(),
         procedure_limit_ms: spec.procedure_limit_ms,
+        track: if spec.track {
+            vec![TRACKED_INTERFACE.to_string()]
+        } else {
+            Vec::new()
+        },
+        lease_ms: spec.lease_ms,
+        fence_wait: spec.fence_wait,
     };
     ShellConfig {
         local_host: LOCAL_HOST.to_string(),

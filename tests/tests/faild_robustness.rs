@@ -41,6 +41,7 @@ fn garbage(noise: &mut Noise) -> Vec<u8> {
             let request = Request {
                 nonce: Nonce([noise.next() as u8; 16]),
                 want_challenge: noise.below(2) == 0,
+                want_details: noise.below(2) == 0,
                 body: RequestBody::Query {
                     services: vec!["svc".into()],
                 },

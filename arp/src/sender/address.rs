@@ -56,6 +56,7 @@ const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_LABEL: u16 = 3;
 const IFA_BROADCAST: u16 = 4;
+const IFA_CACHEINFO: u16 = 6;
 
 const IFA_F_NODAD: u8 = 0x02;
 const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -77,6 +78,7 @@ const _: () = {
     assert!(IFA_LOCAL == libc::IFA_LOCAL);
     assert!(IFA_LABEL == libc::IFA_LABEL);
     assert!(IFA_BROADCAST == libc::IFA_BROADCAST);
+    assert!(IFA_CACHEINFO == libc::IFA_CACHEINFO);
     assert!(IFA_F_NODAD as u32 == libc::IFA_F_NODAD);
     assert!(RT_SCOPE_UNIVERSE == libc::RT_SCOPE_UNIVERSE);
     assert!(RT_SCOPE_HOST == libc::RT_SCOPE_HOST);
@@ -109,6 +111,22 @@ pub fn add_address(
     prefix_len: u8,
     label: Option<&str>,
 ) -> Result<(), Error> {
+    add_address_for(interface, address, prefix_len, label, None)
+}
+
+/// [`add_address`] with a lifetime: the kernel removes the address `lifetime_s` seconds from
+/// now unless it is added again before (like `ip addr replace ... valid_lft N preferred_lft N`;
+/// an address that is there gets the new lifetime). `None`: forever. The kernel checks
+/// lifetimes about once a second, so the address goes up to a quarter second late (measured:
+/// 2 to 218 ms after a renewal on Linux 6.18), or up to a second when another address of the
+/// host changed in the last second.
+pub fn add_address_for(
+    interface: &str,
+    address: IpAddr,
+    prefix_len: u8,
+    label: Option<&str>,
+    lifetime_s: Option<u32>,
+) -> Result<(), Error> {
     check_interface_name(interface)?;
     check_address_prefix(address, prefix_len)?;
     if let Some(label) = label {
@@ -127,7 +145,7 @@ pub fn add_address(
     };
     let ifindex = ifindex(&change)?;
     let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
-    let message = new_address_message(seq, ifindex, address, prefix_len, label);
+    let message = new_address_message(seq, ifindex, address, prefix_len, label, lifetime_s);
     match request(&change, &message, seq)? {
         0 => Ok(()),
         errno => Err(kernel_error(change, errno)),
@@ -311,10 +329,20 @@ fn new_address_message(
     address: IpAddr,
     prefix_len: u8,
     label: Option<&str>,
+    lifetime_s: Option<u32>,
 ) -> Vec<u8> {
     let (family, octets) = family_and_octets(address);
     let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE;
-    match address {
+    // `struct ifa_cacheinfo`: preferred and valid lifetime (seconds), then two time stamps
+    // the kernel ignores on input; what `ip ... valid_lft N preferred_lft N` sends.
+    let cacheinfo = lifetime_s.map(|s| {
+        let mut info = Vec::with_capacity(16);
+        info.extend_from_slice(&s.to_ne_bytes());
+        info.extend_from_slice(&s.to_ne_bytes());
+        info.extend_from_slice(&[0u8; 8]);
+        info
+    });
+    let message = match address {
         IpAddr::V4(a) => {
             let scope = if a.octets()[0] == 127 {
                 RT_SCOPE_HOST
@@ -342,7 +370,7 @@ fn new_address_message(
                 let broadcast = u32::from(a) | !mask;
                 m = m.attr(IFA_BROADCAST, &broadcast.to_be_bytes());
             }
-            m.finish()
+            m
         }
         IpAddr::V6(_) => Message::new(
             RTM_NEWADDR,
@@ -352,8 +380,11 @@ fn new_address_message(
             ifindex,
         )
         .attr(IFA_LOCAL, &octets)
-        .attr(IFA_ADDRESS, &octets)
-        .finish(),
+        .attr(IFA_ADDRESS, &octets),
+    };
+    match cacheinfo {
+        Some(info) => message.attr(IFA_CACHEINFO, &info).finish(),
+        None => message.finish(),
     }
 }
 
@@ -445,7 +476,7 @@ mod tests {
         let v6: IpAddr = "2001:db8::50".parse().unwrap();
         // ip addr replace 198.18.0.50/24 dev eth0 label eth0:1 broadcast +
         assert_eq!(
-            new_address_message(SEQ, 3, v4, 24, Some("eth0:1")),
+            new_address_message(SEQ, 3, v4, 24, Some("eth0:1"), None),
             hex("3c 00 00 00 14 00 05 05 5a 64 06 6b 00 00 00 00
                  02 18 00 00 03 00 00 00 08 00 02 00 c6 12 00 32
                  0b 00 03 00 65 74 68 30 3a 31 00 00 08 00 01 00
@@ -453,7 +484,7 @@ mod tests {
         );
         // ip -6 addr replace 2001:db8::50/64 dev eth0 nodad
         assert_eq!(
-            new_address_message(SEQ, 3, v6, 64, None),
+            new_address_message(SEQ, 3, v6, 64, None, None),
             hex("40 00 00 00 14 00 05 05 5a 64 06 6b 00 00 00 00
                  0a 40 02 00 03 00 00 00 14 00 02 00 20 01 0d b8
                  00 00 00 00 00 00 00 00 00 00 00 50 14 00 01 00
@@ -476,7 +507,7 @@ mod tests {
         );
         // ip addr replace 198.18.0.51/31 dev eth0: no broadcast for /31 and /32
         assert_eq!(
-            new_address_message(SEQ, 3, "198.18.0.51".parse().unwrap(), 31, None),
+            new_address_message(SEQ, 3, "198.18.0.51".parse().unwrap(), 31, None, None),
             hex("28 00 00 00 14 00 05 05 5a 64 06 6b 00 00 00 00
                  02 1f 00 00 03 00 00 00 08 00 02 00 c6 12 00 33
                  08 00 01 00 c6 12 00 33")
@@ -497,9 +528,33 @@ mod tests {
     }
 
     #[test]
+    fn a_lifetime_is_ifa_cacheinfo_at_the_end_as_ip_sends_it() {
+        // `ip addr replace 198.18.0.50/24 dev eth0 valid_lft 1 preferred_lft 1`: the same
+        // request, then IFA_CACHEINFO {preferred 1, valid 1, 0, 0}.
+        let v4: IpAddr = "198.18.0.50".parse().unwrap();
+        let plain = new_address_message(SEQ, 3, v4, 24, None, None);
+        let leased = new_address_message(SEQ, 3, v4, 24, None, Some(1));
+        assert_eq!(leased.len(), plain.len() + 4 + 16);
+        assert_eq!(&leased[4..plain.len()], &plain[4..]);
+        let (attr_type, payload) = attrs(&leased).pop().unwrap();
+        assert_eq!(attr_type, IFA_CACHEINFO);
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&1u32.to_ne_bytes());
+        expected.extend_from_slice(&1u32.to_ne_bytes());
+        expected.extend_from_slice(&[0u8; 8]);
+        assert_eq!(payload, expected);
+        let v6: IpAddr = "2001:db8::50".parse().unwrap();
+        let (attr_type, _) = attrs(&new_address_message(SEQ, 3, v6, 64, None, Some(30)))
+            .pop()
+            .unwrap();
+        assert_eq!(attr_type, IFA_CACHEINFO);
+    }
+
+    #[test]
     fn header_length_and_alignment_in_native_order() {
         for label in [None, Some("e"), Some("eth0:12"), Some("eth0:123456789a")] {
-            let m = new_address_message(7, 0x0102_0304, "10.1.2.3".parse().unwrap(), 8, label);
+            let m =
+                new_address_message(7, 0x0102_0304, "10.1.2.3".parse().unwrap(), 8, label, None);
             assert_eq!(m.len() % 4, 0);
             assert_eq!(
                 u32::from_ne_bytes(m[..4].try_into().unwrap()) as usize,
@@ -523,10 +578,17 @@ mod tests {
     #[test]
     fn broadcast_and_scope() {
         let brd = |a: &str, p: u8| {
-            attrs(&new_address_message(1, 1, a.parse().unwrap(), p, None))
-                .into_iter()
-                .find(|(t, _)| *t == IFA_BROADCAST)
-                .map(|(_, v)| v)
+            attrs(&new_address_message(
+                1,
+                1,
+                a.parse().unwrap(),
+                p,
+                None,
+                None,
+            ))
+            .into_iter()
+            .find(|(t, _)| *t == IFA_BROADCAST)
+            .map(|(_, v)| v)
         };
         assert_eq!(brd("198.18.0.50", 24), Some(vec![198, 18, 0, 255]));
         assert_eq!(brd("198.18.0.50", 15), Some(vec![198, 19, 255, 255]));
@@ -536,11 +598,11 @@ mod tests {
         assert_eq!(brd("198.18.0.50", 32), None);
         // Scope universe, except 127/8 (host), as `ip` chooses.
         assert_eq!(
-            new_address_message(1, 1, "198.18.0.50".parse().unwrap(), 24, None)[19],
+            new_address_message(1, 1, "198.18.0.50".parse().unwrap(), 24, None, None)[19],
             RT_SCOPE_UNIVERSE
         );
         assert_eq!(
-            new_address_message(1, 1, "127.0.0.2".parse().unwrap(), 8, None)[19],
+            new_address_message(1, 1, "127.0.0.2".parse().unwrap(), 8, None, None)[19],
             RT_SCOPE_HOST
         );
     }

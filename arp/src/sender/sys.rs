@@ -1,7 +1,7 @@
-//! The only unsafe code of the crate: three thin wrappers around libc for `AF_PACKET`.
-//!
-//! socket2 opens, binds and sends safely, but a `sockaddr_ll` can only be put into or read
-//! out of its `SockAddr` through `unsafe`, and `if_nametoindex` takes a C string.
+//! The only unsafe code of the crate: thin wrappers around libc for `AF_PACKET` and netlink
+//! addresses. socket2 opens, binds and sends safely, but a `sockaddr_ll` (or `sockaddr_nl`)
+//! can only be put into or read out of its `SockAddr` through `unsafe`, and `if_nametoindex`
+//! takes a C string.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -56,4 +56,19 @@ pub(super) fn link_info(addr: &SockAddr) -> Option<(u16, Vec<u8>)> {
     let ll: &mut libc::sockaddr_ll = unsafe { storage.view_as() };
     let halen = usize::from(ll.sll_halen).min(ll.sll_addr.len());
     Some((ll.sll_hatype, ll.sll_addr[..halen].to_vec()))
+}
+
+/// A `sockaddr_nl` for binding a netlink socket: the kernel picks the port id, and the
+/// socket joins the multicast `groups` (a bit mask of `RTMGRP_*`).
+pub(super) fn netlink_addr(groups: u32) -> SockAddr {
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: `sockaddr_nl` is one of this platform's `sockaddr_*` types (view_as asserts that
+    // it fits), and all-zero bytes are a valid `sockaddr_nl`.
+    let nl: &mut libc::sockaddr_nl = unsafe { storage.view_as() };
+    nl.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    nl.nl_groups = groups;
+    let len = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+    // SAFETY: the storage holds a fully initialised `sockaddr_nl` of family AF_NETLINK and
+    // `len` is exactly its size.
+    unsafe { SockAddr::new(storage, len) }
 }

@@ -141,6 +141,9 @@ fn main() -> ExitCode {
         return match failsh::check(&tclfile, &options.local_host) {
             Ok(checked) => {
                 print!("{}", checked.description);
+                for warning in &checked.warnings {
+                    eprintln!("failsh: {warning}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

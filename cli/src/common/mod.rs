@@ -18,6 +18,7 @@ pub mod exit {
     pub const TIMED_OUT: u8 = 4;
     pub const REFUSED: u8 = 5;
     pub const UNKNOWN_SERVICE: u8 = 6;
+    pub const NOT_STORED: u8 = 7;
 }
 
 /// The runtime a program drives its sockets with.
@@ -131,6 +132,7 @@ pub fn exit_code(error: &ClientError) -> u8 {
         ClientError::TimedOut { .. } => exit::TIMED_OUT,
         ClientError::Refused | ClientError::Forbidden => exit::REFUSED,
         ClientError::Encode(_) => exit::USAGE,
+        ClientError::NotStored(_) => exit::NOT_STORED,
         ClientError::BadChallenge { .. }
         | ClientError::TooLarge
         | ClientError::BadReply(_)
@@ -150,6 +152,8 @@ EXIT STATUS
     5   refused: faild knows no such community, or the community does not grant this access
         from this address (read-only, or limited to other networks)
     6   unknown service: faild has no state for a service named on the command line
+    7   not stored: faild could not write the change to its state file (disk full, no file
+        descriptors left); nothing changed, on disk or for pollers
 ";
 
 /// Parses the command line; on an error (exit 2, usage) or `--help`/`--version` (exit 0) clap

@@ -3,15 +3,17 @@
 //! A line-oriented text file, so an operator can read it and an error can name its line:
 //!
 //! ```text
-//! failover-faild-state 1
-//! # service state changed_unix_ms backup
-//! 198.18.0.50 RECOVER 1718000000000 macbeth
+//! failover-faild-state 2
+//! # service state changed_unix_ms backup lease_ms note
+//! 198.18.0.50 UP 1718000000000 macbeth 1400 starting:%20no%20slave%20is%20UP
 //! end 1
 //! ```
 //!
 //! The first line names the format and its version. Each service line holds the service
 //! name, its state (UP, RECOVER or FAIL), the wall-clock time of its last change in
-//! milliseconds since 1970, and the backup host (`-` for none). Names are percent-encoded
+//! milliseconds since 1970, the backup host (`-` for none), the UP lease in milliseconds
+//! (`-` for none) and the note (why; `-` for none). Version 1 files (the first four fields
+//! only) are read as well. Names and notes are percent-encoded
 //! (`%20` for a space, `%25` for `%`, `%2D` for a name that is just `-`), since the wire
 //! allows spaces in names. The last line, `end N`, repeats the number of services: a file
 //! cut short anywhere, even at a line boundary, is detected. `#` lines and blank lines are
@@ -29,7 +31,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub const HEADER: &str = "failover-faild-state";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The oldest version still read.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Reads the state file. `Ok(None)`: there is none yet (first start). Errors read
 /// `FILE:LINE: problem` (or `FILE: problem`), ready to print.
@@ -50,6 +54,7 @@ pub fn load(path: &Path) -> Result<Option<Vec<ServiceRecord>>, String> {
 pub fn parse(text: &str) -> Result<Vec<ServiceRecord>, (usize, String)> {
     let mut records: Vec<ServiceRecord> = Vec::new();
     let mut header_seen = false;
+    let mut version = VERSION;
     let mut end_seen = false;
     let mut last_line = 0;
     for (index, raw) in text.split_inclusive('\n').enumerate() {
@@ -73,15 +78,18 @@ pub fn parse(text: &str) -> Result<Vec<ServiceRecord>, (usize, String)> {
                     format!("expected \"{HEADER} {VERSION}\", found \"{content}\""),
                 ));
             }
-            if words[1] != VERSION.to_string() {
-                return Err((
-                    line,
-                    format!(
-                        "unsupported state file version {} (this faild reads {VERSION})",
-                        words[1]
-                    ),
-                ));
-            }
+            version = match words[1].parse::<u32>() {
+                Ok(v) if (OLDEST_VERSION..=VERSION).contains(&v) => v,
+                _ => {
+                    return Err((
+                        line,
+                        format!(
+                            "unsupported state file version {} (this faild reads {OLDEST_VERSION} to {VERSION})",
+                            words[1]
+                        ),
+                    ))
+                }
+            };
             header_seen = true;
             continue;
         }
@@ -105,11 +113,13 @@ pub fn parse(text: &str) -> Result<Vec<ServiceRecord>, (usize, String)> {
             }
             continue;
         }
-        if words.len() != 4 {
-            return Err((
-                line,
-                format!("expected \"service state changed_unix_ms backup\", found \"{content}\""),
-            ));
+        let (fields, layout) = if version == 1 {
+            (4, "service state changed_unix_ms backup")
+        } else {
+            (6, "service state changed_unix_ms backup lease_ms note")
+        };
+        if words.len() != fields {
+            return Err((line, format!("expected \"{layout}\", found \"{content}\"")));
         }
         let name = decode_name(words[0]).map_err(|p| (line, p))?;
         let state: State = words[1]
@@ -125,6 +135,24 @@ pub fn parse(text: &str) -> Result<Vec<ServiceRecord>, (usize, String)> {
             "-" => None,
             other => Some(decode_name(other).map_err(|p| (line, p))?),
         };
+        let (lease_ms, note) = if version == 1 {
+            (None, None)
+        } else {
+            let lease_ms = match words[4] {
+                "-" => None,
+                other => Some(other.parse::<u64>().map_err(|_| {
+                    (
+                        line,
+                        format!("\"{other}\" is not a lease in milliseconds (or -)"),
+                    )
+                })?),
+            };
+            let note = match words[5] {
+                "-" => None,
+                other => Some(decode_name(other).map_err(|p| (line, p))?),
+            };
+            (lease_ms, note)
+        };
         if records.iter().any(|r| r.name == name) {
             return Err((line, format!("service \"{name}\" is listed twice")));
         }
@@ -133,6 +161,8 @@ pub fn parse(text: &str) -> Result<Vec<ServiceRecord>, (usize, String)> {
             state,
             backup,
             changed_at: Time::from_ms(changed_ms),
+            lease_ms,
+            note,
         });
     }
     if !header_seen {
@@ -149,18 +179,18 @@ pub fn parse(text: &str) -> Result<Vec<ServiceRecord>, (usize, String)> {
 
 /// The file's text for `records`.
 pub fn render(records: &[ServiceRecord]) -> String {
-    let mut text = format!("{HEADER} {VERSION}\n# service state changed_unix_ms backup\n");
+    let mut text =
+        format!("{HEADER} {VERSION}\n# service state changed_unix_ms backup lease_ms note\n");
     for record in records {
-        let backup = record
-            .backup
-            .as_deref()
-            .map_or("-".to_string(), encode_name);
+        let optional = |name: Option<&str>| name.map_or("-".to_string(), encode_name);
         text.push_str(&format!(
-            "{} {} {} {}\n",
+            "{} {} {} {} {} {}\n",
             encode_name(&record.name),
             record.state,
             record.changed_at.as_ms(),
-            backup
+            optional(record.backup.as_deref()),
+            record.lease_ms.map_or("-".to_string(), |ms| ms.to_string()),
+            optional(record.note.as_deref()),
         ));
     }
     text.push_str(&format!("end {}\n", records.len()));
@@ -246,12 +276,7 @@ mod tests {
     use super::*;
 
     fn record(name: &str, state: State, backup: Option<&str>, ms: u64) -> ServiceRecord {
-        ServiceRecord {
-            name: name.into(),
-            state,
-            backup: backup.map(Into::into),
-            changed_at: Time::from_ms(ms),
-        }
+        ServiceRecord::new(name, state, backup.map(Into::into), Time::from_ms(ms))
     }
 
     #[test]
@@ -265,6 +290,11 @@ mod tests {
             ),
             record("with space", State::Up, None, 5),
             record("-", State::Fail, Some("50%"), 0),
+            ServiceRecord {
+                lease_ms: Some(1_400),
+                note: Some("tracked interface eth0 down; stop returned FAIL".into()),
+                ..record("leased", State::Up, None, 7)
+            },
         ];
         let text = render(&records);
         assert_eq!(parse(&text).unwrap(), records);
@@ -296,6 +326,19 @@ mod tests {
             parse("failover-faild-state 1\nend 2\n").unwrap_err(),
             (2, "\"end 2\" but the file lists 0 services".into())
         );
-        assert_eq!(parse("failover-faild-state 2\nend 0\n").unwrap_err().0, 1);
+        assert_eq!(parse("failover-faild-state 3\nend 0\n").unwrap_err().0, 1);
+        assert_eq!(
+            parse("failover-faild-state 2\nsvc UP 1 - x -\nend 1\n").unwrap_err(),
+            (2, "\"x\" is not a lease in milliseconds (or -)".into())
+        );
+    }
+
+    #[test]
+    fn version_1_files_are_read() {
+        let text = "failover-faild-state 1\n198.18.0.50 RECOVER 5 macbeth\nend 1\n";
+        assert_eq!(
+            parse(text).unwrap(),
+            vec![record("198.18.0.50", State::Recover, Some("macbeth"), 5)]
+        );
     }
 }

@@ -247,6 +247,9 @@ pub(crate) mod sample {
                     masters: vec![],
                     slaves: vec![("macbeth".to_string(), State::Recover)],
                     procedure: None,
+                    track: vec![("eth0".to_string(), Some(true))],
+                    lease_ms: Some(1_000),
+                    lease_renewed: Some(Time(59_800)),
                 },
                 ServiceStatus {
                     name: "<script>alert(1)</script>".to_string(),
@@ -258,6 +261,9 @@ pub(crate) mod sample {
                     masters: vec![("macbeth".to_string(), State::Fail)],
                     slaves: vec![],
                     procedure: Some(ProcedureKind::Start),
+                    track: Vec::new(),
+                    lease_ms: None,
+                    lease_renewed: None,
                 },
             ],
             hosts: vec![

@@ -3,6 +3,7 @@
 //! and the SIGINT dump.
 
 use crate::failsh::dump::{self, Dumper};
+use crate::failsh::ipaddr::{self, AddressLeases, ProcedureLease};
 use crate::failsh::load::Procedures;
 use crate::failsh::log::Logger;
 use crate::failsh::monitor::{unix_ms, MonitorServer};
@@ -36,6 +37,8 @@ pub struct FailshHooks {
     pub monitor: Option<MonitorServer>,
     pub dumper: Dumper,
     pub node: String,
+    /// The addresses the procedures added under a lease.
+    pub leases: AddressLeases,
     recent: VecDeque<String>,
     changed: bool,
     last_publish: Option<Time>,
@@ -57,6 +60,7 @@ impl FailshHooks {
             monitor,
             dumper,
             node,
+            leases: AddressLeases::default(),
             recent: VecDeque::new(),
             changed: true,
             last_publish: None,
@@ -95,6 +99,7 @@ fn facility_of(event: &Event) -> (&'static str, Level) {
         Event::HostUnreachable { .. } => ("poll", Level::Warn),
         Event::BadReply { .. } => ("net", Level::Warn),
         Event::WriteFailed { .. } => ("decision", Level::Warn),
+        Event::Link { up, .. } => ("decision", if *up { Level::Info } else { Level::Warn }),
         Event::HandoverComplete { complete, .. } => (
             "decision",
             if *complete { Level::Info } else { Level::Warn },
@@ -127,6 +132,16 @@ impl ShellHooks for FailshHooks {
             return;
         };
         let mut interp = procedures.interp.clone();
+        if let Some(lease_s) = procedures.lease_s(service) {
+            ipaddr::register_leased(
+                &mut interp,
+                ProcedureLease {
+                    service: service.to_string(),
+                    lease_s,
+                    leases: self.leases.clone(),
+                },
+            );
+        }
         let log = self.log.clone();
         let id = done.id();
         let service = service.to_string();
@@ -151,6 +166,15 @@ impl ShellHooks for FailshHooks {
                 &format!("cannot start a thread for a procedure: {e}"),
             );
         }
+    }
+
+    fn renew_addresses(
+        &mut self,
+        _now: Time,
+        service: &str,
+        lifetime_s: u32,
+    ) -> Result<(), String> {
+        self.leases.renew(service, lifetime_s)
     }
 
     fn kill_procedure(&mut self, _now: Time, id: ProcedureId) {

@@ -13,10 +13,17 @@
 //! `FAMILY` (a label with an IPv6 address), `NOINTERFACE`, `PERMISSION` (needs root or
 //! CAP_NET_ADMIN), `ADDRESS` (anything else the kernel refused, or no answer within 1 s);
 //! `UNSUPPORTED` on systems other than Linux (the arguments are still checked).
+//!
+//! With `failsvc S lease SECONDS`, an address a procedure of S adds gets that kernel lifetime
+//! and is remembered in [`AddressLeases`], which renews it while the service is UP
+//! (`failsh`'s core asks after each renewal of the lease in faild) and forgets it when a
+//! procedure removes it: a failsh that dies or hangs leaves nothing behind for longer than
+//! the lease.
 
 use crate::tcl::{Exception, Interp, TclError, TclResult};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The usage line of `ipaddr`.
 pub const USAGE: &str = "ipaddr add|del ADDRESS/PREFIX dev INTERFACE ?label LABEL?";
@@ -144,22 +151,151 @@ pub fn parse_ipaddr_args(args: &[String]) -> Result<IpaddrCommand, Exception> {
     })
 }
 
+/// One address a service's procedure added, with what renewing it needs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LeasedAddress {
+    pub interface: String,
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    pub label: Option<String>,
+}
+
+/// The addresses each service's procedures added with `ipaddr` under a lease, to renew their
+/// kernel lifetime while the service is UP.
+#[derive(Clone, Debug, Default)]
+pub struct AddressLeases(Arc<Mutex<BTreeMap<String, BTreeSet<LeasedAddress>>>>);
+
+impl AddressLeases {
+    fn added(&self, service: &str, address: LeasedAddress) {
+        let mut leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        leases
+            .entry(service.to_string())
+            .or_default()
+            .insert(address);
+    }
+
+    /// An address was removed (by any service's procedure): nothing renews it any more.
+    fn removed(&self, interface: &str, address: IpAddr, prefix_len: u8) {
+        let mut leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for addresses in leases.values_mut() {
+            addresses.retain(|a| {
+                !(a.interface == interface && a.address == address && a.prefix_len == prefix_len)
+            });
+        }
+        leases.retain(|_, addresses| !addresses.is_empty());
+    }
+
+    /// The addresses of `service` now.
+    pub fn of(&self, service: &str) -> Vec<LeasedAddress> {
+        let leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        leases
+            .get(service)
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Gives every address of `service` `lifetime_s` seconds from now (an address removed
+    /// behind failsh's back while the service is UP comes back: the service is UP here). Every
+    /// address is tried; the errors are joined.
+    pub fn renew(&self, service: &str, lifetime_s: u32) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for leased in self.of(service) {
+            if let Err(e) = renew(&leased, lifetime_s) {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}
+
+/// What `ipaddr` inside a procedure of a leased service knows.
+#[derive(Clone, Debug)]
+pub struct ProcedureLease {
+    pub service: String,
+    pub lease_s: u32,
+    pub leases: AddressLeases,
+}
+
+/// Registers, in a procedure's interpreter, an `ipaddr` that gives the addresses it adds the
+/// service's lease as their kernel lifetime and remembers them for renewal.
+pub fn register_leased(interp: &mut Interp, lease: ProcedureLease) {
+    interp.register(
+        "ipaddr",
+        Arc::new(move |_interp: &mut Interp, args: &[String]| {
+            let command = parse_ipaddr_args(&args[1..])?;
+            let result = run(&command, Some(lease.lease_s))?;
+            match &command {
+                IpaddrCommand::Add {
+                    address,
+                    prefix_len,
+                    interface,
+                    label,
+                } => lease.leases.added(
+                    &lease.service,
+                    LeasedAddress {
+                        interface: interface.clone(),
+                        address: *address,
+                        prefix_len: *prefix_len,
+                        label: label.clone(),
+                    },
+                ),
+                IpaddrCommand::Del {
+                    address,
+                    prefix_len,
+                    interface,
+                } => lease.leases.removed(interface, *address, *prefix_len),
+            }
+            Ok(result)
+        }),
+    );
+}
+
 /// The command itself; `args[0]` is the command name.
 pub fn ipaddr(_interp: &mut Interp, args: &[String]) -> TclResult {
     let command = parse_ipaddr_args(&args[1..])?;
-    run(&command)
+    run(&command, None)
 }
 
 #[cfg(target_os = "linux")]
-fn run(command: &IpaddrCommand) -> TclResult {
+fn renew(leased: &LeasedAddress, lifetime_s: u32) -> Result<(), String> {
+    failover_arp::add_address_for(
+        &leased.interface,
+        leased.address,
+        leased.prefix_len,
+        leased.label.as_deref(),
+        Some(lifetime_s),
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn renew(leased: &LeasedAddress, _lifetime_s: u32) -> Result<(), String> {
+    Err(format!(
+        "cannot renew {}/{} on {}: address lifetimes need Linux",
+        leased.address, leased.prefix_len, leased.interface
+    ))
+}
+
+#[cfg(target_os = "linux")]
+fn run(command: &IpaddrCommand, lifetime_s: Option<u32>) -> TclResult {
     match command {
         IpaddrCommand::Add {
             address,
             prefix_len,
             interface,
             label,
-        } => failover_arp::add_address(interface, *address, *prefix_len, label.as_deref())
-            .map(|()| String::new()),
+        } => failover_arp::add_address_for(
+            interface,
+            *address,
+            *prefix_len,
+            label.as_deref(),
+            lifetime_s,
+        )
+        .map(|()| String::new()),
         IpaddrCommand::Del {
             address,
             prefix_len,
@@ -171,7 +307,7 @@ fn run(command: &IpaddrCommand) -> TclResult {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn run(command: &IpaddrCommand) -> TclResult {
+fn run(command: &IpaddrCommand, _lifetime_s: Option<u32>) -> TclResult {
     let (verb, address, prefix_len, interface) = match command {
         IpaddrCommand::Add {
             address,

@@ -39,6 +39,12 @@ impl Procedures {
     pub fn trap(&self, service: &str) -> Option<String> {
         self.config.services.get(service)?.trap.clone()
     }
+
+    /// The lease of `service` (`failsvc S lease`), in seconds.
+    pub fn lease_s(&self, service: &str) -> Option<u32> {
+        let seconds = self.config.services.get(service)?.lease_s?;
+        u32::try_from(seconds).ok()
+    }
 }
 
 /// A loaded configuration, ready for the core and the runtime.
@@ -49,10 +55,12 @@ pub struct Loaded {
     pub procedures: Procedures,
 }
 
-/// What `failsh -t` found: the description for standard output.
+/// What `failsh -t` found: the description for standard output, and what is allowed but
+/// probably not meant (for standard error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
     pub description: String,
+    pub warnings: Vec<String>,
 }
 
 /// Runs the file (with `grarp` and `ipaddr` registered) and checks it: syntax, commands,
@@ -121,7 +129,14 @@ pub fn check(path: &Path, local_host: &str) -> Result<Checked, String> {
         };
         description.push_str(&format!("faild of {}: {line}\n", host.name));
     }
-    Ok(Checked { description })
+    let warnings = config::warnings(&loaded)
+        .into_iter()
+        .map(|w| format!("{}: warning: {w}", path.display()))
+        .collect();
+    Ok(Checked {
+        description,
+        warnings,
+    })
 }
 
 /// The model -> the core's configuration. Every host a service names, every `failhost` and
@@ -139,6 +154,9 @@ pub fn to_core(cfg: &FailshConfig, local_host: &str) -> Result<ShellConfig, Stri
             service.has_reclaim = def.reclaim.is_some();
             service.has_check = def.check.is_some();
             service.procedure_limit_ms = def.limit_ms.unwrap_or(DEFAULT_PROCEDURE_LIMIT_MS);
+            service.track = def.track.clone();
+            service.lease_ms = def.lease_s.map(|s| s * 1000);
+            service.fence_wait = def.fence_wait;
             service
         })
         .collect();

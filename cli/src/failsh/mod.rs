@@ -185,11 +185,13 @@ pub fn run(options: Options) -> Result<(), String> {
     let result = match options.runtime {
         RuntimeKind::Smol => {
             let runner = failover_runtime_smol::shell::ShellRunner::new(shell_options);
+            watch_links(runner.handle(), log.clone())?;
             watch_signals(runner.handle(), options.keep_services, reload)?;
             runner.run(hooks)
         }
         RuntimeKind::Blocking => {
             let runner = failover_runtime_blocking::shell::ShellRunner::new(shell_options);
+            watch_links(runner.handle(), log.clone())?;
             watch_signals(runner.handle(), options.keep_services, reload)?;
             runner.run(hooks)
         }
@@ -233,6 +235,60 @@ impl Reload {
             }
         }
     }
+}
+
+/// Reports the carrier of every interface to the loop: all of them first, then each change,
+/// as the kernel announces it (`track`; a reload may track new interfaces, so every one is
+/// reported). Linux only; elsewhere the configuration cannot track.
+#[cfg(target_os = "linux")]
+fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
+    use failover_arp::{LinkEvent, LinkWatcher};
+    let mut watcher = match LinkWatcher::open() {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            // Without it a tracked interface is never known: its services stay RECOVER
+            // ("waiting for the carrier"). Said loudly rather than failing the start.
+            log.error(
+                "net",
+                &format!("cannot watch link carriers (rtnetlink): {e}"),
+            );
+            return Ok(());
+        }
+    };
+    std::thread::Builder::new()
+        .name("links".into())
+        .spawn(move || loop {
+            match watcher.next_events() {
+                Ok(events) => {
+                    for event in events {
+                        let running = match event {
+                            LinkEvent::Carrier { interface, up } => {
+                                handle.control(Control::Link { interface, up })
+                            }
+                            LinkEvent::DumpDone => handle.control(Control::LinksComplete),
+                            LinkEvent::Overrun => {
+                                log.warn("net", "link reports were lost (kernel buffer overrun): asked for all of them again");
+                                true
+                            }
+                        };
+                        if !running {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    log.error("net", &format!("link watcher: {e}"));
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the link watcher: {e}"))?;
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn watch_links(_handle: ShellHandle, _log: Logger) -> Result<(), String> {
+    Ok(())
 }
 
 fn watch_signals(handle: ShellHandle, keep_services: bool, reload: Reload) -> Result<(), String> {

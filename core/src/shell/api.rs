@@ -99,18 +99,31 @@ pub enum Input {
     Shutdown { keep_services: bool },
     /// SIGHUP with a configuration that parsed and validated.
     Reconfigure(ShellConfig),
+    /// The carrier of an interface (its state when failsh starts, then every change the
+    /// kernel reports): `up` is IFF_LOWER_UP (and the interface exists).
+    Link { interface: String, up: bool },
+    /// Every interface that exists has been reported ([`Input::Link`]): one never reported
+    /// does not exist, and counts as down.
+    LinksComplete,
+    /// The kernel refused to renew the lifetime of a service's addresses
+    /// ([`Action::RenewAddresses`]): they expire, so the service must stop here.
+    LeaseFailed { service: ServiceId, error: String },
 }
 
 /// Everything the decision machine asks its runtime to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Send a request to a host's faild (see [`Shell::host`] for its protocol).
+    /// Send a request to a host's faild (see [`Shell::host`] for its protocol). The answer
+    /// is of no use after `timeout_ms`: a TCP connection that has left a request unanswered
+    /// that long has stopped delivering and is replaced, rather than waited behind.
     Send {
         host: HostId,
         nonce: Nonce,
         #[serde(with = "hex_bytes")]
         bytes: Vec<u8>,
+        #[serde(default)]
+        timeout_ms: u64,
     },
     /// Run a procedure of a service; answer with [`Input::ProcedureDone`]. At most one runs
     /// per service at a time.
@@ -123,6 +136,13 @@ pub enum Action {
     /// A procedure ran past its limit: kill it (and its children). Its late result is ignored.
     KillProcedure {
         id: ProcedureId,
+    },
+    /// Renew, to `lifetime_s` seconds from now, the kernel lifetime of every address the
+    /// service's procedures added with `ipaddr` (and have not removed). A failure comes back
+    /// as [`Input::LeaseFailed`].
+    RenewAddresses {
+        service: ServiceId,
+        lifetime_s: u32,
     },
     Event(Event),
     /// The handover is done (or gave up): the program may exit.
@@ -178,6 +198,11 @@ pub enum Event {
         complete: bool,
         detail: String,
     },
+    /// A tracked interface's carrier changed.
+    Link {
+        interface: String,
+        up: bool,
+    },
 }
 
 impl fmt::Display for Event {
@@ -215,6 +240,10 @@ impl fmt::Display for Event {
                 f,
                 "service {service}: cannot write its state to the local faild: {reason}"
             ),
+            Event::Link { interface, up } => {
+                let state = if *up { "up" } else { "down" };
+                write!(f, "tracked interface {interface} is {state}")
+            }
             Event::HandoverComplete { complete, detail } => {
                 if *complete {
                     write!(f, "handover complete: {detail}")
@@ -248,4 +277,12 @@ pub struct ServiceStatus {
     pub masters: Vec<(String, State)>,
     pub slaves: Vec<(String, State)>,
     pub procedure: Option<ProcedureKind>,
+    /// Each tracked interface with its carrier (`None`: not reported yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track: Vec<(String, Option<bool>)>,
+    /// The lease (kernel lifetime of the addresses) and when it was last renewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_renewed: Option<Time>,
 }

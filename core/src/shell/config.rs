@@ -1,12 +1,12 @@
 //! The decision machine's configuration, its validation, and how a new one is applied to a
 //! running machine without disturbing what did not change.
 
-use super::{Handover, Host, HostId, Service, ServiceId, Shell};
+use super::{Host, HostId, Service, ServiceId, Shell};
 use crate::time::Time;
 use crate::timer::Timer;
 use crate::wire::{Key, MAX_NAME_BYTES};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// Procedures are given this long unless the service says otherwise.
@@ -14,6 +14,21 @@ pub const DEFAULT_PROCEDURE_LIMIT_MS: u64 = 30_000;
 /// The shortest time a state write to the local faild is given before it counts as failed
 /// (see [`ServiceConfig::write_timeout_ms`]).
 pub const WRITE_TIMEOUT_FLOOR_MS: u64 = 1_000;
+/// How much longer faild's UP lease is than the kernel lifetime of the addresses
+/// (`failsvc S lease`). The kernel removes an expired address up to 250 ms late (its lifetime
+/// worker rounds to a whole second when that is within a quarter second; measured lag after
+/// a renewal: 2 to 218 ms), so a slave that sees the lease expire finds the address gone.
+pub const LEASE_MARGIN_MS: u64 = 400;
+/// The latest the kernel removes an address after its lifetime: its lifetime worker never
+/// runs sooner than a second after it last ran, so an unrelated address change on the host
+/// in the lease's last second can push the removal to a second late. `failsvc S fence wait`
+/// waits this out.
+pub const KERNEL_LEASE_LAG_MS: u64 = 1_250;
+/// A host that does not answer is probed this often (when its services poll less often),
+/// so that a heal is seen within this time instead of one interval.
+pub const PROBE_INTERVAL_MS: u64 = 20;
+/// Longest interface name (IFNAMSIZ - 1 on Linux).
+pub const MAX_INTERFACE_BYTES: usize = 15;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,6 +57,19 @@ pub struct ServiceConfig {
     pub has_reclaim: bool,
     pub has_check: bool,
     pub procedure_limit_ms: u64,
+    /// `failsvc S track IF...`: interfaces whose carrier the service needs. One of them
+    /// down stops the service here and holds it FAIL until every one is up again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track: Vec<String>,
+    /// `failsvc S lease SECONDS`, in milliseconds (whole seconds): the kernel lifetime of the
+    /// addresses the service's procedures add with `ipaddr`, renewed while UP; faild's UP
+    /// record lives [`LEASE_MARGIN_MS`] longer unless renewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
+    /// `failsvc S fence wait`: before taking over from a master that went silent (or whose
+    /// lease expired), wait until its address has surely expired in its kernel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fence_wait: bool,
 }
 
 impl ServiceConfig {
@@ -58,7 +86,30 @@ impl ServiceConfig {
             has_reclaim: false,
             has_check: false,
             procedure_limit_ms: DEFAULT_PROCEDURE_LIMIT_MS,
+            track: Vec::new(),
+            lease_ms: None,
+            fence_wait: false,
         }
+    }
+
+    /// faild's lease on the UP record: the kernel's plus [`LEASE_MARGIN_MS`].
+    pub fn faild_lease_ms(&self) -> Option<u64> {
+        self.lease_ms.map(|ms| ms + LEASE_MARGIN_MS)
+    }
+
+    /// How often a lease is renewed: four times per lease, so that one lost renewal (or a
+    /// slow one) is harmless.
+    pub fn renew_every_ms(&self) -> Option<u64> {
+        self.lease_ms.map(|ms| (ms / 4).max(1))
+    }
+
+    /// How long a slave with `fence wait` waits after the master's last answer before it
+    /// may start: the master may renew until its next poll was due, then its address lives
+    /// for the lease plus the kernel's lag.
+    pub fn fence_ms(&self) -> Option<u64> {
+        self.lease_ms
+            .filter(|_| self.fence_wait)
+            .map(|ms| self.interval_ms + ms + KERNEL_LEASE_LAG_MS)
     }
 
     pub fn timeout_ms(&self) -> u64 {
@@ -122,6 +173,28 @@ impl ShellConfig {
                     "service {name}: procedure limit must be greater than 0"
                 ));
             }
+            if let Some(lease_ms) = service.lease_ms {
+                if lease_ms < 1000 || lease_ms % 1000 != 0 || lease_ms > u64::from(u32::MAX / 2) {
+                    return fail(format!(
+                        "service {name}: lease must be a whole number of seconds, at least 1"
+                    ));
+                }
+            }
+            if service.fence_wait && service.lease_ms.is_none() {
+                return fail(format!(
+                    "service {name}: fence wait needs a lease (failsvc {name} lease SECONDS): it waits the lease out"
+                ));
+            }
+            for interface in &service.track {
+                if interface.is_empty()
+                    || interface.len() > MAX_INTERFACE_BYTES
+                    || interface.contains(['/', ' '])
+                {
+                    return fail(format!(
+                        "service {name}: \"{interface}\" is not an interface name (1 to {MAX_INTERFACE_BYTES} bytes, no '/' or space)"
+                    ));
+                }
+            }
             let mut seen = BTreeSet::new();
             for host in service.masters.iter().chain(&service.slaves) {
                 if host == &self.local_host {
@@ -171,6 +244,7 @@ impl Shell {
                 reachable: None,
                 last_contact: None,
                 boot_id: None,
+                unconfirmed_since: None,
             },
         );
         self.host_names.insert(name.to_string(), id);
@@ -201,6 +275,7 @@ impl Shell {
         for (name, id) in stale {
             self.host_names.remove(&name);
             self.hosts.remove(&id);
+            self.timers.stop(Timer::Probe(id.0));
         }
         for name in &wanted {
             self.ensure_host(name, &config);
@@ -219,6 +294,8 @@ impl Shell {
             self.timers.stop(Timer::Round(id.0));
             self.timers.stop(Timer::ReplyDeadline(id.0));
             self.timers.stop(Timer::ProcedureLimit(id.0));
+            self.timers.stop(Timer::Renew(id.0));
+            self.timers.stop(Timer::Fence(id.0));
         }
         for service_config in &config.services {
             let masters: Vec<HostId> = service_config
@@ -248,33 +325,8 @@ impl Shell {
                 None => {
                     let id = ServiceId(self.next_service_id);
                     self.next_service_id += 1;
-                    self.services.insert(
-                        id,
-                        Service {
-                            config: service_config.clone(),
-                            masters,
-                            slaves,
-                            views: BTreeMap::new(),
-                            state: None,
-                            last_change: None,
-                            reason: String::new(),
-                            decision: String::new(),
-                            local_misses: 0,
-                            write_failures: 0,
-                            write_generation: 0,
-                            write: None,
-                            round: None,
-                            next_round_id: 0,
-                            procedure: None,
-                            conflict_since: None,
-                            conflict_reclaimed: false,
-                            slave_unseen_while_up: false,
-                            reannounce: false,
-                            check_passed_round: None,
-                            end_in_fail: None,
-                            handover: Handover::None,
-                        },
-                    );
+                    self.services
+                        .insert(id, Service::new(service_config.clone(), masters, slaves));
                     self.service_names.insert(service_config.name.clone(), id);
                     self.timers.set(Timer::Round(id.0), now);
                 }

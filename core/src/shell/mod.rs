@@ -40,17 +40,28 @@ struct Host {
     reachable: Option<bool>,
     last_contact: Option<Time>,
     boot_id: Option<u64>,
+    /// The host answered after it had counted as silent, at this time: its answers count
+    /// again only from a poll sent after that, so that a faild that stalled cannot make a
+    /// slave step down with an answer it queued before the stall ended (the answer may be
+    /// older than what we know: its failsh may have stopped meanwhile).
+    unconfirmed_since: Option<Time>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct HostView {
     /// What the host's faild said last; `None`: it does not know the service.
     state: Option<State>,
+    /// Why, when its faild said (`lease expired`, `tracked interface eth0 down`).
+    note: Option<String>,
     answered: bool,
     misses: u32,
     /// Its faild's "milliseconds since the last change" in that answer, and when it came.
     since_change_ms: u64,
     seen_at: Time,
+    /// When we first saw its UP lease expired (for `fence wait`).
+    expired_seen_at: Option<Time>,
+    /// Its faild's count of state changes, and that faild's boot id.
+    changes: Option<(u64, u32)>,
 }
 
 #[derive(Debug)]
@@ -70,6 +81,10 @@ struct Write {
     state: State,
     generation: u64,
     in_flight: Option<Nonce>,
+    /// faild's UP lease, sent with an UP.
+    lease_ms: Option<u64>,
+    /// Why: what pollers that ask for notes are told.
+    note: Option<String>,
 }
 
 #[derive(Debug)]
@@ -80,6 +95,8 @@ struct Service {
     views: BTreeMap<HostId, HostView>,
     /// What this host's faild says (or what we wrote); `None` until it first answers.
     state: Option<State>,
+    /// The note the local faild has for the service (what we, or an operator, wrote).
+    local_note: Option<String>,
     last_change: Option<Time>,
     reason: String,
     decision: String,
@@ -88,12 +105,22 @@ struct Service {
     /// Bumped on every write, so a poll answer sent before our write cannot undo it.
     write_generation: u64,
     write: Option<Write>,
+    /// The last state written to the local faild (None: nothing written yet).
+    published: Option<State>,
+    /// When the local faild last acknowledged an UP with its lease: the kernel lifetime of
+    /// the addresses was renewed then too. And when the UP was first written.
+    lease_confirmed_at: Option<Time>,
+    lease_published_at: Option<Time>,
+    /// The note of the last UP written, which renewals repeat (a new note would be a change
+    /// faild writes to disk).
+    write_note: Option<String>,
     round: Option<Round>,
     next_round_id: u64,
     procedure: Option<Running>,
     /// Since when a slave has been UP next to us (a conflict episode), and whether we
-    /// reclaimed because it stayed UP too long. Normally the master reclaims once, when the
-    /// slave has stepped down: only then is its announcement surely the last clients heard.
+    /// reclaimed because it stayed UP too long. The master re-announces when the episode
+    /// starts (clients come back at once) and again when the slave has stepped down (its
+    /// start's announcements may have come later than ours).
     conflict_since: Option<Time>,
     conflict_reclaimed: bool,
     /// While UP here, some slave could not be polled: it may have taken the service over
@@ -101,14 +128,65 @@ struct Service {
     /// even if it has stepped down before we saw it UP.
     slave_unseen_while_up: bool,
     /// While UP here, a slave's answers showed it changed state unseen, or stepped down after
-    /// an UP that began after our last reclaim: it announced last, so we re-announce now.
+    /// an UP that began after our last reclaim, or restarted, or this failsh did not run for
+    /// longer than a takeover takes: another host may have announced last, so we re-announce.
     reannounce: bool,
     /// The round in which the health check last passed.
     check_passed_round: Option<u64>,
-    /// The service must end in FAIL once it is stopped: an operator set FAIL in the local
-    /// faild while a procedure ran, or a start or reclaim failed and stop is cleaning up.
-    end_in_fail: Option<String>,
+    /// The state the service must end in once it is stopped, and why: an operator set FAIL
+    /// in the local faild while a procedure ran, a start or reclaim failed and stop is
+    /// cleaning up, a tracked interface went down (FAIL), the lease lapsed (RECOVER).
+    end_in: Option<(State, String)>,
+    /// FAIL was written here because a tracked interface went down (the note written with
+    /// it): when every tracked interface is up again, RECOVER is written, unless an operator
+    /// changed the state or its note meanwhile.
+    track_hold: Option<String>,
     handover: Handover,
+}
+
+impl Service {
+    fn new(config: ServiceConfig, masters: Vec<HostId>, slaves: Vec<HostId>) -> Service {
+        Service {
+            config,
+            masters,
+            slaves,
+            views: BTreeMap::new(),
+            state: None,
+            local_note: None,
+            last_change: None,
+            reason: String::new(),
+            decision: String::new(),
+            local_misses: 0,
+            write_failures: 0,
+            write_generation: 0,
+            write: None,
+            published: None,
+            lease_confirmed_at: None,
+            lease_published_at: None,
+            write_note: None,
+            round: None,
+            next_round_id: 0,
+            procedure: None,
+            conflict_since: None,
+            conflict_reclaimed: false,
+            slave_unseen_while_up: false,
+            reannounce: false,
+            check_passed_round: None,
+            end_in: None,
+            track_hold: None,
+            handover: Handover::None,
+        }
+    }
+
+    /// Whether faild holds an UP of ours whose lease must be renewed.
+    fn lease_active(&self) -> bool {
+        self.config.lease_ms.is_some() && self.published == Some(State::Up)
+    }
+
+    /// Every host of the service other than the local one.
+    fn peers(&self) -> impl Iterator<Item = HostId> + '_ {
+        self.masters.iter().chain(&self.slaves).copied()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +204,12 @@ enum Pending {
         host: HostId,
         services: Vec<(ServiceId, u64)>,
         generation: Vec<u64>,
+        sent_at: Time,
+    },
+    /// A probe of a silent host: any authentic answer means it can be reached again.
+    Probe {
+        host: HostId,
+        sent_at: Time,
     },
     Write {
         service: ServiceId,
@@ -149,6 +233,14 @@ pub struct Shell {
     pending_expiry: BTreeSet<(Time, Nonce)>,
     /// Single-use challenges from the local faild, with when they were received.
     challenges: VecDeque<(u64, Time)>,
+    /// The carrier of every interface reported so far (`Input::Link`), and whether every
+    /// interface that exists has been reported.
+    links: BTreeMap<String, bool>,
+    links_complete: bool,
+    /// When the machine was built, and when it last got an input: a longer gap than a
+    /// takeover takes means this failsh (or its host) was frozen.
+    started_at: Time,
+    last_input_at: Time,
     timers: TimerTable,
     actions: VecDeque<Action>,
     rng: Rng,
@@ -180,6 +272,10 @@ impl Shell {
             pending: BTreeMap::new(),
             pending_expiry: BTreeSet::new(),
             challenges: VecDeque::new(),
+            links: BTreeMap::new(),
+            links_complete: false,
+            started_at: now,
+            last_input_at: now,
             timers: TimerTable::default(),
             actions: VecDeque::new(),
             rng: Rng::new(seed, "shell-nonce"),
@@ -218,6 +314,14 @@ impl Shell {
         self.shutting_down
     }
 
+    /// Every interface some service tracks, for the runtime to watch.
+    pub fn tracked_interfaces(&self) -> BTreeSet<String> {
+        self.services
+            .values()
+            .flat_map(|s| s.config.track.iter().cloned())
+            .collect()
+    }
+
     pub fn hosts_status(&self) -> Vec<HostStatus> {
         self.hosts
             .values()
@@ -244,6 +348,14 @@ impl Shell {
                 masters: self.view_list(s, &s.masters),
                 slaves: self.view_list(s, &s.slaves),
                 procedure: s.procedure.as_ref().map(|p| p.kind),
+                track: s
+                    .config
+                    .track
+                    .iter()
+                    .map(|i| (i.clone(), self.links.get(i).copied()))
+                    .collect(),
+                lease_ms: s.config.lease_ms,
+                lease_renewed: s.lease_confirmed_at.filter(|_| s.lease_active()),
             })
             .collect()
     }
@@ -272,6 +384,7 @@ impl Shell {
         if self.exited {
             return;
         }
+        self.notice_gap(now);
         match input {
             Input::Timeout => self.handle_timeout(now),
             Input::Received { bytes } => self.handle_received(now, &bytes),
@@ -290,7 +403,93 @@ impl Shell {
                     self.apply_config(config, now);
                 }
             }
+            Input::Link { interface, up } => self.handle_link(now, interface, up),
+            Input::LinksComplete => {
+                if !self.links_complete {
+                    self.links_complete = true;
+                    let missing: Vec<String> = self
+                        .tracked_interfaces()
+                        .into_iter()
+                        .filter(|i| !self.links.contains_key(i))
+                        .collect();
+                    for interface in missing {
+                        self.handle_link(now, interface, false);
+                    }
+                }
+            }
+            Input::LeaseFailed { service, error } => self.handle_lease_failed(now, service, error),
         }
+    }
+
+    /// A failsh that got no input for longer than a slave needs to take over was frozen (a
+    /// stopped process, a paused VM): another host may have taken the service and announced
+    /// the address meanwhile, so every service UP here re-announces at its next round.
+    fn notice_gap(&mut self, now: Time) {
+        let gap_ms = now.since_ms(self.last_input_at);
+        self.last_input_at = now;
+        let frozen: Vec<ServiceId> = self
+            .services
+            .iter()
+            .filter(|(_, s)| {
+                s.state == Some(State::Up)
+                    && gap_ms
+                        > u64::from(s.config.misses) * s.config.interval_ms + s.config.timeout_ms()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in frozen {
+            let service = self.service_mut(id);
+            service.reannounce = true;
+            let name = service.config.name.clone();
+            self.event(Event::Decision {
+                service: name,
+                reason: format!(
+                    "failsh did not run for {gap_ms} ms (frozen?): another host may have taken over meanwhile, re-announcing"
+                ),
+            });
+        }
+    }
+
+    /// A carrier change: services tracking the interface decide at once, not at their next
+    /// round (a master whose link is cut must drop the address before a slave takes it).
+    fn handle_link(&mut self, now: Time, interface: String, up: bool) {
+        let previous = self.links.insert(interface.clone(), up);
+        if previous == Some(up) {
+            return;
+        }
+        let tracking: Vec<ServiceId> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.config.track.contains(&interface))
+            .map(|(id, _)| *id)
+            .collect();
+        if tracking.is_empty() {
+            return;
+        }
+        self.event(Event::Link {
+            interface: interface.clone(),
+            up,
+        });
+        // A service with a procedure running decides when it returns (see finish_procedure).
+        for id in tracking {
+            self.evaluate(now, id);
+        }
+    }
+
+    fn handle_lease_failed(&mut self, now: Time, id: ServiceId, error: String) {
+        let Some(service) = self.services.get_mut(&id) else {
+            return;
+        };
+        if service.state != Some(State::Up) {
+            return;
+        }
+        let reason = format!("cannot renew the lifetime of its addresses: {error}");
+        if service.procedure.is_some() {
+            service.end_in.get_or_insert((State::Fail, reason));
+            return;
+        }
+        service.end_in = Some((State::Fail, reason.clone()));
+        self.run(now, id, ProcedureKind::Stop, reason);
     }
 
     fn service_mut(&mut self, id: ServiceId) -> &mut Service {
@@ -312,13 +511,6 @@ impl Shell {
     fn event(&mut self, event: Event) {
         self.actions.push_back(Action::Event(event));
     }
-}
-
-fn service_has_masters(shell: &Shell, id: ServiceId) -> bool {
-    shell
-        .services
-        .get(&id)
-        .is_some_and(|s| !s.masters.is_empty())
 }
 
 /// Whether a master or slave answered within `misses` rounds.

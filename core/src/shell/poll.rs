@@ -1,7 +1,8 @@
 //! Poll rounds: one query per host for every service due, replies matched by nonce, silent
-//! hosts counted as misses, and reachability.
+//! hosts counted as misses and probed until they answer, and reachability.
 
 use super::*;
+use crate::store::LEASE_EXPIRED;
 use crate::wire::{self, Reply, Request, RequestBody, Status, NONCE_BYTES};
 
 impl Shell {
@@ -15,6 +16,9 @@ impl Shell {
                 Timer::ProcedureLimit(s) => self.procedure_limit(now, ServiceId(s)),
                 Timer::Handover => self.finish_handover(false),
                 Timer::Round(s) => rounds.push(ServiceId(s)),
+                Timer::Renew(s) => self.renew(now, ServiceId(s)),
+                Timer::Probe(h) => self.probe(now, HostId(h)),
+                Timer::Fence(s) => self.evaluate(now, ServiceId(s)),
             }
         }
         self.expire_pending(now);
@@ -59,8 +63,7 @@ impl Shell {
             };
             let round_id = service.next_round_id;
             service.next_round_id += 1;
-            let mut awaiting: BTreeSet<HostId> = service.masters.iter().copied().collect();
-            awaiting.extend(service.slaves.iter().copied());
+            let mut awaiting: BTreeSet<HostId> = service.peers().collect();
             awaiting.insert(local);
             let timeout_ms = service.config.timeout_ms();
             for host in &awaiting {
@@ -90,39 +93,33 @@ impl Shell {
         Nonce(bytes)
     }
 
-    pub(super) fn send_poll(
+    /// Sends a query to `host`, keeps what waits for its answer, and lets it expire.
+    fn send_query(
         &mut self,
         now: Time,
         host: HostId,
-        services: Vec<(ServiceId, u64)>,
+        names: Vec<String>,
         timeout_ms: u64,
+        pending: Pending,
     ) {
         let nonce = self.new_nonce();
-        let names: Vec<String> = services
-            .iter()
-            .map(|(id, _)| self.services[id].config.name.clone())
-            .collect();
-        let generation = services
-            .iter()
-            .map(|(id, _)| self.services[id].write_generation)
-            .collect();
         let request = Request {
             nonce,
             want_challenge: host == self.local,
+            // Why a host is FAIL (`lease expired`), and whether the local FAIL is ours.
+            want_details: true,
             body: RequestBody::Query { services: names },
         };
         match wire::encode_request_keyed(&request, &self.hosts[&host].key) {
             Ok(bytes) => {
-                self.pending.insert(
-                    nonce,
-                    Pending::Poll {
-                        host,
-                        services,
-                        generation,
-                    },
-                );
+                self.pending.insert(nonce, pending);
                 self.pending_expiry.insert((now.plus_ms(timeout_ms), nonce));
-                self.actions.push_back(Action::Send { host, nonce, bytes });
+                self.actions.push_back(Action::Send {
+                    host,
+                    nonce,
+                    bytes,
+                    timeout_ms,
+                });
             }
             Err(error) => {
                 // Validation keeps names short, so this is a bug; the round's deadline will
@@ -134,6 +131,33 @@ impl Shell {
                 });
             }
         }
+    }
+
+    pub(super) fn send_poll(
+        &mut self,
+        now: Time,
+        host: HostId,
+        services: Vec<(ServiceId, u64)>,
+        timeout_ms: u64,
+    ) {
+        if services.is_empty() {
+            return;
+        }
+        let names: Vec<String> = services
+            .iter()
+            .map(|(id, _)| self.services[id].config.name.clone())
+            .collect();
+        let generation = services
+            .iter()
+            .map(|(id, _)| self.services[id].write_generation)
+            .collect();
+        let pending = Pending::Poll {
+            host,
+            services,
+            generation,
+            sent_at: now,
+        };
+        self.send_query(now, host, names, timeout_ms, pending);
     }
 
     /// The round's silent hosts count one miss each; then the rule is applied.
@@ -158,19 +182,32 @@ impl Shell {
             silent.push(host);
         }
         for host in silent {
-            self.host_silent(host, format!("no answer within {timeout_ms} ms"));
+            self.host_silent(now, host, format!("no answer within {timeout_ms} ms"));
         }
         self.evaluate(now, id);
     }
 
-    pub(super) fn host_silent(&mut self, host: HostId, reason: String) {
+    pub(super) fn host_silent(&mut self, now: Time, host: HostId, reason: String) {
+        let local = self.local;
         let Some(entry) = self.hosts.get_mut(&host) else {
             return;
         };
+        entry.unconfirmed_since = None;
         if entry.reachable != Some(false) {
             entry.reachable = Some(false);
             let name = entry.config.name.clone();
             self.event(Event::HostUnreachable { host: name, reason });
+            // Its services poll it at their interval; a heal is seen sooner by probing.
+            let slowest_poll_ms = self
+                .services
+                .values()
+                .filter(|s| s.peers().any(|h| h == host))
+                .map(|s| s.config.interval_ms)
+                .min();
+            if host != local && slowest_poll_ms.is_some_and(|ms| ms > PROBE_INTERVAL_MS) {
+                self.timers
+                    .set(Timer::Probe(host.0), now.plus_ms(PROBE_INTERVAL_MS));
+            }
         }
     }
 
@@ -184,10 +221,73 @@ impl Shell {
         entry.boot_id = Some(boot_id);
         if entry.reachable != Some(true) {
             entry.reachable = Some(true);
+            self.timers.stop(Timer::Probe(host.0));
             self.event(Event::HostReachable { host: name.clone() });
         }
         if restarted {
             self.event(Event::HostRestarted { host: name });
+            // A slave that restarted may have started and announced the address before, and
+            // its start may have gone unseen: the master re-announces.
+            for service in self.services.values_mut() {
+                if service.slaves.contains(&host) && service.state == Some(State::Up) {
+                    service.reannounce = true;
+                }
+            }
+        }
+    }
+
+    /// A silent host is asked again, more often than its services poll it.
+    fn probe(&mut self, now: Time, host: HostId) {
+        let reachable = self.hosts.get(&host).and_then(|h| h.reachable);
+        if reachable != Some(false) {
+            return;
+        }
+        let Some(name) = self
+            .services
+            .values()
+            .find(|s| s.peers().any(|h| h == host))
+            .map(|s| s.config.name.clone())
+        else {
+            return;
+        };
+        self.send_query(
+            now,
+            host,
+            vec![name],
+            PROBE_INTERVAL_MS,
+            Pending::Probe { host, sent_at: now },
+        );
+        self.timers
+            .set(Timer::Probe(host.0), now.plus_ms(PROBE_INTERVAL_MS));
+    }
+
+    /// A host answered after it had counted as silent. Its answer is not acted on: it may
+    /// have been queued in a faild that stalled, and be older than what we know. Every
+    /// service that involves the host asks it again now (a service between rounds starts
+    /// one), and the answers to those count.
+    fn confirm(&mut self, now: Time, host: HostId) {
+        if let Some(entry) = self.hosts.get_mut(&host) {
+            entry.unconfirmed_since.get_or_insert(now);
+        }
+        let mut in_round = Vec::new();
+        let mut idle = Vec::new();
+        let mut timeout_ms = 0;
+        for (id, service) in &self.services {
+            if !service.peers().any(|h| h == host) {
+                continue;
+            }
+            timeout_ms = timeout_ms.max(service.config.timeout_ms());
+            match &service.round {
+                Some(round) if round.awaiting.contains(&host) => in_round.push((*id, round.id)),
+                Some(_) => {}
+                None => idle.push(*id),
+            }
+        }
+        for chunk in in_round.chunks(MAX_SERVICES_PER_POLL) {
+            self.send_poll(now, host, chunk.to_vec(), timeout_ms);
+        }
+        if !idle.is_empty() {
+            self.start_rounds(now, &idle);
         }
     }
 
@@ -206,7 +306,7 @@ impl Shell {
         };
         let nonce = signed.message.nonce;
         let host = match self.pending.get(&nonce) {
-            Some(Pending::Poll { host, .. }) => *host,
+            Some(Pending::Poll { host, .. }) | Some(Pending::Probe { host, .. }) => *host,
             Some(Pending::Write { .. }) => self.local,
             // Late, duplicated or replayed: nothing is waiting for it.
             None => return,
@@ -228,6 +328,27 @@ impl Shell {
             return;
         };
         self.pending_expiry.retain(|(_, n)| *n != nonce);
+        if host != self.local && reply.authenticated && reply.status == Status::Ok {
+            let sent_at = match &pending {
+                Pending::Poll { sent_at, .. } | Pending::Probe { sent_at, .. } => *sent_at,
+                Pending::Write { .. } => now,
+            };
+            let entry = &self.hosts[&host];
+            let first_after_silence = match entry.unconfirmed_since {
+                // Asked before the first answer after the silence: as old as that one.
+                Some(since) => sent_at < since,
+                None => entry.reachable == Some(false) || matches!(pending, Pending::Probe { .. }),
+            };
+            if first_after_silence {
+                if entry.unconfirmed_since.is_none() {
+                    self.confirm(now, host);
+                }
+                return;
+            }
+            if let Some(entry) = self.hosts.get_mut(&host) {
+                entry.unconfirmed_since = None;
+            }
+        }
         if reply.authenticated {
             self.host_answered(now, host, reply.boot_id);
         }
@@ -247,7 +368,9 @@ impl Shell {
                 host,
                 services,
                 generation,
+                ..
             } => self.poll_answered(now, host, services, generation, &reply),
+            Pending::Probe { .. } => {}
             Pending::Write {
                 service,
                 generation,
@@ -285,17 +408,22 @@ impl Shell {
                 service.local_misses = 0;
                 let current =
                     sent_generation == service.write_generation && service.write.is_none();
+                if current {
+                    service.local_note = entry.note.clone();
+                }
                 if current && service.procedure.is_none() {
                     self.adopt_local_state(now, id, entry.state);
                 } else if current
                     && entry.state == Some(State::Fail)
                     && service.state != Some(State::Fail)
-                    && service.end_in_fail.is_none()
+                    && service.end_in.is_none()
                 {
                     // An operator's FAIL (the service script's `fail`) landed while a
                     // procedure runs; it must not be overwritten by that procedure's result.
-                    service.end_in_fail =
-                        Some("an operator set FAIL in the local faild".to_string());
+                    service.end_in = Some((
+                        State::Fail,
+                        "an operator set FAIL in the local faild".to_string(),
+                    ));
                 }
             } else {
                 // Answers travel with delays up to a timeout, more on a loaded host: a change
@@ -315,18 +443,35 @@ impl Shell {
                     < view
                         .since_change_ms
                         .saturating_add(now.since_ms(view.seen_at));
+                let by_time = (view.state == entry.state && moved)
+                    || (view.state == Some(State::Recover) && entry.state == Some(State::Fail));
+                // A faild that counts its changes says exactly: two or more since our last
+                // poll between two states other than UP may have passed through UP.
+                let by_count = match (view.changes, entry.changes) {
+                    (Some((boot, before)), Some(after)) if boot == reply.boot_id => {
+                        Some(after.wrapping_sub(before) >= 2)
+                    }
+                    _ => None,
+                };
                 let unseen_change = view.answered
                     && view.state != Some(State::Up)
                     && entry.state != Some(State::Up)
-                    && ((view.state == entry.state && moved)
-                        || (view.state == Some(State::Recover)
-                            && entry.state == Some(State::Fail)));
+                    && by_count.unwrap_or(by_time);
                 // A slave we saw UP steps down: the end of a conflict episode. Its start
                 // announced the address, so ours must come after it.
                 let left_up = view.answered
                     && view.state == Some(State::Up)
                     && entry.state != Some(State::Up);
+                let expired = entry.state == Some(State::Fail)
+                    && entry.note.as_deref() == Some(LEASE_EXPIRED);
+                view.expired_seen_at = if expired {
+                    Some(view.expired_seen_at.unwrap_or(now))
+                } else {
+                    None
+                };
                 view.state = entry.state;
+                view.note = entry.note.clone();
+                view.changes = entry.changes.map(|c| (reply.boot_id, c));
                 view.answered = true;
                 view.misses = 0;
                 view.since_change_ms = entry.since_change_ms;
@@ -360,7 +505,7 @@ impl Shell {
         self.pending_expiry.retain(|(_, n)| *n != nonce);
         match pending {
             Pending::Poll { host, services, .. } => {
-                self.host_silent(host, error.to_string());
+                self.host_silent(now, host, error.to_string());
                 let local = self.local;
                 for (id, round_id) in services {
                     let Some(service) = self.services.get_mut(&id) else {
@@ -385,6 +530,7 @@ impl Shell {
                     }
                 }
             }
+            Pending::Probe { .. } => {}
             Pending::Write {
                 service,
                 generation,

@@ -15,6 +15,7 @@ impl Shell {
         service.decision = format!("running {kind}: {reason}");
         let limit_ms = service.config.procedure_limit_ms;
         let name = service.config.name.clone();
+        let service_reason = reason.clone();
         self.timers
             .set(Timer::ProcedureLimit(id.0), now.plus_ms(limit_ms));
         self.event(Event::ProcedureStarted {
@@ -34,7 +35,8 @@ impl Shell {
             // time (an address, a gratuitous ARP burst), and a master that turned RECOVER
             // meanwhile would otherwise find no slave UP and start too. The local state
             // stays RECOVER until start returns; a failed start is cleaned up and ends FAIL.
-            self.publish(now, id, State::Up);
+            let note = format!("starting: {}", service_reason);
+            self.publish(now, id, State::Up, note);
         }
     }
 
@@ -147,7 +149,7 @@ impl Shell {
             id: procedure,
             outcome: outcome.clone(),
         });
-        let end_in_fail = self.service_mut(id).end_in_fail.clone();
+        let end_in = self.service_mut(id).end_in.clone();
         match (kind, result_state) {
             (ProcedureKind::Stop, None) => {
                 // Like a failed stop in Pacemaker, this is the dangerous case: the service
@@ -160,9 +162,10 @@ impl Shell {
                 self.decide(id, reason);
             }
             (ProcedureKind::Stop, Some(state)) => {
-                if let (Some(why), true) = (end_in_fail, state != State::Up) {
-                    self.service_mut(id).end_in_fail = None;
-                    self.change_state(now, id, State::Fail, format!("{why}; stop {outcome}"), true);
+                if let (Some((end, why)), true) = (end_in, state != State::Up) {
+                    self.service_mut(id).end_in = None;
+                    self.change_state(now, id, end, format!("{why}; stop {outcome}"), true);
+                    self.hold_written_note(id);
                 } else {
                     self.change_state(now, id, state, format!("stop {outcome}"), true);
                 }
@@ -175,7 +178,7 @@ impl Shell {
                     // No new procedure during a shutdown: say what is known.
                     self.change_state(now, id, State::Fail, why, true);
                 } else {
-                    self.service_mut(id).end_in_fail = Some(why.clone());
+                    self.service_mut(id).end_in = Some((State::Fail, why.clone()));
                     self.run(
                         now,
                         id,
@@ -185,10 +188,11 @@ impl Shell {
                     return;
                 }
             }
-            (_, Some(State::Up)) if end_in_fail.is_some() => {
-                // The operator's FAIL arrived while start ran: it wins, so the service that
-                // start just brought up is stopped again.
-                let why = end_in_fail.unwrap_or_default();
+            (_, Some(State::Up)) if end_in.is_some() => {
+                // The operator's FAIL arrived while start ran (or the lease could not be
+                // renewed): it wins, so the service that start just brought up is stopped
+                // again.
+                let why = end_in.map(|(_, why)| why).unwrap_or_default();
                 self.change_state(now, id, State::Up, format!("{kind} {outcome}"), false);
                 if !self.shutting_down {
                     self.run(
@@ -203,17 +207,26 @@ impl Shell {
             (_, Some(state)) => {
                 // A start that returned RECOVER or FAIL by itself: an operator's FAIL that
                 // arrived meanwhile still wins.
-                let state = if end_in_fail.is_some() {
-                    self.service_mut(id).end_in_fail = None;
-                    State::Fail
-                } else {
-                    state
+                let state = match self.service_mut(id).end_in.take() {
+                    Some((end, _)) => end,
+                    None => state,
                 };
                 self.change_state(now, id, state, format!("{kind} {outcome}"), true);
             }
         }
         if self.shutting_down {
             self.handover_step(now, id);
+            return;
+        }
+        // A tracked interface that went down while the procedure ran stops the service now,
+        // not at the next round.
+        let link_down = self.services[&id]
+            .config
+            .track
+            .iter()
+            .any(|i| self.links.get(i) == Some(&false));
+        if link_down {
+            self.evaluate(now, id);
         }
     }
 }

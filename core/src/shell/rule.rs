@@ -1,9 +1,387 @@
-//! The decision rule of DESIGN §2, applied to one service after each round.
+//! The decision rule of DESIGN §2 (`docs/design.md`, "The rule"), applied to one service
+//! after each round or event: [`rule`] is a pure function from what the service looks like
+//! ([`View`]) to what to do ([`Decision`]), so that each row of the table is a test;
+//! [`Shell::evaluate`] reads the view from the machine and carries the decision out.
 
 use super::*;
 
+/// How the local faild is doing, for an UP service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LocalFaild {
+    Answers,
+    /// It missed `misses` polls in a row.
+    Silent,
+    /// `misses` writes to it failed in a row.
+    WritesFail,
+}
+
+/// The tracked interfaces of the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Link {
+    /// Every tracked interface has its carrier (or none is tracked).
+    Up,
+    /// This one has lost it (or does not exist).
+    Down(String),
+    /// The carrier of this one has not been reported yet.
+    Unknown(String),
+}
+
+/// What the rule looks at: plain data read from the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct View {
+    pub now: Time,
+    /// This host's state, as its faild says (or as we wrote it).
+    pub local: State,
+    pub local_faild: LocalFaild,
+    /// The lease of an UP service was not renewed for half of it.
+    pub lease_lapsing: bool,
+    pub link: Link,
+    /// FAIL here is ours, for a tracked interface that went down.
+    pub track_hold: bool,
+    /// The first master (in configuration order) that is UP or RECOVER.
+    pub master: Option<(String, State)>,
+    pub has_masters: bool,
+    /// The first slave that is UP.
+    pub slave_up: Option<String>,
+    /// The first slave that did not answer within `misses` rounds.
+    pub slave_unseen: Option<String>,
+    pub slaves: Vec<String>,
+    /// Episode memory (see [`Service`]).
+    pub slave_unseen_while_up: bool,
+    pub reannounce: bool,
+    pub conflict_since: Option<Time>,
+    pub conflict_reclaimed: bool,
+    /// A conflict that lasts this long means the slave did not step down.
+    pub stuck_after_ms: u64,
+    pub has_reclaim: bool,
+    pub has_check: bool,
+    /// The check passed in this round.
+    pub checked: bool,
+    /// `fence wait`: a silent master's address may live until then, and why.
+    pub fence: Option<(Time, String)>,
+}
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Decision {
+    /// Run a procedure; `then`: the state the service ends in once it has stopped,
+    /// whatever stop returns.
+    Run {
+        kind: ProcedureKind,
+        reason: String,
+        then: Option<State>,
+    },
+    /// Write a state into the local faild without running anything.
+    Publish {
+        state: State,
+        reason: String,
+    },
+    Stay(String),
+    /// Nothing until `until` (then the rule runs again).
+    Wait {
+        until: Time,
+        reason: String,
+    },
+}
+
+/// The episode memory after the decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Episode {
+    pub conflict_since: Option<Time>,
+    pub conflict_reclaimed: bool,
+    pub slave_unseen_while_up: bool,
+    /// `Some(true)`: FAIL is now held for a tracked interface; `Some(false)`: released.
+    pub track_hold: Option<bool>,
+}
+
+fn run(kind: ProcedureKind, reason: impl Into<String>) -> Decision {
+    Decision::Run {
+        kind,
+        reason: reason.into(),
+        then: None,
+    }
+}
+
+/// The rule. The rows of `docs/design.md` in order of precedence.
+pub(super) fn rule(v: &View) -> (Decision, Episode) {
+    let mut episode = Episode {
+        conflict_since: v.conflict_since,
+        conflict_reclaimed: v.conflict_reclaimed,
+        slave_unseen_while_up: v.slave_unseen_while_up,
+        track_hold: None,
+    };
+    let stop_then = |reason: String, then: State| Decision::Run {
+        kind: ProcedureKind::Stop,
+        reason,
+        then: Some(then),
+    };
+    // Nobody can see that the service is UP here: a slave is about to take over.
+    if v.local == State::Up {
+        match v.local_faild {
+            LocalFaild::Silent => {
+                let why =
+                    "the local faild does not answer: nobody can see that the service is UP here";
+                return (run(ProcedureKind::Stop, why), episode);
+            }
+            LocalFaild::WritesFail => {
+                let why = "its state cannot be written to the local faild: nobody can see that the service is UP here";
+                return (run(ProcedureKind::Stop, why), episode);
+            }
+            LocalFaild::Answers => {}
+        }
+        if v.lease_lapsing {
+            let why = "its lease could not be renewed in the local faild for half of it: stopping before faild and the kernel let it go; RECOVER afterwards".to_string();
+            return (stop_then(why, State::Recover), episode);
+        }
+    }
+    // A tracked interface without carrier: nothing here can serve, and a slave must not
+    // wait for us. FAIL is held until every tracked interface is up again.
+    match &v.link {
+        Link::Down(interface) => {
+            let why = format!("tracked interface {interface} down");
+            let decision = match v.local {
+                State::Up => {
+                    episode.track_hold = Some(true);
+                    stop_then(why, State::Fail)
+                }
+                State::Recover => {
+                    episode.track_hold = Some(true);
+                    Decision::Publish {
+                        state: State::Fail,
+                        reason: why,
+                    }
+                }
+                State::Fail => Decision::Stay(format!("{why}: FAIL until it is up again")),
+            };
+            return (decision, episode);
+        }
+        Link::Unknown(interface) if v.local == State::Recover => {
+            let why = format!("waiting for the carrier of tracked interface {interface}");
+            return (Decision::Stay(why), episode);
+        }
+        _ => {}
+    }
+    if v.track_hold && v.local == State::Fail && v.link == Link::Up {
+        episode.track_hold = Some(false);
+        let why = "every tracked interface is up again".to_string();
+        return (
+            Decision::Publish {
+                state: State::Recover,
+                reason: why,
+            },
+            episode,
+        );
+    }
+    // The seed's rule: any master UP or RECOVER keeps the service off here.
+    if let Some((master, state)) = &v.master {
+        let who = format!("master {master} is {state}");
+        let decision = if v.local == State::Up {
+            run(ProcedureKind::Stop, who)
+        } else {
+            Decision::Stay(format!("{who}: standing by"))
+        };
+        return (decision, episode);
+    }
+    if v.slave_up.is_none() {
+        episode.conflict_since = None;
+        episode.conflict_reclaimed = false;
+    }
+    episode.slave_unseen_while_up =
+        v.local == State::Up && (v.slave_unseen_while_up || v.slave_unseen.is_some());
+    let answers_again = v.slave_unseen_while_up && v.slave_unseen.is_none();
+    if v.local == State::Up && v.slave_up.is_none() && (answers_again || v.reannounce) {
+        episode.slave_unseen_while_up &= !answers_again;
+        if v.has_reclaim {
+            let slaves = v.slaves.join(", ");
+            let why = if answers_again {
+                format!("slave {slaves} answers again: re-announcing in case it took over while it could not see us")
+            } else {
+                format!("slave {slaves} stepped down, changed state, restarted or may have taken over while we did not run (it may have announced the address): re-announcing")
+            };
+            return (run(ProcedureKind::Reclaim, why), episode);
+        }
+    }
+    let decision = match (v.local, &v.slave_up) {
+        (State::Up, Some(slave)) => {
+            episode.slave_unseen_while_up = false;
+            match v.conflict_since {
+                // A new episode (a partition healed): clients that followed the slave come
+                // back at once; the slave steps down when it sees us UP, and we announce
+                // once more after that.
+                None if v.has_reclaim => {
+                    episode.conflict_since = Some(v.now);
+                    run(
+                        ProcedureKind::Reclaim,
+                        format!("slave {slave} is UP too: re-announcing now, and again when it has stepped down"),
+                    )
+                }
+                since => {
+                    let since = since.unwrap_or(v.now);
+                    episode.conflict_since = Some(since);
+                    let stuck = v.now.since_ms(since) >= v.stuck_after_ms;
+                    if stuck && !v.conflict_reclaimed && v.has_reclaim {
+                        episode.conflict_reclaimed = true;
+                        run(
+                            ProcedureKind::Reclaim,
+                            format!(
+                                "slave {slave} is still UP after {} ms",
+                                v.now.since_ms(since)
+                            ),
+                        )
+                    } else {
+                        Decision::Stay(format!(
+                            "slave {slave} is UP too: waiting for it to step down, then reclaiming"
+                        ))
+                    }
+                }
+            }
+        }
+        (State::Up, None) => {
+            if v.has_check {
+                run(ProcedureKind::Check, "periodic health check")
+            } else {
+                Decision::Stay("UP: no master available".to_string())
+            }
+        }
+        (State::Recover, Some(slave)) => Decision::Stay(format!(
+            "slave {slave} is UP: waiting for it to see RECOVER and step down"
+        )),
+        (State::Recover, None) => {
+            let why = if v.has_masters {
+                "no master is UP or RECOVER and no slave is UP"
+            } else {
+                "no slave is UP"
+            };
+            match &v.fence {
+                Some((until, whose)) if *until > v.now => Decision::Wait {
+                    until: *until,
+                    reason: format!(
+                        "{why}, but {whose}: fence wait until its address has expired ({} ms more)",
+                        until.since_ms(v.now)
+                    ),
+                },
+                _ if v.has_check && !v.checked => run(
+                    ProcedureKind::Check,
+                    format!("{why}: checking health before starting"),
+                ),
+                _ => run(ProcedureKind::Start, why),
+            }
+        }
+        (State::Fail, _) => Decision::Stay("FAIL: left alone until set to RECOVER".to_string()),
+    };
+    (decision, episode)
+}
+
 impl Shell {
-    // ----- the decision rule ---------------------------------------------------------------
+    /// What [`rule`] sees of service `id`, whose local state is `local`.
+    fn view(&self, now: Time, id: ServiceId, local: State) -> View {
+        let service = &self.services[&id];
+        let misses = service.config.misses;
+        let local_faild = if service.local_misses >= misses {
+            LocalFaild::Silent
+        } else if service.write_failures >= misses {
+            LocalFaild::WritesFail
+        } else {
+            LocalFaild::Answers
+        };
+        let link = service
+            .config
+            .track
+            .iter()
+            .find_map(|i| match self.links.get(i) {
+                Some(true) => None,
+                Some(false) => Some(Link::Down(i.clone())),
+                None if self.links_complete => Some(Link::Down(i.clone())),
+                None => Some(Link::Unknown(i.clone())),
+            });
+        // A down interface weighs more than one not reported yet.
+        let link = match link {
+            Some(Link::Unknown(first)) => service
+                .config
+                .track
+                .iter()
+                .find(|i| {
+                    self.links.get(*i) == Some(&false)
+                        || (self.links_complete && !self.links.contains_key(*i))
+                })
+                .map_or(Link::Unknown(first), |i| Link::Down(i.clone())),
+            Some(other) => other,
+            None => Link::Up,
+        };
+        let master = service
+            .masters
+            .iter()
+            .map(|h| (*h, effective(service, *h)))
+            .find(|(_, state)| state.is_available())
+            .map(|(h, state)| (self.host_name(h), state));
+        let slave_up = service
+            .slaves
+            .iter()
+            .find(|h| effective(service, **h) == State::Up)
+            .map(|h| self.host_name(*h));
+        let slave_unseen = service
+            .slaves
+            .iter()
+            .find(|h| !answers(service, **h))
+            .map(|h| self.host_name(*h));
+        let current_round = service.next_round_id.saturating_sub(1);
+        View {
+            now,
+            local,
+            local_faild,
+            lease_lapsing: local == State::Up && self.lease_lapsing(now, id),
+            link,
+            track_hold: service.track_hold.is_some(),
+            master,
+            has_masters: !service.masters.is_empty(),
+            slave_up,
+            slave_unseen,
+            slaves: service.slaves.iter().map(|h| self.host_name(*h)).collect(),
+            slave_unseen_while_up: service.slave_unseen_while_up,
+            reannounce: service.reannounce,
+            conflict_since: service.conflict_since,
+            conflict_reclaimed: service.conflict_reclaimed,
+            // The slave needs one of its polls to see us UP, then its stop.
+            stuck_after_ms: 2 * service.config.interval_ms + service.config.timeout_ms(),
+            has_reclaim: service.config.has_reclaim,
+            has_check: service.config.has_check,
+            checked: service.check_passed_round == Some(current_round),
+            fence: self.fence(id),
+        }
+    }
+
+    /// `fence wait`: until when the address of a master that went silent (or whose UP lease
+    /// expired) may still be configured on it, the latest of all masters.
+    fn fence(&self, id: ServiceId) -> Option<(Time, String)> {
+        let service = &self.services[&id];
+        let fence_ms = service.config.fence_ms()?;
+        service
+            .masters
+            .iter()
+            .filter(|h| effective(service, **h) == State::Fail)
+            .filter_map(|h| {
+                let name = self.host_name(*h);
+                match service.views.get(h) {
+                    Some(view) if view.answered && view.misses < service.config.misses => {
+                        view.expired_seen_at.map(|at| {
+                            (
+                                at.plus_ms(KERNEL_LEASE_LAG_MS),
+                                format!("master {name}'s lease expired"),
+                            )
+                        })
+                    }
+                    Some(view) if view.answered => Some((
+                        view.seen_at.plus_ms(fence_ms),
+                        format!("master {name} went silent"),
+                    )),
+                    _ => Some((
+                        self.started_at.plus_ms(fence_ms),
+                        format!("master {name} has not answered since failsh started"),
+                    )),
+                }
+            })
+            .max_by_key(|(at, _)| *at)
+    }
 
     pub(super) fn evaluate(&mut self, now: Time, id: ServiceId) {
         if self.shutting_down {
@@ -20,157 +398,40 @@ impl Shell {
             self.decide(id, "waiting for the local faild to answer".to_string());
             return;
         };
-        let misses = service.config.misses;
-        if local == State::Up
-            && (service.local_misses >= misses || service.write_failures >= misses)
-        {
-            let reason = if service.local_misses >= misses {
-                "the local faild does not answer"
-            } else {
-                "its state cannot be written to the local faild"
-            };
-            self.run(
-                now,
-                id,
-                ProcedureKind::Stop,
-                format!("{reason}: nobody can see that the service is UP here"),
-            );
-            return;
-        }
-        let master = service
-            .masters
-            .iter()
-            .map(|h| (*h, effective(service, *h)))
-            .find(|(_, state)| state.is_available());
-        if let Some((master, master_state)) = master {
-            let who = format!("master {} is {master_state}", self.host_name(master));
-            if local == State::Up {
-                self.run(now, id, ProcedureKind::Stop, who);
-            } else {
-                self.decide(id, format!("{who}: standing by"));
+        let view = self.view(now, id, local);
+        let (decision, episode) = rule(&view);
+        let service = self.service_mut(id);
+        service.conflict_since = episode.conflict_since;
+        service.conflict_reclaimed = episode.conflict_reclaimed;
+        service.slave_unseen_while_up = episode.slave_unseen_while_up;
+        service.reannounce = false;
+        match (&decision, episode.track_hold) {
+            (Decision::Run { reason, .. } | Decision::Publish { reason, .. }, Some(true)) => {
+                service.track_hold = Some(reason.clone());
             }
-            return;
+            (_, Some(false)) => service.track_hold = None,
+            _ => {}
         }
-        let slave_up = service
-            .slaves
-            .iter()
-            .copied()
-            .find(|h| effective(service, *h) == State::Up);
-        let has_reclaim = service.config.has_reclaim;
-        let has_check = service.config.has_check;
-        let current_round = service.next_round_id.saturating_sub(1);
-        let checked = service.check_passed_round == Some(current_round);
-        let conflict_since = service.conflict_since;
-        let conflict_reclaimed = service.conflict_reclaimed;
-        // The slave needs one of its polls to see us UP, then its stop.
-        let stuck_after_ms = 2 * service.config.interval_ms + service.config.timeout_ms();
-        let slave_unseen = service
-            .slaves
-            .iter()
-            .find(|h| !answers(service, **h))
-            .copied();
-        let unseen_before = service.slave_unseen_while_up;
-        let reannounce = service.reannounce;
-        let entry = self.service_mut(id);
-        entry.reannounce = false;
-        if slave_up.is_none() {
-            entry.conflict_since = None;
-            entry.conflict_reclaimed = false;
-        }
-        entry.slave_unseen_while_up =
-            local == State::Up && (unseen_before || slave_unseen.is_some());
-        let answers_again = unseen_before && slave_unseen.is_none();
-        if local == State::Up && slave_up.is_none() && (answers_again || reannounce) {
-            entry.slave_unseen_while_up &= !answers_again;
-            if has_reclaim {
-                let slaves: Vec<String> = self.services[&id]
-                    .slaves
-                    .iter()
-                    .map(|h| self.host_name(*h))
-                    .collect();
-                self.run(
-                    now,
-                    id,
-                    ProcedureKind::Reclaim,
-                    if answers_again {
-                        format!(
-                            "slave {} answers again: re-announcing in case it took over while it could not see us",
-                            slaves.join(", ")
-                        )
-                    } else {
-                        format!(
-                            "slave {} stepped down or changed state since our last poll (it may have announced the address): re-announcing",
-                            slaves.join(", ")
-                        )
-                    },
-                );
-                return;
-            }
-        }
-        match (local, slave_up) {
-            (State::Up, Some(slave)) => {
-                let slave = self.host_name(slave);
-                let since = conflict_since.unwrap_or(now);
-                let entry = self.service_mut(id);
-                entry.conflict_since = Some(since);
-                entry.slave_unseen_while_up = false;
-                let stuck = now.since_ms(since) >= stuck_after_ms;
-                if stuck && !conflict_reclaimed && has_reclaim {
-                    entry.conflict_reclaimed = true;
-                    self.run(
-                        now,
-                        id,
-                        ProcedureKind::Reclaim,
-                        format!("slave {slave} is still UP after {} ms", now.since_ms(since)),
-                    );
-                } else {
-                    self.decide(
-                        id,
-                        format!(
-                            "slave {slave} is UP too: waiting for it to step down, then reclaiming"
-                        ),
-                    );
+        match decision {
+            Decision::Run { kind, reason, then } => {
+                if let Some(state) = then {
+                    service.end_in = Some((state, reason.clone()));
                 }
+                self.run(now, id, kind, reason);
             }
-            (State::Up, None) => {
-                if has_check {
-                    self.run(
-                        now,
-                        id,
-                        ProcedureKind::Check,
-                        "periodic health check".to_string(),
-                    );
-                } else {
-                    self.decide(id, "UP: no master available".to_string());
-                }
+            Decision::Publish { state, reason } => {
+                self.change_state(now, id, state, reason.clone(), true);
+                self.hold_written_note(id);
+                self.decide(id, reason);
             }
-            (State::Recover, Some(slave)) => {
-                let slave = self.host_name(slave);
-                self.decide(
-                    id,
-                    format!("slave {slave} is UP: waiting for it to see RECOVER and step down"),
-                );
-            }
-            (State::Recover, None) => {
-                let why = if service_has_masters(self, id) {
-                    "no master is UP or RECOVER and no slave is UP"
-                } else {
-                    "no slave is UP"
-                };
-                if has_check && !checked {
-                    self.run(
-                        now,
-                        id,
-                        ProcedureKind::Check,
-                        format!("{why}: checking health before starting"),
-                    );
-                } else {
-                    self.run(now, id, ProcedureKind::Start, why.to_string());
-                }
-            }
-            (State::Fail, _) => {
-                self.decide(id, "FAIL: left alone until set to RECOVER".to_string());
+            Decision::Stay(reason) => self.decide(id, reason),
+            Decision::Wait { until, reason } => {
+                self.timers.set(Timer::Fence(id.0), until);
+                self.decide(id, reason);
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

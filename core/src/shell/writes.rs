@@ -11,6 +11,13 @@ impl Shell {
         let Some(service) = self.services.get_mut(&id) else {
             return;
         };
+        if let Some(hold) = &service.track_hold {
+            // Our FAIL for a tracked interface carries its note; a state or note of an
+            // operator's (failc writes none) means the operator decides from now on.
+            if reported != Some(State::Fail) || service.local_note.as_deref() != Some(hold) {
+                service.track_hold = None;
+            }
+        }
         match (reported, service.state) {
             (Some(state), current) if Some(state) != current => {
                 let reason = if current.is_none() {
@@ -74,11 +81,16 @@ impl Shell {
             let request = Request {
                 nonce,
                 want_challenge: true,
+                want_details: false,
                 body: RequestBody::Set {
                     service: service.config.name.clone(),
                     state: write.state,
                     backup: None,
                     challenge,
+                    lease_ms: write
+                        .lease_ms
+                        .map(|ms| u32::try_from(ms).unwrap_or(u32::MAX)),
+                    note: write.note.clone(),
                 },
             };
             let Ok(bytes) = wire::encode_request_keyed(&request, &key) else {
@@ -99,6 +111,7 @@ impl Shell {
                 host: local,
                 nonce,
                 bytes,
+                timeout_ms,
             });
         }
     }
@@ -123,12 +136,33 @@ impl Shell {
         write.in_flight = None;
         match reply.status {
             Status::Ok => {
+                let leased = write.state == State::Up && write.lease_ms.is_some();
                 service.write = None;
                 service.write_failures = 0;
+                if leased && service.lease_active() {
+                    // faild holds the UP for its lease from now: the addresses' kernel
+                    // lifetime is renewed after it, never before, so that it always ends
+                    // first (a failsh that hangs here leaves the shorter one behind).
+                    service.lease_confirmed_at = Some(now);
+                    if let Some(lease_ms) = service.config.lease_ms {
+                        self.actions.push_back(Action::RenewAddresses {
+                            service: id,
+                            lifetime_s: u32::try_from(lease_ms / 1000).unwrap_or(u32::MAX),
+                        });
+                    }
+                }
                 self.check_handover_done();
             }
             // A stale challenge: the reply carried a fresh one, which send_writes uses.
             Status::BadChallenge => {}
+            Status::NotStored => {
+                let why = reply
+                    .entries
+                    .first()
+                    .and_then(|e| e.note.clone())
+                    .unwrap_or_else(|| Status::NotStored.to_string());
+                self.write_failed(now, id, generation, why)
+            }
             other => self.write_failed(now, id, generation, other.to_string()),
         }
     }
@@ -187,19 +221,111 @@ impl Shell {
             });
         }
         if write {
-            self.publish(now, id, state);
+            let note = self.services[&id].reason.clone();
+            self.publish(now, id, state, note);
         }
     }
 
-    /// Writes `state` into the local faild (a newer write replaces one not yet sent).
-    pub(super) fn publish(&mut self, now: Time, id: ServiceId, state: State) {
+    /// Writes `state` into the local faild, with `note` (why) for pollers; an UP of a
+    /// service with a lease carries faild's lease and starts renewing it. A newer write
+    /// replaces one not yet sent.
+    pub(super) fn publish(&mut self, now: Time, id: ServiceId, state: State, note: String) {
+        let note = truncate_note(note);
         let service = self.service_mut(id);
+        if state == State::Up {
+            service.write_note = Some(note.clone());
+        }
         service.write_generation += 1;
+        let lease_ms = service
+            .config
+            .faild_lease_ms()
+            .filter(|_| state == State::Up);
         service.write = Some(Write {
             state,
             generation: service.write_generation,
             in_flight: None,
+            lease_ms,
+            note: Some(note),
         });
+        let was_up = service.published == Some(State::Up);
+        service.published = Some(state);
+        match service.config.renew_every_ms() {
+            Some(every_ms) if state == State::Up => {
+                if !was_up {
+                    service.lease_confirmed_at = None;
+                    service.lease_published_at = Some(now);
+                    self.timers.set(Timer::Renew(id.0), now.plus_ms(every_ms));
+                }
+            }
+            _ => {
+                service.lease_confirmed_at = None;
+                service.lease_published_at = None;
+                self.timers.stop(Timer::Renew(id.0));
+            }
+        }
         self.send_writes(now);
     }
+
+    /// A FAIL held for a tracked interface remembers the note written with it: the local
+    /// faild showing another state or note means an operator took over.
+    pub(super) fn hold_written_note(&mut self, id: ServiceId) {
+        let service = self.service_mut(id);
+        if service.track_hold.is_some() {
+            service.track_hold = service.write.as_ref().and_then(|w| w.note.clone());
+        }
+    }
+
+    /// Renews the lease of an UP service: the same UP again, which faild answers without
+    /// writing its state file. A lease that could not be renewed for half its time stops the
+    /// service (the rule's `lease_lapsing`), before the kernel or faild lets it go.
+    pub(super) fn renew(&mut self, now: Time, id: ServiceId) {
+        let Some(service) = self.services.get(&id) else {
+            return;
+        };
+        let (Some(every_ms), true) = (service.config.renew_every_ms(), service.lease_active())
+        else {
+            return;
+        };
+        self.timers.set(Timer::Renew(id.0), now.plus_ms(every_ms));
+        if self.lease_lapsing(now, id) {
+            self.evaluate(now, id);
+            return;
+        }
+        let service = &self.services[&id];
+        if service.write.is_none() {
+            let note = service
+                .write_note
+                .clone()
+                .unwrap_or_else(|| service.reason.clone());
+            self.publish(now, id, State::Up, note);
+        }
+    }
+
+    /// Whether faild has not acknowledged the UP lease for half of it: the service must stop
+    /// before faild (and the kernel) let it go.
+    pub(super) fn lease_lapsing(&self, now: Time, id: ServiceId) -> bool {
+        let Some(service) = self.services.get(&id) else {
+            return false;
+        };
+        let (Some(lease_ms), true) = (service.config.lease_ms, service.lease_active()) else {
+            return false;
+        };
+        service
+            .lease_confirmed_at
+            .or(service.lease_published_at)
+            .is_some_and(|at| now.since_ms(at) >= lease_ms / 2)
+    }
+}
+
+/// A note is a name on the wire: at most 255 bytes, cut at a character boundary.
+fn truncate_note(mut note: String) -> String {
+    if note.len() > crate::wire::MAX_NAME_BYTES {
+        let mut end = crate::wire::MAX_NAME_BYTES;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    note.retain(|c| !c.is_control());
+    note
 }
