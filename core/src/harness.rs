@@ -63,6 +63,12 @@ pub struct HarnessHost {
     pub killed: BTreeSet<ProcedureId>,
     /// How many times its faild wrote its state file.
     pub persists: u64,
+    /// Its faild cannot write its state file (a full disk).
+    pub disk_full: bool,
+    /// Its failsh hangs: it gets no input, its faild goes on.
+    pub hung: bool,
+    /// The kernel lifetimes failsh renewed for its addresses (`RenewAddresses`).
+    pub renewals: Vec<(Time, u32)>,
     boot_count: u64,
 }
 
@@ -127,6 +133,9 @@ impl Harness {
             procedures_run: Vec::new(),
             killed: BTreeSet::new(),
             persists: 0,
+            disk_full: false,
+            hung: false,
+            renewals: Vec::new(),
             boot_count: 0,
         };
         if let Some(config) = config {
@@ -234,6 +243,7 @@ impl Harness {
                 challenge: challenge.expect("faild hands out a challenge"),
                 lease_ms: None,
                 note: None,
+                renew: false,
             },
         );
         let bytes = wire::encode_request(&set, COMMUNITY).expect("encodable");
@@ -246,21 +256,51 @@ impl Harness {
         while let Some(action) = host.store.poll_action() {
             match action {
                 StoreAction::Persist { token, services } => {
-                    host.persisted = services;
-                    host.persists += 1;
-                    host.store.handle(
-                        now,
-                        StoreInput::Persisted {
-                            token,
-                            result: Ok(()),
-                        },
-                    );
+                    let result = if host.disk_full {
+                        Err("No space left on device (os error 28)".to_string())
+                    } else {
+                        host.persisted = services;
+                        host.persists += 1;
+                        Ok(())
+                    };
+                    host.store
+                        .handle(now, StoreInput::Persisted { token, result });
                 }
                 StoreAction::Reply { peer, bytes } => replies.push((peer, bytes)),
                 StoreAction::Event(_) => {}
             }
         }
         replies
+    }
+
+    /// The kernel reports the carrier of `interface` on `host` (every interface that exists
+    /// has been reported once after that).
+    pub fn link(&mut self, name: &str, interface: &str, up: bool) {
+        let now = self.now;
+        let host = self.host_mut(name);
+        if let Some(shell) = host.shell.as_mut() {
+            shell.handle(
+                now,
+                Input::Link {
+                    interface: interface.to_string(),
+                    up,
+                },
+            );
+            shell.handle(now, Input::LinksComplete);
+        }
+        let names = vec![name.to_string()];
+        self.pump_hosts(&names);
+    }
+
+    /// The faild of `host` on its own clock: leases that ran out turn FAIL.
+    fn wake_stores(&mut self) {
+        let now = self.now;
+        for host in self.hosts.values_mut() {
+            if host.up && host.store.poll_timeout().is_some_and(|t| t <= now) {
+                host.store.handle(now, StoreInput::Timeout);
+                Self::drain_store(host, now);
+            }
+        }
     }
 
     pub fn cut(&mut self, from: &str, to: &str) {
@@ -359,7 +399,9 @@ impl Harness {
                     Action::KillProcedure { id } => {
                         host.killed.insert(id);
                     }
-                    Action::RenewAddresses { .. } => {}
+                    Action::RenewAddresses { lifetime_s, .. } => {
+                        host.renewals.push((now, lifetime_s))
+                    }
                     Action::Event(event) => host.events.push((now, event)),
                     Action::Exit => {}
                 }
@@ -372,8 +414,14 @@ impl Harness {
         let timers = self
             .hosts
             .values()
-            .filter(|h| h.up)
+            .filter(|h| h.up && !h.hung)
             .filter_map(|h| h.shell.as_ref()?.poll_timeout().map(|(t, _)| t))
+            .chain(
+                self.hosts
+                    .values()
+                    .filter(|h| h.up)
+                    .filter_map(|h| h.store.poll_timeout()),
+            )
             .min();
         match (queued, timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -403,9 +451,10 @@ impl Harness {
                 self.deliver(delivery);
                 self.pump_hosts(&names);
             }
+            self.wake_stores();
             for name in &names {
                 let host = self.hosts.get_mut(name).expect("listed");
-                if !host.up {
+                if !host.up || host.hung {
                     continue;
                 }
                 if let Some(shell) = host.shell.as_mut() {
@@ -468,7 +517,7 @@ impl Harness {
             }
             Delivery::Reply { to, bytes } => {
                 let host = self.hosts.get_mut(&to).expect("known");
-                if host.up {
+                if host.up && !host.hung {
                     if let Some(shell) = host.shell.as_mut() {
                         shell.handle(now, Input::Received { bytes });
                     }
@@ -481,7 +530,7 @@ impl Harness {
                 kind,
             } => {
                 let host = self.hosts.get_mut(&name).expect("known");
-                if !host.up || host.killed.contains(&id) {
+                if !host.up || host.hung || host.killed.contains(&id) {
                     return;
                 }
                 if let Some(shell) = host.shell.as_mut() {

@@ -266,12 +266,17 @@ pub struct Store {
     /// The change being written; Sets that arrive meanwhile wait in `deferred`.
     persisting: Option<Persisting>,
     deferred: VecDeque<(Peer, Vec<u8>)>,
-    /// `services` holds something the state file does not (an expiry whose write failed).
+    /// `services` holds something the state file does not (an expiry whose write failed),
+    /// and when to try writing it again (a second later: a full disk is not fixed sooner).
     dirty: bool,
+    retry_persist_at: Time,
     next_token: u64,
     rng: Rng,
     actions: VecDeque<StoreAction>,
 }
+
+/// A change faild made itself (an expiry) whose write failed is tried again this much later.
+pub const PERSIST_RETRY_MS: u64 = 1_000;
 
 /// Sets waiting behind a write at most; more are dropped like lost datagrams (the writer
 /// retries), so a flood of Sets cannot grow faild.
@@ -302,6 +307,7 @@ impl Store {
             persisting: None,
             deferred: VecDeque::new(),
             dirty: false,
+            retry_persist_at: Time(0),
             next_token: 1,
             rng: Rng::new(config.seed, "store-challenge"),
             actions: VecDeque::new(),
@@ -387,7 +393,7 @@ impl Store {
                 lease_ms,
             });
         }
-        if self.dirty && self.persisting.is_none() {
+        if self.dirty && self.persisting.is_none() && now >= self.retry_persist_at {
             self.start_persist(self.services.clone(), None);
         }
     }
@@ -468,6 +474,7 @@ impl Store {
             }
             (Err(reason), None) => {
                 self.dirty = true;
+                self.retry_persist_at = now.plus_ms(PERSIST_RETRY_MS);
                 self.event(StoreEvent::PersistFailed { reason });
             }
         }
@@ -478,7 +485,7 @@ impl Store {
             };
             self.handle_request(now, peer, &bytes);
         }
-        if self.dirty && self.persisting.is_none() {
+        if self.dirty && self.persisting.is_none() && now >= self.retry_persist_at {
             self.start_persist(self.services.clone(), None);
         }
     }
@@ -623,6 +630,7 @@ impl Store {
             backup,
             lease_ms,
             note,
+            renew,
             ..
         } = &request.body
         else {
@@ -630,6 +638,19 @@ impl Store {
         };
         let service = service.clone();
         let previous = self.services.get(&service);
+        if *renew && !previous.is_some_and(|r| r.state == State::Up && r.lease_ms.is_some()) {
+            // The renewal crossed a change (an operator's FAIL, an expiry): it must not undo it.
+            let entries = vec![self.entry(now, &service)];
+            self.reply(
+                peer,
+                &request,
+                Status::NotRenewed,
+                entries,
+                challenge,
+                Some(&community),
+            );
+            return;
+        }
         let from = previous.map(|r| r.state);
         // `failc -s` without `-b` keeps the recorded backup.
         let backup = backup

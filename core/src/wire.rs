@@ -33,9 +33,13 @@ const FLAG_WANT_CHALLENGE: u8 = 0x01;
 const FLAG_LEASE: u8 = 0x02;
 /// Set only: a note (a name) follows the challenge and the lease.
 const FLAG_NOTE: u8 = 0x04;
+/// Set only: a renewal, applied only while the service is UP (an operator's change since
+/// is never undone by a renewal that crossed it).
+const FLAG_RENEW: u8 = 0x10;
 /// The reply's entries are to carry their details: each service's note and change count.
 const FLAG_WANT_DETAILS: u8 = 0x08;
-const REQUEST_FLAGS: u8 = FLAG_WANT_CHALLENGE | FLAG_LEASE | FLAG_NOTE | FLAG_WANT_DETAILS;
+const REQUEST_FLAGS: u8 =
+    FLAG_WANT_CHALLENGE | FLAG_LEASE | FLAG_NOTE | FLAG_WANT_DETAILS | FLAG_RENEW;
 const FLAG_AUTHENTICATED: u8 = 0x01;
 /// Every entry of the reply ends with its details: its note and its change count.
 const FLAG_DETAILS: u8 = 0x02;
@@ -92,8 +96,11 @@ pub enum RequestBody {
         /// dead or hung failsh is replaced while faild itself is alive.
         lease_ms: Option<u32>,
         /// Why the state is what it is ("tracked interface eth0 down"); shown to pollers
-        /// that ask for notes. `None` clears the note.
+        /// that ask for details. `None` clears the note.
         note: Option<String>,
+        /// Renew an UP: applied only if the service is UP with a lease, else answered
+        /// [`Status::NotRenewed`].
+        renew: bool,
     },
     /// Every service faild knows, with its state.
     List,
@@ -113,6 +120,9 @@ pub enum Status {
     /// A Set that faild could not write to its state file: nothing changed, on disk or for
     /// pollers. The entry's note says why.
     NotStored,
+    /// A renewal of an UP that is no longer UP (an operator changed it, its lease expired):
+    /// nothing changed; the entry says what the service is.
+    NotRenewed,
 }
 
 impl Status {
@@ -124,6 +134,7 @@ impl Status {
             Status::BadChallenge => 3,
             Status::TooLarge => 4,
             Status::NotStored => 5,
+            Status::NotRenewed => 6,
         }
     }
 
@@ -135,6 +146,7 @@ impl Status {
             3 => Status::BadChallenge,
             4 => Status::TooLarge,
             5 => Status::NotStored,
+            6 => Status::NotRenewed,
             _ => return None,
         })
     }
@@ -151,6 +163,7 @@ impl fmt::Display for Status {
             Status::NotStored => {
                 "not stored (faild could not write its state file; nothing changed)"
             }
+            Status::NotRenewed => "not renewed (the service is no longer UP there)",
         })
     }
 }
@@ -348,12 +361,21 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
     if request.want_details {
         flags |= FLAG_WANT_DETAILS;
     }
-    if let RequestBody::Set { lease_ms, note, .. } = &request.body {
+    if let RequestBody::Set {
+        lease_ms,
+        note,
+        renew,
+        ..
+    } = &request.body
+    {
         if lease_ms.is_some() {
             flags |= FLAG_LEASE;
         }
         if note.is_some() {
             flags |= FLAG_NOTE;
+        }
+        if *renew {
+            flags |= FLAG_RENEW;
         }
     }
     out.push(flags);
@@ -377,6 +399,7 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
             challenge,
             lease_ms,
             note,
+            ..
         } => {
             put_required_name(&mut out, service)?;
             out.push(state.to_wire());
@@ -547,7 +570,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
     if flags & !REQUEST_FLAGS != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
-    if kind != KIND_SET && flags & (FLAG_LEASE | FLAG_NOTE) != 0 {
+    if kind != KIND_SET && flags & (FLAG_LEASE | FLAG_NOTE | FLAG_RENEW) != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
     let nonce = reader.nonce()?;
@@ -586,6 +609,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
                 challenge,
                 lease_ms,
                 note,
+                renew: flags & FLAG_RENEW != 0,
             }
         }
         KIND_LIST => RequestBody::List,

@@ -194,6 +194,10 @@ impl Exchange {
                 fresh: reply.challenge,
             }),
             Status::TooLarge => Err(ClientError::TooLarge),
+            // Only a renewal (renew flag) gets it; clients never send one.
+            Status::NotRenewed => Err(ClientError::BadReply(
+                "faild answered a renewal, which this client did not send".into(),
+            )),
             Status::NotStored => Err(ClientError::NotStored(
                 reply
                     .entries
@@ -433,6 +437,7 @@ pub fn set_body(service: &str, state: State, backup: Option<&str>, challenge: u6
         challenge,
         lease_ms: None,
         note: None,
+        renew: false,
     }
 }
 

@@ -141,7 +141,9 @@ fn derived_dual_ms(scenario: &Scenario, work_ms: u64, net_ms: u64) -> Option<u64
                 procedure,
                 ..
             } if failing_stop(procedure) => return None,
-            EventAction::KillDaemons { host } => {
+            // A failsh that hangs while two hosts hold the address (a conflict being
+            // resolved) cannot step down: its address lives until its lease runs out.
+            EventAction::KillDaemons { host } | EventAction::HangFailsh { host } => {
                 let lease_ms = scenario
                     .host_index(host)
                     .and_then(|i| scenario.hosts[i].lease_ms)
@@ -437,8 +439,11 @@ impl Checker {
                     0
                 };
                 self.max_dual_ms = self.max_dual_ms.max(holding_for);
+                // Hosts that can talk resolve a conflict within the split-brain bound (a
+                // boot race, a heal); the strict bound is for what they cannot resolve.
                 if let Some(dual_bound) = self.bounds.dual_ms {
-                    let over = holding_for > dual_bound;
+                    let over = holding_for > dual_bound
+                        && (!connected || reachable_ms > self.bounds.split_brain_ms);
                     self.episode(now, format!("dual {a} {b}"), over, Invariant::DualHolding, || {
                         format!(
                             "{} and {} have both held the address for {holding_for} ms (bound {dual_bound} ms with track and lease)",

@@ -74,12 +74,36 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
         jitter_ms,
         ..Network::default()
     };
+    // A third of the seeds give every host `track` and `lease` (some slaves `fence wait`) and
+    // draw only faults those promise a dual-holding bound for, which the checker then holds
+    // (a separate stream, so the other draws stay as they were).
+    let mut lease_rng = Rng::new(seed, "explore-lease");
+    let leased = lease_rng.chance(0.35);
+    if leased {
+        let lease_ms = pick(&mut lease_rng, &[1_000, 2_000]);
+        for host in &mut hosts {
+            host.track = true;
+            host.lease_ms = Some(lease_ms);
+            host.fence_wait = !host.masters.is_empty() && lease_rng.chance(0.3);
+        }
+    }
 
     let faults_end_ms = interval_ms * (8 + rng.below(13));
     let mut events = Vec::new();
     let mut needs_boot = BTreeSet::new();
     let mut needs_resume = BTreeSet::new();
     let mut broken_procedures = BTreeSet::new();
+    let mut needs_link = BTreeSet::new();
+    let mut needs_failsh = BTreeSet::new();
+    let mut needs_faild = BTreeSet::new();
+    let mut needs_disk = BTreeSet::new();
+    // Hosts whose faild cannot store (disk full) or answer (stalled), and hosts that boot
+    // again or whose operator runs `fail` during the faults: a host that boots with a full disk cannot register RECOVER (its faild says
+    // what its state file said), and an operator's `fail` takes the address down but cannot
+    // store FAIL; both are reported (the init script, failc's exit 7) and left to the
+    // operator, not to failsh.
+    let mut disk_hosts = BTreeSet::new();
+    let mut boot_hosts = BTreeSet::new();
     let fault_count = 1 + rng.below(5);
     for _ in 0..fault_count {
         let at_ms = interval_ms * 2 + rng.below(faults_end_ms - interval_ms * 2);
@@ -87,7 +111,30 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
         let host = rng.below(host_count as u64) as usize;
         let name = NAMES[host].to_string();
         let mut add = |at_ms: u64, action: EventAction| events.push(TimedEvent { at_ms, action });
-        match rng.below(9) {
+        // With leases, only the faults they promise a bound for: no pause, partition or lossy
+        // network (their kinds are replaced by carrier loss, SIGKILL and a hung failsh).
+        let kind = match (leased, rng.below(12)) {
+            (true, 1) => 9,
+            (true, 2) => 12,
+            (true, 3) => 13,
+            (true, 4) => 14,
+            (_, kind) => kind,
+        };
+        let boots = matches!(kind, 0 | 5 | 7 | 8 | 12);
+        // A faild that cannot store (full disk) or does not answer (stalled).
+        let faild_unavailable = matches!(kind, 10 | 11 | 14);
+        if (boots && disk_hosts.contains(&host))
+            || (faild_unavailable && boot_hosts.contains(&host))
+        {
+            continue;
+        }
+        if boots {
+            boot_hosts.insert(host);
+        }
+        if faild_unavailable {
+            disk_hosts.insert(host);
+        }
+        match kind {
             0 => {
                 add(at_ms, EventAction::Crash { host: name.clone() });
                 add(until_ms, EventAction::Restart { host: name });
@@ -176,8 +223,38 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
                 );
                 needs_boot.insert(host);
             }
-            _ => {
+            8 => {
                 add(at_ms, EventAction::Restart { host: name });
+            }
+            9 => {
+                add(at_ms, EventAction::LinkDown { host: name.clone() });
+                add(until_ms, EventAction::LinkUp { host: name });
+                needs_link.insert(host);
+            }
+            10 => {
+                add(at_ms, EventAction::StallFaild { host: name.clone() });
+                add(until_ms, EventAction::ResumeFaild { host: name });
+                needs_faild.insert(host);
+            }
+            11 => {
+                add(at_ms, EventAction::DiskFull { host: name.clone() });
+                add(until_ms, EventAction::DiskOk { host: name });
+                needs_disk.insert(host);
+            }
+            12 => {
+                add(at_ms, EventAction::KillDaemons { host: name.clone() });
+                add(until_ms, EventAction::Restart { host: name });
+                needs_boot.insert(host);
+            }
+            13 => {
+                add(at_ms, EventAction::HangFailsh { host: name.clone() });
+                add(until_ms, EventAction::ResumeFailsh { host: name });
+                needs_failsh.insert(host);
+            }
+            _ => {
+                add(at_ms, EventAction::StallFaild { host: name.clone() });
+                add(until_ms, EventAction::ResumeFaild { host: name });
+                needs_faild.insert(host);
             }
         }
     }
@@ -188,8 +265,30 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
             action,
         })
     };
-    repair(EventAction::Heal);
-    repair(EventAction::Network(network.clone()));
+    if !leased {
+        repair(EventAction::Heal);
+        repair(EventAction::Network(network.clone()));
+    }
+    for host in needs_link {
+        repair(EventAction::LinkUp {
+            host: NAMES[host].to_string(),
+        });
+    }
+    for host in needs_failsh {
+        repair(EventAction::ResumeFailsh {
+            host: NAMES[host].to_string(),
+        });
+    }
+    for host in needs_faild {
+        repair(EventAction::ResumeFaild {
+            host: NAMES[host].to_string(),
+        });
+    }
+    for host in needs_disk {
+        repair(EventAction::DiskOk {
+            host: NAMES[host].to_string(),
+        });
+    }
     for host in needs_resume {
         repair(EventAction::Resume {
             host: NAMES[host].to_string(),

@@ -133,6 +133,14 @@ pub fn format_summary(outcome: &Outcome, bounds: &Bounds) -> String {
         bounds.observer_ms,
         bounds.settled_from_ms
     );
+    let _ = writeln!(
+        text,
+        "longest dual holding: {} ms (bound: {})",
+        outcome.max_dual_ms,
+        bounds
+            .dual_ms
+            .map_or("none promised".to_string(), |ms| format!("{ms} ms"))
+    );
     if outcome.violations.is_empty() {
         text.push_str("PASS: every invariant and expectation held\n");
     } else {

@@ -173,6 +173,8 @@ pub struct Outcome {
     pub seed: u64,
     pub end_ms: u64,
     pub violations: Vec<crate::check::Violation>,
+    /// The longest two hosts held the address at once (ms).
+    pub max_dual_ms: u64,
     /// FNV-1a 64 of every decision (each Shell action as JSON, with host and time).
     pub decision_hash: u64,
     pub decisions: u64,
@@ -331,6 +333,7 @@ impl World {
             seed: self.scenario.seed,
             end_ms,
             violations: self.checker.violations.clone(),
+            max_dual_ms: self.checker.max_dual_ms,
             decision_hash: self.hash.finish(),
             decisions: self.decisions,
             events: self.events,
@@ -736,6 +739,10 @@ impl World {
         if let Some(key) = h.wake.take() {
             self.queue.remove(&key);
         }
+        let now = self.now_ms;
+        for other in 0..self.hosts.len() {
+            self.checker.disrupted(now, host, other);
+        }
         self.open_fault(format!("hung-{host}"), Some(host));
     }
 
@@ -746,6 +753,9 @@ impl World {
         self.hosts[host].failsh_hung = false;
         self.close_fault(&format!("hung-{host}"));
         let now = self.now_ms;
+        for other in 0..self.hosts.len() {
+            self.checker.disrupted(now, host, other);
+        }
         for (_, ev) in std::mem::take(&mut self.hosts[host].hung_inputs) {
             let id = match &ev {
                 Ev::ProcedureDone { id, .. } => Some(*id),
@@ -1225,6 +1235,9 @@ impl World {
         if !self.hosts[host].powered || self.hosts[host].paused_at.is_some() {
             return Err("the host is down or frozen".to_string());
         }
+        if self.hosts[host].faild_stalled || self.hosts[host].store.is_none() {
+            return Err("faild does not answer".to_string());
+        }
         let service = self.scenario.service.clone();
         let backup = self.hosts[host]
             .spec
@@ -1258,6 +1271,7 @@ impl World {
                 challenge,
                 lease_ms: None,
                 note: None,
+                renew: false,
             },
         );
         let reply = self.failc_round_trip(host, peer, &set)?;

@@ -62,6 +62,9 @@ struct HostView {
     expired_seen_at: Option<Time>,
     /// Its faild's count of state changes, and that faild's boot id.
     changes: Option<(u64, u32)>,
+    /// Our own tracked link was down: what we knew of it is stale, and it must answer (or
+    /// miss `misses` rounds) before we may take over.
+    fresh_needed: bool,
 }
 
 #[derive(Debug)]
@@ -74,6 +77,10 @@ struct Round {
 struct Running {
     id: ProcedureId,
     kind: ProcedureKind,
+    /// A start waits until the local faild has stored its UP: a start nobody can see (a
+    /// faild whose disk is full) would let another host start next to it, and a master
+    /// could not know that it must re-announce after it.
+    awaiting_up: bool,
 }
 
 #[derive(Debug)]
@@ -81,10 +88,15 @@ struct Write {
     state: State,
     generation: u64,
     in_flight: Option<Nonce>,
+    /// After a failure the write waits until then (the next round), so that a faild that
+    /// refuses it (its disk is full) is not asked again in a tight loop.
+    retry_at: Option<Time>,
     /// faild's UP lease, sent with an UP.
     lease_ms: Option<u64>,
     /// Why: what pollers that ask for notes are told.
     note: Option<String>,
+    /// A renewal of the UP lease: faild applies it only while the service is UP.
+    renewal: bool,
 }
 
 #[derive(Debug)]
@@ -123,13 +135,13 @@ struct Service {
     /// start's announcements may have come later than ours).
     conflict_since: Option<Time>,
     conflict_reclaimed: bool,
-    /// While UP here, some slave could not be polled: it may have taken the service over
-    /// and announced it, so the address is re-announced (reclaim) when it answers again,
-    /// even if it has stepped down before we saw it UP.
-    slave_unseen_while_up: bool,
-    /// While UP here, a slave's answers showed it changed state unseen, or stepped down after
-    /// an UP that began after our last reclaim, or restarted, or this failsh did not run for
-    /// longer than a takeover takes: another host may have announced last, so we re-announce.
+    /// While UP here, some master or slave could not be polled: it may have taken the
+    /// service over and announced it, so the address is re-announced (reclaim) when it falls
+    /// silent and when it answers again, even if it has stepped down before we saw it UP.
+    peer_unseen_while_up: bool,
+    /// While UP here, another host's answers showed it changed state unseen, or stepped down
+    /// after an UP, or restarted, or this failsh did not run for longer than a takeover
+    /// takes: another host may have announced last, so we re-announce.
     reannounce: bool,
     /// The round in which the health check last passed.
     check_passed_round: Option<u64>,
@@ -169,7 +181,7 @@ impl Service {
             procedure: None,
             conflict_since: None,
             conflict_reclaimed: false,
-            slave_unseen_while_up: false,
+            peer_unseen_while_up: false,
             reannounce: false,
             check_passed_round: None,
             end_in: None,
@@ -471,8 +483,24 @@ impl Shell {
             up,
         });
         // A service with a procedure running decides when it returns (see finish_procedure).
-        for id in tracking {
+        for &id in &tracking {
+            if up {
+                // The misses counted while our own link was down say nothing about the
+                // others: they count again from now, and they must answer (or miss again)
+                // before we may take over: another host may have taken over meanwhile. The
+                // round under way polled them through the dead link: a new one starts now.
+                let service = self.service_mut(id);
+                for view in service.views.values_mut() {
+                    view.misses = 0;
+                    view.fresh_needed = true;
+                }
+                service.round = None;
+                self.timers.stop(Timer::ReplyDeadline(id.0));
+            }
             self.evaluate(now, id);
+        }
+        if up {
+            self.start_rounds(now, &tracking);
         }
     }
 

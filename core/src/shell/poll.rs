@@ -176,8 +176,12 @@ impl Shell {
             if host == local {
                 service.local_misses = service.local_misses.saturating_add(1);
             } else {
+                let misses = service.config.misses;
                 let view = service.views.entry(host).or_default();
                 view.misses = view.misses.saturating_add(1);
+                if view.misses >= misses {
+                    view.fresh_needed = false;
+                }
             }
             silent.push(host);
         }
@@ -229,7 +233,7 @@ impl Shell {
             // A slave that restarted may have started and announced the address before, and
             // its start may have gone unseen: the master re-announces.
             for service in self.services.values_mut() {
-                if service.slaves.contains(&host) && service.state == Some(State::Up) {
+                if service.peers().any(|h| h == host) && service.state == Some(State::Up) {
                     service.reannounce = true;
                 }
             }
@@ -429,7 +433,6 @@ impl Shell {
                 // Answers travel with delays up to a timeout, more on a loaded host: a change
                 // time that moved by less than this is noise, not a new change.
                 let tolerance_ms = service.config.timeout_ms().max(100);
-                let is_slave = service.slaves.contains(&host);
                 let local_up = service.state == Some(State::Up);
                 let view = service.views.entry(host).or_default();
                 // A slave whose state changed between two polls without our seeing it UP
@@ -474,9 +477,12 @@ impl Shell {
                 view.changes = entry.changes.map(|c| (reply.boot_id, c));
                 view.answered = true;
                 view.misses = 0;
+                view.fresh_needed = false;
                 view.since_change_ms = entry.since_change_ms;
                 view.seen_at = now;
-                if is_slave && local_up && (unseen_change || left_up) {
+                // Whoever holds the service here (master or slave) re-announces after another
+                // host that may have announced later than we did.
+                if local_up && (unseen_change || left_up) {
                     service.reannounce = true;
                 }
             }

@@ -8,35 +8,82 @@ impl Shell {
         let procedure = ProcedureId(self.next_procedure_id);
         self.next_procedure_id += 1;
         let service = self.service_mut(id);
+        let awaiting_up = kind == ProcedureKind::Start;
         service.procedure = Some(Running {
             id: procedure,
             kind,
+            awaiting_up,
         });
         service.decision = format!("running {kind}: {reason}");
         let limit_ms = service.config.procedure_limit_ms;
         let name = service.config.name.clone();
         let service_reason = reason.clone();
-        self.timers
-            .set(Timer::ProcedureLimit(id.0), now.plus_ms(limit_ms));
         self.event(Event::ProcedureStarted {
             service: name,
             kind,
             id: procedure,
             reason,
         });
-        self.actions.push_back(Action::RunProcedure {
-            id: procedure,
-            service: id,
-            kind,
-            limit_ms,
-        });
-        if kind == ProcedureKind::Start {
-            // Other hosts must see that the service is being brought up here: a start takes
-            // time (an address, a gratuitous ARP burst), and a master that turned RECOVER
-            // meanwhile would otherwise find no slave UP and start too. The local state
-            // stays RECOVER until start returns; a failed start is cleaned up and ends FAIL.
+        if awaiting_up {
+            // Other hosts must see that the service is being brought up here before it is:
+            // a start takes time (an address, a gratuitous ARP burst), and a master that
+            // turned RECOVER meanwhile would otherwise find no slave UP and start too. The
+            // procedure runs once the local faild has stored UP ([`Shell::start_stored`]);
+            // the local state stays RECOVER until start returns; a failed start is cleaned
+            // up and ends FAIL.
             let note = format!("starting: {}", service_reason);
             self.publish(now, id, State::Up, note);
+        } else {
+            self.timers
+                .set(Timer::ProcedureLimit(id.0), now.plus_ms(limit_ms));
+            self.actions.push_back(Action::RunProcedure {
+                id: procedure,
+                service: id,
+                kind,
+                limit_ms,
+            });
+        }
+    }
+
+    /// The local faild stored the UP of a start (or did not): the start runs now (or is
+    /// given up, and RECOVER written back in case the UP was stored after all).
+    pub(super) fn start_stored(&mut self, now: Time, id: ServiceId, stored: Result<(), String>) {
+        let Some(service) = self.services.get_mut(&id) else {
+            return;
+        };
+        let Some(running) = service.procedure.as_mut().filter(|p| p.awaiting_up) else {
+            return;
+        };
+        match stored {
+            Ok(()) => {
+                running.awaiting_up = false;
+                let (procedure, limit_ms) = (running.id, service.config.procedure_limit_ms);
+                // The limit is the procedure's: it counts from now (the wait for faild is
+                // bounded by the write's timeout).
+                self.timers
+                    .set(Timer::ProcedureLimit(id.0), now.plus_ms(limit_ms));
+                self.actions.push_back(Action::RunProcedure {
+                    id: procedure,
+                    service: id,
+                    kind: ProcedureKind::Start,
+                    limit_ms,
+                });
+            }
+            Err(why) => {
+                let procedure = running.id;
+                service.procedure = None;
+                self.timers.stop(Timer::ProcedureLimit(id.0));
+                let name = service.config.name.clone();
+                let reason = format!("not started: the local faild did not store UP ({why})");
+                self.event(Event::ProcedureFinished {
+                    service: name,
+                    kind: ProcedureKind::Start,
+                    id: procedure,
+                    outcome: reason.clone(),
+                });
+                self.publish(now, id, State::Recover, reason.clone());
+                self.decide(id, reason);
+            }
         }
     }
 
@@ -212,6 +259,13 @@ impl Shell {
                     None => state,
                 };
                 self.change_state(now, id, state, format!("{kind} {outcome}"), true);
+                if state == State::Up {
+                    // Our announcement came after the silence of whoever is silent now: only
+                    // its answering again (or a later silence) calls for another.
+                    let service = &self.services[&id];
+                    let unseen = service.peers().any(|h| !answers(service, h));
+                    self.service_mut(id).peer_unseen_while_up = unseen;
+                }
             }
         }
         if self.shutting_down {

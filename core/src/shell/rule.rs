@@ -9,6 +9,8 @@ use super::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum LocalFaild {
     Answers,
+    /// It missed its last poll (fewer than `misses` in a row).
+    Missed,
     /// It missed `misses` polls in a row.
     Silent,
     /// `misses` writes to it failed in a row.
@@ -43,11 +45,12 @@ pub(super) struct View {
     pub has_masters: bool,
     /// The first slave that is UP.
     pub slave_up: Option<String>,
-    /// The first slave that did not answer within `misses` rounds.
-    pub slave_unseen: Option<String>,
-    pub slaves: Vec<String>,
+    /// The first master or slave that did not answer within `misses` rounds.
+    pub peer_unseen: Option<String>,
+    /// The masters and slaves, for messages.
+    pub peers: Vec<String>,
     /// Episode memory (see [`Service`]).
-    pub slave_unseen_while_up: bool,
+    pub peer_unseen_while_up: bool,
     pub reannounce: bool,
     pub conflict_since: Option<Time>,
     pub conflict_reclaimed: bool,
@@ -59,6 +62,8 @@ pub(super) struct View {
     pub checked: bool,
     /// `fence wait`: a silent master's address may live until then, and why.
     pub fence: Option<(Time, String)>,
+    /// A master or slave not heard from since our own tracked link came back.
+    pub waiting_for: Option<String>,
 }
 
 /// What to do.
@@ -89,7 +94,7 @@ pub(super) enum Decision {
 pub(super) struct Episode {
     pub conflict_since: Option<Time>,
     pub conflict_reclaimed: bool,
-    pub slave_unseen_while_up: bool,
+    pub peer_unseen_while_up: bool,
     /// `Some(true)`: FAIL is now held for a tracked interface; `Some(false)`: released.
     pub track_hold: Option<bool>,
 }
@@ -107,7 +112,7 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
     let mut episode = Episode {
         conflict_since: v.conflict_since,
         conflict_reclaimed: v.conflict_reclaimed,
-        slave_unseen_while_up: v.slave_unseen_while_up,
+        peer_unseen_while_up: v.peer_unseen_while_up,
         track_hold: None,
     };
     let stop_then = |reason: String, then: State| Decision::Run {
@@ -127,7 +132,7 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                 let why = "its state cannot be written to the local faild: nobody can see that the service is UP here";
                 return (run(ProcedureKind::Stop, why), episode);
             }
-            LocalFaild::Answers => {}
+            LocalFaild::Answers | LocalFaild::Missed => {}
         }
         if v.lease_lapsing {
             let why = "its lease could not be renewed in the local faild for half of it: stopping before faild and the kernel let it go; RECOVER afterwards".to_string();
@@ -186,24 +191,38 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
         episode.conflict_since = None;
         episode.conflict_reclaimed = false;
     }
-    episode.slave_unseen_while_up =
-        v.local == State::Up && (v.slave_unseen_while_up || v.slave_unseen.is_some());
-    let answers_again = v.slave_unseen_while_up && v.slave_unseen.is_none();
-    if v.local == State::Up && v.slave_up.is_none() && (answers_again || v.reannounce) {
-        episode.slave_unseen_while_up &= !answers_again;
-        if v.has_reclaim {
-            let slaves = v.slaves.join(", ");
+    episode.peer_unseen_while_up =
+        v.local == State::Up && (v.peer_unseen_while_up || v.peer_unseen.is_some());
+    let answers_again = v.peer_unseen_while_up && v.peer_unseen.is_none();
+    // A slave that stops answering may have started just before (it could not see us) and
+    // cannot step down any more (dead, its daemons killed): clients that followed its
+    // announcement come back now, not only when it answers again.
+    let fell_silent = v.local == State::Up && !v.peer_unseen_while_up && v.peer_unseen.is_some();
+    if v.local == State::Up
+        && v.slave_up.is_none()
+        && (answers_again || fell_silent || v.reannounce)
+    {
+        episode.peer_unseen_while_up &= !answers_again;
+        // An announcement now could be the last one clients hear from a host that is about
+        // to stop (its faild stopped answering): wait until the local faild answers again.
+        if v.has_reclaim && v.local_faild == LocalFaild::Answers {
+            let peers = v.peers.join(", ");
             let why = if answers_again {
-                format!("slave {slaves} answers again: re-announcing in case it took over while it could not see us")
+                format!("{peers} answers again: re-announcing in case it took over while it could not see us")
+            } else if fell_silent {
+                format!(
+                    "{} does not answer: re-announcing in case it took over and announced before",
+                    v.peer_unseen.as_deref().unwrap_or("?")
+                )
             } else {
-                format!("slave {slaves} stepped down, changed state, restarted or may have taken over while we did not run (it may have announced the address): re-announcing")
+                format!("{peers} stepped down, changed state, restarted or may have taken over while we did not run (it may have announced the address): re-announcing")
             };
             return (run(ProcedureKind::Reclaim, why), episode);
         }
     }
     let decision = match (v.local, &v.slave_up) {
         (State::Up, Some(slave)) => {
-            episode.slave_unseen_while_up = false;
+            episode.peer_unseen_while_up = false;
             match v.conflict_since {
                 // A new episode (a partition healed): clients that followed the slave come
                 // back at once; the slave steps down when it sees us UP, and we announce
@@ -253,6 +272,14 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                 "no slave is UP"
             };
             match &v.fence {
+                // Nobody could see that it is UP here: a master would start next to it.
+                _ if v.local_faild != LocalFaild::Answers => Decision::Stay(format!(
+                    "{why}, but the local faild does not answer: not starting what nobody could see"
+                )),
+                _ if v.waiting_for.is_some() => Decision::Stay(format!(
+                    "{why}, but {} has not answered since our tracked link came back: waiting for it",
+                    v.waiting_for.as_deref().unwrap_or("?")
+                )),
                 Some((until, whose)) if *until > v.now => Decision::Wait {
                     until: *until,
                     reason: format!(
@@ -281,6 +308,8 @@ impl Shell {
             LocalFaild::Silent
         } else if service.write_failures >= misses {
             LocalFaild::WritesFail
+        } else if service.local_misses > 0 {
+            LocalFaild::Missed
         } else {
             LocalFaild::Answers
         };
@@ -319,11 +348,10 @@ impl Shell {
             .iter()
             .find(|h| effective(service, **h) == State::Up)
             .map(|h| self.host_name(*h));
-        let slave_unseen = service
-            .slaves
-            .iter()
-            .find(|h| !answers(service, **h))
-            .map(|h| self.host_name(*h));
+        let peer_unseen = service
+            .peers()
+            .find(|h| !answers(service, *h))
+            .map(|h| self.host_name(h));
         let current_round = service.next_round_id.saturating_sub(1);
         View {
             now,
@@ -335,9 +363,9 @@ impl Shell {
             master,
             has_masters: !service.masters.is_empty(),
             slave_up,
-            slave_unseen,
-            slaves: service.slaves.iter().map(|h| self.host_name(*h)).collect(),
-            slave_unseen_while_up: service.slave_unseen_while_up,
+            peer_unseen,
+            peers: service.peers().map(|h| self.host_name(h)).collect(),
+            peer_unseen_while_up: service.peer_unseen_while_up,
             reannounce: service.reannounce,
             conflict_since: service.conflict_since,
             conflict_reclaimed: service.conflict_reclaimed,
@@ -347,6 +375,10 @@ impl Shell {
             has_check: service.config.has_check,
             checked: service.check_passed_round == Some(current_round),
             fence: self.fence(id),
+            waiting_for: service
+                .peers()
+                .find(|h| service.views.get(h).is_some_and(|v| v.fresh_needed))
+                .map(|h| self.host_name(h)),
         }
     }
 
@@ -403,7 +435,7 @@ impl Shell {
         let service = self.service_mut(id);
         service.conflict_since = episode.conflict_since;
         service.conflict_reclaimed = episode.conflict_reclaimed;
-        service.slave_unseen_while_up = episode.slave_unseen_while_up;
+        service.peer_unseen_while_up = episode.peer_unseen_while_up;
         service.reannounce = false;
         match (&decision, episode.track_hold) {
             (Decision::Run { reason, .. } | Decision::Publish { reason, .. }, Some(true)) => {

@@ -58,7 +58,11 @@ impl Shell {
         let waiting: Vec<ServiceId> = self
             .services
             .iter()
-            .filter(|(_, s)| s.write.as_ref().is_some_and(|w| w.in_flight.is_none()))
+            .filter(|(_, s)| {
+                s.write
+                    .as_ref()
+                    .is_some_and(|w| w.in_flight.is_none() && w.retry_at.is_none_or(|at| at <= now))
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in waiting {
@@ -91,6 +95,7 @@ impl Shell {
                         .lease_ms
                         .map(|ms| u32::try_from(ms).unwrap_or(u32::MAX)),
                     note: write.note.clone(),
+                    renew: write.renewal,
                 },
             };
             let Ok(bytes) = wire::encode_request_keyed(&request, &key) else {
@@ -137,6 +142,7 @@ impl Shell {
         match reply.status {
             Status::Ok => {
                 let leased = write.state == State::Up && write.lease_ms.is_some();
+                let was_up = write.state == State::Up;
                 service.write = None;
                 service.write_failures = 0;
                 if leased && service.lease_active() {
@@ -151,10 +157,20 @@ impl Shell {
                         });
                     }
                 }
+                if was_up {
+                    self.start_stored(now, id, Ok(()));
+                }
                 self.check_handover_done();
             }
             // A stale challenge: the reply carried a fresh one, which send_writes uses.
             Status::BadChallenge => {}
+            // The UP was changed under us (an operator's FAIL, an expired lease): nothing to
+            // renew; the next poll of the local faild brings the state that is in force.
+            Status::NotRenewed => {
+                service.write = None;
+                service.write_failures = 0;
+                self.check_handover_done();
+            }
             Status::NotStored => {
                 let why = reply
                     .entries
@@ -183,12 +199,20 @@ impl Shell {
             .filter(|w| w.generation == generation)
         {
             write.in_flight = None;
+            write.retry_at = Some(now.plus_ms(service.config.interval_ms));
             service.write_failures = service.write_failures.saturating_add(1);
             let name = service.config.name.clone();
             self.event(Event::WriteFailed {
                 service: name,
-                reason,
+                reason: reason.clone(),
             });
+            if self.services[&id]
+                .procedure
+                .as_ref()
+                .is_some_and(|p| p.awaiting_up)
+            {
+                self.start_stored(now, id, Err(reason));
+            }
             if self.shutting_down {
                 return;
             }
@@ -230,6 +254,11 @@ impl Shell {
     /// service with a lease carries faild's lease and starts renewing it. A newer write
     /// replaces one not yet sent.
     pub(super) fn publish(&mut self, now: Time, id: ServiceId, state: State, note: String) {
+        self.write(now, id, state, note, false);
+    }
+
+    /// [`Shell::publish`], or with `renewal` a renewal of the UP lease.
+    fn write(&mut self, now: Time, id: ServiceId, state: State, note: String, renewal: bool) {
         let note = truncate_note(note);
         let service = self.service_mut(id);
         if state == State::Up {
@@ -244,8 +273,10 @@ impl Shell {
             state,
             generation: service.write_generation,
             in_flight: None,
+            retry_at: None,
             lease_ms,
             note: Some(note),
+            renewal,
         });
         let was_up = service.published == Some(State::Up);
         service.published = Some(state);
@@ -297,7 +328,7 @@ impl Shell {
                 .write_note
                 .clone()
                 .unwrap_or_else(|| service.reason.clone());
-            self.publish(now, id, State::Up, note);
+            self.write(now, id, State::Up, note, true);
         }
     }
 

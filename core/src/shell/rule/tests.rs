@@ -16,9 +16,9 @@ fn quiet(local: State) -> View {
         master: None,
         has_masters: true,
         slave_up: None,
-        slave_unseen: None,
-        slaves: vec!["macbeth".to_string()],
-        slave_unseen_while_up: false,
+        peer_unseen: None,
+        peers: vec!["macbeth".to_string()],
+        peer_unseen_while_up: false,
         reannounce: false,
         conflict_since: None,
         conflict_reclaimed: false,
@@ -27,6 +27,7 @@ fn quiet(local: State) -> View {
         has_check: false,
         checked: false,
         fence: None,
+        waiting_for: None,
     }
 }
 
@@ -239,7 +240,7 @@ fn row_13_up_with_a_slave_up_past_the_bound_reclaims_once() {
 #[test]
 fn row_14_up_when_an_unseen_slave_answers_again_reclaims() {
     let view = View {
-        slave_unseen_while_up: true,
+        peer_unseen_while_up: true,
         ..quiet(State::Up)
     };
     let (decision, episode) = rule(&view);
@@ -250,15 +251,37 @@ fn row_14_up_when_an_unseen_slave_answers_again_reclaims() {
             ..
         }
     ));
-    assert!(!episode.slave_unseen_while_up);
+    assert!(!episode.peer_unseen_while_up);
     // While it is still unseen, the episode goes on and nothing runs.
     let view = View {
-        slave_unseen: Some("macbeth".into()),
+        peer_unseen: Some("macbeth".into()),
         ..view
     };
     let (decision, episode) = rule(&view);
     assert!(matches!(decision, Decision::Stay(_)));
-    assert!(episode.slave_unseen_while_up);
+    assert!(episode.peer_unseen_while_up);
+}
+
+#[test]
+fn row_15b_no_announcement_while_the_local_faild_missed_its_last_poll() {
+    let view = View {
+        reannounce: true,
+        local_faild: LocalFaild::Missed,
+        ..quiet(State::Up)
+    };
+    assert!(stays(&view));
+}
+
+#[test]
+fn row_14b_up_when_a_slave_falls_silent_reclaims_once() {
+    let view = View {
+        peer_unseen: Some("macbeth".into()),
+        ..quiet(State::Up)
+    };
+    let (decision, episode) = rule(&view);
+    assert_eq!(kind(&view), Some((ProcedureKind::Reclaim, None)));
+    assert!(matches!(decision, Decision::Run { .. }));
+    assert!(episode.peer_unseen_while_up, "the silence episode starts");
 }
 
 #[test]
@@ -303,6 +326,26 @@ fn row_18_recover_with_a_fence_in_force_waits_it_out() {
         ..quiet(State::Recover)
     };
     assert_eq!(kind(&view), Some((ProcedureKind::Start, None)));
+}
+
+#[test]
+fn row_18b_recover_waits_to_hear_from_every_host_after_its_link_came_back() {
+    let view = View {
+        waiting_for: Some("lukretia".into()),
+        ..quiet(State::Recover)
+    };
+    assert!(stays(&view));
+}
+
+#[test]
+fn row_18c_recover_does_not_start_while_its_local_faild_is_silent() {
+    for local_faild in [LocalFaild::Silent, LocalFaild::WritesFail] {
+        let view = View {
+            local_faild,
+            ..quiet(State::Recover)
+        };
+        assert!(stays(&view));
+    }
 }
 
 #[test]
