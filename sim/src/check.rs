@@ -88,7 +88,11 @@ impl Bounds {
         let vip_ms = always
             .vip_ms
             .unwrap_or(interval_ms + timeout_ms + work_ms + 2 * net_ms);
-        let observer_ms = always.observer_ms.unwrap_or(split_brain_ms);
+        // A host that answers again after a silence is believed only after a second poll
+        // (one more round trip), and may have to finish a procedure before it re-announces.
+        let observer_ms = always
+            .observer_ms
+            .unwrap_or(split_brain_ms + work_ms + 2 * net_ms);
         let liveness_ms = always
             .liveness_ms
             .unwrap_or(2 * split_brain_ms + 2 * work_ms + hang_ms);
@@ -143,7 +147,13 @@ fn derived_dual_ms(scenario: &Scenario, work_ms: u64, net_ms: u64) -> Option<u64
             } if failing_stop(procedure) => return None,
             // A failsh that hangs while two hosts hold the address (a conflict being
             // resolved) cannot step down: its address lives until its lease runs out.
-            EventAction::KillDaemons { host } | EventAction::HangFailsh { host } => {
+            // So can a failsh that exits leaving its services running (`-k`).
+            EventAction::KillDaemons { host }
+            | EventAction::HangFailsh { host }
+            | EventAction::Shutdown {
+                host,
+                keep_services: true,
+            } => {
                 let lease_ms = scenario
                     .host_index(host)
                     .and_then(|i| scenario.hosts[i].lease_ms)
@@ -209,6 +219,8 @@ pub struct HostView {
     pub daemons: bool,
     /// Its link has its carrier: its announcements reach the observer.
     pub link_up: bool,
+    /// Its faild does not answer (stalled): nobody can learn what its failsh did.
+    pub faild_stalled: bool,
 }
 
 impl HostView {
@@ -442,8 +454,21 @@ impl Checker {
                 // Hosts that can talk resolve a conflict within the split-brain bound (a
                 // boot race, a heal); the strict bound is for what they cannot resolve.
                 if let Some(dual_bound) = self.bounds.dual_ms {
-                    let over = holding_for > dual_bound
-                        && (!connected || reachable_ms > self.bounds.split_brain_ms);
+                    // Counted from the fault that separated them, if the episode began while
+                    // they could still talk (a boot race cut short by a link loss).
+                    let disrupted = self.disrupted_at.get(&(a, b)).copied().unwrap_or(0);
+                    let separated_for = now.saturating_sub(
+                        self.holding_since
+                            .get(&(a, b))
+                            .copied()
+                            .unwrap_or(now)
+                            .max(disrupted),
+                    );
+                    let over = if connected {
+                        holding_for > dual_bound && reachable_ms > self.bounds.split_brain_ms
+                    } else {
+                        separated_for > dual_bound
+                    };
                     self.episode(now, format!("dual {a} {b}"), over, Invariant::DualHolding, || {
                         format!(
                             "{} and {} have both held the address for {holding_for} ms (bound {dual_bound} ms with track and lease)",
@@ -463,12 +488,12 @@ impl Checker {
         }
         // The address follows the UP state.
         for (i, host) in hosts.iter().enumerate() {
-            // A host whose daemons were killed, or whose failsh hangs, cannot make the address
+            // A host whose failsh hangs, exited (`-k`) or was killed cannot make the address
             // follow its state: its lease does (the dual-holding bound).
             let mismatch = host.powered
                 && !host.paused
                 && !host.hung
-                && host.daemons
+                && host.has_shell
                 && host.is_up() != host.holds_vip;
             if !mismatch {
                 self.vip_mismatch_since.remove(&i);
@@ -518,6 +543,9 @@ impl Checker {
                 || observer.is_some_and(|o| {
                     !hosts[o].powered
                         || hosts[o].paused
+                        // It stepped down, but its faild cannot tell anyone: the others learn
+                        // it (and re-announce) when its faild answers again.
+                        || hosts[o].faild_stalled
                         || blocked.contains(&(only, o))
                         || blocked.contains(&(o, only))
                 })

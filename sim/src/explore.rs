@@ -306,10 +306,11 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
             host: NAMES[host].to_string(),
         });
     }
-    // An operator looks at failstat and recovers what is FAIL, once the hosts are back.
+    // An operator looks at failstat and recovers what is FAIL, once the hosts are back (and
+    // a procedure that still hung when its behaviour was repaired has been killed).
     for name in NAMES.iter().take(host_count) {
         events.push(TimedEvent {
-            at_ms: faults_end_ms + interval_ms,
+            at_ms: faults_end_ms + interval_ms + limit_ms,
             action: EventAction::Recover {
                 host: name.to_string(),
                 if_fail: true,

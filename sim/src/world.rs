@@ -1075,15 +1075,22 @@ impl World {
             return;
         }
         match kind {
-            ProcedureKind::Start | ProcedureKind::Reclaim => {
-                // `ipaddr add` (a no-op for reclaim), with the lease as the kernel lifetime of
-                // an address it adds, then grarp.
+            ProcedureKind::Start => {
+                // `ipaddr add`, with the lease as the kernel lifetime of an address it adds,
+                // then grarp.
                 let added = !self.hosts[host].holds_vip;
                 self.hosts[host].holds_vip = true;
                 if let (true, Some(lease_ms)) = (added, self.hosts[host].spec.lease_ms) {
                     self.lease_address(host, lease_ms);
                 }
                 self.announce(host);
+            }
+            ProcedureKind::Reclaim => {
+                // grarp only: failsh's grarp announces an address only where it is configured
+                // (an operator's `fail` may have removed it while failsh did not know yet).
+                if self.hosts[host].holds_vip {
+                    self.announce(host);
+                }
             }
             ProcedureKind::Stop => {
                 self.hosts[host].holds_vip = false;
@@ -1525,6 +1532,7 @@ impl World {
                     hung: h.failsh_hung,
                     daemons: h.shell.is_some() || h.store.is_some(),
                     link_up: h.link_up,
+                    faild_stalled: h.faild_stalled,
                 }
             })
             .collect()

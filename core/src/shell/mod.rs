@@ -91,6 +91,8 @@ struct Write {
     /// After a failure the write waits until then (the next round), so that a faild that
     /// refuses it (its disk is full) is not asked again in a tight loop.
     retry_at: Option<Time>,
+    /// When it was made: a change in the local faild after that is an operator's.
+    made_at: Time,
     /// faild's UP lease, sent with an UP.
     lease_ms: Option<u64>,
     /// Why: what pollers that ask for notes are told.

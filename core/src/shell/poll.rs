@@ -410,6 +410,20 @@ impl Shell {
             };
             if host == local {
                 service.local_misses = 0;
+                // A write that failed and waits to be retried is dropped if the local faild
+                // changed after it was made: an operator decided since, and a retry must not
+                // undo that (an operator's RECOVER after a stalled faild came back).
+                let overtaken = service.write.as_ref().is_some_and(|w| {
+                    w.in_flight.is_none()
+                        && w.retry_at.is_some()
+                        && sent_generation == service.write_generation
+                        && entry.state != Some(w.state)
+                        && entry.since_change_ms < now.since_ms(w.made_at)
+                });
+                if overtaken {
+                    service.write = None;
+                    service.write_failures = 0;
+                }
                 let current =
                     sent_generation == service.write_generation && service.write.is_none();
                 if current {

@@ -37,6 +37,9 @@ pub(super) struct View {
     pub local_faild: LocalFaild,
     /// The lease of an UP service was not renewed for half of it.
     pub lease_lapsing: bool,
+    /// UP with a lease, but not written by this failsh (it found it when it started, after a
+    /// `failsh -k`): nothing renews the addresses' lifetimes until it takes them over.
+    pub lease_unowned: bool,
     pub link: Link,
     /// FAIL here is ours, for a tracked interface that went down.
     pub track_hold: bool,
@@ -255,6 +258,13 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                 }
             }
         }
+        // Found UP when this failsh started (`-k` before): start runs again (adding an
+        // address that is there is no error) so that its addresses live under this failsh's
+        // lease; otherwise the kernel and faild would let them lapse.
+        (State::Up, None) if v.lease_unowned && v.local_faild == LocalFaild::Answers => run(
+            ProcedureKind::Start,
+            "UP from before this failsh started: starting again to take its addresses under this failsh's lease",
+        ),
         (State::Up, None) => {
             if v.has_check {
                 run(ProcedureKind::Check, "periodic health check")
@@ -358,6 +368,9 @@ impl Shell {
             local,
             local_faild,
             lease_lapsing: local == State::Up && self.lease_lapsing(now, id),
+            lease_unowned: local == State::Up
+                && service.config.lease_ms.is_some()
+                && service.published != Some(State::Up),
             link,
             track_hold: service.track_hold.is_some(),
             master,

@@ -274,6 +274,7 @@ impl Shell {
             generation: service.write_generation,
             in_flight: None,
             retry_at: None,
+            made_at: now,
             lease_ms,
             note: Some(note),
             renewal,

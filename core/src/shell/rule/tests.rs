@@ -11,6 +11,7 @@ fn quiet(local: State) -> View {
         local,
         local_faild: LocalFaild::Answers,
         lease_lapsing: false,
+        lease_unowned: false,
         link: Link::Up,
         track_hold: false,
         master: None,
@@ -291,6 +292,15 @@ fn row_15_up_when_another_host_may_have_announced_last_reclaims() {
         ..quiet(State::Up)
     };
     assert_eq!(kind(&view), Some((ProcedureKind::Reclaim, None)));
+}
+
+#[test]
+fn row_16b_an_up_found_at_start_with_a_lease_is_started_again_to_own_its_addresses() {
+    let view = View {
+        lease_unowned: true,
+        ..quiet(State::Up)
+    };
+    assert_eq!(kind(&view), Some((ProcedureKind::Start, None)));
 }
 
 #[test]
