@@ -84,6 +84,14 @@ failsvc 198.18.0.50 create
 failsvc 198.18.0.50 interval 0.005
 failsvc 198.18.0.50 misses 4
 failsvc 198.18.0.50 timeout 0.005
+# A cut cable stops the service here at once (the kernel says so), instead of leaving the
+# address behind the cut, and keeps it FAIL until the carrier is back: then RECOVER, and
+# the handshake brings it back (docs/deploy.md §6).
+failsvc 198.18.0.50 track $interface
+# A crash leaves nothing behind: the addresses ipaddr adds live 1 s in the kernel unless
+# failsh renews them (four times a second), and faild turns the UP into FAIL ("lease
+# expired") 1.4 s after the last renewal, so a slave takes over from a hung failsh too.
+failsvc 198.18.0.50 lease 1
 failsvc 198.18.0.50 start startservice
 failsvc 198.18.0.50 stop stopservice
 failsvc 198.18.0.50 reclaim reclaimservice

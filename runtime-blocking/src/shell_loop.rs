@@ -257,11 +257,18 @@ impl InFlight {
     }
 }
 
-/// How long a connect may take for a request due at `deadline`: never past it (a poll
-/// must not wait behind SYN retransmissions), never more than [`CONNECT_TIMEOUT`].
+/// A connect attempt gets at least this long: an ARP exchange and a handshake on a path that
+/// just came back, on a loaded host, take longer than a 5 ms poll timeout.
+pub const CONNECT_ATTEMPT_MIN: Duration = Duration::from_millis(20);
+
+/// How long a connect may take for a request due at `deadline`: about as long as the
+/// request may wait (at least [`CONNECT_ATTEMPT_MIN`], at most [`CONNECT_TIMEOUT`]), so that
+/// polls never wait behind SYN retransmissions (the first comes a second later): a new
+/// attempt sends a fresh SYN as soon as the path is back. `None`: the request is already
+/// past its time.
 pub fn connect_timeout(deadline: Instant, now: Instant) -> Option<Duration> {
     let left = deadline.checked_duration_since(now)?;
-    (!left.is_zero()).then(|| left.min(CONNECT_TIMEOUT))
+    (!left.is_zero()).then(|| left.clamp(CONNECT_ATTEMPT_MIN, CONNECT_TIMEOUT))
 }
 
 /// The wildcard address of `address`'s family, to bind a socket that then connects to it.

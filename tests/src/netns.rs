@@ -382,6 +382,14 @@ pub struct BedOptions {
     /// interval, misses and timeout give way to `interval` (misses 1, timeout = interval)
     /// and `failsvc`, and their addresses to the bed's.
     pub fast_config: bool,
+    /// With `fast_config`: keep its own interval, misses and timeout (the fastest documented
+    /// setting) instead of `interval`.
+    pub fast_timing: bool,
+    /// `--runtime` of failsh and faild (`None`: their default).
+    pub runtime: Option<&'static str>,
+    /// How the hosts poll each other's faild (`failhost ... protocol`; `None`: the
+    /// configurations' own, TCP).
+    pub protocol: Option<&'static str>,
 }
 
 impl Default for BedOptions {
@@ -392,6 +400,9 @@ impl Default for BedOptions {
             grarp_opts: "-c 3 -i 100".into(),
             ipv6: true,
             fast_config: false,
+            fast_timing: false,
+            runtime: None,
+            protocol: None,
         }
     }
 }
@@ -594,12 +605,17 @@ impl Bed {
              PREFIXLEN=24\n\
              EXTRA_ADDRESSES=\"{extra}\"\n\
              GRARP_OPTS=\"{grarp}\"\n\
-             FAILSH_OPTS=\"-l {dir}/run/failsh.dump\"\n",
+             FAILSH_OPTS=\"-l {dir}/run/failsh.dump {runtime}\"\n\
+             FAILD_OPTS=\"{runtime}\"\n",
             node = h.name,
             bin = bin_dir().display(),
             dir = h.dir.display(),
             examples = examples.display(),
             grarp = self.options.grarp_opts,
+            runtime = self
+                .options
+                .runtime
+                .map_or(String::new(), |r| format!("--runtime {r}")),
         );
         std::fs::write(h.defaults_file(), defaults).expect("defaults file");
         std::fs::copy(examples.join("communities"), h.dir.join("etc/communities"))
@@ -660,7 +676,31 @@ impl Bed {
 
     /// The configured interval.
     pub fn interval(&self) -> Duration {
+        if self.options.fast_config && self.options.fast_timing {
+            return Duration::from_millis(5);
+        }
         Duration::from_secs_f64(self.options.interval.parse().expect("interval"))
+    }
+
+    /// SIGKILL of every process of a host's namespace (its faild, its failsh and whatever
+    /// supervises them) but the test's own `ip monitor`: the machine and its kernel run on,
+    /// with its addresses.
+    pub fn kill_everything(&self, h: &Host) {
+        let o = sh(&["ip", "netns", "pids", &h.ns]);
+        let pids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map(|comm| comm.trim() != "ip")
+                    .unwrap_or(false)
+            })
+            .map(str::to_string)
+            .collect();
+        if !pids.is_empty() {
+            let mut args = vec!["kill", "-KILL"];
+            args.extend(pids.iter().map(String::as_str));
+            let _ = sh(&args);
+        }
     }
 
     /// Waits until `cond` holds, bounded; panics naming `what` and showing the logs.
@@ -782,6 +822,7 @@ pub fn render_tcl(example: &str, script: &Path, options: &BedOptions) -> String 
 /// IPv6 one when the bed moves it), extra `failsvc` lines added. Every line it replaces
 /// must be found, so that a changed example fails the test instead of passing untested.
 pub fn render_fast_tcl(example: &str, options: &BedOptions) -> String {
+    let timing = !options.fast_timing;
     let addresses = if options.ipv6 {
         format!("set addresses {{{VIP4}/24 {VIP6}/64}}")
     } else {
@@ -807,17 +848,238 @@ pub fn render_fast_tcl(example: &str, options: &BedOptions) -> String {
         ),
     ];
     let mut text = example.to_string();
-    for (from, to) in replacements {
+    for (index, (from, to)) in replacements.into_iter().enumerate() {
         assert!(
             text.lines().any(|l| l == from),
             "the fast example configuration no longer has the line `{from}`"
         );
-        text = text.replace(&from, &to);
+        // The first two (interface, addresses) always; the timing unless it is kept.
+        if index < 2 || timing {
+            text = text.replace(&from, &to);
+        }
     }
     for line in &options.failsvc {
         text.push_str(&format!("failsvc {SERVICE} {line}\n"));
     }
+    if let Some(protocol) = options.protocol {
+        let lines = text
+            .lines()
+            .filter(|l| l.ends_with(" protocol tcp"))
+            .count();
+        assert_eq!(
+            lines, 2,
+            "the fast example configuration no longer sets the protocol of its two hosts"
+        );
+        text = text.replace(" protocol tcp\n", &format!(" protocol {protocol}\n"));
+    }
     text
+}
+
+/// One change of the failover address on a host, as `ip monitor address` reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressEvent {
+    /// Since the watch started (the time the line arrived).
+    pub at: Duration,
+    /// lukretia or macbeth.
+    pub host: &'static str,
+    /// Added (or renewed) rather than deleted.
+    pub added: bool,
+}
+
+/// `ip monitor address` in both host namespaces, each line timestamped as it arrives: who
+/// held 198.18.0.50 when, to the millisecond, between two 10 ms samples too.
+#[derive(Debug)]
+pub struct AddressWatch {
+    children: Vec<Child>,
+    readers: Vec<std::thread::JoinHandle<Vec<(Instant, String)>>>,
+    started: Instant,
+    /// Who held the address when the watch started.
+    pub initial: (bool, bool),
+}
+
+impl Drop for AddressWatch {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl AddressWatch {
+    pub fn start(bed: &Bed) -> AddressWatch {
+        let mut children = Vec::new();
+        let mut readers = Vec::new();
+        for h in [&bed.lukretia, &bed.macbeth] {
+            let mut child = Command::new("ip")
+                .args(["-n", &h.ns, "monitor", "address"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start ip monitor");
+            let stdout = child.stdout.take().expect("stdout");
+            readers.push(std::thread::spawn(move || {
+                use std::io::BufRead;
+                std::io::BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                    .map(|line| (Instant::now(), line))
+                    .collect()
+            }));
+            children.push(child);
+        }
+        // ip monitor subscribes as it starts: give it a moment before anything happens.
+        std::thread::sleep(Duration::from_millis(100));
+        AddressWatch {
+            children,
+            readers,
+            started: Instant::now(),
+            initial: (bed.lukretia.holds(), bed.macbeth.holds()),
+        }
+    }
+
+    /// Time since the watch started (to mark events in its timeline).
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops the monitors and returns the changes of 198.18.0.50, in order.
+    pub fn finish(mut self) -> Vec<AddressEvent> {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut events = Vec::new();
+        for (reader, host) in std::mem::take(&mut self.readers)
+            .into_iter()
+            .zip(["lukretia", "macbeth"])
+        {
+            for (at, line) in reader.join().expect("monitor reader") {
+                if !line.contains(&format!("inet {VIP4}/")) {
+                    continue;
+                }
+                events.push(AddressEvent {
+                    at: at.saturating_duration_since(self.started),
+                    host,
+                    added: !line.starts_with("Deleted"),
+                });
+            }
+        }
+        events.sort_by_key(|e| e.at);
+        events
+    }
+}
+
+/// The stretches in which both hosts held the address, from the watch's events: (from, to).
+pub fn dual_holding(
+    initial: (bool, bool),
+    events: &[AddressEvent],
+    end: Duration,
+) -> Vec<(Duration, Duration)> {
+    let (mut lukretia, mut macbeth) = initial;
+    let mut since: Option<Duration> = (lukretia && macbeth).then_some(Duration::ZERO);
+    let mut out = Vec::new();
+    for e in events {
+        match e.host {
+            "lukretia" => lukretia = e.added,
+            _ => macbeth = e.added,
+        }
+        match (lukretia && macbeth, since) {
+            (true, None) => since = Some(e.at),
+            (false, Some(from)) => {
+                out.push((from, e.at));
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = since {
+        out.push((from, end));
+    }
+    out
+}
+
+/// The client's probe: `vip-probe` (an ICMP echo every 10 ms) in the client's namespace.
+#[derive(Debug)]
+pub struct Probe {
+    child: Child,
+    started: Instant,
+    started_unix: f64,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Probe {
+    pub fn start(bed: &Bed) -> Probe {
+        let program = bin_dir().join("vip-probe");
+        assert!(
+            program.is_file(),
+            "{} is missing: cargo build -p failover-tests --bin vip-probe",
+            program.display()
+        );
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs_f64();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &bed.client.ns])
+            .arg(&program)
+            .args(["-i", "10", "-w", "120", VIP4])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vip-probe");
+        Probe {
+            child,
+            started: Instant::now(),
+            started_unix,
+        }
+    }
+
+    /// Time since the probe started.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops it; the times (since it started) at which answers arrived.
+    pub fn finish(mut self) -> Vec<Duration> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let mut text = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            use std::io::Read;
+            let _ = out.read_to_string(&mut text);
+        }
+        text.lines()
+            .filter_map(|l| l.strip_prefix("answer "))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter_map(|t| t.parse::<f64>().ok())
+            .map(|t| Duration::from_secs_f64((t - self.started_unix).max(0.0)))
+            .collect()
+    }
+}
+
+/// The longest silence of the client (between two answers) after `from`.
+pub fn longest_silence(answers: &[Duration], from: Duration) -> Duration {
+    answers
+        .windows(2)
+        .filter(|w| w[1] >= from)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
 }
 
 /// Who held the address at one moment.

@@ -27,6 +27,10 @@ pub const KERNEL_LEASE_LAG_MS: u64 = 1_250;
 /// A host that does not answer is probed this often (when its services poll less often),
 /// so that a heal is seen within this time instead of one interval.
 pub const PROBE_INTERVAL_MS: u64 = 20;
+/// After a tracked link comes back, another host counts as silent (and may be taken over
+/// from) only once it has missed its polls and this long has passed: a path that just came
+/// back (a switch port, a neighbour entry, a new TCP connection) needs a moment.
+pub const LINK_SETTLE_MS: u64 = 1_000;
 /// Longest interface name (IFNAMSIZ - 1 on Linux).
 pub const MAX_INTERFACE_BYTES: usize = 15;
 

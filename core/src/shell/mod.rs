@@ -63,7 +63,7 @@ struct HostView {
     /// Its faild's count of state changes, and that faild's boot id.
     changes: Option<(u64, u32)>,
     /// Our own tracked link was down: what we knew of it is stale, and it must answer (or
-    /// miss `misses` rounds) before we may take over.
+    /// miss `misses` rounds, and [`LINK_SETTLE_MS`] pass) before we may take over.
     fresh_needed: bool,
 }
 
@@ -151,6 +151,8 @@ struct Service {
     /// in the local faild while a procedure ran, a start or reclaim failed and stop is
     /// cleaning up, a tracked interface went down (FAIL), the lease lapsed (RECOVER).
     end_in: Option<(State, String)>,
+    /// When a tracked link of the service last came back.
+    link_up_at: Option<Time>,
     /// FAIL was written here because a tracked interface went down (the note written with
     /// it): when every tracked interface is up again, RECOVER is written, unless an operator
     /// changed the state or its note meanwhile.
@@ -187,6 +189,7 @@ impl Service {
             reannounce: false,
             check_passed_round: None,
             end_in: None,
+            link_up_at: None,
             track_hold: None,
             handover: Handover::None,
         }
@@ -492,6 +495,7 @@ impl Shell {
                 // before we may take over: another host may have taken over meanwhile. The
                 // round under way polled them through the dead link: a new one starts now.
                 let service = self.service_mut(id);
+                service.link_up_at = Some(now);
                 for view in service.views.values_mut() {
                     view.misses = 0;
                     view.fresh_needed = true;

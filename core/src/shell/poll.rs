@@ -177,9 +177,12 @@ impl Shell {
                 service.local_misses = service.local_misses.saturating_add(1);
             } else {
                 let misses = service.config.misses;
+                let settled = service
+                    .link_up_at
+                    .is_none_or(|at| now.since_ms(at) >= LINK_SETTLE_MS);
                 let view = service.views.entry(host).or_default();
                 view.misses = view.misses.saturating_add(1);
-                if view.misses >= misses {
+                if view.misses >= misses && settled {
                     view.fresh_needed = false;
                 }
             }
