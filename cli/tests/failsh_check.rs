@@ -3,7 +3,7 @@
 
 use failover_cli::config::{load_str, DEFAULT_LIMIT_MS};
 use failover_cli::failsh::{grarp, load};
-use failover_cli::tcl::Interp;
+use failover_tcl::Interp;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@
 //! CAP_NET_ADMIN), `ADDRESS` (anything else the kernel refused, or no answer within 1 s);
 //! `UNSUPPORTED` on systems other than Linux (the arguments are still checked).
 
-use crate::tcl::{Exception, Interp, TclError, TclResult};
+use failover_tcl::{Exception, Interp, TclError, TclResult};
 use std::net::IpAddr;
 use std::sync::Arc;
 

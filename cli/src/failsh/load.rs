@@ -8,10 +8,10 @@
 
 use crate::config::{self, FailshConfig, HostDef, LoadedConfig};
 use crate::failsh::{grarp, ipaddr};
-use crate::tcl::Interp;
 use failover_core::shell::{
     HostConfig, ProcedureKind, Protocol, ServiceConfig, ShellConfig, DEFAULT_PROCEDURE_LIMIT_MS,
 };
+use failover_tcl::Interp;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;

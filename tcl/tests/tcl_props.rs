@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use failover_cli::tcl::{parse_list, parse_script, Interp};
+use failover_tcl::{parse_list, parse_script, Interp};
 use proptest::prelude::*;
 
 fn run(s: &str) {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use failover_cli::tcl::Interp;
+use failover_tcl::Interp;
 
 struct Rng(u64);
 
