@@ -174,6 +174,16 @@ pub struct Interp {
     deadline: Option<Instant>,
     exec_enabled: bool,
     out: Output,
+    /// Names of the files being evaluated (innermost last).
+    files: Vec<String>,
+    /// Line, in the innermost file, of the command running at that file's
+    /// level (or inside a body Tcl compiles inline).
+    cur_line: usize,
+    /// For the next `eval_script`: the file line of the script's line 1, when
+    /// the script is (inline) file text whose commands move `cur_line`.
+    line_map: Option<usize>,
+    /// `line_map` of the script running now.
+    cur_map: Option<usize>,
 }
 
 impl fmt::Debug for Interp {
@@ -215,6 +225,10 @@ impl Interp {
             deadline: None,
             exec_enabled: true,
             out: Output::default(),
+            files: Vec::new(),
+            cur_line: 0,
+            line_map: None,
+            cur_map: None,
         };
         builtins::register(&mut it);
         it
@@ -292,6 +306,17 @@ impl Interp {
             }
         }
         Ok(())
+    }
+
+    /// The file and line of the command running now at the level of the
+    /// innermost file being evaluated (by `eval_source`, `eval_file` or
+    /// `source`): the place `info script` and error traces name. Inside a
+    /// procedure, `eval` or `uplevel` it is the line of the file's command
+    /// that led there; inside a braced `if`/`while`/`for`/`switch` body it is
+    /// the line of the command itself (Tcl compiles those inline). None when
+    /// no file is being evaluated (e.g. in `call_proc` after loading).
+    pub fn current_location(&self) -> Option<(String, usize)> {
+        self.files.last().map(|f| (f.clone(), self.cur_line))
     }
 
     /// Whether a command (builtin, host command or proc) exists.
@@ -627,13 +652,24 @@ impl Interp {
     /// keeps the line of the failing command inside it. Otherwise the error
     /// trace gets `(ctx line N)` and the command's own line.
     pub(crate) fn eval_body(&mut self, s: &str, ctx: &str, arg: Option<usize>) -> TclResult {
-        let r = self.eval(s);
+        let word_line = arg.and_then(|i| {
+            self.word_lines
+                .last()
+                .and_then(|w| w.get(i).copied().flatten())
+        });
+        let saved_line = self.cur_line;
+        let map = self
+            .cur_map
+            .and_then(|off| word_line.map(|wl| off + wl - 1));
+        let r = match self.compile(s) {
+            Ok(sc) => {
+                self.line_map = map;
+                self.eval_script(&sc)
+            }
+            Err(e) => Err(e),
+        };
+        self.cur_line = saved_line;
         if let Err(Exception::Error(mut e)) = r {
-            let word_line = arg.and_then(|i| {
-                self.word_lines
-                    .last()
-                    .and_then(|w| w.get(i).copied().flatten())
-            });
             match (word_line, e.line) {
                 (Some(wl), Some(l)) if e.inline => e.line = Some(wl + l - 1),
                 _ => {
@@ -650,10 +686,21 @@ impl Interp {
 
     /// Evaluate a parsed script in the current frame.
     pub fn eval_script(&mut self, script: &Script) -> TclResult {
+        let map = self.line_map.take();
+        let saved_map = std::mem::replace(&mut self.cur_map, map);
+        let r = self.eval_commands(script);
+        self.cur_map = saved_map;
+        r
+    }
+
+    fn eval_commands(&mut self, script: &Script) -> TclResult {
         let mut result = String::new();
         for cmd in &script.cmds {
             if self.deadline.is_some() {
                 self.check_deadline()?;
+            }
+            if let Some(off) = self.cur_map {
+                self.cur_line = off + cmd.line - 1;
             }
             let r = match self.subst_words(&cmd.words) {
                 Ok(words) => {
@@ -729,6 +776,7 @@ impl Interp {
             self.depth -= 1;
             return err("too many nested evaluations (infinite loop?)");
         }
+        self.line_map = self.cur_map;
         let r = self.eval_script(sc);
         self.depth -= 1;
         r
@@ -913,7 +961,12 @@ impl Interp {
                 return Err(e);
             }
         };
+        self.files.push(file.to_string());
+        let saved_line = self.cur_line;
+        self.line_map = Some(1);
         let r = self.eval_script(&sc);
+        self.cur_line = saved_line;
+        self.files.pop();
         match r {
             Ok(v) => Ok(v),
             Err(Exception::Return(code, v)) => match code_to_result(code, v) {
@@ -1010,4 +1063,58 @@ pub(crate) fn not_inline(e: Exception) -> Exception {
 pub(crate) fn mark_logged(e: &mut TclError, info: String) {
     e.info = info;
     e.logged = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// An interpreter with a host command `where` that records
+    /// `current_location` each time it runs.
+    fn recorder() -> (Interp, Arc<Mutex<Vec<Option<(String, usize)>>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut it = Interp::new();
+        let s = seen.clone();
+        it.register(
+            "where",
+            Arc::new(move |it: &mut Interp, _a: &[String]| {
+                s.lock().unwrap().push(it.current_location());
+                Ok(String::new())
+            }),
+        );
+        (it, seen)
+    }
+
+    fn lines(seen: &Mutex<Vec<Option<(String, usize)>>>) -> Vec<usize> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_ref().map(|(_, n)| *n).unwrap_or(0))
+            .collect()
+    }
+
+    #[test]
+    fn current_location_names_the_file_and_the_line_of_the_command() {
+        let (mut it, seen) = recorder();
+        let text = "where\nset a 0\nset b [where]\nproc p {} {\n    where\n}\np\nif {1} {\n    set x 1\n    where\n}\nforeach i {1 2} {\n    where\n}\nwhile {$a < 1} {\n    incr a\n    where\n}\neval {\n    where\n}\nwhere; where\n";
+        it.eval_source(text, "cfg.tcl").unwrap();
+        // procedure, top-level foreach and eval: the line of the file's
+        // command; braced if/while bodies: the line of the command itself.
+        assert_eq!(lines(&seen), vec![1, 3, 7, 10, 12, 12, 17, 19, 22, 22]);
+        assert_eq!(seen.lock().unwrap()[0], Some(("cfg.tcl".to_string(), 1)));
+        // nothing is being loaded: no location
+        seen.lock().unwrap().clear();
+        it.call_proc("p", &[]).unwrap();
+        it.eval("where").unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![None, None]);
+    }
+
+    #[test]
+    fn current_location_after_a_caught_error_and_in_a_nested_body() {
+        let (mut it, seen) = recorder();
+        let text = "catch {\n    error x\n}\nwhere\nif {1} {\n    if {1} {\n        where\n    }\n    where\n}\n";
+        it.eval_source(text, "f.tcl").unwrap();
+        assert_eq!(lines(&seen), vec![4, 7, 9]);
+    }
 }
