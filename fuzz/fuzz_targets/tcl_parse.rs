@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use failover_cli::tcl::{parse_list, parse_script, Interp};
+use failover_tcl::{parse_list, parse_script, Interp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
