@@ -5,14 +5,26 @@
 //! before they run, so a broken configuration applies nothing.
 
 mod builtins;
+mod chan;
+mod clock;
+mod control;
+mod dict;
+mod eval;
 mod exec;
 mod expr;
+mod file;
+mod info;
 pub mod list;
+mod lists;
+mod namespace;
 mod num;
 pub mod parser;
+mod regexp;
+mod scan;
 mod strings;
+mod vars;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +33,7 @@ pub use list::{make_list, parse_list};
 pub use num::format_double;
 pub use parser::{parse_script, ParseError, Script};
 
-use parser::{Part, Word};
+use vars::{Frame, Var};
 
 /// Maximum nesting of evaluations (Tcl's default recursion limit is 1000; we
 /// stay lower to protect the Rust stack in worker threads).
@@ -40,6 +52,8 @@ pub struct TclError {
     /// file line for `eval_file`/`eval_source`).
     pub line: Option<usize>,
     logged: bool,
+    /// Set when the error is `exit` stopping the load of a file.
+    exit: Option<i32>,
     /// `line` is already in the coordinates of the enclosing script (the
     /// error came from code Tcl would compile inline, e.g. an `if` body or a
     /// command substitution), so the enclosing command adds no trace.
@@ -56,8 +70,19 @@ impl TclError {
             code: "NONE".into(),
             line: None,
             logged: false,
+            exit: None,
             inline: false,
         }
+    }
+
+    /// The code of an `exit` that stopped the evaluation of a file.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit
+    }
+
+    /// Errors `catch` and `try` must not stop: a deadline and `exit`.
+    pub(crate) fn uncatchable(&self) -> bool {
+        self.code == "TIMEOUT" || self.exit.is_some()
     }
 
     /// A fresh error with an errorCode.
@@ -120,35 +145,20 @@ pub type BuiltinFn = fn(&mut Interp, &[String]) -> TclResult;
 pub type HostFn = Arc<dyn Fn(&mut Interp, &[String]) -> TclResult + Send + Sync>;
 
 #[derive(Clone)]
-enum Cmd {
+pub(crate) enum Cmd {
     Builtin(BuiltinFn),
     Host(HostFn),
     Proc(Arc<Proc>),
 }
 
-/// A procedure defined with `proc`.
+/// A procedure defined with `proc` (or an `apply` lambda).
 #[derive(Debug)]
 pub struct Proc {
     params: Vec<(String, Option<String>)>,
-    args_text: String,
     body_text: String,
     body: Arc<Script>,
-}
-
-#[derive(Debug, Clone)]
-enum Var {
-    Scalar(String),
-    Array(BTreeMap<String, String>),
-    Link(usize, String),
-}
-
-#[derive(Debug, Clone, Default)]
-struct Frame {
-    vars: BTreeMap<String, Var>,
-    /// The words of the procedure call (for `info level`).
-    call: Vec<String>,
-    /// The frame the call came from (uplevel 1 goes there).
-    parent: usize,
+    /// The namespace the body runs in.
+    ns: String,
 }
 
 /// Where `puts` writes.
@@ -184,6 +194,14 @@ pub struct Interp {
     line_map: Option<usize>,
     /// `line_map` of the script running now.
     cur_map: Option<usize>,
+    /// Namespaces other than the global one (qualified, no leading `::`).
+    namespaces: BTreeSet<String>,
+    /// Open file channels.
+    chans: BTreeMap<String, chan::Chan>,
+    next_chan: u64,
+    /// Check mode (`failsh -t`): no file writes, no `exit`.
+    check_mode: bool,
+    regex_cache: BTreeMap<String, regex::Regex>,
 }
 
 impl fmt::Debug for Interp {
@@ -200,15 +218,6 @@ impl Default for Interp {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn split_var(name: &str) -> (&str, Option<&str>) {
-    if name.ends_with(')') {
-        if let Some(i) = name.find('(') {
-            return (&name[..i], Some(&name[i + 1..name.len() - 1]));
-        }
-    }
-    (name, None)
 }
 
 impl Interp {
@@ -229,14 +238,31 @@ impl Interp {
             cur_line: 0,
             line_map: None,
             cur_map: None,
+            namespaces: BTreeSet::new(),
+            chans: BTreeMap::new(),
+            next_chan: 3,
+            check_mode: false,
+            regex_cache: BTreeMap::new(),
         };
         builtins::register(&mut it);
+        // the interpreter's own copy of the environment: `env` is read and
+        // written by scripts and passed to `exec`'d children, never to the
+        // process's environment
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        it.frames[0].vars.insert("env".into(), Var::Array(env));
         it
     }
 
     /// Register (or replace) a host command.
     pub fn register(&mut self, name: &str, f: HostFn) {
-        self.cmds.insert(name.to_string(), Cmd::Host(f));
+        self.cmds.insert(vars::normalize(name), Cmd::Host(f));
     }
 
     pub(crate) fn register_builtin(&mut self, name: &str, f: BuiltinFn) {
@@ -246,6 +272,33 @@ impl Interp {
     /// Allow or forbid `exec` (forbidden in fuzzing).
     pub fn set_exec_enabled(&mut self, on: bool) {
         self.exec_enabled = on;
+    }
+
+    /// Check mode, for a load-time check such as `failsh -t`: `open` for
+    /// writing, `exec` redirections to files and `exit` are refused with a
+    /// Tcl error, so that checking a configuration writes no file and does
+    /// not stop half-way.
+    pub fn set_check_mode(&mut self, on: bool) {
+        self.check_mode = on;
+    }
+
+    pub(crate) fn check_mode(&self) -> bool {
+        self.check_mode
+    }
+
+    /// Whether a file is being evaluated (`eval_source`, `eval_file`, `source`).
+    pub(crate) fn loading(&self) -> bool {
+        !self.files.is_empty()
+    }
+
+    /// `info script`: the file being evaluated, or "".
+    pub(crate) fn script_name(&self) -> String {
+        self.files.last().cloned().unwrap_or_default()
+    }
+
+    /// The environment `exec`'d children get: the `env` array.
+    pub(crate) fn env_vars(&self) -> BTreeMap<String, String> {
+        self.array_get("::env").unwrap_or_default()
     }
 
     /// Set (or clear) the deadline after which evaluation fails and
@@ -321,19 +374,16 @@ impl Interp {
 
     /// Whether a command (builtin, host command or proc) exists.
     pub fn has_command(&self, name: &str) -> bool {
-        self.cmds
-            .contains_key(name.strip_prefix("::").unwrap_or(name))
+        self.lookup_cmd(name).is_some()
     }
 
     /// Whether a procedure defined with `proc` exists.
     pub fn has_proc(&self, name: &str) -> bool {
-        matches!(
-            self.cmds.get(name.strip_prefix("::").unwrap_or(name)),
-            Some(Cmd::Proc(_))
-        )
+        matches!(self.lookup_cmd(name), Some(Cmd::Proc(_)))
     }
 
-    /// Names of the defined procedures, sorted.
+    /// Names of the defined procedures (qualified for those in a
+    /// namespace, without the leading `::`), sorted.
     pub fn proc_names(&self) -> Vec<String> {
         self.cmds
             .iter()
@@ -342,662 +392,79 @@ impl Interp {
             .collect()
     }
 
-    pub(crate) fn command_names(&self) -> Vec<String> {
-        self.cmds.keys().cloned().collect()
+    pub(crate) fn command_keys(&self) -> Vec<(String, bool)> {
+        self.cmds
+            .iter()
+            .map(|(n, c)| (n.clone(), matches!(c, Cmd::Proc(_))))
+            .collect()
+    }
+
+    /// The key of command `name` as seen from the current namespace.
+    pub(crate) fn cmd_key(&self, name: &str) -> Option<String> {
+        if let Some(abs) = name.strip_prefix("::") {
+            let k = vars::normalize(abs);
+            return self.cmds.contains_key(&k).then_some(k);
+        }
+        let ns = self.current_ns();
+        if !ns.is_empty() {
+            let k = vars::join_ns(ns, &vars::normalize(name));
+            if self.cmds.contains_key(&k) {
+                return Some(k);
+            }
+        }
+        let k = if name.contains("::") {
+            vars::normalize(name)
+        } else {
+            name.to_string()
+        };
+        self.cmds.contains_key(&k).then_some(k)
+    }
+
+    pub(crate) fn lookup_cmd(&self, name: &str) -> Option<&Cmd> {
+        self.cmd_key(name).and_then(|k| self.cmds.get(&k))
+    }
+
+    /// The key a new command `name` gets in the current namespace.
+    pub(crate) fn qualify_cmd(&self, name: &str) -> String {
+        match name.strip_prefix("::") {
+            Some(abs) => vars::normalize(abs),
+            None => vars::join_ns(self.current_ns(), &vars::normalize(name)),
+        }
     }
 
     pub(crate) fn proc_info(&self, name: &str) -> Option<Arc<Proc>> {
-        match self.cmds.get(name) {
+        match self.lookup_cmd(name) {
             Some(Cmd::Proc(p)) => Some(p.clone()),
             _ => None,
         }
     }
 
     pub(crate) fn rename_command(&mut self, from: &str, to: &str) -> TclResult {
-        let from = from.strip_prefix("::").unwrap_or(from);
-        let to = to.strip_prefix("::").unwrap_or(to);
-        let Some(c) = self.cmds.remove(from) else {
+        let Some(fk) = self.cmd_key(from) else {
+            let what = if to.is_empty() { "delete" } else { "rename" };
+            return err(format!("can't {what} \"{from}\": command doesn't exist"));
+        };
+        let Some(c) = self.cmds.remove(&fk) else {
             return err(format!("can't rename \"{from}\": command doesn't exist"));
         };
         if !to.is_empty() {
-            if self.cmds.contains_key(to) {
-                self.cmds.insert(from.to_string(), c);
+            let tk = self.qualify_cmd(to);
+            if self.cmds.contains_key(&tk) {
+                self.cmds.insert(fk, c);
                 return err(format!("can't rename to \"{to}\": command already exists"));
             }
-            self.cmds.insert(to.to_string(), c);
+            if !self.namespace_exists(vars::qualifier(&tk)) {
+                self.cmds.insert(fk, c);
+                return err(format!("can't rename to \"{to}\": bad command name"));
+            }
+            self.cmds.insert(tk, c);
         }
         Ok(String::new())
     }
 
-    // ----- variables -----
-
-    fn resolve(&self, mut frame: usize, name: &str) -> (usize, String) {
-        let mut name = name.to_string();
-        if let Some(n) = name.strip_prefix("::") {
-            frame = 0;
-            name = n.to_string();
-        }
-        for _ in 0..100 {
-            match self.frames[frame].vars.get(&name) {
-                Some(Var::Link(f, n)) => {
-                    frame = *f;
-                    name = n.clone();
-                }
-                _ => break,
-            }
-        }
-        (frame, name)
-    }
-
-    /// Read a variable (`name` or `name(index)`) in the current frame.
-    pub fn get_var(&self, name: &str) -> TclResult {
-        let (base, idx) = split_var(name);
-        self.get_var2(base, idx)
-    }
-
-    pub(crate) fn get_var2(&self, base: &str, idx: Option<&str>) -> TclResult {
-        let (f, n) = self.resolve(self.cur, base);
-        // a link may point at an array element
-        let (n, idx) = match (split_var(&n), idx) {
-            ((b, Some(i)), None) => (b.to_string(), Some(i.to_string())),
-            _ => (n.clone(), idx.map(str::to_string)),
-        };
-        let shown = match &idx {
-            Some(i) => format!("{base}({i})"),
-            None => base.to_string(),
-        };
-        let lookup = |var: &str| {
-            TclError::with_code(
-                format!("can't read \"{shown}\": {var}"),
-                format!("TCL LOOKUP VARNAME {}", list::quote_element(base, true)),
-            )
-        };
-        match (self.frames[f].vars.get(&n), idx) {
-            (Some(Var::Scalar(s)), None) => Ok(s.clone()),
-            (Some(Var::Array(_)), None) => Err(lookup("variable is array").into()),
-            (Some(Var::Array(a)), Some(i)) => match a.get(&i) {
-                Some(v) => Ok(v.clone()),
-                None => Err(TclError::with_code(
-                    format!("can't read \"{shown}\": no such element in array"),
-                    "TCL READ VARNAME",
-                )
-                .into()),
-            },
-            (Some(Var::Scalar(_)), Some(_)) => Err(lookup("variable isn't array").into()),
-            _ => Err(lookup("no such variable").into()),
-        }
-    }
-
-    /// Set a variable (`name` or `name(index)`) in the current frame.
-    pub fn set_var(&mut self, name: &str, value: String) -> TclResult {
-        let (base, idx) = split_var(name);
-        self.set_var2(base, idx, value)
-    }
-
-    pub(crate) fn set_var2(&mut self, base: &str, idx: Option<&str>, value: String) -> TclResult {
-        let (f, n) = self.resolve(self.cur, base);
-        let (n, idx) = match (split_var(&n), idx) {
-            ((b, Some(i)), None) => (b.to_string(), Some(i.to_string())),
-            _ => (n.clone(), idx.map(str::to_string)),
-        };
-        let shown = match &idx {
-            Some(i) => format!("{base}({i})"),
-            None => base.to_string(),
-        };
-        let vars = &mut self.frames[f].vars;
-        match (vars.get_mut(&n), idx) {
-            (Some(Var::Array(_)), None) => err(format!("can't set \"{shown}\": variable is array")),
-            (Some(Var::Scalar(_)), Some(_)) => {
-                err(format!("can't set \"{shown}\": variable isn't array"))
-            }
-            (Some(Var::Array(a)), Some(i)) => {
-                a.insert(i, value.clone());
-                Ok(value)
-            }
-            (_, Some(i)) => {
-                let mut a = BTreeMap::new();
-                a.insert(i, value.clone());
-                vars.insert(n, Var::Array(a));
-                Ok(value)
-            }
-            (_, None) => {
-                vars.insert(n, Var::Scalar(value.clone()));
-                Ok(value)
-            }
-        }
-    }
-
-    /// Whether a variable exists.
-    pub fn var_exists(&self, name: &str) -> bool {
-        let (base, idx) = split_var(name);
-        let (f, n) = self.resolve(self.cur, base);
-        match (self.frames[f].vars.get(&n), idx) {
-            (Some(Var::Scalar(_)), None) | (Some(Var::Array(_)), None) => true,
-            (Some(Var::Array(a)), Some(i)) => a.contains_key(i),
-            _ => false,
-        }
-    }
-
-    pub(crate) fn unset_var(&mut self, name: &str, complain: bool) -> TclResult {
-        let (base, idx) = split_var(name);
-        let (f, n) = self.resolve(self.cur, base);
-        let vars = &mut self.frames[f].vars;
-        let ok = match (vars.get_mut(&n), idx) {
-            (Some(Var::Array(a)), Some(i)) => {
-                if a.remove(i).is_some() {
-                    true
-                } else {
-                    if complain {
-                        return err(format!("can't unset \"{name}\": no such element in array"));
-                    }
-                    false
-                }
-            }
-            (Some(Var::Scalar(_)), Some(_)) => {
-                if complain {
-                    return err(format!("can't unset \"{name}\": variable isn't array"));
-                }
-                false
-            }
-            (Some(_), None) => vars.remove(&n).is_some(),
-            (Some(Var::Link(..)), Some(_)) | (None, _) => false,
-        };
-        if !ok && complain && idx.is_none() {
-            return err(format!("can't unset \"{name}\": no such variable"));
-        }
-        if !ok && complain {
-            return err(format!("can't unset \"{name}\": no such variable"));
-        }
-        Ok(String::new())
-    }
-
-    pub(crate) fn array_get(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        let (f, n) = self.resolve(self.cur, name);
-        match self.frames[f].vars.get(&n) {
-            Some(Var::Array(a)) => Some(a.clone()),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn is_scalar(&self, name: &str) -> bool {
-        let (f, n) = self.resolve(self.cur, name);
-        matches!(self.frames[f].vars.get(&n), Some(Var::Scalar(_)))
-    }
-
-    pub(crate) fn array_make(&mut self, name: &str) -> Result<(), Exception> {
-        let (f, n) = self.resolve(self.cur, name);
-        match self.frames[f].vars.get(&n) {
-            Some(Var::Array(_)) => Ok(()),
-            Some(_) => err(format!("can't set \"{name}\": variable isn't array")),
-            None => {
-                self.frames[f].vars.insert(n, Var::Array(BTreeMap::new()));
-                Ok(())
-            }
-        }
-    }
-
-    /// Link `local` in the current frame to `other` in frame `level`.
-    pub(crate) fn link_var(&mut self, level: usize, other: &str, local: &str) -> TclResult {
-        let (tf, tn) = self.resolve(level, other);
-        if tf == self.cur && tn == local {
-            return err("can't upvar from variable to itself");
-        }
-        if split_var(local).1.is_some() {
-            return err(format!(
-                "bad variable name \"{local}\": can't create a scalar variable that looks like an array element"
-            ));
-        }
-        let vars = &mut self.frames[self.cur].vars;
-        if let Some(v) = vars.get(local) {
-            if !matches!(v, Var::Link(..)) {
-                return err(format!("variable \"{local}\" already exists"));
-            }
-        }
-        vars.insert(local.to_string(), Var::Link(tf, tn));
-        Ok(String::new())
-    }
-
-    pub(crate) fn level(&self) -> usize {
-        // number of proc frames between the current one and global
-        let mut n = 0;
-        let mut f = self.cur;
-        while f != 0 {
-            n += 1;
-            f = self.frames[f].parent;
-        }
-        n
-    }
-
-    /// Resolve a level spec (`1`, `#0`) to a frame index.
-    pub(crate) fn frame_for_level(&self, spec: &str) -> Result<usize, Exception> {
-        let bad = || err(format!("bad level \"{spec}\""));
-        if let Some(abs) = spec.strip_prefix('#') {
-            let Ok(n) = abs.parse::<usize>() else {
-                return bad();
-            };
-            let cur_level = self.level();
-            if n > cur_level {
-                return bad();
-            }
-            let mut f = self.cur;
-            for _ in 0..(cur_level - n) {
-                f = self.frames[f].parent;
-            }
-            Ok(f)
-        } else {
-            let Ok(n) = spec.parse::<usize>() else {
-                return bad();
-            };
-            let mut f = self.cur;
-            for _ in 0..n {
-                if f == 0 {
-                    return bad();
-                }
-                f = self.frames[f].parent;
-            }
-            Ok(f)
-        }
-    }
-
-    pub(crate) fn current_frame(&self) -> usize {
-        self.cur
-    }
-
-    /// Run `f` with the current frame set to `frame`.
-    pub(crate) fn with_frame<T>(&mut self, frame: usize, f: impl FnOnce(&mut Self) -> T) -> T {
-        let saved = self.cur;
-        self.cur = frame;
-        let r = f(self);
-        self.cur = saved;
-        r
-    }
-
-    pub(crate) fn frame_call(&self, level: usize) -> Option<Vec<String>> {
-        let cur_level = self.level();
-        if level == 0 || level > cur_level {
-            return None;
-        }
-        let mut f = self.cur;
-        for _ in 0..(cur_level - level) {
-            f = self.frames[f].parent;
-        }
-        Some(self.frames[f].call.clone())
-    }
-
-    // ----- evaluation -----
-
-    /// Parse (cached) a script given as a string.
-    pub(crate) fn compile(&mut self, s: &str) -> Result<Arc<Script>, Exception> {
-        if let Some(sc) = self.cache.get(s) {
-            return Ok(sc.clone());
-        }
-        let sc = parse_script(s).map_err(parse_exception)?;
-        let sc = Arc::new(sc);
-        if self.cache.len() > 4096 {
-            self.cache.clear();
-        }
-        self.cache.insert(s.to_string(), sc.clone());
-        Ok(sc)
-    }
-
-    /// Evaluate a script string in the current frame.
-    pub fn eval(&mut self, s: &str) -> TclResult {
-        let sc = self.compile(s)?;
-        self.eval_script(&sc)
-    }
-
-    /// Evaluate a script body given as argument `arg` of the current
-    /// command. If `arg` is Some and that word was braced, the body counts as
-    /// compiled inline (as Tcl 8.6 compiles if/while/for bodies): an error
-    /// keeps the line of the failing command inside it. Otherwise the error
-    /// trace gets `(ctx line N)` and the command's own line.
-    pub(crate) fn eval_body(&mut self, s: &str, ctx: &str, arg: Option<usize>) -> TclResult {
-        let word_line = arg.and_then(|i| {
-            self.word_lines
-                .last()
-                .and_then(|w| w.get(i).copied().flatten())
-        });
-        let saved_line = self.cur_line;
-        let map = self
-            .cur_map
-            .and_then(|off| word_line.map(|wl| off + wl - 1));
-        let r = match self.compile(s) {
-            Ok(sc) => {
-                self.line_map = map;
-                self.eval_script(&sc)
-            }
-            Err(e) => Err(e),
-        };
-        self.cur_line = saved_line;
-        if let Err(Exception::Error(mut e)) = r {
-            match (word_line, e.line) {
-                (Some(wl), Some(l)) if e.inline => e.line = Some(wl + l - 1),
-                _ => {
-                    if let Some(l) = e.line {
-                        e.info.push_str(&format!("\n    ({ctx} line {l})"));
-                    }
-                    e.inline = false;
-                }
-            }
-            return Err(Exception::Error(e));
-        }
-        r
-    }
-
-    /// Evaluate a parsed script in the current frame.
-    pub fn eval_script(&mut self, script: &Script) -> TclResult {
-        let map = self.line_map.take();
-        let saved_map = std::mem::replace(&mut self.cur_map, map);
-        let r = self.eval_commands(script);
-        self.cur_map = saved_map;
-        r
-    }
-
-    fn eval_commands(&mut self, script: &Script) -> TclResult {
-        let mut result = String::new();
-        for cmd in &script.cmds {
-            if self.deadline.is_some() {
-                self.check_deadline()?;
-            }
-            if let Some(off) = self.cur_map {
-                self.cur_line = off + cmd.line - 1;
-            }
-            let r = match self.subst_words(&cmd.words) {
-                Ok(words) => {
-                    let expand = cmd.words.iter().any(|w| w.expand);
-                    self.word_lines.push(
-                        cmd.words
-                            .iter()
-                            .map(|w| (w.braced && !expand).then_some(w.line))
-                            .collect(),
-                    );
-                    let r = self.invoke(&words);
-                    self.word_lines.pop();
-                    r
-                }
-                Err(e) => Err(e),
-            };
-            match r {
-                Ok(v) => result = v,
-                Err(Exception::Error(mut e)) => {
-                    if !e.inline {
-                        add_trace(&mut e, &cmd.text);
-                        e.line = Some(cmd.line);
-                        e.inline = true;
-                    }
-                    return Err(Exception::Error(e));
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Ok(result)
-    }
-
-    fn subst_words(&mut self, words: &[Word]) -> Result<Vec<String>, Exception> {
-        let mut out = Vec::with_capacity(words.len());
-        for w in words {
-            let v = self.subst_parts(&w.parts)?;
-            if w.expand {
-                let items = parse_list(&v).map_err(TclError::new)?;
-                out.extend(items);
-            } else {
-                out.push(v);
-            }
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn subst_parts(&mut self, parts: &[Part]) -> TclResult {
-        if let [single] = parts {
-            return self.subst_part(single);
-        }
-        let mut s = String::new();
-        for p in parts {
-            s.push_str(&self.subst_part(p)?);
-        }
-        Ok(s)
-    }
-
-    fn subst_part(&mut self, p: &Part) -> TclResult {
-        match p {
-            Part::Lit(s) => Ok(s.clone()),
-            Part::Var(name, None) => self.get_var2(name, None),
-            Part::Var(name, Some(idx)) => {
-                let i = self.subst_parts(idx)?;
-                self.get_var2(name, Some(&i))
-            }
-            Part::Cmd(sc) => self.eval_nested(sc),
-        }
-    }
-
-    fn eval_nested(&mut self, sc: &Arc<Script>) -> TclResult {
-        self.depth += 1;
-        if self.depth > MAX_NESTING {
-            self.depth -= 1;
-            return err("too many nested evaluations (infinite loop?)");
-        }
-        self.line_map = self.cur_map;
-        let r = self.eval_script(sc);
-        self.depth -= 1;
-        r
-    }
-
-    /// Invoke a command given its words.
-    pub fn invoke(&mut self, words: &[String]) -> TclResult {
-        if words.is_empty() {
-            return Ok(String::new());
-        }
-        let name = words[0].strip_prefix("::").unwrap_or(&words[0]);
-        let Some(cmd) = self.cmds.get(name).cloned() else {
-            return Err(TclError::with_code(
-                format!("invalid command name \"{}\"", words[0]),
-                format!(
-                    "TCL LOOKUP COMMAND {}",
-                    list::quote_element(&words[0], true)
-                ),
-            )
-            .into());
-        };
-        self.depth += 1;
-        if self.depth > MAX_NESTING {
-            self.depth -= 1;
-            return err("too many nested evaluations (infinite loop?)");
-        }
-        let r = match cmd {
-            Cmd::Builtin(f) => f(self, words),
-            Cmd::Host(f) => f(self, words),
-            Cmd::Proc(p) => self.run_proc(&p, words),
-        };
-        self.depth -= 1;
-        r
-    }
-
-    pub(crate) fn define_proc(&mut self, name: &str, args: &str, body: &str) -> TclResult {
-        let items = parse_list(args).map_err(TclError::new)?;
-        let mut params = Vec::new();
-        for it in items {
-            let f = parse_list(&it).map_err(TclError::new)?;
-            match f.len() {
-                0 => return err("argument with no name"),
-                1 => params.push((f[0].clone(), None)),
-                2 => params.push((f[0].clone(), Some(f[1].clone()))),
-                _ => return err(format!("too many fields in argument specifier \"{it}\"")),
-            }
-        }
-        let body_sc = Arc::new(parse_script(body).map_err(parse_exception)?);
-        let name = name.strip_prefix("::").unwrap_or(name);
-        self.cmds.insert(
-            name.to_string(),
-            Cmd::Proc(Arc::new(Proc {
-                params,
-                args_text: args.to_string(),
-                body_text: body.to_string(),
-                body: body_sc,
-            })),
-        );
-        Ok(String::new())
-    }
-
-    fn run_proc(&mut self, p: &Proc, words: &[String]) -> TclResult {
-        let mut frame = Frame {
-            vars: BTreeMap::new(),
-            call: words.to_vec(),
-            parent: self.cur,
-        };
-        let args = &words[1..];
-        let n = p.params.len();
-        let has_args = n > 0 && p.params[n - 1].0 == "args" && p.params[n - 1].1.is_none();
-        let fixed = if has_args { n - 1 } else { n };
-        let mut ai = 0;
-        let usage = || {
-            let mut u = words[0].clone();
-            for (i, (name, def)) in p.params.iter().enumerate() {
-                if has_args && i == n - 1 {
-                    u.push_str(" ?arg ...?");
-                } else if def.is_some() {
-                    u.push_str(&format!(" ?{name}?"));
-                } else {
-                    u.push(' ');
-                    u.push_str(name);
-                }
-            }
-            u
-        };
-        // required = params without default that come before the last param with no default
-        for (name, def) in p.params.iter().take(fixed) {
-            if ai < args.len() {
-                frame
-                    .vars
-                    .insert(name.clone(), Var::Scalar(args[ai].clone()));
-                ai += 1;
-            } else if let Some(d) = def {
-                frame.vars.insert(name.clone(), Var::Scalar(d.clone()));
-            } else {
-                return wrong_args(&usage());
-            }
-        }
-        if has_args {
-            frame.vars.insert(
-                "args".into(),
-                Var::Scalar(make_list(&args[ai.min(args.len())..])),
-            );
-        } else if ai < args.len() {
-            return wrong_args(&usage());
-        }
-        self.frames.push(frame);
-        let saved = self.cur;
-        self.cur = self.frames.len() - 1;
-        let r = self.eval_script(&p.body);
-        self.frames.truncate(self.cur);
-        self.cur = saved;
-        match r {
-            Ok(v) => Ok(v),
-            Err(Exception::Return(code, v)) => code_to_result(code, v),
-            Err(Exception::Error(mut e)) => {
-                if let Some(l) = e.line {
-                    e.info
-                        .push_str(&format!("\n    (procedure \"{}\" line {l})", words[0]));
-                }
-                e.inline = false;
-                Err(Exception::Error(e))
-            }
-            Err(Exception::Break) => err("invoked \"break\" outside of a loop"),
-            Err(Exception::Continue) => err("invoked \"continue\" outside of a loop"),
-        }
-    }
-
-    /// Call a procedure (or any command) by name with arguments, as failsh
-    /// does for start/stop/reclaim/check/trap procedures. Runs in the global
-    /// frame.
-    pub fn call_proc(&mut self, name: &str, args: &[&str]) -> Result<String, TclError> {
-        let mut words = vec![name.to_string()];
-        words.extend(args.iter().map(|s| s.to_string()));
-        let saved = self.cur;
-        self.cur = 0;
-        let r = self.invoke(&words);
-        self.frames.truncate(1);
-        let _ = saved;
-        self.cur = 0;
-        match r {
-            Ok(v) => Ok(v),
-            Err(Exception::Error(mut e)) => {
-                let text = make_list(&words);
-                add_trace(&mut e, &text);
-                if e.code == "TIMEOUT" {
-                    e.message = format!("procedure \"{name}\" exceeded its time limit");
-                }
-                Err(*e)
-            }
-            Err(Exception::Return(code, v)) => match code_to_result(code, v) {
-                Ok(v) => Ok(v),
-                Err(Exception::Error(e)) => Err(*e),
-                Err(_) => Err(TclError::new("procedure returned an unexpected code")),
-            },
-            Err(Exception::Break) => Err(TclError::new("invoked \"break\" outside of a loop")),
-            Err(Exception::Continue) => {
-                Err(TclError::new("invoked \"continue\" outside of a loop"))
-            }
-        }
-    }
-
-    /// Evaluate the text of a file named `file`: parse everything (including
-    /// statically known bodies) first, then run. Errors carry `(file "x" line N)`.
-    pub fn eval_source(&mut self, text: &str, file: &str) -> Result<String, TclError> {
-        let file_ctx = |e: &mut TclError| {
-            if let Some(l) = e.line {
-                e.info
-                    .push_str(&format!("\n    (file \"{file}\" line {l})"));
-            }
-        };
-        let sc = match parse_script(text).and_then(|sc| {
-            parser::check_bodies(&sc)?;
-            Ok(sc)
-        }) {
-            Ok(sc) => sc,
-            Err(pe) => {
-                let mut e = parse_error(&pe);
-                e.line = Some(pe.line);
-                file_ctx(&mut e);
-                return Err(e);
-            }
-        };
-        self.files.push(file.to_string());
-        let saved_line = self.cur_line;
-        self.line_map = Some(1);
-        let r = self.eval_script(&sc);
-        self.cur_line = saved_line;
-        self.files.pop();
-        match r {
-            Ok(v) => Ok(v),
-            Err(Exception::Return(code, v)) => match code_to_result(code, v) {
-                Ok(v) => Ok(v),
-                Err(Exception::Error(mut e)) => {
-                    file_ctx(&mut e);
-                    Err(*e)
-                }
-                Err(_) => Ok(String::new()),
-            },
-            Err(Exception::Error(mut e)) => {
-                file_ctx(&mut e);
-                Err(*e)
-            }
-            Err(Exception::Break) => Err(TclError::new("invoked \"break\" outside of a loop")),
-            Err(Exception::Continue) => {
-                Err(TclError::new("invoked \"continue\" outside of a loop"))
-            }
-        }
-    }
-
-    /// Read and evaluate a file (see [`Interp::eval_source`]).
-    pub fn eval_file(&mut self, path: &std::path::Path) -> Result<String, TclError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            TclError::new(format!(
-                "couldn't read file \"{}\": {}",
-                path.display(),
-                num::io_error_text(&e)
-            ))
-        })?;
-        self.eval_source(&text, &path.display().to_string())
+    /// Whether namespace `ns` (qualified, no leading `::`; "" is global) exists.
+    pub(crate) fn namespace_exists(&self, ns: &str) -> bool {
+        ns.is_empty() || self.namespaces.contains(ns)
     }
 }
 
@@ -1072,7 +539,9 @@ mod tests {
 
     /// An interpreter with a host command `where` that records
     /// `current_location` each time it runs.
-    fn recorder() -> (Interp, Arc<Mutex<Vec<Option<(String, usize)>>>>) {
+    type Seen = Arc<Mutex<Vec<Option<(String, usize)>>>>;
+
+    fn recorder() -> (Interp, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut it = Interp::new();
         let s = seen.clone();
