@@ -565,15 +565,40 @@ pub(crate) fn cmd_try(it: &mut Interp, a: &[String]) -> TclResult {
         if let Some(v) = h.vars.get(1) {
             it.set_var(v, opts)?;
         }
-        result = it.eval_body(&a[h.body], "\"try\" handler", Some(h.body));
+        let ctx = if h.on.is_some() {
+            "\"try ... on\" handler"
+        } else {
+            "\"try ... trap\" handler"
+        };
+        result = try_part(it, &a[h.body], ctx, h.body);
     }
     if let Some(f) = finally {
-        match it.eval_body(&a[f], "\"try\" finally", Some(f)) {
+        match it.eval_body(&a[f], "\"try ... finally\" body", Some(f)) {
             Ok(_) => {}
             Err(e) => return Err(e),
         }
     }
     result
+}
+
+/// A handler of `try`. In a procedure Tcl 8.6 compiles it inline (an error
+/// keeps its own line); at the level of a sourced file it names the line
+/// inside the handler as the file's line (Tcl's own quirk, kept for
+/// agreement). The body and `finally` are inline everywhere.
+fn try_part(it: &mut Interp, script: &str, ctx: &str, arg: usize) -> TclResult {
+    if it.in_proc() {
+        return it.eval_body(script, ctx, Some(arg));
+    }
+    match it.eval_body(script, ctx, None) {
+        Err(Exception::Error(mut e)) if !e.uncatchable() => {
+            e.inline = e.line.is_some();
+            if e.inline {
+                e.logged = true;
+            }
+            Err(Exception::Error(e))
+        }
+        r => r,
+    }
 }
 
 /// `apply {args body ?namespace?} ?arg ...?`

@@ -257,7 +257,7 @@ pub(crate) fn cmd_dict(it: &mut Interp, a: &[String]) -> TclResult {
             Ok(String::new())
         }
         o => err(format!(
-            "unknown or ambiguous subcommand \"{o}\": must be append, create, exists, filter, for, get, getdef, getwithdefault, incr, info, keys, lappend, map, merge, remove, replace, set, size, unset, update, values, or with"
+            "unknown or ambiguous subcommand \"{o}\": must be append, create, exists, filter, for, get, incr, info, keys, lappend, map, merge, remove, replace, set, size, unset, update, values, or with"
         )),
     }
 }

@@ -26,7 +26,14 @@ pub(crate) fn cmd_info(it: &mut Interp, a: &[String]) -> TclResult {
             if a.len() > 3 {
                 return wrong_args(&format!("info {} ?pattern?", a[1]));
             }
-            Ok(pattern_filter(command_names(it, a[1] == "procs", a.get(2)), a.get(2)))
+            let pat = a.get(2).map(|p| {
+                if p.contains("::") && !p.starts_with("::") {
+                    format!("::{}", super::vars::join_ns(it.current_ns(), p))
+                } else {
+                    p.clone()
+                }
+            });
+            Ok(pattern_filter(command_names(it, a[1] == "procs", pat.as_ref()), pat.as_ref()))
         }
         "globals" | "locals" | "vars" => {
             if a.len() > 3 {

@@ -153,7 +153,6 @@ pub(crate) fn cmd_lsearch(it: &mut Interp, a: &[String]) -> TclResult {
         None
     };
     let mut hits = Vec::new();
-    let mut keys = Vec::new();
     for (k, e) in l.iter().enumerate().skip(start.max(0) as usize) {
         let key = match &index {
             Some(ix) => {
@@ -181,31 +180,37 @@ pub(crate) fn cmd_lsearch(it: &mut Interp, a: &[String]) -> TclResult {
         };
         if m != not {
             hits.push(k);
-            keys.push(key);
             if !all {
                 break;
             }
         }
     }
     if inline {
-        let v: Vec<String> = if subindices {
-            keys
-        } else {
-            hits.iter().map(|k| l[*k].clone()).collect()
-        };
+        let v: Vec<String> = hits.iter().map(|k| l[*k].clone()).collect();
         if all {
             return Ok(make_list(&v));
         }
         return Ok(v.into_iter().next().unwrap_or_default());
     }
+    // -subindices: the path of the matching term, not just the element's index
+    let path = |k: usize| -> String {
+        match (&index, subindices) {
+            (Some(ix), true) => {
+                let mut p = vec![k.to_string()];
+                p.extend(ix.iter().cloned());
+                make_list(&p)
+            }
+            _ => k.to_string(),
+        }
+    };
     if all {
-        return Ok(hits
-            .iter()
-            .map(|k| k.to_string())
-            .collect::<Vec<_>>()
-            .join(" "));
+        let v: Vec<String> = hits.iter().map(|k| path(*k)).collect();
+        return Ok(make_list(&v));
     }
-    Ok(hits.first().map(|k| *k as i64).unwrap_or(-1).to_string())
+    Ok(hits
+        .first()
+        .map(|k| path(*k))
+        .unwrap_or_else(|| "-1".into()))
 }
 
 pub(crate) fn cmd_lsort(_it: &mut Interp, a: &[String]) -> TclResult {

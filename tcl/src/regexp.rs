@@ -312,6 +312,11 @@ pub(crate) fn cmd_regexp(it: &mut Interp, a: &[String]) -> TclResult {
     let mut last: Option<Vec<String>> = None;
     let mut at = from;
     while at <= s.len() {
+        // Tcl does not count an empty match at the very end once it has
+        // moved along the string
+        if all && at == s.len() && count > 0 {
+            break;
+        }
         let Some(caps) = re.captures_at(s, at) else {
             break;
         };

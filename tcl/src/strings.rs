@@ -414,7 +414,8 @@ fn string_is(it: &mut Interp, args: &[String]) -> TclResult {
         ));
     };
     if s.is_empty() {
-        r = !strict;
+        // the empty string is a list even with -strict
+        r = !strict || class == "list";
     }
     if !r {
         if let Some(v) = failvar {
