@@ -385,11 +385,27 @@ fn parse_opts(it: &Interp, args: &[String], usage: &str, allowed: &str) -> Resul
                 })
             }
             "-locale" => {}
-            "-base" if allowed.contains("-base") => o.base = Some(get_int(&p[1])?),
+            "-base" if allowed.contains("-base") => o.base = Some(clock_value(&p[1])?),
             other => return err(format!("bad option \"{other}\": must be {allowed}")),
         }
     }
     Ok(o)
+}
+
+/// Times beyond about ±4.4 million years are refused, so that no date
+/// arithmetic can overflow.
+const MAX_TIME: i64 = 1 << 47;
+
+fn clock_value(s: &str) -> Result<i64, Exception> {
+    let t = get_int(s)?;
+    if t.abs() > MAX_TIME {
+        return Err(TclError::with_code(
+            format!("clock value \"{s}\" is out of range"),
+            "CLOCK outOfRange",
+        )
+        .into());
+    }
+    Ok(t)
 }
 
 fn now() -> std::time::Duration {
@@ -420,7 +436,7 @@ pub(crate) fn cmd_clock(it: &mut Interp, a: &[String]) -> TclResult {
             if a.len() < 3 {
                 return wrong_args(usage);
             }
-            let t = get_int(&a[2])?;
+            let t = clock_value(&a[2])?;
             let o = parse_opts(it, &a[3..], usage, "-format, -gmt, -locale, or -timezone")?;
             let zone = o.zone.unwrap_or_else(|| it.local_zone());
             let fmt = o.format.as_deref().unwrap_or("%a %b %d %H:%M:%S %Z %Y");
@@ -438,18 +454,21 @@ pub(crate) fn cmd_clock(it: &mut Interp, a: &[String]) -> TclResult {
                 Some(f) => scan_format(&a[2], f, &zone, base)?,
                 None => scan_free(&a[2], &zone, base)?,
             };
-            Ok(match local {
+            let t = match local {
                 Scanned::Local(l) => zone.to_utc(l),
                 Scanned::Utc(u) => u,
+            };
+            if t.abs() > MAX_TIME {
+                return err(format!("clock scan: \"{}\" is out of range", a[2]));
             }
-            .to_string())
+            Ok(t.to_string())
         }
         "add" => {
             let usage = "clock add clockval ?number units?... ?-gmt boolean? ?-locale LOCALE? ?-timezone ZONE?";
             if a.len() < 3 {
                 return wrong_args(usage);
             }
-            let mut t = get_int(&a[2])?;
+            let mut t = clock_value(&a[2])?;
             let mut i = 3;
             let mut pairs = Vec::new();
             while i + 1 < a.len() && (a[i].parse::<i64>().is_ok() || !a[i].starts_with('-')) {
@@ -459,6 +478,9 @@ pub(crate) fn cmd_clock(it: &mut Interp, a: &[String]) -> TclResult {
             let o = parse_opts(it, &a[i..], usage, "-gmt, -locale, or -timezone")?;
             let zone = o.zone.unwrap_or_else(|| it.local_zone());
             for (n, unit) in pairs {
+                if n.abs() > MAX_TIME / 86400 / 7 || t.abs() > MAX_TIME {
+                    return err("clock add: time out of range");
+                }
                 let u = unit.trim_end_matches('s');
                 t = match u {
                     "second" => t + n,
@@ -611,7 +633,7 @@ fn scan_format(s: &str, fmt: &str, zone: &Zone, base: i64) -> Result<Scanned, Ex
             }
             'M' => mi = take_num(&s, &mut i, 2, false)?,
             'S' => sec = take_num(&s, &mut i, 2, false)?,
-            's' => epoch = Some(take_num(&s, &mut i, 20, true)?),
+            's' => epoch = Some(take_num(&s, &mut i, 15, true)?),
             'p' | 'P' => {
                 let r: String = s[i..].iter().take(2).collect::<String>().to_lowercase();
                 pm = Some(match r.as_str() {

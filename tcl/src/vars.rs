@@ -98,6 +98,11 @@ impl Interp {
                 _ => break,
             }
         }
+        if f >= self.frames.len() {
+            // a link (made by upvar in a namespace script) to a frame that
+            // has returned: the variable is gone; use a name no one has
+            return (0, format!("\0gone\0{key}"));
+        }
         (f, key)
     }
 
