@@ -1,5 +1,6 @@
 //! Arbitrary input never panics the parser or the interpreter (exec is
-//! disabled and a deadline bounds loops).
+//! disabled, check mode keeps it from writing files, and a deadline bounds
+//! loops).
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ fn run(s: &str) {
     let _ = parse_list(s);
     let mut it = Interp::new();
     it.set_exec_enabled(false);
+    it.set_check_mode(true);
     it.set_capture_output(true);
     it.set_deadline(Some(Instant::now() + Duration::from_millis(50)));
     let _ = it.eval_source(s, "fuzz.tcl");
@@ -61,6 +63,31 @@ fn tclish() -> impl Strategy<Value = String> {
         "upvar ",
         "uplevel ",
         "rename p q",
+        "namespace eval n {",
+        "variable v ",
+        "n::p ",
+        "$::n::v",
+        "dict set d a ",
+        "dict get ",
+        "regexp -all -inline {",
+        "regsub -all ",
+        "clock format 0 -format %",
+        "clock scan ",
+        "scan ",
+        "subst {",
+        "lmap x {1 2} {",
+        "try {",
+        "} on error {m} {",
+        "} finally {",
+        "apply {{x} {",
+        "source ",
+        "file join ",
+        "open /dev/null",
+        "gets ",
+        "exit ",
+        "$env(",
+        "string is integer -strict ",
+        "lsearch -regexp -index 0 ",
     ]);
     prop::collection::vec(atoms, 0..40).prop_map(|v| v.concat())
 }
