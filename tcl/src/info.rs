@@ -39,7 +39,23 @@ pub(crate) fn cmd_info(it: &mut Interp, a: &[String]) -> TclResult {
             if a.len() > 3 {
                 return wrong_args(&format!("info {} ?pattern?", a[1]));
             }
-            Ok(pattern_filter(it.var_names(&a[1]), a.get(2)))
+            match a.get(2) {
+                // a qualified pattern lists namespace variables by full name
+                Some(p) if a[1] == "vars" && p.contains("::") => {
+                    let p = if p.starts_with("::") {
+                        p.clone()
+                    } else {
+                        format!("::{}", super::vars::join_ns(it.current_ns(), p))
+                    };
+                    let names: Vec<String> = it
+                        .namespace_var_keys()
+                        .into_iter()
+                        .map(|k| format!("::{k}"))
+                        .collect();
+                    Ok(pattern_filter(names, Some(&p)))
+                }
+                pat => Ok(pattern_filter(it.var_names(&a[1]), pat)),
+            }
         }
         "script" => {
             if a.len() > 3 {

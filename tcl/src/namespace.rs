@@ -187,9 +187,6 @@ fn ns_unknown(n: &str, cmd: &str) -> Exception {
 
 /// `variable ?name value ...? name ?value?`
 pub(crate) fn cmd_variable(it: &mut Interp, a: &[String]) -> TclResult {
-    if a.len() < 2 {
-        return wrong_args("variable ?name value...? name ?value?");
-    }
     let mut i = 1;
     while i < a.len() {
         let value = a.get(i + 1).cloned();

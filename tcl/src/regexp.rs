@@ -8,6 +8,10 @@
 //! references (`\1` in a pattern), `[[.x.]]` and `[[=x=]]`. The crate
 //! picks the first alternative that matches (Perl's rule) where Tcl picks
 //! the longest: `regexp {a|ab} ab m` sets `m` to `a` here, `ab` in Tcl.
+//! With `-all`, Tcl starts each further search without looking at the
+//! character before it, so `\m` can match right after a match inside a
+//! word (`regsub -all -nocase {\mab} ABab` replaces both); here the
+//! assertions see the whole string.
 
 use regex::{Captures, Regex, RegexBuilder};
 

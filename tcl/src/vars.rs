@@ -442,6 +442,16 @@ impl Interp {
         }
     }
 
+    /// Keys of the variables that live in a namespace (qualified, set).
+    pub(crate) fn namespace_var_keys(&self) -> Vec<String> {
+        self.frames[0]
+            .vars
+            .iter()
+            .filter(|(k, v)| k.contains("::") && matches!(v, Var::Scalar(_) | Var::Array(_)))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     pub(crate) fn level(&self) -> usize {
         // number of frames between the current one and global
         let mut n = 0;

@@ -107,26 +107,46 @@ impl Gen {
                     _ => format!("puts [clock format [clock scan {{{d:02}/{mo:02}/{y:04}}} -format %d/%m/%Y -gmt 1] -gmt 1]"),
                 }
             }
-            8 => "puts [expr {[clock seconds] > 1700000000}][expr {[clock milliseconds] > 1700000000000}]".into(),
+            8 if self.r.chance(50) => "puts [expr {[clock seconds] > 1700000000}][expr {[clock milliseconds] > 1700000000000}]".into(),
+            8 => {
+                // local time through zone files (both read /usr/share/zoneinfo
+                // or their own copy); within the files' transition tables and
+                // away from the hours when clocks change
+                let tz = self.r.pick(&[":Europe/Berlin", ":America/New_York", ":Asia/Tokyo", ":UTC"]);
+                if self.r.chance(50) {
+                    format!(
+                        "puts [clock format {} -timezone {tz} -format {{%Y-%m-%d %H:%M:%S %Z %z}}]",
+                        self.r.int(0, 2_100_000_000)
+                    )
+                } else {
+                    let (y, mo, d) = (self.r.int(1971, 2036), self.r.int(1, 12), self.r.int(1, 28));
+                    let (h, mi) = (self.r.int(4, 23), self.r.int(0, 59));
+                    format!("puts [clock scan {{{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:00}} -format {{%Y-%m-%d %H:%M:%S}} -timezone {tz}]")
+                }
+            }
             9 | 10 => {
                 let re = self.r.pick(REGEXPS);
                 let s = self.r.pick(SUBJECTS);
+                // Tcl starts each further -all search without looking back,
+                // so \m right after a match inside a word differs (docs/tcl.md)
+                let all_re = if re.contains("\\m") { r"{\d+}" } else { re };
                 match self.r.below(5) {
                     0 => format!("set rm -; set rg1 -; set rg2 -\nputs [regexp {re} {s} rm rg1 rg2]|$rm|$rg1|$rg2"),
-                    1 => format!("puts [regexp -all -inline {re} {s}]"),
+                    1 => format!("puts [regexp -all -inline {all_re} {s}]"),
                     2 => format!("puts [regexp -inline -nocase {re} {s}]"),
                     3 => format!("set rm -; puts [regexp -indices -- {re} {s} rm]|$rm"),
-                    _ => format!("puts [regexp -all {re} {s}]"),
+                    _ => format!("puts [regexp -all {all_re} {s}]"),
                 }
             }
             11 => {
                 let re = self.r.pick(REGEXPS);
                 let s = self.r.pick(SUBJECTS);
                 let spec = self.r.pick(&["{<&>}", r"{\1-\0}", "{}", r"{[\&]}", "_"]);
+                let all_re = if re.contains("\\m") { r"{\d+}" } else { re };
                 match self.r.below(3) {
                     0 => format!("puts [regsub {re} {s} {spec}]"),
-                    1 => format!("puts [regsub -all {re} {s} {spec}]"),
-                    _ => format!("puts [regsub -all -nocase {re} {s} {spec} out]|$out"),
+                    1 => format!("puts [regsub -all {all_re} {s} {spec}]"),
+                    _ => format!("puts [regsub -all -nocase {all_re} {s} {spec} out]|$out"),
                 }
             }
             12 => format!(
