@@ -198,6 +198,9 @@ pub(crate) fn cmd_append(it: &mut Interp, a: &[String]) -> TclResult {
     };
     for x in &a[2..] {
         v.push_str(x);
+        if v.len() > super::MAX_VALUE {
+            return Err(super::too_big());
+        }
     }
     it.set_var(&a[1], v)
 }

@@ -7,8 +7,8 @@ use super::list::{self, make_list, parse_list};
 use super::parser::{self, parse_script, Part, Script, Word};
 use super::vars::{qualifier, Frame, FrameKind, Var};
 use super::{
-    add_trace, code_to_result, err, parse_error, parse_exception, wrong_args, Cmd, Exception,
-    Interp, Proc, TclError, TclResult, MAX_NESTING,
+    add_trace, code_to_result, err, parse_error, parse_exception, too_big, wrong_args, Cmd,
+    Exception, Interp, Proc, TclError, TclResult, MAX_NESTING, MAX_VALUE,
 };
 
 /// Parse a procedure's argument list.
@@ -137,8 +137,13 @@ impl Interp {
 
     fn subst_words(&mut self, words: &[Word]) -> Result<Vec<String>, Exception> {
         let mut out = Vec::with_capacity(words.len());
+        let mut total = 0usize;
         for w in words {
             let v = self.subst_parts(&w.parts)?;
+            total += v.len();
+            if total > 4 * MAX_VALUE {
+                return Err(too_big());
+            }
             if w.expand {
                 let items = parse_list(&v).map_err(TclError::new)?;
                 out.extend(items);
@@ -156,6 +161,9 @@ impl Interp {
         let mut s = String::new();
         for p in parts {
             s.push_str(&self.subst_part(p)?);
+            if s.len() > MAX_VALUE {
+                return Err(too_big());
+            }
         }
         Ok(s)
     }

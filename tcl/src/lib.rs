@@ -39,6 +39,16 @@ use vars::{Frame, Var};
 /// stay lower to protect the Rust stack in worker threads).
 pub const MAX_NESTING: usize = 200;
 
+/// Largest value one command builds by concatenation (a word, `append`,
+/// `format`, `string map`, `regsub`, `subst`, `join`): 64 MiB, so that a
+/// short script cannot make the interpreter allocate gigabytes before a
+/// deadline is checked. Beyond it: `max size for a Tcl value exceeded`.
+pub const MAX_VALUE: usize = 64 * 1024 * 1024;
+
+pub(crate) fn too_big() -> Exception {
+    TclError::with_code("max size for a Tcl value exceeded", "TCL MEMORY").into()
+}
+
 /// A Tcl error: message, errorInfo-style trace and errorCode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TclError {

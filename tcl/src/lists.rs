@@ -339,7 +339,12 @@ pub(crate) fn cmd_join(_it: &mut Interp, a: &[String]) -> TclResult {
         return wrong_args("join list ?joinString?");
     }
     let sep = if a.len() == 3 { a[2].as_str() } else { " " };
-    Ok(get_list(&a[1])?.join(sep))
+    let l = get_list(&a[1])?;
+    let size: usize = l.iter().map(String::len).sum::<usize>() + sep.len() * l.len();
+    if size > super::MAX_VALUE {
+        return Err(super::too_big());
+    }
+    Ok(l.join(sep))
 }
 
 pub(crate) fn cmd_split(_it: &mut Interp, a: &[String]) -> TclResult {

@@ -412,6 +412,9 @@ pub(crate) fn cmd_regsub(it: &mut Interp, a: &[String]) -> TclResult {
         count += 1;
         out.push_str(&s[copied..m.start()]);
         expand_subspec(spec, &caps, &mut out);
+        if out.len() > super::MAX_VALUE {
+            return Err(super::too_big());
+        }
         copied = m.end();
         if !all {
             break;

@@ -46,14 +46,23 @@ pub(crate) fn cmd_subst(it: &mut Interp, a: &[String]) -> TclResult {
                     Some(p) => out.push_str(&it.subst_parts(&[p])?),
                     None => out.push('$'),
                 }
+                if out.len() > super::MAX_VALUE {
+                    return Err(super::too_big());
+                }
                 i = end.max(i + 1);
                 chunk = i;
             }
             b'[' if cmds => {
                 out.push_str(&src[chunk..i]);
                 let (sc, end) = parse_bracket_at(src, i).map_err(|e| parse_err(e.message))?;
+                it.check_deadline()?;
                 match it.eval_script(&sc) {
-                    Ok(v) => out.push_str(&v),
+                    Ok(v) => {
+                        out.push_str(&v);
+                        if out.len() > super::MAX_VALUE {
+                            return Err(super::too_big());
+                        }
+                    }
                     Err(Exception::Break) => return Ok(out),
                     Err(Exception::Continue) => {}
                     Err(Exception::Return(_, v)) => out.push_str(&v),

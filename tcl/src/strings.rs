@@ -270,6 +270,9 @@ pub(super) fn cmd_string(it: &mut Interp, a: &[String]) -> TclResult {
                 for (k, v) in &pairs {
                     if !k.is_empty() && i + k.len() <= cmpc.len() && cmpc[i..i + k.len()] == k[..] {
                         out.push_str(v);
+                        if out.len() > super::MAX_VALUE {
+                            return Err(super::too_big());
+                        }
                         i += k.len();
                         continue 'outer;
                     }
@@ -530,6 +533,18 @@ fn fmt_g(x: f64, p: usize, alt: bool, upper: bool) -> String {
     s
 }
 
+/// Largest field width or precision `format` pads to: Tcl allows up to
+/// 2^31-1 (and fails beyond with the same message); the cap here keeps a
+/// one-line script from allocating gigabytes.
+const MAX_FIELD: usize = 64 * 1024 * 1024;
+
+fn field_size(digits: &str) -> Result<usize, Exception> {
+    match digits.parse::<usize>() {
+        Ok(n) if n <= MAX_FIELD => Ok(n),
+        _ => err("max size for a Tcl value exceeded"),
+    }
+}
+
 pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() < 2 {
         return wrong_args("format formatString ?arg ...?");
@@ -547,6 +562,9 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
         Ok(args[*ai - 1].clone())
     };
     while i < f.len() {
+        if out.len() > super::MAX_VALUE {
+            return Err(super::too_big());
+        }
         if f[i] != '%' {
             out.push(f[i]);
             i += 1;
@@ -596,7 +614,7 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
             if w < 0 {
                 spec.minus = true;
             }
-            spec.width = w.unsigned_abs() as usize;
+            spec.width = field_size(&w.unsigned_abs().to_string())?;
             i += 1;
         } else {
             let st = i;
@@ -604,20 +622,26 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
                 i += 1;
             }
             if i > st {
-                spec.width = f[st..i].iter().collect::<String>().parse().unwrap_or(0);
+                spec.width = field_size(&f[st..i].iter().collect::<String>())?;
             }
         }
         if i < f.len() && f[i] == '.' {
             i += 1;
             if i < f.len() && f[i] == '*' {
-                spec.prec = Some(get_int(&next_arg(&mut ai)?)?.max(0) as usize);
+                let p = get_int(&next_arg(&mut ai)?)?.max(0);
+                spec.prec = Some(field_size(&p.to_string())?);
                 i += 1;
             } else {
                 let st = i;
                 while i < f.len() && f[i].is_ascii_digit() {
                     i += 1;
                 }
-                spec.prec = Some(f[st..i].iter().collect::<String>().parse().unwrap_or(0));
+                let digits: String = f[st..i].iter().collect();
+                spec.prec = Some(if digits.is_empty() {
+                    0
+                } else {
+                    field_size(&digits)?
+                });
             }
         }
         // size modifiers

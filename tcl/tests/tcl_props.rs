@@ -122,3 +122,32 @@ fn deep_nesting_is_an_error_not_a_crash() {
     );
     assert!(e.contains("nested too deeply"), "{e}");
 }
+
+#[test]
+fn huge_values_are_errors_not_allocations() {
+    // found by fuzzing: `format %2222222222s` asked for 2 GB
+    let mut it = Interp::new();
+    it.set_deadline(Some(Instant::now() + Duration::from_secs(20)));
+    let too_big = "max size for a Tcl value exceeded";
+    for s in [
+        "format %2222222222s x",
+        "format %.2222222222f 1",
+        "format %*s 100000000 x",
+        "format %99999999999999999999999d 1",
+        "set b [string repeat x 1000000]; string map [list x $b] [string repeat x 100]",
+        "set b [string repeat x 1000000]; regsub -all x [string repeat x 100] $b",
+        "set b [string repeat x 1000000]; join [lrepeat_free] $b",
+        "set b [string repeat x 1000000]; subst [string repeat {$b} 100]",
+        "set b [string repeat x 1000000]; set c [string repeat {$b} 100]; eval \"set d $c\"",
+        "set b [string repeat x 30000000]; append b $b $b $b",
+    ] {
+        let s = s.replace("[lrepeat_free]", "[string repeat {a } 100]");
+        match it.eval(&s) {
+            Err(failover_tcl::Exception::Error(e)) => {
+                assert_eq!(e.message, too_big, "{s}")
+            }
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+    assert_eq!(it.eval("string length [format %1000s x]").unwrap(), "1000");
+}
