@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::tcl::{err, make_list, parse_list, wrong_args, Exception, Interp, TclError, TclResult};
+use failover_tcl::{
+    err, make_list, parse_list, wrong_args, Exception, Interp, TclError, TclResult,
+};
 
 /// Interval of a service that does not set one: 5 s, the seed's value.
 pub const DEFAULT_INTERVAL_MS: u64 = 5000;

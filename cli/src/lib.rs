@@ -8,4 +8,3 @@ pub mod failsh;
 pub mod logging;
 pub mod monitor;
 pub mod sdnotify;
-pub mod tcl;

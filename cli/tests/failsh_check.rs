@@ -3,7 +3,7 @@
 
 use failover_cli::config::{load_str, DEFAULT_LIMIT_MS};
 use failover_cli::failsh::{grarp, load};
-use failover_cli::tcl::Interp;
+use failover_tcl::Interp;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -310,4 +310,129 @@ fn failsh_t_loads_the_fast_linux_examples() {
         }
         assert!(stderr.is_empty(), "unexpected stderr:\n{stderr}");
     }
+}
+
+/// Runs `failsh -t -f FILE` with extra environment variables.
+fn failsh_t_env(file: &PathBuf, env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_failsh"))
+        .args(["-t", "-f"])
+        .arg(file)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run failsh -t");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_configuration_reads_its_environment_and_sources_shared_procedures() {
+    let path = temp_file(
+        "source-env",
+        "source [file join [file dirname [info script]] common.tcl]\n\
+         failsvc $::env(FAILOVER_TEST_VIP) create\n\
+         failsvc $::env(FAILOVER_TEST_VIP) start startservice\n\
+         failsvc $::env(FAILOVER_TEST_VIP) stop stopservice\n\
+         failsvc $::env(FAILOVER_TEST_VIP) slaves macbeth\n\
+         failhost macbeth port $env(FAILOVER_TEST_PORT)\n\
+         failhost macbeth address 198.18.0.2\n",
+    );
+    std::fs::write(
+        path.parent().unwrap().join("common.tcl"),
+        "proc startservice {} {\n    return UP\n}\nproc stopservice {} {\n    return FAIL\n}\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = failsh_t_env(
+        &path,
+        &[
+            ("FAILOVER_TEST_VIP", "198.18.0.77"),
+            ("FAILOVER_TEST_PORT", "1391"),
+        ],
+    );
+    assert_eq!(code, 0, "stderr:\n{stderr}");
+    assert!(stdout.contains("198.18.0.77"), "{stdout}");
+    assert!(
+        stdout.contains("faild of macbeth: 198.18.0.2:1391"),
+        "{stdout}"
+    );
+    // an error inside the sourced file names that file and its line
+    std::fs::write(
+        path.parent().unwrap().join("common.tcl"),
+        "proc startservice {} {\n    return UP\n}\nnosuchcommand\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = failsh_t_env(
+        &path,
+        &[
+            ("FAILOVER_TEST_VIP", "198.18.0.77"),
+            ("FAILOVER_TEST_PORT", "1391"),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("invalid command name \"nosuchcommand\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("common.tcl\" line 4)"), "{stderr}");
+    assert!(stderr.contains("x.tcl\" line 1)"), "{stderr}");
+}
+
+#[test]
+fn failsh_t_refuses_file_writes_and_exit() {
+    let dir = std::env::temp_dir().join(format!("failsh-check-refuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("written.txt");
+    let path = temp_file(
+        "refuse-open",
+        &format!(
+            "set f [open {} w]\nputs $f hello\nclose $f\n",
+            out.display()
+        ),
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("writing files is refused while the configuration is checked"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "failsh -t wrote a file");
+    let path = temp_file(
+        "refuse-exec",
+        &format!("exec echo hi > {}\n", out.display()),
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("refused while the configuration is checked"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "failsh -t wrote a file");
+    let path = temp_file("refuse-exit", "puts loading\nexit 0\n");
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("exit refused"), "{stderr}");
+}
+
+#[test]
+fn exit_stops_loading_and_is_an_error_in_a_procedure() {
+    let text = "proc startservice {} {\n    exit 3\n}\nproc stopservice {} {\n    return FAIL\n}\nfailsvc S create\nfailsvc S start startservice\nfailsvc S stop stopservice\nexit 0\nfailsvc T create\n";
+    let mut loaded = load_str(text, "x.tcl").unwrap();
+    assert!(loaded.config.services.contains_key("S"));
+    assert!(
+        !loaded.config.services.contains_key("T"),
+        "loading stops at exit 0"
+    );
+    // in a procedure failsh runs, exit is an error, not the end of failsh
+    let e = loaded.interp.call_proc("startservice", &[]).unwrap_err();
+    assert!(
+        e.message
+            .contains("exit is allowed only while a file is being loaded"),
+        "{}",
+        e.message
+    );
+    let e = load_str("exit 2\n", "x.tcl").unwrap_err();
+    assert_eq!(e.exit_code(), Some(2));
 }

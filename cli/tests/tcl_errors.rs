@@ -1,8 +1,10 @@
-//! Error messages for typical configuration mistakes, word for word, with
-//! the file line and the errorInfo-style trace failsh prints.
+//! Error messages of the configuration commands (failsvc, failhost, failtrap)
+//! for typical mistakes, word for word, with the file line and the
+//! errorInfo-style trace failsh prints. The interpreter's own messages are
+//! tested in the failover-tcl crate.
 
 use failover_cli::config::load_str;
-use failover_cli::tcl::{Interp, TclError};
+use failover_tcl::TclError;
 
 fn fail(text: &str) -> TclError {
     match load_str(text, "x.tcl") {
@@ -21,49 +23,6 @@ fn check(text: &str, message: &str, line: usize) -> TclError {
         e.info
     );
     e
-}
-
-const GOOD_PROCS: &str =
-    "proc startservice {} {\n    return UP\n}\nproc stopservice {} {\n    return FAIL\n}\n";
-
-#[test]
-fn unbalanced_brace_in_a_proc() {
-    let text = "failsvc S create\nproc startservice {} {\n    exec true\n    return UP\n\nfailsvc S start startservice\n";
-    let e = check(text, "missing close-brace", 2);
-    assert_eq!(
-        e.info,
-        "missing close-brace\n    while executing\n\"proc startservice {} {\"\n    (file \"x.tcl\" line 2)"
-    );
-}
-
-#[test]
-fn unbalanced_brace_inside_a_proc_body_is_found_before_anything_runs() {
-    // the proc body's braces balance, but an `if` inside it does not parse
-    let text = "puts before\nproc f {} {\n    set x \"abc\n}\n";
-    let mut it = Interp::new();
-    it.set_capture_output(true);
-    let e = it.eval_source(text, "x.tcl").unwrap_err();
-    assert_eq!(e.message, "missing \"");
-    assert_eq!(e.line, Some(2));
-    assert_eq!(it.take_stdout(), "", "nothing may run in a broken file");
-}
-
-#[test]
-fn missing_quote() {
-    check("set a 1\nset x \"abc\nset b 2\n", "missing \"", 2);
-}
-
-#[test]
-fn unknown_command() {
-    let e = check(
-        "set a 1\n\nfailsrv 198.18.0.50 create\n",
-        "invalid command name \"failsrv\"",
-        3,
-    );
-    assert_eq!(
-        e.info,
-        "invalid command name \"failsrv\"\n    while executing\n\"failsrv 198.18.0.50 create\"\n    (file \"x.tcl\" line 3)"
-    );
 }
 
 #[test]
@@ -133,24 +92,6 @@ fn bad_host_values() {
 }
 
 #[test]
-fn wrong_number_of_args_to_set() {
-    check(
-        "set a b c\n",
-        "wrong # args: should be \"set varName ?newValue?\"",
-        1,
-    );
-}
-
-#[test]
-fn reading_an_unset_variable() {
-    check(
-        "set a 1\nputs $nosuch\n",
-        "can't read \"nosuch\": no such variable",
-        2,
-    );
-}
-
-#[test]
 fn bad_misses() {
     check(
         "failsvc S create\nfailsvc S misses 0\n",
@@ -188,25 +129,6 @@ fn failsvc_before_create_and_twice() {
 }
 
 #[test]
-fn extra_characters_after_close_brace_and_quote() {
-    check(
-        "proc f {} {return 1}x\n",
-        "extra characters after close-brace",
-        1,
-    );
-    check(
-        "set a 1\nset b \"x\"y\n",
-        "extra characters after close-quote",
-        2,
-    );
-}
-
-#[test]
-fn missing_close_bracket() {
-    check("set a [list 1 2\n", "missing close-bracket", 1);
-}
-
-#[test]
 fn failtrap_usage() {
     check(
         "failsvc S create\nfailtrap S\n",
@@ -218,26 +140,4 @@ fn failtrap_usage() {
         "no service \"T\": create it first with \"failsvc T create\"",
         1,
     );
-}
-
-#[test]
-fn a_failing_procedure_reports_the_procedure_line() {
-    let text = format!("{GOOD_PROCS}proc broken {{}} {{\n    set x 1\n    nosuch $x\n}}\n");
-    let mut loaded = load_str(&text, "x.tcl").unwrap();
-    let e = loaded.interp.call_proc("broken", &[]).unwrap_err();
-    assert_eq!(e.message, "invalid command name \"nosuch\"");
-    assert_eq!(
-        e.info,
-        "invalid command name \"nosuch\"\n    while executing\n\"nosuch $x\"\n    (procedure \"broken\" line 3)\n    invoked from within\n\"broken\""
-    );
-}
-
-#[test]
-fn errors_in_an_if_body_keep_the_inner_line_like_tcl_source() {
-    let text = "set a 1\nif {$a} {\n    puts ok\n    incr a x\n}\n";
-    let mut it = Interp::new();
-    it.set_capture_output(true);
-    let e = it.eval_source(text, "x.tcl").unwrap_err();
-    assert_eq!(e.message, "expected integer but got \"x\"");
-    assert_eq!(e.line, Some(4));
 }

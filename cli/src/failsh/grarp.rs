@@ -7,8 +7,8 @@
 //! errorCode `GRARP <class>` (`GRARP USAGE`, `GRARP NOINTERFACE`, `GRARP PERMISSION`, ...), so
 //! a procedure can `catch` them and tell a missing interface from missing privileges.
 
-use crate::tcl::{Exception, Interp, TclError, TclResult};
 use failover_arp::{parse_grarp_args, GrarpCommand};
+use failover_tcl::{Exception, Interp, TclError, TclResult};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -20,7 +20,7 @@
 //! procedure removes it: a failsh that dies or hangs leaves nothing behind for longer than
 //! the lease.
 
-use crate::tcl::{Exception, Interp, TclError, TclResult};
+use failover_tcl::{Exception, Interp, TclError, TclResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

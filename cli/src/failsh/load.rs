@@ -8,10 +8,10 @@
 
 use crate::config::{self, FailshConfig, HostDef, LoadedConfig};
 use crate::failsh::{grarp, ipaddr};
-use crate::tcl::Interp;
 use failover_core::shell::{
     HostConfig, ProcedureKind, Protocol, ServiceConfig, ShellConfig, DEFAULT_PROCEDURE_LIMIT_MS,
 };
+use failover_tcl::Interp;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -67,7 +67,18 @@ pub struct Checked {
 /// procedures that are missing or undefined, bad values, and the core's own rules. Errors name
 /// the file.
 pub fn load_checked(path: &Path, local_host: &str) -> Result<(LoadedConfig, ShellConfig), String> {
+    load_checked_mode(path, local_host, false)
+}
+
+/// [`load_checked`]; with `check_mode` the interpreter refuses file writes and `exit` (what
+/// `failsh -t` must not do), and stays in that mode afterwards.
+fn load_checked_mode(
+    path: &Path,
+    local_host: &str,
+    check_mode: bool,
+) -> Result<(LoadedConfig, ShellConfig), String> {
     let loaded = config::load_file_with(path, |interp| {
+        interp.set_check_mode(check_mode);
         grarp::register(interp);
         ipaddr::register(interp);
     })
@@ -103,9 +114,10 @@ pub fn load(path: &Path, local_host: &str) -> Result<Loaded, String> {
     })
 }
 
-/// `failsh -t`: [`load_checked`] and the description, without looking names up.
+/// `failsh -t`: [`load_checked`] in check mode (no file writes, no `exit`) and the description,
+/// without looking names up.
 pub fn check(path: &Path, local_host: &str) -> Result<Checked, String> {
-    let (loaded, core) = load_checked(path, local_host)?;
+    let (loaded, core) = load_checked_mode(path, local_host, true)?;
     let mut description = config::describe(&loaded.config);
     // No name is looked up here: a check must not depend on, or send queries to, the
     // resolver. Names are resolved when failsh starts (and on SIGHUP), where an unknown one

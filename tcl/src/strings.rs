@@ -1,7 +1,7 @@
 //! `string` and `format`, and glob matching.
 
 use super::builtins::{get_index, get_int};
-use super::num::{format_double, parse_bool, parse_float, parse_int};
+use super::num::{format_double, parse_bool, parse_float, parse_int, parse_num};
 use super::{err, list, wrong_args, Exception, Interp, TclError, TclResult};
 
 /// Tcl's `string match` glob matching (`*`, `?`, `[a-z]`, `\x`).
@@ -270,6 +270,9 @@ pub(super) fn cmd_string(it: &mut Interp, a: &[String]) -> TclResult {
                 for (k, v) in &pairs {
                     if !k.is_empty() && i + k.len() <= cmpc.len() && cmpc[i..i + k.len()] == k[..] {
                         out.push_str(v);
+                        if out.len() > super::MAX_VALUE {
+                            return Err(super::too_big());
+                        }
                         i += k.len();
                         continue 'outer;
                     }
@@ -344,7 +347,7 @@ pub(super) fn cmd_string(it: &mut Interp, a: &[String]) -> TclResult {
             }
             Ok(args[0].chars().rev().collect())
         }
-        "is" => string_is(args),
+        "is" => string_is(it, args),
         _ => err(format!(
             "unknown or ambiguous subcommand \"{sub}\": must be bytelength, cat, compare, equal, first, index, is, last, length, map, match, range, repeat, replace, reverse, tolower, totitle, toupper, trim, trimleft, trimright, wordend, wordstart, or wordstart"
         )
@@ -352,38 +355,84 @@ pub(super) fn cmd_string(it: &mut Interp, a: &[String]) -> TclResult {
     }
 }
 
-fn string_is(args: &[String]) -> TclResult {
+fn is_class(class: &str, s: &str) -> Option<bool> {
+    let all = |f: &dyn Fn(char) -> bool| s.chars().all(f);
+    let int32 = |s: &str| parse_int(s).is_some_and(|v| v.unsigned_abs() <= u64::from(u32::MAX));
+    let word = |w: &str| parse_num(w).is_none() && parse_bool(w).is_some();
+    Some(match class {
+        "integer" => int32(s),
+        "wideinteger" | "entier" => parse_int(s).is_some(),
+        "double" => parse_float(s).is_some(),
+        "boolean" => matches!(s, "0" | "1") || word(s),
+        "true" => s == "1" || (word(s) && parse_bool(s) == Some(true)),
+        "false" => s == "0" || (word(s) && parse_bool(s) == Some(false)),
+        "digit" => all(&|c| c.is_ascii_digit()),
+        "alpha" => all(&|c| c.is_alphabetic()),
+        "alnum" => all(&|c| c.is_alphanumeric()),
+        "space" => all(&|c| c.is_whitespace()),
+        "upper" => all(&|c| c.is_uppercase()),
+        "lower" => all(&|c| c.is_lowercase()),
+        "xdigit" => all(&|c| c.is_ascii_hexdigit()),
+        "ascii" => all(&|c| c.is_ascii()),
+        "control" => all(&|c| c.is_control()),
+        "print" => all(&|c| !c.is_control()),
+        "graph" => all(&|c| !c.is_control() && !c.is_whitespace()),
+        "punct" => all(&|c| {
+            c.is_ascii_punctuation()
+                || (!c.is_ascii() && !c.is_alphanumeric() && !c.is_whitespace() && !c.is_control())
+        }),
+        "wordchar" => all(&|c| c.is_alphanumeric() || c == '_'),
+        "list" => list::parse_list(s).is_ok(),
+        _ => return None,
+    })
+}
+
+fn string_is(it: &mut Interp, args: &[String]) -> TclResult {
+    let usage = "string is class ?-strict? ?-failindex var? str";
     if args.len() < 2 {
-        return wrong_args("string is class ?-strict? ?-failindex var? str");
+        return wrong_args(usage);
     }
     let class = args[0].as_str();
-    let strict = args.len() == 3 && args[1] == "-strict";
-    let s = &args[args.len() - 1];
-    if s.is_empty() {
-        return Ok(if strict { "0" } else { "1" }.into());
-    }
-    let all = |f: fn(char) -> bool| s.chars().all(f);
-    let r = match class {
-        "integer" | "wideinteger" | "entier" => parse_int(s).is_some(),
-        "double" => parse_float(s).is_some(),
-        "boolean" => parse_bool(s).is_some() && parse_int(s).is_none() || matches!(s.trim(), "0" | "1"),
-        "true" => parse_bool(s) == Some(true),
-        "false" => parse_bool(s) == Some(false),
-        "digit" => all(|c| c.is_ascii_digit()),
-        "alpha" => all(char::is_alphabetic),
-        "alnum" => all(char::is_alphanumeric),
-        "space" => all(char::is_whitespace),
-        "upper" => all(char::is_uppercase),
-        "lower" => all(char::is_lowercase),
-        "xdigit" => all(|c| c.is_ascii_hexdigit()),
-        "ascii" => all(|c| c.is_ascii()),
-        "list" => list::parse_list(s).is_ok(),
-        _ => {
-            return err(format!(
-                "bad class \"{class}\": must be alnum, alpha, ascii, control, boolean, digit, double, entier, false, graph, integer, list, lower, print, punct, space, true, upper, wideinteger, wordchar, or xdigit"
-            ))
+    let mut strict = false;
+    let mut failvar: Option<&String> = None;
+    let mut i = 1;
+    while i + 1 < args.len() {
+        match args[i].as_str() {
+            "-strict" => strict = true,
+            "-failindex" if i + 2 < args.len() => {
+                failvar = Some(&args[i + 1]);
+                i += 1;
+            }
+            o => return err(format!("bad option \"{o}\": must be -strict or -failindex")),
         }
+        i += 1;
+    }
+    if i + 1 != args.len() {
+        return wrong_args(usage);
+    }
+    let s = &args[args.len() - 1];
+    let Some(mut r) = is_class(class, s) else {
+        return err(format!(
+            "bad class \"{class}\": must be alnum, alpha, ascii, control, boolean, digit, double, entier, false, graph, integer, list, lower, print, punct, space, true, upper, wideinteger, wordchar, or xdigit"
+        ));
     };
+    if s.is_empty() {
+        // the empty string is a list even with -strict
+        r = !strict || class == "list";
+    }
+    if !r {
+        if let Some(v) = failvar {
+            let c: Vec<char> = s.chars().collect();
+            let k = (0..c.len())
+                .rev()
+                .find(|k| {
+                    let pre: String = c[..*k].iter().collect();
+                    *k == 0 || is_class(class, &pre) == Some(true)
+                })
+                .unwrap_or(0);
+            it.set_var(v, k.to_string())?;
+        }
+    }
     Ok(if r { "1" } else { "0" }.into())
 }
 
@@ -484,6 +533,18 @@ fn fmt_g(x: f64, p: usize, alt: bool, upper: bool) -> String {
     s
 }
 
+/// Largest field width or precision `format` pads to: Tcl allows up to
+/// 2^31-1 (and fails beyond with the same message); the cap here keeps a
+/// one-line script from allocating gigabytes.
+const MAX_FIELD: usize = 64 * 1024 * 1024;
+
+fn field_size(digits: &str) -> Result<usize, Exception> {
+    match digits.parse::<usize>() {
+        Ok(n) if n <= MAX_FIELD => Ok(n),
+        _ => err("max size for a Tcl value exceeded"),
+    }
+}
+
 pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
     if a.len() < 2 {
         return wrong_args("format formatString ?arg ...?");
@@ -501,6 +562,9 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
         Ok(args[*ai - 1].clone())
     };
     while i < f.len() {
+        if out.len() > super::MAX_VALUE {
+            return Err(super::too_big());
+        }
         if f[i] != '%' {
             out.push(f[i]);
             i += 1;
@@ -550,7 +614,7 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
             if w < 0 {
                 spec.minus = true;
             }
-            spec.width = w.unsigned_abs() as usize;
+            spec.width = field_size(&w.unsigned_abs().to_string())?;
             i += 1;
         } else {
             let st = i;
@@ -558,20 +622,26 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
                 i += 1;
             }
             if i > st {
-                spec.width = f[st..i].iter().collect::<String>().parse().unwrap_or(0);
+                spec.width = field_size(&f[st..i].iter().collect::<String>())?;
             }
         }
         if i < f.len() && f[i] == '.' {
             i += 1;
             if i < f.len() && f[i] == '*' {
-                spec.prec = Some(get_int(&next_arg(&mut ai)?)?.max(0) as usize);
+                let p = get_int(&next_arg(&mut ai)?)?.max(0);
+                spec.prec = Some(field_size(&p.to_string())?);
                 i += 1;
             } else {
                 let st = i;
                 while i < f.len() && f[i].is_ascii_digit() {
                     i += 1;
                 }
-                spec.prec = Some(f[st..i].iter().collect::<String>().parse().unwrap_or(0));
+                let digits: String = f[st..i].iter().collect();
+                spec.prec = Some(if digits.is_empty() {
+                    0
+                } else {
+                    field_size(&digits)?
+                });
             }
         }
         // size modifiers

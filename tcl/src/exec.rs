@@ -242,6 +242,14 @@ pub(super) fn cmd_exec(it: &mut Interp, a: &[String]) -> TclResult {
     if stages.iter().any(Vec::is_empty) {
         return err("illegal use of | or |& in command");
     }
+    let writes = matches!(stdout, Out::File(..)) || matches!(stderr, ErrDst::File(..));
+    if writes && it.check_mode() {
+        return Err(TclError::with_code(
+            "exec: redirecting output to a file is refused while the configuration is checked",
+            "TCL CHECK REFUSED",
+        )
+        .into());
+    }
     run(it, stages, stdin, stdout, stderr, background, keep_newline)
 }
 
@@ -269,6 +277,7 @@ fn run(
     let mut prev_out: Option<std::process::ChildStdout> = None;
     let mut feed: Option<String> = None;
     let n = stages.len();
+    let env = it.env_vars();
     let kill_all = |children: &mut Vec<Child>, pgid: Option<u32>| {
         if let Some(g) = pgid {
             kill_group(g);
@@ -281,6 +290,8 @@ fn run(
     for (si, argv) in stages.iter().enumerate() {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..]);
+        // the children see the interpreter's `env` array, not the process's
+        cmd.env_clear().envs(&env);
         match pgid {
             None => cmd.process_group(0),
             Some(g) => cmd.process_group(g as i32),

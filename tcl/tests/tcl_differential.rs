@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use failover_cli::tcl::Interp;
+use failover_tcl::Interp;
+
+#[path = "differential/commands.rs"]
+mod commands;
 
 struct Rng(u64);
 
@@ -273,6 +276,9 @@ impl Gen {
     }
 
     fn stmt(&mut self) -> String {
+        if self.r.chance(30) {
+            return self.new_stmt();
+        }
         let deep = self.depth >= 2;
         match self.r.below(if deep { 14 } else { 24 }) {
             0 => format!("set {} {}", self.r.pick(STR_VARS), self.word()),
@@ -568,7 +574,27 @@ impl Gen {
         for _ in 0..before {
             lines.push(self.stmt());
         }
-        let bad = match self.r.below(18) {
+        let bad = if self.r.chance(45) {
+            self.new_broken()
+        } else {
+            self.old_broken()
+        };
+        let at = lines.len();
+        lines.push(bad);
+        if self.r.chance(60) {
+            lines.insert(at, format!("# comment {}", self.bare_plain()));
+        }
+        let after = self.r.below(3);
+        for _ in 0..after {
+            lines.push(self.stmt());
+        }
+        let mut s = lines.join("\n");
+        s.push('\n');
+        s
+    }
+
+    fn old_broken(&mut self) -> String {
+        match self.r.below(18) {
             0 => "proc f {} {\n    set x 1\n    if {$x} {\n        puts yes\n    \n}\nputs after"
                 .to_string(),
             1 => format!("set x \"abc {}", self.bare_plain()),
@@ -599,19 +625,7 @@ impl Gen {
             15 => "string repeat".into(),
             16 => format!("proc h {{a b}} {{return $a}}\nh {}", self.bare_plain()),
             _ => "set l [lindex {a {b} c\n".into(),
-        };
-        let at = lines.len();
-        lines.push(bad);
-        if self.r.chance(60) {
-            lines.insert(at, format!("# comment {}", self.bare_plain()));
         }
-        let after = self.r.below(3);
-        for _ in 0..after {
-            lines.push(self.stmt());
-        }
-        let mut s = lines.join("\n");
-        s.push('\n');
-        s
     }
 }
 
@@ -719,6 +733,9 @@ fn run_tclsh(tclsh: &Path, dir: &Path, scripts: &[String]) -> Vec<Outcome> {
         std::fs::write(dir.join(format!("s{k}.tcl")), s).unwrap();
     }
     std::fs::write(dir.join("driver.tcl"), DRIVER).unwrap();
+    std::fs::write(dir.join("lib_ok.tcl"), commands::LIB_OK).unwrap();
+    std::fs::write(dir.join("lib_bad.tcl"), commands::LIB_BAD).unwrap();
+    std::fs::write(dir.join("data.txt"), commands::DATA).unwrap();
     let st = Command::new(tclsh)
         .arg(dir.join("driver.tcl"))
         .arg(dir)
@@ -745,11 +762,24 @@ fn run_ours(dir: &Path, k: usize, script: &str) -> Outcome {
         },
         Err(e) => Outcome {
             rc: 1,
-            line: e.line.unwrap_or(0),
+            // as the driver reads tclsh's: the first `(file "..." line N)`
+            // of errorInfo (inside a sourced file, that file's line)
+            line: info_line(&e.info).unwrap_or(0),
             stdout,
             result: e.message,
         },
     }
+}
+
+fn info_line(info: &str) -> Option<usize> {
+    let i = info.find("(file \"")?;
+    let rest = &info[i + 7..];
+    let q = rest.find("\" line ")?;
+    let digits: String = rest[q + 7..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 fn env_num(name: &str, default: u64) -> u64 {

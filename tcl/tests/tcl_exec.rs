@@ -1,6 +1,6 @@
 //! `exec`: pipelines, redirections, background jobs and Tcl's error rules.
 
-use failover_cli::tcl::{Exception, Interp};
+use failover_tcl::{Exception, Interp};
 
 fn ok(it: &mut Interp, s: &str) -> String {
     match it.eval(s) {
