@@ -106,6 +106,19 @@ pub struct ServiceDef {
     pub lease_s: Option<u64>,
     /// `failsvc S fence wait`: wait out a silent master's lease before taking over.
     pub fence_wait: bool,
+    /// Where each subcommand (`create`, `start`, ..., and `trap` for `failtrap`) was last
+    /// given: file and line, for messages that name them.
+    pub at: BTreeMap<String, (String, usize)>,
+}
+
+impl ServiceDef {
+    /// `FILE:LINE: ` of where `what` was given (else of `create`), for a message.
+    pub fn location(&self, what: &str) -> String {
+        self.at
+            .get(what)
+            .or_else(|| self.at.get("create"))
+            .map_or(String::new(), |(file, line)| format!("{file}:{line}: "))
+    }
 }
 
 impl ServiceDef {
@@ -127,6 +140,7 @@ impl ServiceDef {
             track: Vec::new(),
             lease_s: None,
             fence_wait: false,
+            at: BTreeMap::new(),
         }
     }
 }
@@ -458,12 +472,54 @@ fn failtrap(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     Ok(args[2].clone())
 }
 
+/// Records where `what` of `service` was given, so that a later check can name the line.
+fn remember(cfg: &Mutex<FailshConfig>, interp: &Interp, service: &str, what: Option<&str>) {
+    let (Some(what), Some(location)) = (what, interp.current_location()) else {
+        return;
+    };
+    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = cfg.services.get_mut(service) {
+        s.at.insert(what.to_string(), location);
+    }
+}
+
+/// `FILE:LINE: message` for an error while a configuration loads (the innermost file of
+/// Tcl's trace: an error inside a sourced file names that file), then Tcl's trace.
+pub fn located(error: &TclError, file: &str) -> String {
+    let innermost = error.info.find("(file \"").and_then(|start| {
+        let rest = &error.info[start + 7..];
+        let (name, rest) = rest.split_once('"')?;
+        let line = rest.trim_start().strip_prefix("line ")?;
+        let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
+        Some((name.to_string(), digits.parse::<usize>().ok()?))
+    });
+    let (file, line) = match innermost {
+        Some((name, line)) => (name, Some(line)),
+        None => (file.to_string(), error.line),
+    };
+    let prefix = match line {
+        Some(line) => format!("{file}:{line}: "),
+        None => format!("{file}: "),
+    };
+    // The trace starts with the message itself.
+    let trace = error
+        .info
+        .strip_prefix(error.message.as_str())
+        .unwrap_or(&error.info)
+        .trim_start_matches('\n');
+    format!("{prefix}{}\n{trace}", error.message)
+}
+
 /// Register `failsvc`, `failhost` and `failtrap` in `interp`, recording into `cfg`.
 pub fn register_commands(interp: &mut Interp, cfg: Arc<Mutex<FailshConfig>>) {
     let c = cfg.clone();
     interp.register(
         "failsvc",
-        Arc::new(move |_it: &mut Interp, a: &[String]| failsvc(&c, a)),
+        Arc::new(move |it: &mut Interp, a: &[String]| {
+            let result = failsvc(&c, a)?;
+            remember(&c, it, &a[1], a.get(2).map(String::as_str));
+            Ok(result)
+        }),
     );
     let c = cfg.clone();
     interp.register(
@@ -472,7 +528,11 @@ pub fn register_commands(interp: &mut Interp, cfg: Arc<Mutex<FailshConfig>>) {
     );
     interp.register(
         "failtrap",
-        Arc::new(move |_it: &mut Interp, a: &[String]| failtrap(&cfg, a)),
+        Arc::new(move |it: &mut Interp, a: &[String]| {
+            let result = failtrap(&cfg, a)?;
+            remember(&cfg, it, &a[1], Some("trap"));
+            Ok(result)
+        }),
     );
 }
 
@@ -537,22 +597,31 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
         ] {
             match p {
                 None if required => errs.push(format!(
-                    "service \"{name}\" has no {what} procedure (failsvc {name} {what} procName)"
+                    "{}service \"{name}\" has no {what} procedure (failsvc {name} {what} procName)",
+                    s.location("create")
                 )),
                 Some(p) if !loaded.interp.has_command(p) => errs.push(format!(
-                    "service \"{name}\": {what} procedure \"{p}\" is not defined"
+                    "{}service \"{name}\": {what} procedure \"{p}\" is not defined",
+                    s.location(what)
                 )),
                 _ => {}
             }
         }
         if let Some(h) = s.masters.iter().find(|h| s.slaves.contains(h)) {
+            // The later of the two lists is the one that made the clash.
+            let later = ["masters", "slaves"]
+                .into_iter()
+                .max_by_key(|w| s.at.get(*w).map(|(_, line)| *line))
+                .unwrap_or("slaves");
             errs.push(format!(
-                "service \"{name}\": host \"{h}\" is both a master and a slave"
+                "{}service \"{name}\": host \"{h}\" is both a master and a slave",
+                s.location(later)
             ));
         }
         if s.fence_wait && s.lease_s.is_none() {
             errs.push(format!(
-                "service \"{name}\": fence wait needs a lease (failsvc {name} lease SECONDS): it waits the master's lease out"
+                "{}service \"{name}\": fence wait needs a lease (failsvc {name} lease SECONDS): it waits the master's lease out",
+                s.location("fence")
             ));
         }
     }
@@ -568,7 +637,8 @@ pub fn warnings(loaded: &LoadedConfig) -> Vec<String> {
         for interface in &s.track {
             if cfg!(target_os = "linux") && !Path::new("/sys/class/net").join(interface).exists() {
                 warnings.push(format!(
-                    "service \"{name}\": tracked interface \"{interface}\" does not exist on this host: the service counts as FAIL here until it appears with its carrier"
+                    "{}warning: service \"{name}\": tracked interface \"{interface}\" does not exist on this host: the service counts as FAIL here until it appears with its carrier",
+                    s.location("track")
                 ));
             }
         }
@@ -580,7 +650,8 @@ pub fn warnings(loaded: &LoadedConfig) -> Vec<String> {
                 .any(|p| calls_command(&loaded.interp, p, "ipaddr"));
             if !calls_ipaddr {
                 warnings.push(format!(
-                    "service \"{name}\": lease {}: its procedures never call ipaddr, so no address gets a kernel lifetime (only faild's UP record has a lease); add addresses with `ipaddr add`",
+                    "{}warning: service \"{name}\": lease {}: its procedures never call ipaddr, so no address gets a kernel lifetime (only faild's UP record has a lease); add addresses with `ipaddr add`",
+                    s.location("lease"),
                     s.lease_s.unwrap_or(0)
                 ));
             }

@@ -87,7 +87,7 @@ fn failsh_t_still_fails_on_a_broken_configuration() {
     assert_eq!(
         stderr,
         format!(
-            "failsh: {}: service \"S\" has no stop procedure (failsvc S stop procName)\n",
+            "failsh: {}:2: service \"S\" has no stop procedure (failsvc S stop procName)\n",
             path.display()
         )
     );
@@ -281,7 +281,10 @@ fn failsh_procedures_and_t_know_grarp() {
     let (code, _, stderr) = failsh_t(&path);
     assert_eq!(code, 1);
     assert!(
-        stderr.starts_with("failsh: count must be between 1 and 100, not 0\n"),
+        stderr.starts_with(&format!(
+            "failsh: {}:1: count must be between 1 and 100, not 0\n",
+            path.display()
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("line 1)"), "{stderr}");
@@ -435,4 +438,129 @@ fn exit_stops_loading_and_is_an_error_in_a_procedure() {
     );
     let e = load_str("exit 2\n", "x.tcl").unwrap_err();
     assert_eq!(e.exit_code(), Some(2));
+}
+
+/// A configuration with working start and stop procedures (the one with `ipaddr` or not),
+/// then `extra`.
+fn service_with(extra: &str, start_body: &str) -> String {
+    format!(
+        "proc startservice {{}} {{\n\t{start_body}\n\treturn UP\n}}\n\
+         proc stopservice {{}} {{\n\treturn FAIL\n}}\n\
+         failsvc 198.18.0.50 create\n\
+         failsvc 198.18.0.50 start startservice\n\
+         failsvc 198.18.0.50 stop stopservice\n\
+         failsvc 198.18.0.50 slaves macbeth\n\
+         failhost macbeth address 198.18.0.2\n\
+         {extra}"
+    )
+}
+
+#[test]
+fn bad_leases_are_errors_with_file_and_line() {
+    for (value, tag) in [("0", "lease0"), ("0.5", "lease-half"), ("-1", "lease-neg")] {
+        let path = temp_file(
+            tag,
+            &service_with(&format!("failsvc 198.18.0.50 lease {value}\n"), ""),
+        );
+        let (code, _, stderr) = failsh_t(&path);
+        assert_eq!(code, 1, "lease {value}: {stderr}");
+        let line = format!(
+            "{}:13: bad lease \"{value}\": must be a whole number of seconds",
+            path.display()
+        );
+        assert!(
+            stderr.contains(&line),
+            "lease {value}: expected {line:?} in:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_tracked_interface_that_does_not_exist_is_a_warning_with_its_line() {
+    let path = temp_file(
+        "track-missing",
+        &service_with("failsvc 198.18.0.50 track nosuchif7\n", ""),
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    let line = format!(
+        "{}:13: warning: service \"198.18.0.50\": tracked interface \"nosuchif7\" does not exist on this host",
+        path.display()
+    );
+    assert!(stderr.contains(&line), "expected {line:?} in:\n{stderr}");
+    // A name that cannot be an interface is an error at once.
+    let path = temp_file(
+        "track-bad",
+        &service_with("failsvc 198.18.0.50 track a/b\n", ""),
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(":13: bad interface \"a/b\""), "{stderr}");
+}
+
+#[test]
+fn a_lease_whose_procedures_never_call_ipaddr_is_a_warning_with_its_line() {
+    let path = temp_file(
+        "lease-no-ipaddr",
+        &service_with("failsvc 198.18.0.50 lease 1\n", "exec true"),
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:13: warning: service \"198.18.0.50\": lease 1: its procedures never call ipaddr",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    // A start that calls a procedure that calls ipaddr is fine.
+    let text = format!(
+        "proc up {{}} {{ ipaddr add 198.18.0.50/24 dev eth0 }}\n{}",
+        service_with("failsvc 198.18.0.50 lease 1\n", "up")
+    );
+    let path = temp_file("lease-ipaddr", &text);
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("never call ipaddr"), "{stderr}");
+}
+
+#[test]
+fn validation_errors_name_the_line_of_the_command_that_made_them() {
+    let text = service_with(
+        "failsvc 198.18.0.50 check nosuchproc\nfailsvc 198.18.0.50 masters macbeth\nfailtrap 198.18.0.50 nosuchtrap\nfailsvc 198.18.0.50 fence wait\n",
+        "",
+    );
+    let path = temp_file("validation-lines", &text);
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1, "{stderr}");
+    let file = path.display();
+    for wanted in [
+        format!(
+            "{file}:13: service \"198.18.0.50\": check procedure \"nosuchproc\" is not defined"
+        ),
+        format!(
+            "{file}:14: service \"198.18.0.50\": host \"macbeth\" is both a master and a slave"
+        ),
+        format!("{file}:15: service \"198.18.0.50\": trap procedure \"nosuchtrap\" is not defined"),
+        format!("{file}:16: service \"198.18.0.50\": fence wait needs a lease"),
+    ] {
+        assert!(
+            stderr.contains(&wanted),
+            "expected {wanted:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn crlf_line_endings_are_accepted_as_if_they_were_newlines() {
+    let text = service_with("failsvc 198.18.0.50 interval 0.5\n", "").replace('\n', "\r\n");
+    let path = temp_file("crlf", &text);
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("interval 0.5s"), "{stdout}");
+    assert!(
+        stdout.contains("slaves: macbeth\n"),
+        "a \\r stayed in a name:\n{stdout}"
+    );
 }

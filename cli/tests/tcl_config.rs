@@ -39,7 +39,12 @@ fn lukretia_loads_as_the_seed_describes() {
     let mut l = HostDef::new("localhost");
     l.community = "genesis".into();
     expected.hosts.insert("localhost".into(), l);
-    assert_eq!(loaded.config, expected);
+    // Where each line was given is kept for messages; compared apart.
+    let mut config = loaded.config.clone();
+    let at = std::mem::take(&mut config.services.get_mut("198.18.0.50").unwrap().at);
+    assert_eq!(config, expected);
+    let line = |what: &str| at.get(what).map(|(_, line)| *line);
+    assert_eq!((line("create"), line("slaves")), (Some(22), Some(27)));
     assert!(validate(&loaded).is_empty());
 }
 
@@ -133,8 +138,8 @@ fn missing_or_undefined_procedures_are_reported_by_check() {
     assert_eq!(
         validate(&loaded),
         vec![
-            "service \"S\": start procedure \"nosuchproc\" is not defined".to_string(),
-            "service \"S\" has no stop procedure (failsvc S stop procName)".to_string(),
+            "x.tcl:2: service \"S\": start procedure \"nosuchproc\" is not defined".to_string(),
+            "x.tcl:1: service \"S\" has no stop procedure (failsvc S stop procName)".to_string(),
         ]
     );
 }

@@ -33,6 +33,7 @@ impl Network {
             .parse()
             .map_err(|_| format!("\"{text}\" is not an address/prefix"))?;
         let max = if address.is_ipv4() { 32 } else { 128 };
+        // An address without a prefix is one host (/32, /128).
         let prefix_len = match prefix_text {
             None => max,
             Some(p) => match p.parse::<u8>() {
@@ -40,10 +41,36 @@ impl Network {
                 _ => return Err(format!("\"{text}\": prefix must be 0 to {max}")),
             },
         };
-        Ok(Network {
+        let network = Network {
             address,
             prefix_len,
-        })
+        };
+        // `127.0.0.1/8` is almost always a typo for one of two things; say which.
+        let base = network.base();
+        if base != address {
+            return Err(format!(
+                "\"{text}\" has host bits set: write {base}/{prefix_len} for the network, or {address} for the one host"
+            ));
+        }
+        Ok(network)
+    }
+
+    /// The network's own address: `address` with the host bits cleared.
+    fn base(&self) -> IpAddr {
+        match self.address {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        }
     }
 
     pub fn contains(&self, candidate: IpAddr) -> bool {
@@ -310,6 +337,56 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "line 1: \"nonsense\" is not an address/prefix"
+        );
+    }
+
+    #[test]
+    fn a_network_with_host_bits_set_is_an_error_naming_the_line_and_both_fixes() {
+        let error = Communities::parse("* public RO\n* private RW 127.0.0.1/8\n").unwrap_err();
+        assert_eq!(error.line, 2);
+        assert_eq!(
+            error.message,
+            "\"127.0.0.1/8\" has host bits set: write 127.0.0.0/8 for the network, or 127.0.0.1 for the one host"
+        );
+        let error = Communities::parse("* private RW 2001:db8::1/64\n").unwrap_err();
+        assert!(
+            error.message.contains("write 2001:db8::/64"),
+            "{}",
+            error.message
+        );
+        // The network itself, the whole space and one host are fine.
+        for good in [
+            "127.0.0.0/8",
+            "0.0.0.0/0",
+            "198.18.0.7/32",
+            "::/0",
+            "2001:db8::/32",
+        ] {
+            assert!(
+                Communities::parse(&format!("* c RO {good}\n")).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_address_without_a_prefix_is_one_host() {
+        let c = Communities::parse("* private RW 198.18.0.1\n").unwrap();
+        let from = |a: &str| a.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            c.access("s", "private", from("198.18.0.1")),
+            Some(Access::ReadWrite)
+        );
+        assert_eq!(c.access("s", "private", from("198.18.0.2")), None);
+    }
+
+    #[test]
+    fn crlf_line_endings_are_read_like_newlines() {
+        let crlf = "* public RO\r\n* private RW 127.0.0.0/8\r\n";
+        let lf = crlf.replace("\r\n", "\n");
+        assert_eq!(
+            Communities::parse(crlf).unwrap(),
+            Communities::parse(&lf).unwrap()
         );
     }
 }

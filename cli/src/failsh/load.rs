@@ -82,14 +82,10 @@ fn load_checked_mode(
         grarp::register(interp);
         ipaddr::register(interp);
     })
-    .map_err(|e| e.info)?;
+    .map_err(|e| config::located(&e, &path.display().to_string()))?;
     let errors = config::validate(&loaded);
     if !errors.is_empty() {
-        return Err(errors
-            .iter()
-            .map(|e| format!("{}: {e}", path.display()))
-            .collect::<Vec<_>>()
-            .join("\n"));
+        return Err(errors.join("\n"));
     }
     let core =
         to_core(&loaded.config, local_host).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -141,10 +137,7 @@ pub fn check(path: &Path, local_host: &str) -> Result<Checked, String> {
         };
         description.push_str(&format!("faild of {}: {line}\n", host.name));
     }
-    let warnings = config::warnings(&loaded)
-        .into_iter()
-        .map(|w| format!("{}: warning: {w}", path.display()))
-        .collect();
+    let warnings = config::warnings(&loaded);
     Ok(Checked {
         description,
         warnings,
