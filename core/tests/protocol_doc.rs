@@ -60,3 +60,61 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
     assert!(signed.verify("public"));
     assert_eq!(signed.message, reply);
 }
+
+#[test]
+fn the_worked_example_of_the_extensions_matches_the_codec() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .unwrap();
+    let nonce = Nonce(core::array::from_fn(|i| 0x10 + i as u8));
+    let set = Request {
+        nonce,
+        want_challenge: true,
+        want_details: false,
+        body: RequestBody::Set {
+            service: "198.18.0.50".into(),
+            state: State::Up,
+            backup: None,
+            challenge: 0x1122_3344_5566_7788,
+            lease_ms: Some(1_400),
+            note: Some("renewed".into()),
+            renew: true,
+        },
+    };
+    let bytes = block(&doc, "set");
+    assert_eq!(encode_request(&set, "genesis").unwrap(), bytes);
+    let signed = decode_request(&bytes).unwrap();
+    assert!(signed.verify("genesis"));
+    assert_eq!(signed.message, set);
+
+    let query = Request {
+        nonce,
+        want_challenge: false,
+        want_details: true,
+        body: RequestBody::Query {
+            services: vec!["198.18.0.50".into()],
+        },
+    };
+    assert_eq!(encode_request(&query, "public").unwrap(), block(&doc, "query"));
+
+    let reply = Reply {
+        nonce,
+        authenticated: true,
+        status: Status::Ok,
+        boot_id: 0x0123_4567_89ab_cdef,
+        challenge: None,
+        with_details: true,
+        entries: vec![Entry {
+            name: "198.18.0.50".into(),
+            state: Some(State::Fail),
+            backup: Some("macbeth".into()),
+            since_change_ms: 250,
+            note: Some("lease expired".into()),
+            changes: Some(7),
+        }],
+    };
+    let bytes = block(&doc, "details");
+    assert_eq!(encode_reply(&reply, Some("public")).unwrap(), bytes);
+    let signed = decode_reply(&bytes).unwrap();
+    assert!(signed.verify("public"));
+    assert_eq!(signed.message, reply);
+}
