@@ -54,8 +54,8 @@ pub use frame::{
 };
 #[cfg(feature = "sender")]
 pub use sender::{
-    add_address, add_address_for, parse_link_messages, remove_address, send_burst, LinkEvent,
-    LinkWatcher, Sender,
+    add_address, add_address_for, forget_unresolved_neighbours, parse_link_messages,
+    parse_neighbours, remove_address, send_burst, LinkEvent, LinkWatcher, Neighbour, Sender,
 };
 
 /// The largest burst count accepted: a burst is a short announcement, not a flood.

@@ -13,6 +13,8 @@ mod address;
 #[cfg(target_os = "linux")]
 mod link;
 #[cfg(target_os = "linux")]
+mod neigh;
+#[cfg(target_os = "linux")]
 mod sys;
 
 #[cfg(target_os = "linux")]
@@ -21,6 +23,8 @@ pub use address::{add_address, add_address_for, remove_address};
 pub use link::{parse_link_messages, LinkEvent, LinkWatcher};
 #[cfg(target_os = "linux")]
 pub use linux::{send_burst, Sender};
+#[cfg(target_os = "linux")]
+pub use neigh::{forget_unresolved_neighbours, parse_neighbours, Neighbour};
 
 #[cfg(target_os = "linux")]
 mod linux {

@@ -244,6 +244,7 @@ impl Harness {
                 lease_ms: None,
                 note: None,
                 renew: false,
+                was_up: false,
             },
         );
         let bytes = wire::encode_request(&set, COMMUNITY).expect("encodable");

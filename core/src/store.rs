@@ -418,12 +418,23 @@ impl Store {
         };
         match (result, persisting.set) {
             (Ok(()), set) => {
+                // A write that says the service was up here meanwhile counts as the two
+                // changes (through UP and back) that pollers would have seen.
+                let was_up = set.as_ref().and_then(|s| match &s.request.body {
+                    RequestBody::Set { was_up: true, .. } => Some(s.service.clone()),
+                    _ => None,
+                });
                 // Leases follow the records that are now in force.
                 for (name, record) in &persisting.next {
                     let old = self.services.get(name);
-                    if old.map(|r| r.state) != Some(record.state) {
+                    let changed = if was_up.as_ref() == Some(name) {
+                        2
+                    } else {
+                        u32::from(old.map(|r| r.state) != Some(record.state))
+                    };
+                    if changed > 0 {
                         let count = self.changes.entry(name.clone()).or_default();
-                        *count = count.wrapping_add(1);
+                        *count = count.wrapping_add(changed);
                     }
                     let renewed = old != Some(record);
                     match (record.state, record.lease_ms) {
@@ -631,6 +642,7 @@ impl Store {
             lease_ms,
             note,
             renew,
+            was_up,
             ..
         } = &request.body
         else {
@@ -638,8 +650,11 @@ impl Store {
         };
         let service = service.clone();
         let previous = self.services.get(&service);
-        if *renew && !previous.is_some_and(|r| r.state == State::Up && r.lease_ms.is_some()) {
-            // The renewal crossed a change (an operator's FAIL, an expiry): it must not undo it.
+        let renewable = previous
+            .is_some_and(|r| r.state == State::Up && (lease_ms.is_none() || r.lease_ms.is_some()));
+        if *renew && !renewable {
+            // The renewal (or failsh's confirmation of an UP it wrote before a procedure ran)
+            // crossed a change (an operator's FAIL, an expiry): it must not undo it.
             let entries = vec![self.entry(now, &service)];
             self.reply(
                 peer,
@@ -658,7 +673,7 @@ impl Store {
             .or_else(|| previous.and_then(|r| r.backup.clone()));
         let lease_ms = lease_ms.filter(|_| *state == State::Up).map(u64::from);
         let changed_at = match previous {
-            Some(r) if r.state == *state => r.changed_at,
+            Some(r) if r.state == *state && !*was_up => r.changed_at,
             _ => now,
         };
         let record = ServiceRecord {

@@ -36,10 +36,14 @@ const FLAG_NOTE: u8 = 0x04;
 /// Set only: a renewal, applied only while the service is UP (an operator's change since
 /// is never undone by a renewal that crossed it).
 const FLAG_RENEW: u8 = 0x10;
+/// Set only: the service was up on the writing host although its record did not say UP (a
+/// procedure brought it up under an operator's change): faild counts two changes, so that
+/// pollers know it may have announced the address.
+const FLAG_WAS_UP: u8 = 0x20;
 /// The reply's entries are to carry their details: each service's note and change count.
 const FLAG_WANT_DETAILS: u8 = 0x08;
 const REQUEST_FLAGS: u8 =
-    FLAG_WANT_CHALLENGE | FLAG_LEASE | FLAG_NOTE | FLAG_WANT_DETAILS | FLAG_RENEW;
+    FLAG_WANT_CHALLENGE | FLAG_LEASE | FLAG_NOTE | FLAG_WANT_DETAILS | FLAG_RENEW | FLAG_WAS_UP;
 const FLAG_AUTHENTICATED: u8 = 0x01;
 /// Every entry of the reply ends with its details: its note and its change count.
 const FLAG_DETAILS: u8 = 0x02;
@@ -101,6 +105,11 @@ pub enum RequestBody {
         /// Renew an UP: applied only if the service is UP with a lease, else answered
         /// [`Status::NotRenewed`].
         renew: bool,
+        /// The service was up here since its record last said so (a procedure brought it up
+        /// under an operator's FAIL and was stopped again): faild counts the write as two
+        /// changes (through UP and back) and restarts the change time, so that a host that
+        /// holds the service re-announces after this one may have announced.
+        was_up: bool,
     },
     /// Every service faild knows, with its state.
     List,
@@ -365,9 +374,13 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
         lease_ms,
         note,
         renew,
+        was_up,
         ..
     } = &request.body
     {
+        if *was_up {
+            flags |= FLAG_WAS_UP;
+        }
         if lease_ms.is_some() {
             flags |= FLAG_LEASE;
         }
@@ -570,7 +583,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
     if flags & !REQUEST_FLAGS != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
-    if kind != KIND_SET && flags & (FLAG_LEASE | FLAG_NOTE | FLAG_RENEW) != 0 {
+    if kind != KIND_SET && flags & (FLAG_LEASE | FLAG_NOTE | FLAG_RENEW | FLAG_WAS_UP) != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
     let nonce = reader.nonce()?;
@@ -610,6 +623,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
                 lease_ms,
                 note,
                 renew: flags & FLAG_RENEW != 0,
+                was_up: flags & FLAG_WAS_UP != 0,
             }
         }
         KIND_LIST => RequestBody::List,

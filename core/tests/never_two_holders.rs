@@ -277,6 +277,7 @@ fn a_change_the_state_file_cannot_hold_is_refused_and_changes_nothing() {
                 lease_ms: None,
                 note: None,
                 renew: false,
+                was_up: false,
             },
         )
     };
@@ -298,5 +299,129 @@ fn a_change_the_state_file_cannot_hold_is_refused_and_changes_nothing() {
         wire::decode_reply(&reply).unwrap().message.status,
         Status::Ok
     );
+    assert_eq!(store.service(SERVICE).unwrap().state, State::Fail);
+}
+
+#[test]
+fn a_conditional_up_is_applied_only_while_the_service_is_still_up() {
+    // failsh confirms the UP it wrote before reclaim (or start) ran with the renew flag: an
+    // operator's FAIL written meanwhile must survive it, an untouched UP takes the new note.
+    let mut store = Store::new(
+        StoreConfig {
+            boot_id: 1,
+            seed: 1,
+            communities: Communities::parse("* public RW\n").unwrap(),
+        },
+        vec![ServiceRecord::new(SERVICE, State::Up, None, Time(0))],
+    );
+    let mut n = 0u8;
+    let mut confirm = |store: &mut Store, lease_ms: Option<u32>| {
+        n += 2;
+        let ask = Request {
+            want_challenge: true,
+            ..Request::new(Nonce([n; 16]), RequestBody::List)
+        };
+        let reply = store_round_trip(store, 1, &ask, false);
+        let challenge = wire::decode_reply(&reply)
+            .unwrap()
+            .message
+            .challenge
+            .unwrap();
+        let set = Request::new(
+            Nonce([n + 1; 16]),
+            RequestBody::Set {
+                service: SERVICE.into(),
+                state: State::Up,
+                backup: None,
+                challenge,
+                lease_ms,
+                note: Some("reclaim returned UP".into()),
+                renew: true,
+                was_up: false,
+            },
+        );
+        let reply = store_round_trip(store, 2, &set, false);
+        wire::decode_reply(&reply).unwrap().message.status
+    };
+    assert_eq!(confirm(&mut store, None), Status::Ok);
+    let record = store.service(SERVICE).unwrap();
+    assert_eq!(record.state, State::Up);
+    assert_eq!(record.note.as_deref(), Some("reclaim returned UP"));
+    // An UP without a lease (an operator's failc -s UP) is not turned into a leased one.
+    assert_eq!(confirm(&mut store, Some(1_400)), Status::NotRenewed);
+    assert_eq!(store.service(SERVICE).unwrap().lease_ms, None);
+    // The operator's FAIL stays.
+    let mut failed = store.service(SERVICE).unwrap().clone();
+    failed.state = State::Fail;
+    let mut store = Store::new(
+        StoreConfig {
+            boot_id: 2,
+            seed: 2,
+            communities: Communities::parse("* public RW\n").unwrap(),
+        },
+        vec![failed],
+    );
+    assert_eq!(confirm(&mut store, None), Status::NotRenewed);
+    assert_eq!(store.service(SERVICE).unwrap().state, State::Fail);
+}
+
+#[test]
+fn a_write_that_says_the_service_was_up_counts_as_two_changes() {
+    // failsh stopped what a start brought up under an operator's FAIL: the FAIL it writes
+    // then must tell pollers that the service passed through UP (it may have announced).
+    let communities = Communities::parse("* public RW\n").unwrap();
+    let mut store = Store::new(
+        StoreConfig {
+            boot_id: 1,
+            seed: 1,
+            communities,
+        },
+        vec![ServiceRecord::new(SERVICE, State::Fail, None, Time(0))],
+    );
+    let count = |store: &mut Store, n: u8| {
+        let ask = Request {
+            want_challenge: true,
+            want_details: true,
+            ..Request::new(Nonce([n; 16]), RequestBody::List)
+        };
+        let reply = store_round_trip(store, 5_000, &ask, false);
+        let reply = wire::decode_reply(&reply).unwrap().message;
+        (
+            reply.entries[0].changes.unwrap(),
+            reply.entries[0].since_change_ms,
+            reply.challenge.unwrap(),
+        )
+    };
+    let write = |store: &mut Store, challenge: u64, n: u8, was_up: bool| {
+        let set = Request::new(
+            Nonce([n; 16]),
+            RequestBody::Set {
+                service: SERVICE.into(),
+                state: State::Fail,
+                backup: None,
+                challenge,
+                lease_ms: None,
+                note: Some("stopped again".into()),
+                renew: false,
+                was_up,
+            },
+        );
+        let reply = store_round_trip(store, 5_000, &set, false);
+        assert_eq!(
+            wire::decode_reply(&reply).unwrap().message.status,
+            Status::Ok
+        );
+    };
+    let (before, since_before_ms, c) = count(&mut store, 1);
+    assert_eq!(since_before_ms, 5_000);
+    // The same FAIL with only a new note is no change of state.
+    write(&mut store, c, 2, false);
+    let (plain, since_plain_ms, c) = count(&mut store, 3);
+    assert_eq!((plain, since_plain_ms), (before, 5_000));
+    // Said to have been up: two changes, and the change time starts again.
+    write(&mut store, c, 4, true);
+    let (after, since_after_ms, _) = count(&mut store, 5);
+    assert_eq!(after, before + 2);
+    assert_eq!(since_after_ms, 0);
     assert_eq!(store.service(SERVICE).unwrap().state, State::Fail);
 }

@@ -36,17 +36,21 @@ fn request() -> impl Strategy<Value = Request> {
             1..u64::MAX,
             prop::option::of(any::<u32>()),
             prop::option::of(note()),
+            any::<bool>(),
             any::<bool>()
         )
             .prop_map(
-                |(service, state, backup, challenge, lease_ms, note, renew)| RequestBody::Set {
-                    service,
-                    state,
-                    backup,
-                    challenge,
-                    lease_ms,
-                    note,
-                    renew,
+                |(service, state, backup, challenge, lease_ms, note, renew, was_up)| {
+                    RequestBody::Set {
+                        service,
+                        state,
+                        backup,
+                        challenge,
+                        lease_ms,
+                        note,
+                        renew,
+                        was_up,
+                    }
                 }
             ),
         Just(RequestBody::List),
@@ -393,6 +397,7 @@ fn a_replayed_set_is_refused_by_the_store() {
                 lease_ms: None,
                 note: None,
                 renew: false,
+                was_up: false,
             },
         ),
         "public",

@@ -78,6 +78,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
             lease_ms: Some(1_400),
             note: Some("renewed".into()),
             renew: true,
+            was_up: false,
         },
     };
     let bytes = block(&doc, "set");
@@ -94,7 +95,10 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
             services: vec!["198.18.0.50".into()],
         },
     };
-    assert_eq!(encode_request(&query, "public").unwrap(), block(&doc, "query"));
+    assert_eq!(
+        encode_request(&query, "public").unwrap(),
+        block(&doc, "query")
+    );
 
     let reply = Reply {
         nonce,

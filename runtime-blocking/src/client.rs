@@ -438,6 +438,7 @@ pub fn set_body(service: &str, state: State, backup: Option<&str>, challenge: u6
         lease_ms: None,
         note: None,
         renew: false,
+        was_up: false,
     }
 }
 

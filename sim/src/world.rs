@@ -1279,6 +1279,7 @@ impl World {
                 lease_ms: None,
                 note: None,
                 renew: false,
+                was_up: false,
             },
         );
         let reply = self.failc_round_trip(host, peer, &set)?;

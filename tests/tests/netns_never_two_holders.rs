@@ -83,6 +83,11 @@ fn link_cut_with_track(fast: bool, runtime: &'static str) {
         "lukretia kept the address behind the cut"
     );
     bed.ping_until_answered(VIP4, PHASE_LIMIT);
+    // Longer than the kernel's neighbour retransmission time (1 s): the polls lukretia sent
+    // behind the cut wait in an INCOMPLETE entry whose next solicitation is up to a second
+    // after the link returns, unless failsh forgets it (it once started after its wait for
+    // macbeth ran out, next to it: found by bench/failover.sh).
+    std::thread::sleep(Duration::from_millis(1_500));
     let restored_at = watch.now();
     bed.restore(&bed.lukretia);
     bed.wait_for(
@@ -116,7 +121,11 @@ fn link_cut_with_track(fast: bool, runtime: &'static str) {
         describe(&events)
     );
     // After the link returns: one holder at every moment (checked above), lukretia again.
-    assert!(first(&events, "lukretia", true, restored_at).is_some());
+    let back = first(&events, "lukretia", true, restored_at).map(|t| t - restored_at);
+    eprintln!(
+        "link cut ({runtime}): lukretia holds the address again {back:?} after the link returned"
+    );
+    assert!(back.is_some());
 }
 
 #[test]

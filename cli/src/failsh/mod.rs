@@ -255,6 +255,8 @@ fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
             return Ok(());
         }
     };
+    // Which links had no carrier: a carrier that returns is a link that comes back.
+    let mut down = std::collections::BTreeSet::new();
     std::thread::Builder::new()
         .name("links".into())
         .spawn(move || loop {
@@ -263,6 +265,18 @@ fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
                     for event in events {
                         let running = match event {
                             LinkEvent::Carrier { interface, up } => {
+                                if up && down.remove(&interface) {
+                                    // Polls sent while it was down wait in neighbour entries
+                                    // whose next solicitation may be a second away: forget
+                                    // them so that the next poll resolves its peer at once.
+                                    match failover_arp::forget_unresolved_neighbours(&interface) {
+                                        Ok(0) => {}
+                                        Ok(n) => log.info("net", &format!("{interface} is back: forgot {n} unresolved neighbour entries so that peers are resolved at once")),
+                                        Err(e) => log.warn("net", &format!("{interface} is back, but its unresolved neighbour entries could not be forgotten ({e}): peers may be heard only after the kernel's next solicitation, up to a second")),
+                                    }
+                                } else if !up {
+                                    down.insert(interface.clone());
+                                }
                                 handle.control(Control::Link { interface, up })
                             }
                             LinkEvent::DumpDone => handle.control(Control::LinksComplete),

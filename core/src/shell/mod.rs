@@ -97,8 +97,22 @@ struct Write {
     lease_ms: Option<u64>,
     /// Why: what pollers that ask for notes are told.
     note: Option<String>,
+    kind: WriteKind,
+    /// The service was up here while the local faild said otherwise (see
+    /// `Service::changed_during_procedure`): faild counts it as two changes.
+    was_up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    /// A state failsh decided: written whatever faild holds.
+    Plain,
     /// A renewal of the UP lease: faild applies it only while the service is UP.
-    renewal: bool,
+    Renewal,
+    /// The UP that start wrote before it ran (or that reclaim runs under), confirmed when
+    /// the procedure returned UP: applied only while the service is still UP, since a
+    /// refusal means an operator changed it while the procedure ran.
+    Confirmation,
 }
 
 #[derive(Debug)]
@@ -151,6 +165,13 @@ struct Service {
     /// in the local faild while a procedure ran, a start or reclaim failed and stop is
     /// cleaning up, a tracked interface went down (FAIL), the lease lapsed (RECOVER).
     end_in: Option<(State, String)>,
+    /// faild refused the confirmation of an UP a procedure returned: an operator changed the
+    /// service while the procedure ran (and the procedure may have brought it up after the
+    /// operator's script took it down), so the state the next poll brings ends in a stop.
+    changed_during_procedure: bool,
+    /// Set when such a service is stopped: the next write says it was up meanwhile, so that
+    /// a host that took over re-announces after whatever the procedure announced.
+    was_up_unseen: bool,
     /// When a tracked link of the service last came back.
     link_up_at: Option<Time>,
     /// FAIL was written here because a tracked interface went down (the note written with
@@ -189,6 +210,8 @@ impl Service {
             reannounce: false,
             check_passed_round: None,
             end_in: None,
+            changed_during_procedure: false,
+            was_up_unseen: false,
             link_up_at: None,
             track_hold: None,
             handover: Handover::None,

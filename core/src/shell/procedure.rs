@@ -258,7 +258,14 @@ impl Shell {
                     Some((end, _)) => end,
                     None => state,
                 };
-                self.change_state(now, id, state, format!("{kind} {outcome}"), true);
+                // start wrote UP before it ran and reclaim runs while UP: an UP now only
+                // confirms it, and must not undo an operator's FAIL written meanwhile that
+                // the next poll has yet to bring.
+                let confirm = state == State::Up && self.services[&id].published == Some(State::Up);
+                self.change_state(now, id, state, format!("{kind} {outcome}"), !confirm);
+                if confirm {
+                    self.confirm_up(now, id);
+                }
                 if state == State::Up {
                     // Our announcement came after the silence of whoever is silent now: only
                     // its answering again (or a later silence) calls for another.

@@ -18,7 +18,20 @@ impl Shell {
                 service.track_hold = None;
             }
         }
+        let changed_during_procedure = std::mem::take(&mut service.changed_during_procedure);
         match (reported, service.state) {
+            (Some(state), Some(State::Up)) if state != State::Up && changed_during_procedure => {
+                // The operator's script ran while the procedure did, and the procedure may
+                // have brought the service up again after the script took it down: stop it,
+                // and keep the operator's state.
+                let why =
+                    format!("an operator set {state} in the local faild while a procedure ran");
+                self.change_state(now, id, State::Up, why.clone(), false);
+                let service = self.service_mut(id);
+                service.end_in = Some((state, why.clone()));
+                service.was_up_unseen = true;
+                self.run(now, id, ProcedureKind::Stop, why);
+            }
             (Some(state), current) if Some(state) != current => {
                 let reason = if current.is_none() {
                     "read from the local faild".to_string()
@@ -95,7 +108,8 @@ impl Shell {
                         .lease_ms
                         .map(|ms| u32::try_from(ms).unwrap_or(u32::MAX)),
                     note: write.note.clone(),
-                    renew: write.renewal,
+                    renew: write.kind != WriteKind::Plain,
+                    was_up: write.was_up,
                 },
             };
             let Ok(bytes) = wire::encode_request_keyed(&request, &key) else {
@@ -167,6 +181,9 @@ impl Shell {
             // The UP was changed under us (an operator's FAIL, an expired lease): nothing to
             // renew; the next poll of the local faild brings the state that is in force.
             Status::NotRenewed => {
+                if write.kind == WriteKind::Confirmation {
+                    service.changed_during_procedure = true;
+                }
                 service.write = None;
                 service.write_failures = 0;
                 self.check_handover_done();
@@ -254,17 +271,27 @@ impl Shell {
     /// service with a lease carries faild's lease and starts renewing it. A newer write
     /// replaces one not yet sent.
     pub(super) fn publish(&mut self, now: Time, id: ServiceId, state: State, note: String) {
-        self.write(now, id, state, note, false);
+        self.write(now, id, state, note, WriteKind::Plain);
     }
 
-    /// [`Shell::publish`], or with `renewal` a renewal of the UP lease.
-    fn write(&mut self, now: Time, id: ServiceId, state: State, note: String, renewal: bool) {
+    /// Writes UP again (with the reason as its note) only if the local faild still holds
+    /// the UP failsh wrote: a renewal, which faild refuses once anything changed it.
+    pub(super) fn confirm_up(&mut self, now: Time, id: ServiceId) {
+        let note = self.services[&id].reason.clone();
+        self.write(now, id, State::Up, note, WriteKind::Confirmation);
+    }
+
+    /// [`Shell::publish`], a renewal of the UP lease or a confirmation of an UP.
+    fn write(&mut self, now: Time, id: ServiceId, state: State, note: String, kind: WriteKind) {
         let note = truncate_note(note);
         let service = self.service_mut(id);
         if state == State::Up {
             service.write_note = Some(note.clone());
         }
         service.write_generation += 1;
+        // A replaced write that was to say so passes it on (unless the new one is an UP).
+        let carried = service.write.as_ref().is_some_and(|w| w.was_up);
+        let was_up = state != State::Up && (std::mem::take(&mut service.was_up_unseen) || carried);
         let lease_ms = service
             .config
             .faild_lease_ms()
@@ -277,7 +304,8 @@ impl Shell {
             made_at: now,
             lease_ms,
             note: Some(note),
-            renewal,
+            kind,
+            was_up,
         });
         let was_up = service.published == Some(State::Up);
         service.published = Some(state);
@@ -329,7 +357,7 @@ impl Shell {
                 .write_note
                 .clone()
                 .unwrap_or_else(|| service.reason.clone());
-            self.write(now, id, State::Up, note, true);
+            self.write(now, id, State::Up, note, WriteKind::Renewal);
         }
     }
 
