@@ -146,6 +146,9 @@ struct SimHost {
     frozen: Vec<(u64, Ev)>,
     procedures: BTreeMap<ProcedureId, Running>,
     holds_vip: bool,
+    /// failsh's `ipaddr add` gave the address a lease and no `ipaddr del` took it away: a
+    /// renewal then puts it back if the kernel let it lapse (as failsh's AddressLeases do).
+    vip_leased: bool,
     /// When the kernel removes the address (`lease_ms`), in world time.
     vip_expires_at: Option<u64>,
     clock_offset_ms: u64,
@@ -240,6 +243,7 @@ impl World {
                 frozen: Vec::new(),
                 procedures: BTreeMap::new(),
                 holds_vip: false,
+                vip_leased: false,
                 vip_expires_at: None,
                 // Hosts disagree about time: nothing may assume a shared clock.
                 clock_offset_ms: setup.below(1_000_000),
@@ -579,6 +583,8 @@ impl World {
                     );
                 }
                 self.hosts[host].shell = Some(shell);
+                // A new failsh knows none of the addresses an earlier one leased.
+                self.hosts[host].vip_leased = false;
                 if let Some(recorder) = &mut self.recorder {
                     let name = format!("{}-{}", self.hosts[host].spec.name, incarnation);
                     recorder.start(&name, &config, shell_seed, start);
@@ -613,6 +619,7 @@ impl World {
         h.powered = false;
         h.paused_at = None;
         h.shell = None;
+        h.vip_leased = false;
         h.store = None;
         h.holds_vip = false;
         h.vip_expires_at = None;
@@ -707,6 +714,7 @@ impl World {
         let now = self.now_ms;
         let h = &mut self.hosts[host];
         h.shell = None;
+        h.vip_leased = false;
         h.store = None;
         h.procedures.clear();
         h.failsh_hung = false;
@@ -1015,7 +1023,17 @@ impl World {
                     .insert(id, Running { kind, done });
             }
             Action::RenewAddresses { lifetime_s, .. } => {
-                if self.hosts[host].holds_vip && self.hosts[host].spec.lease_ms.is_some() {
+                let h = &self.hosts[host];
+                if h.vip_leased && h.spec.lease_ms.is_some() {
+                    // `ip addr replace`: an address the kernel removed comes back (faild
+                    // still held the UP, so nobody else can have started), unannounced.
+                    if !h.holds_vip {
+                        self.hosts[host].holds_vip = true;
+                        self.note(
+                            Some(host),
+                            "the renewal puts back the address the kernel had removed".to_string(),
+                        );
+                    }
                     self.lease_address(host, u64::from(lifetime_s) * 1000);
                 }
             }
@@ -1030,6 +1048,7 @@ impl World {
             Action::Event(event) => self.shell_event(host, event),
             Action::Exit => {
                 self.hosts[host].shell = None;
+                self.hosts[host].vip_leased = false;
                 self.note(Some(host), "failsh exits".to_string());
             }
         }
@@ -1080,8 +1099,11 @@ impl World {
                 // then grarp.
                 let added = !self.hosts[host].holds_vip;
                 self.hosts[host].holds_vip = true;
-                if let (true, Some(lease_ms)) = (added, self.hosts[host].spec.lease_ms) {
-                    self.lease_address(host, lease_ms);
+                if let Some(lease_ms) = self.hosts[host].spec.lease_ms {
+                    self.hosts[host].vip_leased = true;
+                    if added {
+                        self.lease_address(host, lease_ms);
+                    }
                 }
                 self.announce(host);
             }
@@ -1094,6 +1116,7 @@ impl World {
             }
             ProcedureKind::Stop => {
                 self.hosts[host].holds_vip = false;
+                self.hosts[host].vip_leased = false;
                 self.hosts[host].vip_expires_at = None;
             }
             ProcedureKind::Check => {}

@@ -65,6 +65,9 @@ struct HostView {
     /// Our own tracked link was down: what we knew of it is stale, and it must answer (or
     /// miss `misses` rounds, and [`LINK_SETTLE_MS`] pass) before we may take over.
     fresh_needed: bool,
+    /// It missed a poll around our last announcement (we may have been cut off, our
+    /// announcement lost): its next answer calls for another.
+    missed_around_announcement: bool,
 }
 
 #[derive(Debug)]
@@ -159,6 +162,8 @@ struct Service {
     /// after an UP, or restarted, or this failsh did not run for longer than a takeover
     /// takes: another host may have announced last, so we re-announce.
     reannounce: bool,
+    /// When start or reclaim last announced the address here.
+    announced_at: Option<Time>,
     /// The round in which the health check last passed.
     check_passed_round: Option<u64>,
     /// The state the service must end in once it is stopped, and why: an operator set FAIL
@@ -207,6 +212,7 @@ impl Service {
             conflict_since: None,
             conflict_reclaimed: false,
             peer_unseen_while_up: false,
+            announced_at: None,
             reannounce: false,
             check_passed_round: None,
             end_in: None,
@@ -221,6 +227,17 @@ impl Service {
     /// Whether faild holds an UP of ours whose lease must be renewed.
     fn lease_active(&self) -> bool {
         self.config.lease_ms.is_some() && self.published == Some(State::Up)
+    }
+
+    /// Whether a poll missed now was in flight around our last announcement: sent at most
+    /// an interval plus a timeout before it was detected, and detected at most an interval
+    /// plus two timeouts after the announcement.
+    fn missed_around_announcement(&self, now: Time) -> bool {
+        let window_ms = self.config.interval_ms + 2 * self.config.timeout_ms();
+        self.state == Some(State::Up)
+            && self
+                .announced_at
+                .is_some_and(|at| now >= at && now.since_ms(at) <= window_ms)
     }
 
     /// Every host of the service other than the local one.

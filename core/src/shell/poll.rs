@@ -180,8 +180,10 @@ impl Shell {
                 let settled = service
                     .link_up_at
                     .is_none_or(|at| now.since_ms(at) >= LINK_SETTLE_MS);
+                let around = service.missed_around_announcement(now);
                 let view = service.views.entry(host).or_default();
                 view.misses = view.misses.saturating_add(1);
+                view.missed_around_announcement |= around;
                 if view.misses >= misses && settled {
                     view.fresh_needed = false;
                 }
@@ -489,6 +491,9 @@ impl Shell {
                 } else {
                     None
                 };
+                // It could not hear us around our announcement, nor we it: the announcement
+                // may have been lost with our link (one that `track` does not watch).
+                let missed_announcement = std::mem::take(&mut view.missed_around_announcement);
                 view.state = entry.state;
                 view.note = entry.note.clone();
                 view.changes = entry.changes.map(|c| (reply.boot_id, c));
@@ -499,7 +504,7 @@ impl Shell {
                 view.seen_at = now;
                 // Whoever holds the service here (master or slave) re-announces after another
                 // host that may have announced later than we did.
-                if local_up && (unseen_change || left_up) {
+                if local_up && (unseen_change || left_up || missed_announcement) {
                     service.reannounce = true;
                 }
             }
@@ -545,8 +550,10 @@ impl Shell {
                     if host == local {
                         service.local_misses = service.local_misses.saturating_add(1);
                     } else {
+                        let around = service.missed_around_announcement(now);
                         let view = service.views.entry(host).or_default();
                         view.misses = view.misses.saturating_add(1);
+                        view.missed_around_announcement |= around;
                     }
                     if complete {
                         self.close_round(now, id);

@@ -271,7 +271,9 @@ impl Shell {
                     // its answering again (or a later silence) calls for another.
                     let service = &self.services[&id];
                     let unseen = service.peers().any(|h| !answers(service, h));
-                    self.service_mut(id).peer_unseen_while_up = unseen;
+                    let service = self.service_mut(id);
+                    service.peer_unseen_while_up = unseen;
+                    service.announced_at = Some(now);
                 }
             }
         }

@@ -98,6 +98,8 @@ pub(super) struct Episode {
     pub conflict_since: Option<Time>,
     pub conflict_reclaimed: bool,
     pub peer_unseen_while_up: bool,
+    /// A re-announcement still owed (deferred while the local faild missed its last poll).
+    pub reannounce: bool,
     /// `Some(true)`: FAIL is now held for a tracked interface; `Some(false)`: released.
     pub track_hold: Option<bool>,
 }
@@ -116,6 +118,7 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
         conflict_since: v.conflict_since,
         conflict_reclaimed: v.conflict_reclaimed,
         peer_unseen_while_up: v.peer_unseen_while_up,
+        reannounce: false,
         track_hold: None,
     };
     let stop_then = |reason: String, then: State| Decision::Run {
@@ -205,9 +208,14 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
         && v.slave_up.is_none()
         && (answers_again || fell_silent || v.reannounce)
     {
-        episode.peer_unseen_while_up &= !answers_again;
         // An announcement now could be the last one clients hear from a host that is about
-        // to stop (its faild stopped answering): wait until the local faild answers again.
+        // to stop (its faild stopped answering): wait until the local faild answers again,
+        // and owe it until then.
+        if v.has_reclaim && v.local_faild != LocalFaild::Answers {
+            episode.reannounce = v.reannounce;
+        } else {
+            episode.peer_unseen_while_up &= !answers_again;
+        }
         if v.has_reclaim && v.local_faild == LocalFaild::Answers {
             let peers = v.peers.join(", ");
             let why = if answers_again {
@@ -218,7 +226,7 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                     v.peer_unseen.as_deref().unwrap_or("?")
                 )
             } else {
-                format!("{peers} stepped down, changed state, restarted or may have taken over while we did not run (it may have announced the address): re-announcing")
+                format!("{peers} stepped down, changed state, restarted, may have taken over while we did not run, or did not hear our last announcement (it may have announced the address, or ours was lost): re-announcing")
             };
             return (run(ProcedureKind::Reclaim, why), episode);
         }
@@ -449,7 +457,7 @@ impl Shell {
         service.conflict_since = episode.conflict_since;
         service.conflict_reclaimed = episode.conflict_reclaimed;
         service.peer_unseen_while_up = episode.peer_unseen_while_up;
-        service.reannounce = false;
+        service.reannounce = episode.reannounce;
         match (&decision, episode.track_hold) {
             (Decision::Run { reason, .. } | Decision::Publish { reason, .. }, Some(true)) => {
                 service.track_hold = Some(reason.clone());

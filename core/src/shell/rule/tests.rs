@@ -271,6 +271,31 @@ fn row_15b_no_announcement_while_the_local_faild_missed_its_last_poll() {
         ..quiet(State::Up)
     };
     assert!(stays(&view));
+    // Owed, not forgotten: it is made once the local faild answers again.
+    let (_, episode) = rule(&view);
+    assert!(episode.reannounce);
+    let unseen = View {
+        peer_unseen_while_up: true,
+        local_faild: LocalFaild::Missed,
+        ..quiet(State::Up)
+    };
+    let (_, episode) = rule(&unseen);
+    assert!(
+        episode.peer_unseen_while_up,
+        "an answer again still calls for it"
+    );
+    let (decision, episode) = rule(&View {
+        local_faild: LocalFaild::Answers,
+        ..unseen
+    });
+    assert!(matches!(
+        decision,
+        Decision::Run {
+            kind: ProcedureKind::Reclaim,
+            ..
+        }
+    ));
+    assert!(!episode.reannounce && !episode.peer_unseen_while_up);
 }
 
 #[test]
