@@ -451,6 +451,16 @@ impl Shell {
             self.decide(id, "waiting for the local faild to answer".to_string());
             return;
         };
+        if service.changed_during_procedure && service.local_misses < service.config.misses {
+            // faild refused the UP the last procedure returned: nothing more is run on the
+            // strength of an UP that someone changed, until its answer says what it is now
+            // (a local faild that falls silent meanwhile still stops the service: row 01).
+            self.decide(
+                id,
+                "the local faild changed while a procedure ran: reading it".to_string(),
+            );
+            return;
+        }
         let view = self.view(now, id, local);
         let (decision, episode) = rule(&view);
         let service = self.service_mut(id);

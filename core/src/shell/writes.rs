@@ -164,7 +164,14 @@ impl Shell {
                     // lifetime is renewed after it, never before, so that it always ends
                     // first (a failsh that hangs here leaves the shorter one behind).
                     service.lease_confirmed_at = Some(now);
-                    if let Some(lease_ms) = service.config.lease_ms {
+                    // Only once start has returned: before, the addresses are start's to add
+                    // (one an operator's script removed must not come back ahead of it).
+                    let running = service.state == Some(State::Up)
+                        && !service
+                            .procedure
+                            .as_ref()
+                            .is_some_and(|p| p.kind == ProcedureKind::Start);
+                    if let (Some(lease_ms), true) = (service.config.lease_ms, running) {
                         self.actions.push_back(Action::RenewAddresses {
                             service: id,
                             lifetime_s: u32::try_from(lease_ms / 1000).unwrap_or(u32::MAX),
@@ -181,12 +188,16 @@ impl Shell {
             // The UP was changed under us (an operator's FAIL, an expired lease): nothing to
             // renew; the next poll of the local faild brings the state that is in force.
             Status::NotRenewed => {
-                if write.kind == WriteKind::Confirmation {
-                    service.changed_during_procedure = true;
-                }
+                let confirmation = write.kind == WriteKind::Confirmation;
+                service.changed_during_procedure |= confirmation;
                 service.write = None;
                 service.write_failures = 0;
                 self.check_handover_done();
+                if confirmation && !self.shutting_down {
+                    // Read what the operator wrote now, not at the next round: until then
+                    // this host believes an UP that may be gone.
+                    self.start_rounds(now, &[id]);
+                }
             }
             Status::NotStored => {
                 let why = reply
