@@ -60,6 +60,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod community;
 pub mod harness;
 pub mod rng;

@@ -4,6 +4,7 @@
 //! has a few per service, so this is an ordered index instead: `next()` is the earliest
 //! deadline and its reason, and setting a timer replaces that timer's previous deadline.
 
+use crate::shell::{HostId, ServiceId};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,31 +15,31 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Timer {
     /// The replies of a service's current round are due.
-    ReplyDeadline(u32),
+    ReplyDeadline(ServiceId),
     /// A service's procedure has run for its whole time limit.
-    ProcedureLimit(u32),
+    ProcedureLimit(ServiceId),
     /// The SIGTERM handover gives up waiting.
     Handover,
     /// A service's next poll round starts.
-    Round(u32),
+    Round(ServiceId),
     /// A service's lease (kernel address lifetime and faild's UP record) is renewed.
-    Renew(u32),
+    Renew(ServiceId),
     /// A host that does not answer is probed, so that a heal is seen at once.
-    Probe(u32),
+    Probe(HostId),
     /// A slave with `fence wait` has waited out a silent master's lease.
-    Fence(u32),
+    Fence(ServiceId),
 }
 
 impl fmt::Display for Timer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Timer::ReplyDeadline(s) => write!(f, "reply deadline of service #{s}"),
-            Timer::ProcedureLimit(s) => write!(f, "procedure time limit of service #{s}"),
+            Timer::ReplyDeadline(s) => write!(f, "reply deadline of service #{}", s.0),
+            Timer::ProcedureLimit(s) => write!(f, "procedure time limit of service #{}", s.0),
             Timer::Handover => f.write_str("handover deadline"),
-            Timer::Round(s) => write!(f, "poll round of service #{s}"),
-            Timer::Renew(s) => write!(f, "lease renewal of service #{s}"),
-            Timer::Probe(h) => write!(f, "probe of silent host #{h}"),
-            Timer::Fence(s) => write!(f, "end of the fence wait of service #{s}"),
+            Timer::Round(s) => write!(f, "poll round of service #{}", s.0),
+            Timer::Renew(s) => write!(f, "lease renewal of service #{}", s.0),
+            Timer::Probe(h) => write!(f, "probe of silent host #{}", h.0),
+            Timer::Fence(s) => write!(f, "end of the fence wait of service #{}", s.0),
         }
     }
 }
@@ -94,23 +95,24 @@ mod tests {
     #[test]
     fn setting_a_timer_again_moves_it() {
         let mut table = TimerTable::default();
-        table.set(Timer::Round(1), Time(50));
-        table.set(Timer::Round(2), Time(30));
-        table.set(Timer::Round(2), Time(70));
-        assert_eq!(table.next(), Some((Time(50), Timer::Round(1))));
+        let (one, two) = (ServiceId(1), ServiceId(2));
+        table.set(Timer::Round(one), Time(50));
+        table.set(Timer::Round(two), Time(30));
+        table.set(Timer::Round(two), Time(70));
+        assert_eq!(table.next(), Some((Time(50), Timer::Round(one))));
         assert_eq!(table.pop_due(Time(49)), None);
-        assert_eq!(table.pop_due(Time(50)), Some(Timer::Round(1)));
-        assert_eq!(table.next(), Some((Time(70), Timer::Round(2))));
-        table.stop(Timer::Round(2));
+        assert_eq!(table.pop_due(Time(50)), Some(Timer::Round(one)));
+        assert_eq!(table.next(), Some((Time(70), Timer::Round(two))));
+        table.stop(Timer::Round(two));
         assert!(table.is_empty());
     }
 
     #[test]
     fn a_deadline_sorts_before_a_round_at_the_same_time() {
         let mut table = TimerTable::default();
-        table.set(Timer::Round(0), Time(10));
-        table.set(Timer::ReplyDeadline(0), Time(10));
-        assert_eq!(table.pop_due(Time(10)), Some(Timer::ReplyDeadline(0)));
-        assert_eq!(table.pop_due(Time(10)), Some(Timer::Round(0)));
+        table.set(Timer::Round(ServiceId(0)), Time(10));
+        table.set(Timer::ReplyDeadline(ServiceId(0)), Time(10));
+        assert_eq!(table.pop_due(Time(10)), Some(Timer::ReplyDeadline(ServiceId(0))));
+        assert_eq!(table.pop_due(Time(10)), Some(Timer::Round(ServiceId(0))));
     }
 }

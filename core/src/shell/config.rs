@@ -279,7 +279,7 @@ impl Shell {
         for (name, id) in stale {
             self.host_names.remove(&name);
             self.hosts.remove(&id);
-            self.timers.stop(Timer::Probe(id.0));
+            self.timers.stop(Timer::Probe(id));
         }
         for name in &wanted {
             self.ensure_host(name, &config);
@@ -295,11 +295,11 @@ impl Shell {
         for (name, id) in removed {
             self.service_names.remove(&name);
             self.services.remove(&id);
-            self.timers.stop(Timer::Round(id.0));
-            self.timers.stop(Timer::ReplyDeadline(id.0));
-            self.timers.stop(Timer::ProcedureLimit(id.0));
-            self.timers.stop(Timer::Renew(id.0));
-            self.timers.stop(Timer::Fence(id.0));
+            self.timers.stop(Timer::Round(id));
+            self.timers.stop(Timer::ReplyDeadline(id));
+            self.timers.stop(Timer::ProcedureLimit(id));
+            self.timers.stop(Timer::Renew(id));
+            self.timers.stop(Timer::Fence(id));
         }
         for service_config in &config.services {
             let masters: Vec<HostId> = service_config
@@ -323,7 +323,7 @@ impl Shell {
                     service.masters = masters;
                     service.slaves = slaves;
                     if interval_changed && service.round.is_none() {
-                        self.timers.set(Timer::Round(id.0), now);
+                        self.timers.set(Timer::Round(id), now);
                     }
                 }
                 None => {
@@ -332,7 +332,7 @@ impl Shell {
                     self.services
                         .insert(id, Service::new(service_config.clone(), masters, slaves));
                     self.service_names.insert(service_config.name.clone(), id);
-                    self.timers.set(Timer::Round(id.0), now);
+                    self.timers.set(Timer::Round(id), now);
                 }
             }
         }

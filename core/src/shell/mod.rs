@@ -433,6 +433,20 @@ impl Shell {
         self.timers.next()
     }
 
+    /// What a wake-up is for, with the names of its service or host (for the debug log).
+    pub fn describe_timer(&self, timer: Timer) -> String {
+        let service = |id: ServiceId| self.service_name(id).unwrap_or("?").to_string();
+        match timer {
+            Timer::ReplyDeadline(id) => format!("reply deadline of {}'s round", service(id)),
+            Timer::ProcedureLimit(id) => format!("time limit of {}'s procedure", service(id)),
+            Timer::Handover => "handover deadline".to_string(),
+            Timer::Round(id) => format!("poll round of {}", service(id)),
+            Timer::Renew(id) => format!("lease renewal of {}", service(id)),
+            Timer::Probe(id) => format!("probe of silent host {}", self.host_name(id)),
+            Timer::Fence(id) => format!("end of {}'s fence wait", service(id)),
+        }
+    }
+
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
@@ -541,7 +555,7 @@ impl Shell {
                     view.fresh_needed = true;
                 }
                 service.round = None;
-                self.timers.stop(Timer::ReplyDeadline(id.0));
+                self.timers.stop(Timer::ReplyDeadline(id));
             }
             self.evaluate(now, id);
         }

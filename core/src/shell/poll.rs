@@ -12,13 +12,13 @@ impl Shell {
         let mut rounds = Vec::new();
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
-                Timer::ReplyDeadline(s) => self.close_round(now, ServiceId(s)),
-                Timer::ProcedureLimit(s) => self.procedure_limit(now, ServiceId(s)),
+                Timer::ReplyDeadline(s) => self.close_round(now, s),
+                Timer::ProcedureLimit(s) => self.procedure_limit(now, s),
                 Timer::Handover => self.finish_handover(false),
-                Timer::Round(s) => rounds.push(ServiceId(s)),
-                Timer::Renew(s) => self.renew(now, ServiceId(s)),
-                Timer::Probe(h) => self.probe(now, HostId(h)),
-                Timer::Fence(s) => self.evaluate(now, ServiceId(s)),
+                Timer::Round(s) => rounds.push(s),
+                Timer::Renew(s) => self.renew(now, s),
+                Timer::Probe(h) => self.probe(now, h),
+                Timer::Fence(s) => self.evaluate(now, s),
             }
         }
         self.expire_pending(now);
@@ -76,9 +76,9 @@ impl Shell {
                 awaiting,
             });
             self.timers
-                .set(Timer::ReplyDeadline(id.0), now.plus_ms(timeout_ms));
+                .set(Timer::ReplyDeadline(id), now.plus_ms(timeout_ms));
             self.timers
-                .set(Timer::Round(id.0), now.plus_ms(service.config.interval_ms));
+                .set(Timer::Round(id), now.plus_ms(service.config.interval_ms));
         }
         for (host, services) in by_host {
             for chunk in services.chunks(MAX_SERVICES_PER_POLL) {
@@ -162,7 +162,7 @@ impl Shell {
 
     /// The round's silent hosts count one miss each; then the rule is applied.
     pub(super) fn close_round(&mut self, now: Time, id: ServiceId) {
-        self.timers.stop(Timer::ReplyDeadline(id.0));
+        self.timers.stop(Timer::ReplyDeadline(id));
         let local = self.local;
         let Some(service) = self.services.get_mut(&id) else {
             return;
@@ -215,7 +215,7 @@ impl Shell {
                 .min();
             if host != local && slowest_poll_ms.is_some_and(|ms| ms > PROBE_INTERVAL_MS) {
                 self.timers
-                    .set(Timer::Probe(host.0), now.plus_ms(PROBE_INTERVAL_MS));
+                    .set(Timer::Probe(host), now.plus_ms(PROBE_INTERVAL_MS));
             }
         }
     }
@@ -230,7 +230,7 @@ impl Shell {
         entry.boot_id = Some(boot_id);
         if entry.reachable != Some(true) {
             entry.reachable = Some(true);
-            self.timers.stop(Timer::Probe(host.0));
+            self.timers.stop(Timer::Probe(host));
             self.event(Event::HostReachable { host: name.clone() });
         }
         if restarted {
@@ -267,7 +267,7 @@ impl Shell {
             Pending::Probe { host, sent_at: now },
         );
         self.timers
-            .set(Timer::Probe(host.0), now.plus_ms(PROBE_INTERVAL_MS));
+            .set(Timer::Probe(host), now.plus_ms(PROBE_INTERVAL_MS));
     }
 
     /// A host answered after it had counted as silent. Its answer is not acted on: it may

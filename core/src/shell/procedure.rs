@@ -35,7 +35,7 @@ impl Shell {
             self.publish(now, id, State::Up, note);
         } else {
             self.timers
-                .set(Timer::ProcedureLimit(id.0), now.plus_ms(limit_ms));
+                .set(Timer::ProcedureLimit(id), now.plus_ms(limit_ms));
             self.actions.push_back(Action::RunProcedure {
                 id: procedure,
                 service: id,
@@ -61,7 +61,7 @@ impl Shell {
                 // The limit is the procedure's: it counts from now (the wait for faild is
                 // bounded by the write's timeout).
                 self.timers
-                    .set(Timer::ProcedureLimit(id.0), now.plus_ms(limit_ms));
+                    .set(Timer::ProcedureLimit(id), now.plus_ms(limit_ms));
                 self.actions.push_back(Action::RunProcedure {
                     id: procedure,
                     service: id,
@@ -72,7 +72,7 @@ impl Shell {
             Err(why) => {
                 let procedure = running.id;
                 service.procedure = None;
-                self.timers.stop(Timer::ProcedureLimit(id.0));
+                self.timers.stop(Timer::ProcedureLimit(id));
                 let name = service.config.name.clone();
                 let reason = format!("not started: the local faild did not store UP ({why})");
                 self.event(Event::ProcedureFinished {
@@ -118,7 +118,7 @@ impl Shell {
             .map(|(id, _)| *id);
         // A result for a procedure that was killed at its limit, or of a removed service.
         let Some(id) = owner else { return };
-        self.timers.stop(Timer::ProcedureLimit(id.0));
+        self.timers.stop(Timer::ProcedureLimit(id));
         self.finish_procedure(now, id, procedure, result);
     }
 

@@ -489,7 +489,7 @@ impl Shell {
             }
             Decision::Stay(reason) => self.decide(id, reason),
             Decision::Wait { until, reason } => {
-                self.timers.set(Timer::Fence(id.0), until);
+                self.timers.set(Timer::Fence(id), until);
                 self.decide(id, reason);
             }
         }

@@ -325,13 +325,13 @@ impl Shell {
                 if !was_up {
                     service.lease_confirmed_at = None;
                     service.lease_published_at = Some(now);
-                    self.timers.set(Timer::Renew(id.0), now.plus_ms(every_ms));
+                    self.timers.set(Timer::Renew(id), now.plus_ms(every_ms));
                 }
             }
             _ => {
                 service.lease_confirmed_at = None;
                 service.lease_published_at = None;
-                self.timers.stop(Timer::Renew(id.0));
+                self.timers.stop(Timer::Renew(id));
             }
         }
         self.send_writes(now);
@@ -357,7 +357,7 @@ impl Shell {
         else {
             return;
         };
-        self.timers.set(Timer::Renew(id.0), now.plus_ms(every_ms));
+        self.timers.set(Timer::Renew(id), now.plus_ms(every_ms));
         if self.lease_lapsing(now, id) {
             self.evaluate(now, id);
             return;
