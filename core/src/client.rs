@@ -223,12 +223,8 @@ impl SetFlow {
         state: State,
         backup: Option<&str>,
     ) -> Result<(SetFlow, Vec<u8>), ClientError> {
-        let (exchange, bytes) = Exchange::new(
-            nonce,
-            community,
-            query_body(&[service.to_string()]),
-            true,
-        )?;
+        let (exchange, bytes) =
+            Exchange::new(nonce, community, query_body(&[service.to_string()]), true)?;
         Ok((
             SetFlow {
                 community: community.to_string(),
@@ -242,8 +238,13 @@ impl SetFlow {
         ))
     }
 
-    /// The reply to the last request. `next_nonce` is used if another request follows.
-    pub fn answer(&mut self, reply: &[u8], next_nonce: Nonce) -> Result<SetNext, ClientError> {
+    /// The reply to the last request. `next_nonce` is asked for a nonce only if another
+    /// request follows.
+    pub fn answer(
+        &mut self,
+        reply: &[u8],
+        next_nonce: impl FnOnce() -> Nonce,
+    ) -> Result<SetNext, ClientError> {
         let result = self.exchange.finish(reply);
         let challenge = match (self.attempt, result) {
             (None, Ok(reply)) => reply
@@ -259,7 +260,7 @@ impl SetFlow {
             (_, Err(error)) => return Err(error),
         };
         let body = set_body(&self.service, self.state, self.backup.as_deref(), challenge);
-        let (exchange, bytes) = Exchange::new(next_nonce, &self.community, body, false)?;
+        let (exchange, bytes) = Exchange::new(next_nonce(), &self.community, body, false)?;
         self.exchange = exchange;
         self.attempt = Some(self.attempt.map_or(0, |a| a + 1));
         Ok(SetNext::Send(bytes))
@@ -314,11 +315,11 @@ mod tests {
         let (mut flow, query) =
             SetFlow::start(Nonce([1; 16]), "public", "198.18.0.50", State::Fail, None).unwrap();
         let reply = round_trip(&mut store, query);
-        let SetNext::Send(set) = flow.answer(&reply, Nonce([2; 16])).unwrap() else {
+        let SetNext::Send(set) = flow.answer(&reply, || Nonce([2; 16])).unwrap() else {
             panic!("a Set follows the challenge")
         };
         let reply = round_trip(&mut store, set);
-        let SetNext::Done(entry) = flow.answer(&reply, Nonce([3; 16])).unwrap() else {
+        let SetNext::Done(entry) = flow.answer(&reply, || Nonce([3; 16])).unwrap() else {
             panic!("the Set is the last request")
         };
         assert_eq!(entry.state, Some(State::Fail));
@@ -334,13 +335,13 @@ mod tests {
         let (mut other, _) =
             SetFlow::start(Nonce([9; 16]), "public", "198.18.0.50", State::Fail, None).unwrap();
         assert!(matches!(
-            other.answer(&reply, Nonce([2; 16])),
+            other.answer(&reply, || Nonce([2; 16])),
             Err(ClientError::BadReply(_))
         ));
         let (mut wrong, _) =
             SetFlow::start(Nonce([1; 16]), "secret", "198.18.0.50", State::Fail, None).unwrap();
         assert!(matches!(
-            wrong.answer(&reply, Nonce([2; 16])),
+            wrong.answer(&reply, || Nonce([2; 16])),
             Err(ClientError::BadReply(_))
         ));
     }
@@ -356,7 +357,7 @@ mod tests {
             .message
             .challenge
             .unwrap();
-        let SetNext::Send(set) = flow.answer(&reply, Nonce([2; 16])).unwrap() else {
+        let SetNext::Send(set) = flow.answer(&reply, || Nonce([2; 16])).unwrap() else {
             panic!()
         };
         // Another client uses the challenge first.
@@ -364,12 +365,12 @@ mod tests {
         let (_, theirs) = Exchange::new(Nonce([7; 16]), "public", body, false).unwrap();
         let _ = round_trip(&mut store, theirs);
         let reply = round_trip(&mut store, set);
-        let SetNext::Send(retry) = flow.answer(&reply, Nonce([3; 16])).unwrap() else {
+        let SetNext::Send(retry) = flow.answer(&reply, || Nonce([3; 16])).unwrap() else {
             panic!("retried with the fresh challenge")
         };
         let reply = round_trip(&mut store, retry);
         assert!(matches!(
-            flow.answer(&reply, Nonce([4; 16])),
+            flow.answer(&reply, || Nonce([4; 16])),
             Ok(SetNext::Done(_))
         ));
     }

@@ -7,12 +7,13 @@
 //! The full simulator with faults, invariants and scenarios is `failover-sim`; this is the
 //! smallest thing that lets the core's unit tests tell a story.
 
+use crate::client::{SetFlow, SetNext};
 use crate::community::Communities;
 use crate::shell::{Action, Event, Input, ProcedureId, ProcedureKind, Shell, ShellConfig};
 use crate::state::State;
 use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreInput};
 use crate::time::Time;
-use crate::wire::{self, Nonce, Request, RequestBody};
+use crate::wire::Nonce;
 use core::net::{IpAddr, Ipv4Addr};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -214,7 +215,8 @@ impl Harness {
         }
     }
 
-    /// What an operator's `failc -s STATE` does on the host itself (instantly).
+    /// What an operator's `failc -s STATE` does on the host itself (instantly): the client's
+    /// own flow, a query for a challenge and then the Set.
     pub fn failc(&mut self, name: &str, service: &str, state: State) {
         let peer = Peer {
             token: 0,
@@ -222,34 +224,28 @@ impl Harness {
         };
         let now = self.now;
         let host = self.host_mut(name);
-        let query = Request {
-            want_challenge: true,
-            ..Request::new(Nonce([1; 16]), RequestBody::List)
-        };
-        let bytes = wire::encode_request(&query, COMMUNITY).expect("encodable");
-        host.store.handle(now, StoreInput::Request { peer, bytes });
-        let mut challenge = None;
-        while let Some(action) = host.store.poll_action() {
-            if let StoreAction::Reply { bytes, .. } = action {
-                challenge = wire::decode_reply(&bytes).expect("valid").message.challenge;
+        let mut nonces = (1u8..).map(|n| Nonce([n; 16]));
+        let (mut flow, mut bytes) = SetFlow::start(
+            nonces.next().expect("endless"),
+            COMMUNITY,
+            service,
+            state,
+            None,
+        )
+        .expect("encodable");
+        // A query, a Set, and once more a Set if the challenge went stale.
+        for _ in 0..3 {
+            host.store.handle(now, StoreInput::Request { peer, bytes });
+            let Some((_, reply)) = Self::drain_store(host, now).pop() else {
+                return;
+            };
+            match flow.answer(&reply, || nonces.next().expect("endless")) {
+                Ok(SetNext::Send(next)) => bytes = next,
+                // Refused (a full disk): as failc, the operator sees an error and nothing
+                // changed.
+                Ok(SetNext::Done(_)) | Err(_) => return,
             }
         }
-        let set = Request::new(
-            Nonce([2; 16]),
-            RequestBody::Set {
-                service: service.to_string(),
-                state,
-                backup: None,
-                challenge: challenge.expect("faild hands out a challenge"),
-                lease_ms: None,
-                note: None,
-                renew: false,
-                was_up: false,
-            },
-        );
-        let bytes = wire::encode_request(&set, COMMUNITY).expect("encodable");
-        host.store.handle(now, StoreInput::Request { peer, bytes });
-        Self::drain_store(host, now);
     }
 
     fn drain_store(host: &mut HarnessHost, now: Time) -> Vec<(Peer, Vec<u8>)> {

@@ -62,6 +62,9 @@
 
 pub mod client;
 pub mod community;
+/// A test bed of hosts on a perfect network, for the core's own integration tests and
+/// benchmarks (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub mod harness;
 pub mod rng;
 pub mod shell;

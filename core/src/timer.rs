@@ -112,7 +112,10 @@ mod tests {
         let mut table = TimerTable::default();
         table.set(Timer::Round(ServiceId(0)), Time(10));
         table.set(Timer::ReplyDeadline(ServiceId(0)), Time(10));
-        assert_eq!(table.pop_due(Time(10)), Some(Timer::ReplyDeadline(ServiceId(0))));
+        assert_eq!(
+            table.pop_due(Time(10)),
+            Some(Timer::ReplyDeadline(ServiceId(0)))
+        );
         assert_eq!(table.pop_due(Time(10)), Some(Timer::Round(ServiceId(0))));
     }
 }

@@ -7,6 +7,7 @@ use crate::check::{Bounds, Checker, HostView};
 use crate::hash::Fnv64;
 use crate::scenario::{EventAction, HostSpec, Network, Scenario, TimedEvent};
 use crate::trace::TraceRecorder;
+use failover_core::client::{SetFlow, SetNext};
 use failover_core::community::Communities;
 use failover_core::rng::Rng;
 use failover_core::shell::{
@@ -18,7 +19,7 @@ use failover_core::store::{
     Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreEvent, StoreInput,
 };
 use failover_core::time::Time;
-use failover_core::wire::{self, Nonce, Request, RequestBody, Status};
+use failover_core::wire::{self, Nonce};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -1259,8 +1260,9 @@ impl World {
         }
     }
 
-    /// `failc -c private -s STATE SERVICE` on the host itself: a query asking for a challenge,
-    /// then the Set carrying it, both through the real codec into the real store.
+    /// `failc -c private -s STATE SERVICE` on the host itself: the client's own flow (a query
+    /// asking for a challenge, then the Set carrying it) through the real codec into the real
+    /// store.
     fn failc(&mut self, host: usize, state: State) -> Result<(), String> {
         if !self.hosts[host].powered || self.hosts[host].paused_at.is_some() {
             return Err("the host is down or frozen".to_string());
@@ -1279,65 +1281,33 @@ impl World {
             token: u64::MAX,
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
         };
-        let query = Request {
-            want_challenge: true,
-            ..Request::new(
-                self.failc_nonce(host),
-                RequestBody::Query {
-                    services: vec![service.clone()],
-                },
-            )
-        };
-        let reply = self.failc_round_trip(host, peer, &query)?;
-        let challenge = reply
-            .challenge
-            .ok_or_else(|| "faild's reply carried no challenge".to_string())?;
-        let set = Request::new(
-            self.failc_nonce(host),
-            RequestBody::Set {
-                service,
-                state,
-                backup,
-                challenge,
-                lease_ms: None,
-                note: None,
-                renew: false,
-                was_up: false,
-            },
-        );
-        let reply = self.failc_round_trip(host, peer, &set)?;
-        match reply.status {
-            Status::Ok => {
-                self.note(Some(host), format!("failc -s {state}: ok"));
-                Ok(())
+        let nonce = self.failc_nonce(host);
+        let (mut flow, mut request) =
+            SetFlow::start(nonce, LOCAL_COMMUNITY, &service, state, backup.as_deref())
+                .map_err(|e| e.to_string())?;
+        // A query and a Set, and once more a Set if the challenge went stale.
+        for _ in 0..3 {
+            let reply = self
+                .store_handle(host, peer, request)
+                .into_iter()
+                .next()
+                .ok_or_else(|| "faild did not answer".to_string())?;
+            let next = flow.answer(&reply, || self.failc_nonce(host));
+            match next.map_err(|e| e.to_string())? {
+                SetNext::Send(next) => request = next,
+                SetNext::Done(_) => {
+                    self.note(Some(host), format!("failc -s {state}: ok"));
+                    return Ok(());
+                }
             }
-            other => Err(other.to_string()),
         }
+        Err("faild kept refusing the challenge".to_string())
     }
 
     fn failc_nonce(&mut self, host: usize) -> Nonce {
         let mut bytes = [0u8; wire::NONCE_BYTES];
         self.hosts[host].rng.fill(&mut bytes);
         Nonce(bytes)
-    }
-
-    fn failc_round_trip(
-        &mut self,
-        host: usize,
-        peer: Peer,
-        request: &Request,
-    ) -> Result<wire::Reply, String> {
-        let bytes = wire::encode_request(request, LOCAL_COMMUNITY).map_err(|e| e.to_string())?;
-        let replies = self.store_handle(host, peer, bytes);
-        let bytes = replies
-            .into_iter()
-            .next()
-            .ok_or_else(|| "faild did not answer".to_string())?;
-        let signed = wire::decode_reply(&bytes).map_err(|e| e.to_string())?;
-        if !signed.verify(LOCAL_COMMUNITY) || signed.message.nonce != request.nonce {
-            return Err("faild's reply does not verify".to_string());
-        }
-        Ok(signed.message)
     }
 
     // ----- network ----------------------------------------------------------------------------
