@@ -118,8 +118,12 @@ fn an_explicit_address_is_used_without_the_resolver() {
         "proc up {} { return UP }\nfailsvc S create\nfailsvc S start up\nfailsvc S stop up\nfailsvc S slaves macbeth\nfailhost macbeth address 127.0.0.2\nfailhost macbeth port 4000\nfailhost localhost port 4001\n",
     );
     let loaded = load::load(&path, "localhost").unwrap();
-    assert_eq!(loaded.addresses["macbeth"].to_string(), "127.0.0.2:4000");
-    assert_eq!(loaded.addresses["localhost"].to_string(), "127.0.0.1:4001");
+    let address = |name: &str| {
+        let host = loaded.core.hosts.iter().find(|h| h.name == name).unwrap();
+        host.address.unwrap().to_string()
+    };
+    assert_eq!(address("macbeth"), "127.0.0.2:4000");
+    assert_eq!(address("localhost"), "127.0.0.1:4001");
     let (code, stdout, stderr) = failsh_t(&path);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");

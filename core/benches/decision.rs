@@ -17,6 +17,7 @@ fn host(name: &str) -> HostConfig {
         name: name.into(),
         community: COMMUNITY.into(),
         protocol: Protocol::Udp,
+        address: "198.18.0.1:1291".parse().ok(),
     }
 }
 

@@ -340,13 +340,9 @@ impl Harness {
                 };
                 host.actions.push((now, action.clone()));
                 match action {
-                    Action::Send {
-                        host: target,
-                        bytes,
-                        ..
-                    } => {
+                    Action::Send { to, bytes, .. } => {
                         let local = shell.config().local_host.clone();
-                        let target = shell.host(target).expect("known host").name.clone();
+                        let target = to.host;
                         let to = if target == local {
                             name.clone()
                         } else {

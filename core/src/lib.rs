@@ -26,7 +26,10 @@
 //!
 //! let config = ShellConfig {
 //!     local_host: "localhost".into(),
-//!     hosts: vec![HostConfig { name: "lukretia".into(), community: "public".into(), protocol: Protocol::Udp }],
+//!     hosts: vec![
+//!         HostConfig { name: "lukretia".into(), community: "public".into(), protocol: Protocol::Udp, address: "198.18.0.1:1291".parse().ok() },
+//!         HostConfig { name: "localhost".into(), community: "private".into(), protocol: Protocol::Udp, address: "127.0.0.1:1291".parse().ok() },
+//!     ],
 //!     services: vec![ServiceConfig { masters: vec!["lukretia".into()], ..ServiceConfig::new("198.18.0.50", 1_000) }],
 //! };
 //! let mut shell = Shell::new(config, 42, Time(0)).unwrap();
@@ -38,9 +41,9 @@
 //!     // 2. Drain and perform every action.
 //!     while let Some(action) = shell.poll_action() {
 //!         match action {
-//!             Action::Send { host, bytes, .. } => {
-//!                 let _protocol = shell.host(host).unwrap().protocol;
-//!                 sent += bytes.len().min(1); // a runtime writes `bytes` to the host here
+//!             Action::Send { to, bytes, .. } => {
+//!                 // A runtime writes `bytes` to `to.address` over `to.protocol` here.
+//!                 sent += bytes.len().min(1);
 //!             }
 //!             // A runtime runs and kills procedures, and renews address lifetimes, here.
 //!             Action::RunProcedure { .. }
@@ -62,6 +65,7 @@
 
 pub mod client;
 pub mod community;
+pub mod drive;
 /// A test bed of hosts on a perfect network, for the core's own integration tests and
 /// benchmarks (feature `testing`).
 #[cfg(any(test, feature = "testing"))]

@@ -245,6 +245,7 @@ mod tests {
                 name: "lukretia".into(),
                 community: "public".into(),
                 protocol: Protocol::Udp,
+                address: "198.18.0.1:1291".parse().ok(),
             }],
             services: vec![ServiceConfig {
                 masters: vec!["lukretia".into()],

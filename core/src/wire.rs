@@ -19,6 +19,40 @@ pub const VERSION: u8 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 65_000;
 pub const MAX_NAME_BYTES: usize = 255;
 pub const NONCE_BYTES: usize = 16;
+/// The port faild listens on unless told otherwise (the seed's example uses it).
+pub const DEFAULT_PORT: u16 = 1291;
+
+/// How a request travels to faild: a datagram, or a length-prefixed frame on a TCP
+/// connection ([`frame`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+        })
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Protocol, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "udp" => Ok(Protocol::Udp),
+            "tcp" => Ok(Protocol::Tcp),
+            _ => Err(format!(
+                "\"{text}\" is not a protocol (expected udp or tcp)"
+            )),
+        }
+    }
+}
 pub const MAC_BYTES: usize = 32;
 const REQUEST_HEADER_BYTES: usize = 5 + NONCE_BYTES;
 const REPLY_HEADER_BYTES: usize = 5 + NONCE_BYTES + 1 + 8 + 8 + 2;

@@ -17,6 +17,7 @@ fn host(name: &str) -> HostConfig {
         name: name.to_string(),
         community: COMMUNITY.to_string(),
         protocol: Protocol::Tcp,
+        address: "198.18.0.1:1291".parse().ok(),
     }
 }
 

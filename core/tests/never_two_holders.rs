@@ -23,6 +23,7 @@ fn config(peer: &str, masters: &[&str], slaves: &[&str], lease_ms: Option<u64>) 
         name: name.to_string(),
         community: COMMUNITY.to_string(),
         protocol: Protocol::Tcp,
+        address: "198.18.0.1:1291".parse().ok(),
     };
     ShellConfig {
         local_host: "localhost".to_string(),

@@ -186,7 +186,7 @@ proptest! {
     ) {
         let config = ShellConfig {
             local_host: "localhost".into(),
-            hosts: vec![HostConfig { name: "peer".into(), community: "c".into(), protocol: Protocol::Udp }],
+            hosts: vec![HostConfig { name: "peer".into(), community: "c".into(), protocol: Protocol::Udp, address: "198.18.0.1:1291".parse().ok() }],
             services: vec![
                 ServiceConfig { masters: vec!["peer".into()], timeout_ms, procedure_limit_ms: 700, ..ServiceConfig::new("a", interval_ms) },
                 ServiceConfig { slaves: vec!["peer".into()], has_check: true, ..ServiceConfig::new("b", interval_ms * 2) },
@@ -231,11 +231,13 @@ fn replies_to_another_nonce_wrong_community_or_replayed_are_rejected() {
                 name: "lukretia".into(),
                 community: "public".into(),
                 protocol: Protocol::Udp,
+                address: "198.18.0.1:1291".parse().ok(),
             },
             HostConfig {
                 name: "localhost".into(),
                 community: "genesis".into(),
                 protocol: Protocol::Udp,
+                address: "198.18.0.1:1291".parse().ok(),
             },
         ],
         services: vec![ServiceConfig {

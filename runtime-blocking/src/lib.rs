@@ -3,4 +3,3 @@
 pub mod client;
 pub mod faild;
 pub mod shell;
-pub mod shell_loop;

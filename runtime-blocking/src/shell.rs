@@ -1,17 +1,16 @@
 //! The failsh loop on std threads: drain the core's actions, wait for ONE input or the core's
 //! deadline (feeder threads write into one channel, the loop waits with `recv_timeout`), hand
-//! it to the core, repeat.
-//!
-//! Sockets live here; procedures, logs, traps, traces and the monitor belong to the program,
-//! which plugs them in through [`ShellHooks`]. The smol runtime has the same API.
+//! it to the core, repeat. The loop itself is the core's [`ShellDriver`]; this module only
+//! does the waiting and the sockets.
 
-use crate::shell_loop::{self, connect_timeout, unspecified_local, InFlight, Message, ShellLoop};
-use failover_core::shell::{
-    Action, Event, Input, ProcedureId, ProcedureKind, Protocol, Shell, ShellConfig,
+use failover_core::drive::shell::{
+    connect_timeout, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle,
+    ShellHooks, ShellOptions,
 };
+use failover_core::shell::{Destination, Input, ProcedureId, Protocol};
 use failover_core::time::Time;
 use failover_core::wire::{self, Nonce, StreamDecoder};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,121 +22,10 @@ use std::time::{Duration, Instant};
 /// Reader threads look this often whether their transport was dropped.
 const READER_POLL: Duration = Duration::from_millis(500);
 
-/// What failsh starts with: the core's configuration, each host's faild address, and the
-/// seed of the core's PRNG (recorded in traces).
-#[derive(Clone, Debug)]
-pub struct ShellOptions {
-    pub config: ShellConfig,
-    pub addresses: BTreeMap<String, SocketAddr>,
-    pub seed: u64,
-}
+type Requests = Arc<Mutex<InFlight<Instant>>>;
 
-/// Commands from outside the loop (signal handlers).
-#[derive(Clone, Debug)]
-pub enum Control {
-    /// SIGTERM: hand over (or with `keep_services`, leave services running) and exit.
-    Shutdown { keep_services: bool },
-    /// SIGHUP with a configuration that parsed and validated.
-    Reconfigure {
-        config: ShellConfig,
-        addresses: BTreeMap<String, SocketAddr>,
-    },
-    /// SIGINT: call [`ShellHooks::dump`] with the current state.
-    Dump,
-    /// The kernel reported the carrier of an interface (at start, then every change).
-    Link { interface: String, up: bool },
-    /// Every existing interface has been reported once.
-    LinksComplete,
-}
-
-/// The program's side of the loop. Every method runs on the loop's thread and must not block:
-/// procedures run elsewhere and report through their [`ProcedureCompletion`].
-pub trait ShellHooks: Send + 'static {
-    /// Called with every input the core was given, at the time it was given, and the actions
-    /// it answered with, before they are performed (for `--record`).
-    fn handled(&mut self, now: Time, input: &Input, actions: &[Action]);
-    /// Start a procedure; `done.finish(result)` must be called exactly once, from any thread.
-    fn run_procedure(
-        &mut self,
-        now: Time,
-        service: &str,
-        kind: ProcedureKind,
-        limit_ms: u64,
-        done: ProcedureCompletion,
-    );
-    /// The core gave up on a procedure (past its limit); its late result will be ignored.
-    fn kill_procedure(&mut self, now: Time, id: ProcedureId);
-    /// Renews the kernel lifetime of every address the service's procedures added with
-    /// `ipaddr` to `lifetime_s` seconds from now. An error stops the service.
-    fn renew_addresses(&mut self, now: Time, service: &str, lifetime_s: u32) -> Result<(), String>;
-    fn event(&mut self, now: Time, shell: &Shell, event: &Event);
-    /// After every input has been handled and its actions performed.
-    fn after_input(&mut self, now: Time, shell: &Shell);
-    fn dump(&mut self, now: Time, shell: &Shell);
-    /// Problems of the runtime itself (a socket that cannot be created, ...).
-    fn log(&mut self, now: Time, message: &str);
-}
-
-type InputSink = Box<dyn FnOnce(Input) + Send>;
-type ControlSink = Arc<dyn Fn(Control) -> bool + Send + Sync>;
-
-/// Hands a procedure's result back to the loop (of either runtime).
-pub struct ProcedureCompletion {
-    id: ProcedureId,
-    sink: InputSink,
-}
-
-impl std::fmt::Debug for ProcedureCompletion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ProcedureCompletion(#{})", self.id.0)
-    }
-}
-
-impl ProcedureCompletion {
-    /// For runtimes: `sink` delivers the [`Input::ProcedureDone`] into the loop.
-    pub fn new(id: ProcedureId, sink: impl FnOnce(Input) + Send + 'static) -> ProcedureCompletion {
-        ProcedureCompletion {
-            id,
-            sink: Box::new(sink),
-        }
-    }
-
-    pub fn id(&self) -> ProcedureId {
-        self.id
-    }
-
-    pub fn finish(self, result: Result<String, String>) {
-        (self.sink)(Input::ProcedureDone {
-            id: self.id,
-            result,
-        });
-    }
-}
-
-/// Sends [`Control`] commands into a running loop (of either runtime), from any thread.
-#[derive(Clone)]
-pub struct ShellHandle {
-    sink: ControlSink,
-}
-
-impl std::fmt::Debug for ShellHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ShellHandle")
-    }
-}
-
-impl ShellHandle {
-    /// For runtimes: `sink` delivers the command and says whether the loop still runs.
-    pub fn new(sink: impl Fn(Control) -> bool + Send + Sync + 'static) -> ShellHandle {
-        ShellHandle {
-            sink: Arc::new(sink),
-        }
-    }
-
-    /// False when the loop has ended.
-    pub fn control(&self, control: Control) -> bool {
-        (self.sink)(control)
-    }
+fn lock(in_flight: &Requests) -> std::sync::MutexGuard<'_, InFlight<Instant>> {
+    in_flight.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The failsh loop, built but not yet running.
@@ -167,25 +55,23 @@ impl ShellRunner {
     /// Runs until the core says Exit (after a Shutdown). Fails only if the configuration is
     /// refused by the core.
     pub fn run<H: ShellHooks>(self, mut hooks: H) -> io::Result<()> {
-        let mut shell = ShellLoop::new(self.options)?;
+        let start = Instant::now();
+        let now = || Time(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let mut shell = ShellDriver::new(self.options, now())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
         let mut transports = Transports::new(self.tx);
         loop {
-            if shell.perform(&mut hooks, &mut transports) {
+            if shell.perform(now(), &mut hooks, &mut transports) {
                 return Ok(());
-            }
-            let now = shell.now();
-            for error in transports.take_errors() {
-                hooks.log(now, &error);
             }
             // Wait for one input, or exactly until the core's next deadline.
             let message = match shell.deadline() {
                 Some(at) => {
-                    let now = shell.now();
-                    if at <= now {
+                    let wait = at.as_ms().saturating_sub(now().as_ms());
+                    if wait == 0 {
                         Message::Input(Input::Timeout)
                     } else {
-                        let wait = Duration::from_millis(at.since_ms(now));
-                        match self.rx.recv_timeout(wait) {
+                        match self.rx.recv_timeout(Duration::from_millis(wait)) {
                             Ok(message) => message,
                             Err(RecvTimeoutError::Timeout) => Message::Input(Input::Timeout),
                             Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -197,17 +83,16 @@ impl ShellRunner {
                     Err(_) => return Ok(()),
                 },
             };
-            shell.handle(message, &mut hooks, &mut transports);
+            shell.handle(now(), message, &mut hooks, &mut transports);
         }
     }
 }
 
-/// One connection (TCP) or connected socket (UDP) per host, created on first use.
+/// One connection (TCP) or connected socket (UDP) per destination, created on first use.
 struct Transports {
     tx: Sender<Message>,
-    udp: BTreeMap<String, UdpTransport>,
-    tcp: BTreeMap<String, TcpTransport>,
-    errors: Arc<Mutex<Vec<String>>>,
+    udp: BTreeMap<Destination, UdpTransport>,
+    tcp: BTreeMap<Destination, TcpTransport>,
 }
 
 impl Transports {
@@ -216,23 +101,18 @@ impl Transports {
             tx,
             udp: BTreeMap::new(),
             tcp: BTreeMap::new(),
-            errors: Arc::new(Mutex::new(Vec::new())),
         }
-    }
-
-    fn take_errors(&self) -> Vec<String> {
-        std::mem::take(&mut *self.errors.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-impl shell_loop::Transports for Transports {
+impl failover_core::drive::shell::Transports for Transports {
     fn input(&self, input: Input) {
         let _ = self.tx.send(Message::Input(input));
     }
 
-    fn retain_hosts(&mut self, keep: &dyn Fn(&str) -> bool) {
-        self.udp.retain(|name, _| keep(name));
-        self.tcp.retain(|name, _| keep(name));
+    fn retain(&mut self, keep: &BTreeSet<Destination>) {
+        self.udp.retain(|to, _| keep.contains(to));
+        self.tcp.retain(|to, _| keep.contains(to));
     }
 
     fn completion(&self, id: ProcedureId) -> ProcedureCompletion {
@@ -243,47 +123,50 @@ impl shell_loop::Transports for Transports {
         })
     }
 
-    fn send(
-        &mut self,
-        host: &str,
-        protocol: Protocol,
-        address: SocketAddr,
-        nonce: Nonce,
-        bytes: Vec<u8>,
-        timeout: Duration,
-    ) {
+    fn send(&mut self, to: &Destination, nonce: Nonce, bytes: Vec<u8>, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        match protocol {
+        match to.protocol {
             Protocol::Udp => {
-                if !self.udp.contains_key(host) {
-                    match UdpTransport::open(address, self.tx.clone()) {
+                if !self.udp.contains_key(to) {
+                    match UdpTransport::open(to.address, self.tx.clone()) {
                         Ok(t) => {
-                            self.udp.insert(host.to_string(), t);
+                            self.udp.insert(to.clone(), t);
                         }
                         Err(e) => return self.fail(nonce, format!("cannot open UDP socket: {e}")),
                     }
                 }
-                if let Some(t) = self.udp.get(host) {
-                    t.in_flight.sent(nonce, deadline);
+                if let Some(t) = self.udp.get(to) {
+                    lock(&t.in_flight).sent(nonce, deadline);
                     if let Err(e) = t.socket.send(&bytes) {
                         self.fail(nonce, e.to_string());
                     }
                 }
             }
             Protocol::Tcp => {
-                let t = self.tcp.entry(host.to_string()).or_insert_with(|| {
-                    TcpTransport::start(address, self.tx.clone(), self.errors.clone())
-                });
-                if t.queue.send((nonce, bytes, deadline)).is_err() {
-                    self.fail(nonce, "connection thread ended".into());
+                if !self.tcp.contains_key(to) {
+                    match TcpTransport::start(to.address, self.tx.clone()) {
+                        Ok(t) => {
+                            self.tcp.insert(to.clone(), t);
+                        }
+                        Err(e) => {
+                            let error = format!("cannot start the connection thread: {e}");
+                            log::error!(target: "net", "{}: {error}", to.address);
+                            return self.fail(nonce, error);
+                        }
+                    }
+                }
+                if let Some(t) = self.tcp.get(to) {
+                    if t.queue.send((nonce, bytes, deadline)).is_err() {
+                        self.fail(nonce, "connection thread ended".into());
+                    }
                 }
             }
         }
     }
 }
 
-fn fail_all(in_flight: &InFlight, tx: &Sender<Message>, error: &str) {
-    for input in in_flight.fail_all(error) {
+fn fail_all(in_flight: &Requests, tx: &Sender<Message>, error: &str) {
+    for input in lock(in_flight).fail_all(error) {
         let _ = tx.send(Message::Input(input));
     }
 }
@@ -292,7 +175,7 @@ fn fail_all(in_flight: &InFlight, tx: &Sender<Message>, error: &str) {
 /// running) come back as errors and the host counts as silent at once.
 struct UdpTransport {
     socket: UdpSocket,
-    in_flight: Arc<InFlight>,
+    in_flight: Requests,
     closed: Arc<AtomicBool>,
 }
 
@@ -302,7 +185,7 @@ impl UdpTransport {
         socket.connect(address)?;
         socket.set_read_timeout(Some(READER_POLL))?;
         let reader = socket.try_clone()?;
-        let in_flight = Arc::new(InFlight::default());
+        let in_flight = Requests::default();
         let closed = Arc::new(AtomicBool::new(false));
         let (r, c) = (in_flight.clone(), closed.clone());
         thread::Builder::new()
@@ -313,7 +196,7 @@ impl UdpTransport {
                     match reader.recv(&mut buffer) {
                         Ok(n) => {
                             let bytes = buffer[..n].to_vec();
-                            r.answered(&bytes);
+                            lock(&r).answered(&bytes);
                             if tx.send(Message::Input(Input::Received { bytes })).is_err() {
                                 return;
                             }
@@ -350,28 +233,18 @@ struct TcpTransport {
 }
 
 impl TcpTransport {
-    fn start(
-        address: SocketAddr,
-        tx: Sender<Message>,
-        errors: Arc<Mutex<Vec<String>>>,
-    ) -> TcpTransport {
+    fn start(address: SocketAddr, tx: Sender<Message>) -> io::Result<TcpTransport> {
         let (queue, requests) = mpsc::channel::<(Nonce, Vec<u8>, Instant)>();
-        let spawned = thread::Builder::new()
+        thread::Builder::new()
             .name(format!("tcp {address}"))
-            .spawn(move || tcp_writer(address, requests, tx));
-        if let Err(e) = spawned {
-            errors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("cannot start connection thread for {address}: {e}"));
-        }
-        TcpTransport { queue }
+            .spawn(move || tcp_writer(address, requests, tx))?;
+        Ok(TcpTransport { queue })
     }
 }
 
 struct Connection {
     stream: TcpStream,
-    in_flight: Arc<InFlight>,
+    in_flight: Requests,
     dead: Arc<AtomicBool>,
 }
 
@@ -399,12 +272,12 @@ fn tcp_writer(
         // gets through as soon as the path is back.
         if connection
             .as_ref()
-            .is_some_and(|c| c.dead.load(Ordering::Relaxed) || c.in_flight.overdue(now))
+            .is_some_and(|c| c.dead.load(Ordering::Relaxed) || lock(&c.in_flight).overdue(now))
         {
             connection = None;
         }
         if connection.is_none() {
-            let Some(timeout) = connect_timeout(deadline, now) else {
+            let Some(timeout) = connect_timeout(deadline.checked_duration_since(now)) else {
                 fail(nonce, format!("no connection to {address} in time"));
                 continue;
             };
@@ -419,7 +292,7 @@ fn tcp_writer(
         let Some(c) = connection.as_mut() else {
             continue;
         };
-        c.in_flight.sent(nonce, deadline);
+        lock(&c.in_flight).sent(nonce, deadline);
         if let Err(e) = c.stream.write_all(&wire::frame(&bytes)) {
             c.dead.store(true, Ordering::Relaxed);
             fail_all(
@@ -441,7 +314,7 @@ fn tcp_connect(
     // A poll is one small frame: send it now rather than wait for Nagle.
     stream.set_nodelay(true)?;
     let mut reader = stream.try_clone()?;
-    let in_flight = Arc::new(InFlight::default());
+    let in_flight = Requests::default();
     let dead = Arc::new(AtomicBool::new(false));
     let (r, d, tx) = (in_flight.clone(), dead.clone(), tx.clone());
     thread::Builder::new()
@@ -457,7 +330,7 @@ fn tcp_connect(
                         loop {
                             match decoder.next_message() {
                                 Ok(Some(bytes)) => {
-                                    r.answered(&bytes);
+                                    lock(&r).answered(&bytes);
                                     if tx.send(Message::Input(Input::Received { bytes })).is_err() {
                                         return;
                                     }
@@ -483,4 +356,13 @@ fn tcp_connect(
         in_flight,
         dead,
     })
+}
+
+/// The wildcard address of `address`'s family, to bind a socket that then connects to it.
+fn unspecified_local(address: SocketAddr) -> SocketAddr {
+    if address.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    }
 }

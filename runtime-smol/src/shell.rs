@@ -1,27 +1,28 @@
 //! The failsh loop on smol: drain the core's actions, race one input against the core's
-//! deadline (`Timer::at`), hand it to the core, repeat.
-//!
-//! The program-facing types are those of the blocking runtime, so that failsh plugs the same
-//! hooks into either loop; only [`ShellRunner`] differs.
+//! deadline (`Timer::at`), hand it to the core, repeat. The loop itself is the core's
+//! [`ShellDriver`]; this module only does the waiting and the sockets, as tasks on one
+//! thread.
 
-pub use failover_runtime_blocking::shell::{
-    Control, ProcedureCompletion, ShellHandle, ShellHooks, ShellOptions,
+use failover_core::drive::shell::{
+    connect_timeout, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle,
+    ShellHooks, ShellOptions,
 };
-
-use failover_core::shell::{Input, ProcedureId, Protocol};
+use failover_core::shell::{Destination, Input, ProcedureId, Protocol};
+use failover_core::time::Time;
 use failover_core::wire::{self, Nonce, StreamDecoder};
-use failover_runtime_blocking::shell_loop::{
-    self, connect_timeout, unspecified_local, InFlight, Message, ShellLoop,
-};
 use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{future, Async, LocalExecutor, Task, Timer};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The requests in flight on one transport; its tasks run on the loop's thread.
+type Requests = Rc<RefCell<InFlight<Instant>>>;
 
 /// The failsh loop, built but not yet running.
 #[derive(Debug)]
@@ -55,7 +56,10 @@ impl ShellRunner {
         mut hooks: H,
         executor: Rc<LocalExecutor<'static>>,
     ) -> io::Result<()> {
-        let mut shell = ShellLoop::new(self.options)?;
+        let start = Instant::now();
+        let now = || Time(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let mut shell = ShellDriver::new(self.options, now())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
         let mut transports = Transports {
             tx: self.tx.clone(),
             executor,
@@ -63,16 +67,16 @@ impl ShellRunner {
             tcp: BTreeMap::new(),
         };
         loop {
-            if shell.perform(&mut hooks, &mut transports) {
+            if shell.perform(now(), &mut hooks, &mut transports) {
                 return Ok(());
             }
             // Wait for one input, or exactly until the core's next deadline.
             let message = match shell.deadline() {
                 Some(at) => {
-                    let deadline = shell.start() + Duration::from_millis(at.as_ms());
-                    if at <= shell.now() {
+                    if at <= now() {
                         Message::Input(Input::Timeout)
                     } else {
+                        let deadline = start + Duration::from_millis(at.as_ms());
                         let received = async { self.rx.recv().await.ok() };
                         let timer = async {
                             Timer::at(deadline).await;
@@ -89,23 +93,23 @@ impl ShellRunner {
                     Err(_) => return Ok(()),
                 },
             };
-            shell.handle(message, &mut hooks, &mut transports);
+            shell.handle(now(), message, &mut hooks, &mut transports);
         }
     }
 }
 
-/// One connected UDP socket or persistent TCP connection per host, with its reader task;
-/// dropping a transport cancels its tasks.
+/// One connected UDP socket or persistent TCP connection per destination, with its reader
+/// task; dropping a transport cancels its tasks.
 struct Transports {
     tx: Sender<Message>,
     executor: Rc<LocalExecutor<'static>>,
-    udp: BTreeMap<String, UdpTransport>,
-    tcp: BTreeMap<String, TcpTransport>,
+    udp: BTreeMap<Destination, UdpTransport>,
+    tcp: BTreeMap<Destination, TcpTransport>,
 }
 
 struct UdpTransport {
     socket: Arc<Async<UdpSocket>>,
-    in_flight: Arc<InFlight>,
+    in_flight: Requests,
     _reader: Task<()>,
 }
 
@@ -114,20 +118,20 @@ struct TcpTransport {
     _writer: Task<()>,
 }
 
-fn fail_all(in_flight: &InFlight, tx: &Sender<Message>, error: &str) {
-    for input in in_flight.fail_all(error) {
+fn fail_all(in_flight: &Requests, tx: &Sender<Message>, error: &str) {
+    for input in in_flight.borrow_mut().fail_all(error) {
         let _ = tx.try_send(Message::Input(input));
     }
 }
 
-impl shell_loop::Transports for Transports {
+impl failover_core::drive::shell::Transports for Transports {
     fn input(&self, input: Input) {
         let _ = self.tx.try_send(Message::Input(input));
     }
 
-    fn retain_hosts(&mut self, keep: &dyn Fn(&str) -> bool) {
-        self.udp.retain(|name, _| keep(name));
-        self.tcp.retain(|name, _| keep(name));
+    fn retain(&mut self, keep: &BTreeSet<Destination>) {
+        self.udp.retain(|to, _| keep.contains(to));
+        self.tcp.retain(|to, _| keep.contains(to));
     }
 
     fn completion(&self, id: ProcedureId) -> ProcedureCompletion {
@@ -138,28 +142,20 @@ impl shell_loop::Transports for Transports {
         })
     }
 
-    fn send(
-        &mut self,
-        host: &str,
-        protocol: Protocol,
-        address: SocketAddr,
-        nonce: Nonce,
-        bytes: Vec<u8>,
-        timeout: Duration,
-    ) {
+    fn send(&mut self, to: &Destination, nonce: Nonce, bytes: Vec<u8>, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        match protocol {
+        match to.protocol {
             Protocol::Udp => {
-                if !self.udp.contains_key(host) {
-                    match self.open_udp(address) {
+                if !self.udp.contains_key(to) {
+                    match self.open_udp(to.address) {
                         Ok(t) => {
-                            self.udp.insert(host.to_string(), t);
+                            self.udp.insert(to.clone(), t);
                         }
                         Err(e) => return self.fail(nonce, format!("cannot open UDP socket: {e}")),
                     }
                 }
-                if let Some(t) = self.udp.get(host) {
-                    t.in_flight.sent(nonce, deadline);
+                if let Some(t) = self.udp.get(to) {
+                    t.in_flight.borrow_mut().sent(nonce, deadline);
                     // A datagram either fits the socket buffer now or is lost like on the wire.
                     if let Err(e) = t.socket.get_ref().send(&bytes) {
                         self.fail(nonce, e.to_string());
@@ -167,20 +163,23 @@ impl shell_loop::Transports for Transports {
                 }
             }
             Protocol::Tcp => {
-                if !self.tcp.contains_key(host) {
+                if !self.tcp.contains_key(to) {
                     let (queue, requests) = channel::unbounded();
-                    let writer =
-                        self.executor
-                            .spawn(tcp_writer(address, requests, self.tx.clone()));
+                    let writer = self.executor.spawn(tcp_writer(
+                        to.address,
+                        requests,
+                        self.tx.clone(),
+                        self.executor.clone(),
+                    ));
                     self.tcp.insert(
-                        host.to_string(),
+                        to.clone(),
                         TcpTransport {
                             queue,
                             _writer: writer,
                         },
                     );
                 }
-                if let Some(t) = self.tcp.get(host) {
+                if let Some(t) = self.tcp.get(to) {
                     if t.queue.try_send((nonce, bytes, deadline)).is_err() {
                         self.fail(nonce, "connection task ended".into());
                     }
@@ -197,7 +196,7 @@ impl Transports {
         let socket = UdpSocket::bind(unspecified_local(address))?;
         socket.connect(address)?;
         let socket = Arc::new(Async::new(socket)?);
-        let in_flight = Arc::new(InFlight::default());
+        let in_flight = Requests::default();
         let (reader, r, tx) = (socket.clone(), in_flight.clone(), self.tx.clone());
         let task = self.executor.spawn(async move {
             let mut buffer = vec![0u8; 65_536];
@@ -205,7 +204,7 @@ impl Transports {
                 match reader.recv(&mut buffer).await {
                     Ok(n) => {
                         let bytes = buffer[..n].to_vec();
-                        r.answered(&bytes);
+                        r.borrow_mut().answered(&bytes);
                         if tx
                             .send(Message::Input(Input::Received { bytes }))
                             .await
@@ -229,7 +228,7 @@ impl Transports {
 
 struct Connection {
     stream: Arc<Async<TcpStream>>,
-    in_flight: Arc<InFlight>,
+    in_flight: Requests,
     reader: Task<()>,
 }
 
@@ -242,6 +241,7 @@ async fn tcp_writer(
     address: SocketAddr,
     requests: Receiver<(Nonce, Vec<u8>, Instant)>,
     tx: Sender<Message>,
+    executor: Rc<LocalExecutor<'static>>,
 ) {
     let mut connection: Option<Connection> = None;
     let fail = |nonce: Nonce, error: String| {
@@ -251,7 +251,7 @@ async fn tcp_writer(
         let now = Instant::now();
         if connection
             .as_ref()
-            .is_some_and(|c| c.reader.is_finished() || c.in_flight.overdue(now))
+            .is_some_and(|c| c.reader.is_finished() || c.in_flight.borrow().overdue(now))
         {
             // Dropping the reader task and the stream ends the old connection.
             if let Some(old) = connection.take() {
@@ -264,7 +264,7 @@ async fn tcp_writer(
             }
         }
         if connection.is_none() {
-            let Some(timeout) = connect_timeout(deadline, now) else {
+            let Some(timeout) = connect_timeout(deadline.checked_duration_since(now)) else {
                 fail(nonce, format!("no connection to {address} in time"));
                 continue;
             };
@@ -278,8 +278,8 @@ async fn tcp_writer(
                     // A poll is one small frame: send it now rather than wait for Nagle.
                     let _ = stream.get_ref().set_nodelay(true);
                     let stream = Arc::new(stream);
-                    let in_flight = Arc::new(InFlight::default());
-                    let reader = smol::spawn(tcp_reader(
+                    let in_flight = Requests::default();
+                    let reader = executor.spawn(tcp_reader(
                         address,
                         stream.clone(),
                         in_flight.clone(),
@@ -300,7 +300,7 @@ async fn tcp_writer(
         let Some(c) = connection.as_ref() else {
             continue;
         };
-        c.in_flight.sent(nonce, deadline);
+        c.in_flight.borrow_mut().sent(nonce, deadline);
         if let Err(e) = (&*c.stream).write_all(&wire::frame(&bytes)).await {
             fail_all(
                 &c.in_flight,
@@ -315,7 +315,7 @@ async fn tcp_writer(
 async fn tcp_reader(
     address: SocketAddr,
     stream: Arc<Async<TcpStream>>,
-    in_flight: Arc<InFlight>,
+    in_flight: Requests,
     tx: Sender<Message>,
 ) {
     let mut decoder = StreamDecoder::new();
@@ -328,7 +328,7 @@ async fn tcp_reader(
                 loop {
                     match decoder.next_message() {
                         Ok(Some(bytes)) => {
-                            in_flight.answered(&bytes);
+                            in_flight.borrow_mut().answered(&bytes);
                             if tx
                                 .send(Message::Input(Input::Received { bytes }))
                                 .await
@@ -354,4 +354,13 @@ async fn tcp_reader(
         &tx,
         &format!("connection to {address}: {error}"),
     );
+}
+
+/// The wildcard address of `address`'s family, to bind a socket that then connects to it.
+fn unspecified_local(address: SocketAddr) -> SocketAddr {
+    if address.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    }
 }

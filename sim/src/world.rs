@@ -21,7 +21,7 @@ use failover_core::store::{
 use failover_core::time::Time;
 use failover_core::wire::{self, Nonce};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// The name under which every failsh reaches its own faild (the seed's configurations).
 pub const LOCAL_HOST: &str = "localhost";
@@ -945,52 +945,36 @@ impl World {
     fn carry_out(&mut self, host: usize, action: Action, inputs: &mut VecDeque<Input>) {
         match action {
             Action::Send {
-                host: target,
-                nonce,
-                bytes,
-                ..
-            } => {
-                let name = self.hosts[host]
-                    .shell
-                    .as_ref()
-                    .and_then(|s| s.host(target))
-                    .map(|h| h.name.clone());
-                match name.as_deref() {
-                    Some(LOCAL_HOST) => {
-                        let from_incarnation = self.hosts[host].incarnation;
-                        self.schedule(
-                            self.now_ms,
-                            Ev::Request {
-                                to: host,
-                                from: host,
-                                from_incarnation,
-                                bytes,
-                                loopback: true,
-                            },
-                        );
-                    }
-                    Some(name) => match self.scenario.host_index(name) {
-                        Some(to) => {
-                            let from_incarnation = self.hosts[host].incarnation;
-                            self.transmit(host, to, |to| Ev::Request {
-                                to,
-                                from: host,
-                                from_incarnation,
-                                bytes: bytes.clone(),
-                                loopback: false,
-                            });
-                        }
-                        None => inputs.push_back(Input::SendFailed {
-                            nonce,
-                            error: format!("{name}: unknown host"),
-                        }),
-                    },
-                    None => inputs.push_back(Input::SendFailed {
-                        nonce,
-                        error: format!("host #{} is not configured", target.0),
-                    }),
+                to, nonce, bytes, ..
+            } => match (to.host.as_str(), self.scenario.host_index(&to.host)) {
+                (LOCAL_HOST, _) => {
+                    let from_incarnation = self.hosts[host].incarnation;
+                    self.schedule(
+                        self.now_ms,
+                        Ev::Request {
+                            to: host,
+                            from: host,
+                            from_incarnation,
+                            bytes,
+                            loopback: true,
+                        },
+                    );
                 }
-            }
+                (_, Some(to)) => {
+                    let from_incarnation = self.hosts[host].incarnation;
+                    self.transmit(host, to, |to| Ev::Request {
+                        to,
+                        from: host,
+                        from_incarnation,
+                        bytes: bytes.clone(),
+                        loopback: false,
+                    });
+                }
+                (name, None) => inputs.push_back(Input::SendFailed {
+                    nonce,
+                    error: format!("{name}: unknown host"),
+                }),
+            },
             Action::RunProcedure { id, kind, .. } => {
                 *self.hosts[host].runs.entry(kind).or_default() += 1;
                 let procedure = self.hosts[host].spec.procedure(kind);
@@ -1633,16 +1617,21 @@ impl World {
 
 /// failsh's configuration on a host of the scenario, as the seed's Tcl file would give it.
 pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
+    // Addresses as failsh would resolve them (the simulator routes by name).
     let mut hosts = vec![HostConfig {
         name: LOCAL_HOST.to_string(),
         community: LOCAL_COMMUNITY.to_string(),
         protocol: Protocol::Udp,
+        address: Some(SocketAddr::from(([127, 0, 0, 1], wire::DEFAULT_PORT))),
     }];
     for peer in spec.masters.iter().chain(&spec.slaves) {
+        let index = scenario.host_index(peer).unwrap_or(0);
+        let last = u8::try_from(index + 1).unwrap_or(u8::MAX);
         hosts.push(HostConfig {
             name: peer.clone(),
             community: PEER_COMMUNITY.to_string(),
             protocol: Protocol::Udp,
+            address: Some(SocketAddr::from(([198, 18, 0, last], wire::DEFAULT_PORT))),
         });
     }
     let service = ServiceConfig {

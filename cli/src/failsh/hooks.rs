@@ -12,7 +12,7 @@ use crate::logging::Level;
 use crate::monitor::{Snapshot, FORMAT, VERSION};
 use failover_core::shell::{Action, Event, Input, ProcedureId, ProcedureKind, Shell};
 use failover_core::time::Time;
-use failover_runtime_blocking::shell::{ProcedureCompletion, ShellHooks};
+use failover_core::drive::shell::{ProcedureCompletion, ShellHooks};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -247,9 +247,5 @@ impl ShellHooks for FailshHooks {
             ),
             Err(e) => self.log.error("config", &e),
         }
-    }
-
-    fn log(&mut self, _now: Time, message: &str) {
-        self.log.error("net", message);
     }
 }

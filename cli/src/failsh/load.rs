@@ -50,8 +50,8 @@ impl Procedures {
 /// A loaded configuration, ready for the core and the runtime.
 #[derive(Debug)]
 pub struct Loaded {
+    /// With every host's faild address resolved.
     pub core: ShellConfig,
-    pub addresses: BTreeMap<String, SocketAddr>,
     pub procedures: Procedures,
 }
 
@@ -95,14 +95,16 @@ fn load_checked_mode(
 /// The daemon's loader (start and SIGHUP): [`load_checked`], then every host's address; a host
 /// that does not resolve is an error.
 pub fn load(path: &Path, local_host: &str) -> Result<Loaded, String> {
-    let (loaded, core) = load_checked(path, local_host)?;
+    let (loaded, mut core) = load_checked(path, local_host)?;
     let (addresses, unresolved) = resolve_addresses(&loaded.config, &core, local_host);
     if !unresolved.is_empty() {
         return Err(unresolved.join("\n"));
     }
+    for host in &mut core.hosts {
+        host.address = addresses.get(&host.name).copied();
+    }
     Ok(Loaded {
         core,
-        addresses,
         procedures: Procedures {
             interp: loaded.interp,
             config: loaded.config,
@@ -174,6 +176,8 @@ pub fn to_core(cfg: &FailshConfig, local_host: &str) -> Result<ShellConfig, Stri
                 config::Protocol::Tcp => Protocol::Tcp,
                 config::Protocol::Udp => Protocol::Udp,
             },
+            // Resolved by `load` (the check does not look names up).
+            address: None,
         })
         .collect();
     let core = ShellConfig {

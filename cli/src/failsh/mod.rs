@@ -12,7 +12,7 @@ pub mod monitor;
 pub mod trace;
 
 use crate::logging::{self, Level};
-use failover_runtime_blocking::shell::{Control, ShellHandle, ShellOptions};
+use failover_core::drive::shell::{Control, ShellHandle, ShellOptions};
 use hooks::{FailshHooks, SharedProcedures};
 use log::Logger;
 use std::net::{Ipv4Addr, TcpListener};
@@ -162,7 +162,6 @@ pub fn run(options: Options) -> Result<(), String> {
     );
     let shell_options = ShellOptions {
         config: loaded.core,
-        addresses: loaded.addresses,
         seed,
     };
     log.info(
@@ -228,10 +227,7 @@ impl Reload {
                     "config",
                     &format!("SIGHUP: configuration {} reloaded", self.path.display()),
                 );
-                handle.control(Control::Reconfigure {
-                    config: loaded.core,
-                    addresses: loaded.addresses,
-                });
+                handle.control(Control::Reconfigure(loaded.core));
             }
         }
     }

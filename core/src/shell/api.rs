@@ -110,15 +110,25 @@ pub enum Input {
     LeaseFailed { service: ServiceId, error: String },
 }
 
+/// Where a request goes: a host's faild, how, and at which address. A runtime keeps one
+/// transport (a connected UDP socket, a TCP connection) per destination.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Destination {
+    pub host: String,
+    pub protocol: Protocol,
+    pub address: std::net::SocketAddr,
+}
+
 /// Everything the decision machine asks its runtime to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Send a request to a host's faild (see [`Shell::host`] for its protocol). The answer
-    /// is of no use after `timeout_ms`: a TCP connection that has left a request unanswered
-    /// that long has stopped delivering and is replaced, rather than waited behind.
+    /// Send a request to a host's faild, at `to`. The answer is of no use after
+    /// `timeout_ms`: a TCP connection that has left a request unanswered that long has
+    /// stopped delivering and is replaced, rather than waited behind.
     Send {
         host: HostId,
+        to: Destination,
         nonce: Nonce,
         #[serde(with = "hex_bytes")]
         bytes: Vec<u8>,

@@ -34,18 +34,17 @@ pub const LINK_SETTLE_MS: u64 = 1_000;
 /// Longest interface name (IFNAMSIZ - 1 on Linux).
 pub const MAX_INTERFACE_BYTES: usize = 15;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
+pub use crate::wire::Protocol;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostConfig {
     pub name: String,
     pub community: String,
     pub protocol: Protocol,
+    /// Where its faild listens, resolved by the program from `failhost HOST address` or the
+    /// host's name; `None`: not resolved, and every request to it fails at once.
+    #[serde(default)]
+    pub address: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +236,7 @@ impl Shell {
                 name: name.to_string(),
                 community: "public".to_string(),
                 protocol: Protocol::Tcp,
+                address: None,
             });
         let id = HostId(self.next_host_id);
         self.next_host_id += 1;

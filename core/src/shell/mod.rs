@@ -300,6 +300,8 @@ pub struct Shell {
     last_input_at: Time,
     timers: TimerTable,
     actions: VecDeque<Action>,
+    /// Requests to hosts without an address: they fail once the current input is handled.
+    unsendable: VecDeque<(Nonce, String)>,
     rng: Rng,
     shutting_down: bool,
     /// `failsh -k`: leave services as they are, but let running procedures finish so that
@@ -335,6 +337,7 @@ impl Shell {
             last_input_at: now,
             timers: TimerTable::default(),
             actions: VecDeque::new(),
+            unsendable: VecDeque::new(),
             rng: Rng::new(seed, "shell-nonce"),
             shutting_down: false,
             keep_services: false,
@@ -456,6 +459,43 @@ impl Shell {
             return;
         }
         self.notice_gap(now);
+        self.handle_input(now, input);
+        // Requests to hosts without an address fail as if sent, once the input is done.
+        while let Some((nonce, error)) = self.unsendable.pop_front() {
+            self.handle_send_failed(now, nonce, &error);
+        }
+    }
+
+    /// Sends a request to `host`'s faild, or fails it (after the current input) when the
+    /// host has no address.
+    fn send(&mut self, host: HostId, nonce: Nonce, bytes: Vec<u8>, timeout_ms: u64) {
+        let config = &self.hosts[&host].config;
+        match config.address {
+            Some(address) => {
+                let to = Destination {
+                    host: config.name.clone(),
+                    protocol: config.protocol,
+                    address,
+                };
+                self.actions.push_back(Action::Send {
+                    host,
+                    to,
+                    nonce,
+                    bytes,
+                    timeout_ms,
+                });
+            }
+            None => {
+                let error = format!(
+                    "no address for host {}: its name did not resolve (or set `failhost {} address ...`)",
+                    config.name, config.name
+                );
+                self.unsendable.push_back((nonce, error));
+            }
+        }
+    }
+
+    fn handle_input(&mut self, now: Time, input: Input) {
         match input {
             Input::Timeout => self.handle_timeout(now),
             Input::Received { bytes } => self.handle_received(now, &bytes),

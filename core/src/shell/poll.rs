@@ -114,12 +114,7 @@ impl Shell {
             Ok(bytes) => {
                 self.pending.insert(nonce, pending);
                 self.pending_expiry.insert((now.plus_ms(timeout_ms), nonce));
-                self.actions.push_back(Action::Send {
-                    host,
-                    nonce,
-                    bytes,
-                    timeout_ms,
-                });
+                self.send(host, nonce, bytes, timeout_ms);
             }
             Err(error) => {
                 // Validation keeps names short, so this is a bug; the round's deadline will

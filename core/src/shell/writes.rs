@@ -126,12 +126,7 @@ impl Shell {
                 },
             );
             self.pending_expiry.insert((now.plus_ms(timeout_ms), nonce));
-            self.actions.push_back(Action::Send {
-                host: local,
-                nonce,
-                bytes,
-                timeout_ms,
-            });
+            self.send(local, nonce, bytes, timeout_ms);
         }
     }
 

@@ -1,0 +1,403 @@
+//! The failsh loop, the part that is the same whatever a runtime waits with: building the
+//! core, performing its actions (sends go to the runtime's [`Transports`], procedures and
+//! events to the program's [`ShellHooks`]), turning [`Control`] commands into inputs, and
+//! remembering the requests in flight on a transport ([`InFlight`]) so that a broken one
+//! reports them failed and one that stopped delivering is replaced.
+//!
+//! A runtime's loop is then: [`ShellDriver::perform`]; wait for one [`Message`] or until
+//! [`ShellDriver::deadline`]; [`ShellDriver::handle`] it; repeat until `perform` says exit.
+
+use crate::shell::{
+    Action, ConfigError, Destination, Event, Input, ProcedureId, ProcedureKind, Shell,
+    ShellConfig,
+};
+use crate::time::Time;
+use crate::wire::Nonce;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a TCP connect may take at most before the request counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A connect attempt gets at least this long: an ARP exchange and a handshake on a path that
+/// just came back, on a loaded host, take longer than a 5 ms poll timeout.
+pub const CONNECT_ATTEMPT_MIN: Duration = Duration::from_millis(20);
+/// Requests remembered per transport, to report them failed when the connection breaks and
+/// to see that it stopped delivering.
+pub const RECENT_NONCES: usize = 256;
+
+/// What failsh starts with: the core's configuration (with every host's faild address) and
+/// the seed of the core's PRNG (recorded in traces).
+#[derive(Clone, Debug)]
+pub struct ShellOptions {
+    pub config: ShellConfig,
+    pub seed: u64,
+}
+
+/// Commands from outside the loop (signal handlers, the link watcher).
+#[derive(Clone, Debug)]
+pub enum Control {
+    /// SIGTERM: hand over (or with `keep_services`, leave services running) and exit.
+    Shutdown { keep_services: bool },
+    /// SIGHUP with a configuration that parsed and validated.
+    Reconfigure(ShellConfig),
+    /// SIGINT: call [`ShellHooks::dump`] with the current state.
+    Dump,
+    /// The kernel reported the carrier of an interface (at start, then every change).
+    Link { interface: String, up: bool },
+    /// Every existing interface has been reported once.
+    LinksComplete,
+}
+
+/// What wakes the loop: an input for the core (a reply, a failed send, a procedure's result)
+/// or a command from outside.
+pub enum Message {
+    Input(Input),
+    Control(Control),
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Input(input) => write!(f, "Input({input:?})"),
+            Message::Control(control) => write!(f, "Control({control:?})"),
+        }
+    }
+}
+
+/// The program's side of the loop. Every method runs on the loop's thread and must not
+/// block: procedures run elsewhere and report through their [`ProcedureCompletion`].
+pub trait ShellHooks: Send + 'static {
+    /// Called with every input the core was given, at the time it was given, and the actions
+    /// it answered with, before they are performed (for `--record`).
+    fn handled(&mut self, now: Time, input: &Input, actions: &[Action]);
+    /// Start a procedure; `done.finish(result)` must be called exactly once, from any thread.
+    fn run_procedure(
+        &mut self,
+        now: Time,
+        service: &str,
+        kind: ProcedureKind,
+        limit_ms: u64,
+        done: ProcedureCompletion,
+    );
+    /// The core gave up on a procedure (past its limit); its late result will be ignored.
+    fn kill_procedure(&mut self, now: Time, id: ProcedureId);
+    /// Renews the kernel lifetime of every address the service's procedures added with
+    /// `ipaddr` to `lifetime_s` seconds from now. An error stops the service.
+    fn renew_addresses(&mut self, now: Time, service: &str, lifetime_s: u32) -> Result<(), String>;
+    fn event(&mut self, now: Time, shell: &Shell, event: &Event);
+    /// After every input has been handled and its actions performed.
+    fn after_input(&mut self, now: Time, shell: &Shell);
+    fn dump(&mut self, now: Time, shell: &Shell);
+}
+
+/// The runtime's sockets, as the loop uses them.
+pub trait Transports {
+    /// Sends one request to a host's faild; a failure comes back as [`Input::SendFailed`].
+    /// An answer later than `timeout` is of no use: a TCP connection that left a request
+    /// unanswered that long is replaced, rather than waited behind.
+    fn send(&mut self, to: &Destination, nonce: Nonce, bytes: Vec<u8>, timeout: Duration);
+    /// Reports a request failed without sending it.
+    fn fail(&self, nonce: Nonce, error: String) {
+        self.input(Input::SendFailed { nonce, error });
+    }
+    /// Hands an input to the loop, after the actions being performed.
+    fn input(&self, input: Input);
+    /// Keeps the transports whose destination is in `keep` and drops the others (a host
+    /// whose address or protocol changed, a host no longer configured).
+    fn retain(&mut self, keep: &BTreeSet<Destination>);
+    /// How the result of procedure `id` gets back into the loop.
+    fn completion(&self, id: ProcedureId) -> ProcedureCompletion;
+}
+
+type InputSink = Box<dyn FnOnce(Input) + Send>;
+type ControlSink = Arc<dyn Fn(Control) -> bool + Send + Sync>;
+
+/// Hands a procedure's result back to the loop (of either runtime).
+pub struct ProcedureCompletion {
+    id: ProcedureId,
+    sink: InputSink,
+}
+
+impl std::fmt::Debug for ProcedureCompletion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProcedureCompletion(#{})", self.id.0)
+    }
+}
+
+impl ProcedureCompletion {
+    /// For runtimes: `sink` delivers the [`Input::ProcedureDone`] into the loop.
+    pub fn new(id: ProcedureId, sink: impl FnOnce(Input) + Send + 'static) -> ProcedureCompletion {
+        ProcedureCompletion {
+            id,
+            sink: Box::new(sink),
+        }
+    }
+
+    pub fn id(&self) -> ProcedureId {
+        self.id
+    }
+
+    pub fn finish(self, result: Result<String, String>) {
+        (self.sink)(Input::ProcedureDone {
+            id: self.id,
+            result,
+        });
+    }
+}
+
+/// Sends [`Control`] commands into a running loop (of either runtime), from any thread.
+#[derive(Clone)]
+pub struct ShellHandle {
+    sink: ControlSink,
+}
+
+impl std::fmt::Debug for ShellHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShellHandle")
+    }
+}
+
+impl ShellHandle {
+    /// For runtimes: `sink` delivers the command and says whether the loop still runs.
+    pub fn new(sink: impl Fn(Control) -> bool + Send + Sync + 'static) -> ShellHandle {
+        ShellHandle {
+            sink: Arc::new(sink),
+        }
+    }
+
+    /// False when the loop has ended.
+    pub fn control(&self, control: Control) -> bool {
+        (self.sink)(control)
+    }
+}
+
+/// The core and the actions not yet performed.
+#[derive(Debug)]
+pub struct ShellDriver {
+    shell: Shell,
+    actions: Vec<Action>,
+}
+
+impl ShellDriver {
+    /// Builds the core at `now` (a runtime's loop usually starts its clock at 0). Fails only
+    /// if the configuration is refused by the core.
+    pub fn new(options: ShellOptions, now: Time) -> Result<ShellDriver, ConfigError> {
+        let ShellOptions { config, seed } = options;
+        let mut shell = Shell::new(config, seed, now)?;
+        let actions = std::iter::from_fn(|| shell.poll_action()).collect();
+        Ok(ShellDriver { shell, actions })
+    }
+
+    pub fn shell(&self) -> &Shell {
+        &self.shell
+    }
+
+    /// When the core wants its next [`Input::Timeout`] (None: it waits for inputs only).
+    pub fn deadline(&self) -> Option<Time> {
+        self.shell.poll_timeout().map(|(at, _)| at)
+    }
+
+    /// Performs the pending actions in order, then calls [`ShellHooks::after_input`]. True
+    /// when the core said Exit.
+    pub fn perform<H: ShellHooks, T: Transports>(
+        &mut self,
+        now: Time,
+        hooks: &mut H,
+        transports: &mut T,
+    ) -> bool {
+        let mut exit = false;
+        for action in std::mem::take(&mut self.actions) {
+            match action {
+                Action::Send {
+                    to,
+                    nonce,
+                    bytes,
+                    timeout_ms,
+                    ..
+                } => transports.send(&to, nonce, bytes, Duration::from_millis(timeout_ms)),
+                Action::RunProcedure {
+                    id,
+                    service,
+                    kind,
+                    limit_ms,
+                } => {
+                    let name = self.shell.service_name(service).unwrap_or("?").to_string();
+                    hooks.run_procedure(now, &name, kind, limit_ms, transports.completion(id));
+                }
+                Action::KillProcedure { id } => hooks.kill_procedure(now, id),
+                Action::RenewAddresses {
+                    service,
+                    lifetime_s,
+                } => {
+                    let name = self.shell.service_name(service).unwrap_or("?").to_string();
+                    if let Err(error) = hooks.renew_addresses(now, &name, lifetime_s) {
+                        transports.input(Input::LeaseFailed { service, error });
+                    }
+                }
+                Action::Event(event) => hooks.event(now, &self.shell, &event),
+                Action::Exit => exit = true,
+            }
+        }
+        hooks.after_input(now, &self.shell);
+        exit
+    }
+
+    /// Hands what woke the loop to the core (a reconfiguration first drops the transports
+    /// whose destination is gone; a dump only calls [`ShellHooks::dump`]) and collects the
+    /// actions it answered with.
+    pub fn handle<H: ShellHooks, T: Transports>(
+        &mut self,
+        now: Time,
+        message: Message,
+        hooks: &mut H,
+        transports: &mut T,
+    ) {
+        let input = match message {
+            Message::Input(Input::Timeout) => {
+                if let Some((at, timer)) = self.shell.poll_timeout().filter(|(at, _)| *at <= now)
+                {
+                    log::debug!(
+                        target: "poll",
+                        "woke at {} ms for the {} (due at {} ms)",
+                        now.as_ms(),
+                        self.shell.describe_timer(timer),
+                        at.as_ms()
+                    );
+                }
+                Input::Timeout
+            }
+            Message::Input(input) => input,
+            Message::Control(Control::Shutdown { keep_services }) => {
+                Input::Shutdown { keep_services }
+            }
+            Message::Control(Control::Reconfigure(config)) => {
+                let keep = destinations(&config);
+                transports.retain(&keep);
+                Input::Reconfigure(config)
+            }
+            Message::Control(Control::Dump) => {
+                hooks.dump(now, &self.shell);
+                return;
+            }
+            Message::Control(Control::Link { interface, up }) => Input::Link { interface, up },
+            Message::Control(Control::LinksComplete) => Input::LinksComplete,
+        };
+        self.shell.handle(now, input.clone());
+        while let Some(action) = self.shell.poll_action() {
+            self.actions.push(action);
+        }
+        hooks.handled(now, &input, &self.actions);
+    }
+}
+
+/// Every destination a configuration sends to.
+pub fn destinations(config: &ShellConfig) -> BTreeSet<Destination> {
+    config
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            h.address.map(|address| Destination {
+                host: h.name.clone(),
+                protocol: h.protocol,
+                address,
+            })
+        })
+        .collect()
+}
+
+/// The requests sent on one transport and not answered yet, each with the instant (of the
+/// runtime's clock, `D`) after which its answer is of no use. A broken transport reports them
+/// failed; a TCP connection with one past that instant has stopped delivering (retransmission
+/// backoff after a cut) and is replaced rather than waited behind. Runtimes share it between
+/// a transport's writer and reader behind a lock.
+#[derive(Debug)]
+pub struct InFlight<D> {
+    requests: VecDeque<(Nonce, D)>,
+}
+
+impl<D> Default for InFlight<D> {
+    fn default() -> InFlight<D> {
+        InFlight {
+            requests: VecDeque::new(),
+        }
+    }
+}
+
+impl<D: Copy + PartialOrd> InFlight<D> {
+    pub fn sent(&mut self, nonce: Nonce, deadline: D) {
+        if self.requests.len() >= RECENT_NONCES {
+            self.requests.pop_front();
+        }
+        self.requests.push_back((nonce, deadline));
+    }
+
+    /// A reply arrived (its nonce is at a fixed place of every message).
+    pub fn answered(&mut self, reply: &[u8]) {
+        if let Some(nonce) = crate::wire::reply_nonce(reply) {
+            self.requests.retain(|(n, _)| *n != nonce);
+        }
+    }
+
+    /// Whether a request has gone unanswered past its instant.
+    pub fn overdue(&self, now: D) -> bool {
+        self.requests.iter().any(|(_, deadline)| *deadline < now)
+    }
+
+    /// The transport broke: forgets every request and returns a [`Input::SendFailed`] for
+    /// each (the core ignores those it no longer waits for).
+    pub fn fail_all(&mut self, error: &str) -> Vec<Input> {
+        self.requests
+            .drain(..)
+            .map(|(nonce, _)| Input::SendFailed {
+                nonce,
+                error: error.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// How long a connect may take for a request with `left` until its deadline: about as long
+/// as the request may wait (at least [`CONNECT_ATTEMPT_MIN`], at most [`CONNECT_TIMEOUT`]),
+/// so that polls never wait behind SYN retransmissions (the first comes a second later): a
+/// new attempt sends a fresh SYN as soon as the path is back. `None`: the request is already
+/// past its time.
+pub fn connect_timeout(left: Option<Duration>) -> Option<Duration> {
+    let left = left?;
+    (!left.is_zero()).then(|| left.clamp(CONNECT_ATTEMPT_MIN, CONNECT_TIMEOUT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_gets_what_its_request_may_wait_within_bounds() {
+        assert_eq!(connect_timeout(None), None);
+        assert_eq!(connect_timeout(Some(Duration::ZERO)), None);
+        assert_eq!(
+            connect_timeout(Some(Duration::from_millis(5))),
+            Some(CONNECT_ATTEMPT_MIN)
+        );
+        assert_eq!(
+            connect_timeout(Some(Duration::from_millis(300))),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(
+            connect_timeout(Some(Duration::from_secs(9))),
+            Some(CONNECT_TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn in_flight_requests_are_overdue_after_their_deadline_and_failed_with_the_transport() {
+        let mut in_flight = InFlight::default();
+        in_flight.sent(Nonce([1; 16]), 10u64);
+        in_flight.sent(Nonce([2; 16]), 20u64);
+        assert!(!in_flight.overdue(10));
+        assert!(in_flight.overdue(11));
+        let failed = in_flight.fail_all("reset");
+        assert_eq!(failed.len(), 2);
+        assert!(!in_flight.overdue(100), "nothing left after the failure");
+    }
+}
