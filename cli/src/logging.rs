@@ -1,20 +1,27 @@
-//! Log levels per facility, adjustable at run time (by `-d facility` on the command line and by
-//! faildebug over the debug port, see [`crate::debugport`]).
+//! The one log sink of every program: the `log` facade's records, filtered by per-facility
+//! levels adjustable at run time (by `-d facility` on the command line and by faildebug over
+//! the debug port, see [`crate::debugport`]), written to standard error, to standard error
+//! with `<N>` priority prefixes under systemd (journald reads those), or to syslog.
 //!
 //! The original raised the debug level of one facility at a time so that a busy failsh could be
 //! traced without filling the disk; the same holds here: every facility starts at
 //! [`Level::Info`] and can be raised to `debug` or `trace` (or lowered to `warn`, `error`) on its
-//! own, or all at once with the facility name `all`.
+//! own, or all at once with the facility name `all`. A record's facility is its `log` target
+//! (`log::info!(target: "decision", ...)`); records of other targets (libraries) count as
+//! `net` and are written from `warn` up only.
 //!
 //! A [`Levels`] table is cheap to share (`Arc`), lock-free to read (one atomic per facility),
 //! and [`Levels::applier`] turns it into the callback [`crate::debugport::serve`] takes.
+//! `net` lines (refused and malformed requests, connections: anybody can cause them) are
+//! limited to 20 a second, with a count of what was left out.
 
 use std::fmt;
 use std::io::Write;
+use std::os::unix::net::UnixDatagram;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// How much a facility logs, least verbose first. The numbers (0-4) are accepted wherever a
 /// level name is.
@@ -43,6 +50,38 @@ impl Level {
             Level::Info => "info",
             Level::Debug => "debug",
             Level::Trace => "trace",
+        }
+    }
+
+    /// The `log` crate's level of a record.
+    pub fn from_log(level: log::Level) -> Level {
+        match level {
+            log::Level::Error => Level::Error,
+            log::Level::Warn => Level::Warn,
+            log::Level::Info => Level::Info,
+            log::Level::Debug => Level::Debug,
+            log::Level::Trace => Level::Trace,
+        }
+    }
+
+    /// The `log` crate's level.
+    pub fn to_log(self) -> log::Level {
+        match self {
+            Level::Error => log::Level::Error,
+            Level::Warn => log::Level::Warn,
+            Level::Info => log::Level::Info,
+            Level::Debug => log::Level::Debug,
+            Level::Trace => log::Level::Trace,
+        }
+    }
+
+    /// The syslog severity (RFC 5424): error 3, warning 4, informational 6, debug 7.
+    pub fn severity(self) -> u8 {
+        match self {
+            Level::Error => 3,
+            Level::Warn => 4,
+            Level::Info => 6,
+            Level::Debug | Level::Trace => 7,
         }
     }
 
@@ -139,25 +178,6 @@ impl Levels {
         level <= self.get(facility)
     }
 
-    /// Writes one line to standard error if `facility` is at `level` or more verbose:
-    /// `2024-01-02T03:04:05.678Z failsh[1234] decision info: message`.
-    pub fn log(&self, facility: &str, level: Level, message: &str) {
-        if !self.enabled(facility, level) {
-            return;
-        }
-        let line = format!(
-            "{} {}[{}] {} {}: {}\n",
-            utc_timestamp(SystemTime::now()),
-            self.program,
-            std::process::id(),
-            facility,
-            level,
-            message
-        );
-        // A closed stderr must not take the daemon down: logging is best effort.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    }
-
     /// Every facility with its level, in [`FACILITIES`] order (for `-V`-style dumps and tests).
     pub fn snapshot(&self) -> Vec<(&'static str, Level)> {
         FACILITIES
@@ -173,11 +193,7 @@ impl Levels {
         Arc::new(move |facility: &str, level: Level| {
             levels.set(facility, level)?;
             // Logged at warn so that the change is visible even when the facility is quiet.
-            levels.log(
-                "debug",
-                Level::Warn,
-                &format!("log level of {facility} set to {level} by faildebug"),
-            );
+            log::warn!(target: "debug", "log level of {facility} set to {level} by faildebug");
             Ok(())
         })
     }
@@ -199,6 +215,193 @@ fn facility_index(facility: &str) -> Result<usize, String> {
 pub fn global(program: &str) -> Arc<Levels> {
     static GLOBAL: OnceLock<Arc<Levels>> = OnceLock::new();
     Arc::clone(GLOBAL.get_or_init(|| Arc::new(Levels::new(program))))
+}
+
+/// Where log lines go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Standard error, one timestamped line per record (the foreground).
+    Stderr,
+    /// Standard error with a `<N>` priority prefix and no timestamp: what journald expects
+    /// from a service whose output it reads (systemd sets `JOURNAL_STREAM`).
+    Journal,
+    /// The local syslog socket `/dev/log`, facility `daemon` (a detached daemon). The socket
+    /// is opened again when the syslog daemon restarted; lines are dropped while there is
+    /// none.
+    Syslog,
+}
+
+impl Output {
+    /// Standard error, with priority prefixes when it goes to the journal.
+    pub fn stderr() -> Output {
+        if std::env::var_os("JOURNAL_STREAM").is_some() {
+            Output::Journal
+        } else {
+            Output::Stderr
+        }
+    }
+}
+
+/// syslog facility `daemon` (3) shifted into place, as in `<PRI>` of RFC 3164.
+const LOG_DAEMON: u8 = 3 << 3;
+/// `net` lines written per second at most.
+const NET_LINES_PER_SECOND: u32 = 20;
+/// A syslog socket that cannot be opened is tried again this often at most.
+const SYSLOG_RETRY_MS: u128 = 1_000;
+
+/// The sink behind the `log` facade: levels, the output, the `net` rate limit.
+#[derive(Debug)]
+pub struct Sink {
+    levels: Arc<Levels>,
+    state: Mutex<SinkState>,
+}
+
+#[derive(Debug)]
+struct SinkState {
+    output: Output,
+    syslog: Option<UnixDatagram>,
+    syslog_tried: Option<Instant>,
+    net_window: Instant,
+    net_lines: u32,
+    net_suppressed: u32,
+}
+
+static SINK: OnceLock<Arc<Sink>> = OnceLock::new();
+
+/// Installs the sink as the `log` facade's logger (once per process; later calls only change
+/// the output) and returns it.
+pub fn init(levels: Arc<Levels>, output: Output) -> Arc<Sink> {
+    let sink = SINK.get_or_init(|| {
+        let sink = Arc::new(Sink {
+            levels,
+            state: Mutex::new(SinkState {
+                output,
+                syslog: None,
+                syslog_tried: None,
+                net_window: Instant::now(),
+                net_lines: 0,
+                net_suppressed: 0,
+            }),
+        });
+        let _ = log::set_boxed_logger(Box::new(Facade(Arc::clone(&sink))));
+        log::set_max_level(log::LevelFilter::Trace);
+        sink
+    });
+    sink.set_output(output);
+    Arc::clone(sink)
+}
+
+/// What `log` calls: forwards to the shared sink.
+struct Facade(Arc<Sink>);
+
+impl log::Log for Facade {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata.target(), metadata.level())
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        self.0
+            .write(record.target(), record.level(), &record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+impl Sink {
+    pub fn levels(&self) -> &Arc<Levels> {
+        &self.levels
+    }
+
+    /// After detaching: from standard error to syslog.
+    pub fn set_output(&self, output: Output) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.output = output;
+    }
+
+    /// The facility of a target, and whether it is one of ours.
+    fn facility(target: &str) -> (&str, bool) {
+        match FACILITIES.iter().find(|f| **f == target) {
+            Some(f) => (f, true),
+            None => ("net", false),
+        }
+    }
+
+    fn enabled(&self, target: &str, level: log::Level) -> bool {
+        let (facility, ours) = Sink::facility(target);
+        let level = Level::from_log(level);
+        self.levels.enabled(facility, level) && (ours || level <= Level::Warn)
+    }
+
+    /// Writes one record, if its facility is at its level or more verbose.
+    pub fn write(&self, target: &str, level: log::Level, message: &str) {
+        if !self.enabled(target, level) {
+            return;
+        }
+        let (facility, _) = Sink::facility(target);
+        let level = Level::from_log(level);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if facility == "net" {
+            if state.net_window.elapsed().as_secs() >= 1 {
+                let suppressed = std::mem::take(&mut state.net_suppressed);
+                state.net_window = Instant::now();
+                state.net_lines = 0;
+                if suppressed > 0 {
+                    let note = format!("{suppressed} net lines suppressed in the last second");
+                    self.emit(&mut state, "net", Level::Warn, &note);
+                }
+            }
+            if state.net_lines >= NET_LINES_PER_SECOND {
+                state.net_suppressed += 1;
+                return;
+            }
+            state.net_lines += 1;
+        }
+        self.emit(&mut state, facility, level, message);
+    }
+
+    fn emit(&self, state: &mut SinkState, facility: &str, level: Level, message: &str) {
+        let program = &self.levels.program;
+        let pid = std::process::id();
+        // Logging is best effort: a closed stderr or a full syslog must not stop failover.
+        match state.output {
+            Output::Stderr => {
+                let line = format!(
+                    "{} {program}[{pid}] {facility} {level}: {message}\n",
+                    utc_timestamp(SystemTime::now()),
+                );
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+            Output::Journal => {
+                let line = format!("<{}>{facility} {level}: {message}\n", level.severity());
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+            Output::Syslog => {
+                let line = format!(
+                    "<{}>{program}[{pid}]: {facility} {level}: {message}",
+                    LOG_DAEMON | level.severity()
+                );
+                // The syslog daemon may have restarted since: open the socket again once.
+                for attempt in 0..2 {
+                    if state.syslog.is_none() {
+                        let recently = state
+                            .syslog_tried
+                            .is_some_and(|t| t.elapsed().as_millis() < SYSLOG_RETRY_MS);
+                        if recently && attempt == 0 {
+                            return;
+                        }
+                        state.syslog_tried = Some(Instant::now());
+                        state.syslog = UnixDatagram::unbound()
+                            .and_then(|s| s.connect("/dev/log").map(|()| s))
+                            .ok();
+                    }
+                    match state.syslog.as_ref().map(|s| s.send(line.as_bytes())) {
+                        Some(Ok(_)) | None => return,
+                        Some(Err(_)) => state.syslog = None,
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` without a date crate (days-to-civil after H. Hinnant).

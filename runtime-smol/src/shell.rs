@@ -4,8 +4,8 @@
 //! thread.
 
 use failover_core::drive::shell::{
-    connect_timeout, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle,
-    ShellHooks, ShellOptions,
+    connect_timeout, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle, ShellHooks,
+    ShellOptions,
 };
 use failover_core::shell::{Destination, Input, ProcedureId, Protocol};
 use failover_core::time::Time;

@@ -5,14 +5,13 @@
 use crate::failsh::dump::{self, Dumper};
 use crate::failsh::ipaddr::{self, AddressLeases, ProcedureLease};
 use crate::failsh::load::Procedures;
-use crate::failsh::log::Logger;
 use crate::failsh::monitor::{unix_ms, MonitorServer};
 use crate::failsh::trace::Recorder;
 use crate::logging::Level;
 use crate::monitor::{Snapshot, FORMAT, VERSION};
+use failover_core::drive::shell::{ProcedureCompletion, ShellHooks};
 use failover_core::shell::{Action, Event, Input, ProcedureId, ProcedureKind, Shell};
 use failover_core::time::Time;
-use failover_core::drive::shell::{ProcedureCompletion, ShellHooks};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -31,7 +30,6 @@ pub type SharedProcedures = Arc<Mutex<Arc<Procedures>>>;
 
 #[derive(Debug)]
 pub struct FailshHooks {
-    pub log: Logger,
     pub procedures: SharedProcedures,
     pub recorder: Option<Recorder>,
     pub monitor: Option<MonitorServer>,
@@ -46,7 +44,6 @@ pub struct FailshHooks {
 
 impl FailshHooks {
     pub fn new(
-        log: Logger,
         procedures: SharedProcedures,
         recorder: Option<Recorder>,
         monitor: Option<MonitorServer>,
@@ -54,7 +51,6 @@ impl FailshHooks {
         node: String,
     ) -> FailshHooks {
         FailshHooks {
-            log,
             procedures,
             recorder,
             monitor,
@@ -111,8 +107,7 @@ impl ShellHooks for FailshHooks {
     fn handled(&mut self, now: Time, input: &Input, actions: &[Action]) {
         if let Some(recorder) = self.recorder.as_mut() {
             if let Err(e) = recorder.record(now, input, actions) {
-                self.log
-                    .error("config", &format!("cannot write the trace, stopped: {e}"));
+                log::error!(target: "config", "cannot write the trace, stopped: {e}");
                 self.recorder = None;
             }
         }
@@ -142,7 +137,6 @@ impl ShellHooks for FailshHooks {
                 },
             );
         }
-        let log = self.log.clone();
         let id = done.id();
         let service = service.to_string();
         let spawned = thread::Builder::new()
@@ -152,19 +146,18 @@ impl ShellHooks for FailshHooks {
                 // limit, when the core also gives up on the procedure.
                 interp.set_deadline(Some(Instant::now() + Duration::from_millis(limit_ms)));
                 let result = interp.call_proc(&name, &[]).map_err(|e| {
-                    log.debug(
-                        "procedure",
-                        &format!("service {service}: {kind} (#{}) failed: {}", id.0, e.info),
+                    log::debug!(
+                        target: "procedure",
+                        "service {service}: {kind} (#{}) failed: {}",
+                        id.0,
+                        e.info
                     );
                     e.message
                 });
                 done.finish(result);
             });
         if let Err(e) = spawned {
-            self.log.error(
-                "procedure",
-                &format!("cannot start a thread for a procedure: {e}"),
-            );
+            log::error!(target: "procedure", "cannot start a thread for a procedure: {e}");
         }
     }
 
@@ -180,16 +173,13 @@ impl ShellHooks for FailshHooks {
     fn kill_procedure(&mut self, _now: Time, id: ProcedureId) {
         // Its interpreter's deadline (set to the same limit) kills the exec'd children; the
         // core ignores the late result.
-        self.log.warn(
-            "procedure",
-            &format!("procedure #{} ran past its limit: killed", id.0),
-        );
+        log::warn!(target: "procedure", "procedure #{} ran past its limit: killed", id.0);
     }
 
     fn event(&mut self, _now: Time, _shell: &Shell, event: &Event) {
         let (facility, level) = facility_of(event);
         let line = event.to_string();
-        self.log.log(facility, level, &line);
+        log::log!(target: facility, level.to_log(), "{line}");
         if self.recent.len() >= RECENT_EVENTS {
             self.recent.pop_front();
         }
@@ -202,7 +192,6 @@ impl ShellHooks for FailshHooks {
             let procedures = self.current();
             if let Some(trap) = procedures.trap(service) {
                 let mut interp = procedures.interp.clone();
-                let log = self.log.clone();
                 let from = from.map_or("UNKNOWN", |s| s.as_str()).to_string();
                 let args = [service.clone(), from, to.as_str().to_string()];
                 // Traps notify; they never hold up the loop.
@@ -212,9 +201,11 @@ impl ShellHooks for FailshHooks {
                         interp.set_deadline(Some(Instant::now() + TRAP_LIMIT));
                         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
                         if let Err(e) = interp.call_proc(&trap, &refs) {
-                            log.warn(
-                                "procedure",
-                                &format!("failtrap {trap} for {} failed: {}", args[0], e.message),
+                            log::warn!(
+                                target: "procedure",
+                                "failtrap {trap} for {} failed: {}",
+                                args[0],
+                                e.message
                             );
                         }
                     });
@@ -240,12 +231,12 @@ impl ShellHooks for FailshHooks {
         let recent: Vec<String> = self.recent.iter().cloned().collect();
         let text = dump::render(now, shell, &recent);
         match self.dumper.dump(&text) {
-            Ok(true) => self.log.info("config", "state dumped on SIGINT"),
-            Ok(false) => self.log.info(
-                "config",
-                "SIGINT: the dump FIFO has no reader; dump skipped",
+            Ok(true) => log::info!(target: "config", "state dumped on SIGINT"),
+            Ok(false) => log::info!(
+                target: "config",
+                "SIGINT: the dump FIFO has no reader; dump skipped"
             ),
-            Err(e) => self.log.error("config", &e),
+            Err(e) => log::error!(target: "config", "{e}"),
         }
     }
 }

@@ -7,14 +7,12 @@ pub mod grarp;
 pub mod hooks;
 pub mod ipaddr;
 pub mod load;
-pub mod log;
 pub mod monitor;
 pub mod trace;
 
-use crate::logging::{self, Level};
+use crate::logging::{self, Level, Output};
 use failover_core::drive::shell::{Control, ShellHandle, ShellOptions};
 use hooks::{FailshHooks, SharedProcedures};
-use log::Logger;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -73,6 +71,7 @@ impl Options {
 /// configuration, a port or a file that cannot be used).
 pub fn run(options: Options) -> Result<(), String> {
     let levels = logging::global("failsh");
+    let sink = logging::init(levels.clone(), Output::stderr());
     for spec in &options.debug_facilities {
         let (facility, level) = match spec.split_once('=') {
             Some((f, l)) => (f, l.parse::<Level>()?),
@@ -112,11 +111,9 @@ pub fn run(options: Options) -> Result<(), String> {
         // Before any thread exists: fork keeps only the calling thread.
         nix::unistd::daemon(false, false).map_err(|e| format!("cannot detach: {e}"))?;
     }
-    let log = if foreground {
-        Logger::stderr(levels.clone())
-    } else {
-        Logger::syslog(levels.clone())
-    };
+    if !foreground {
+        sink.set_output(Output::Syslog);
+    }
     if let Some(path) = &options.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .map_err(|e| format!("cannot write pid file {}: {e}", path.display()))?;
@@ -125,7 +122,7 @@ pub fn run(options: Options) -> Result<(), String> {
     let monitor = match monitor_listener {
         None => None,
         Some(listener) => Some(
-            monitor::MonitorServer::start(listener, started, log.clone())
+            monitor::MonitorServer::start(listener, started)
                 .map_err(|e| format!("cannot start the monitor port: {e}"))?,
         ),
     };
@@ -133,9 +130,9 @@ pub fn run(options: Options) -> Result<(), String> {
         None => None,
         Some(listener) => {
             let community = options.community.clone().unwrap_or_else(|| {
-                log.warn(
-                    "debug",
-                    "debug port community is \"public\": anybody can raise log levels (use -c)",
+                log::warn!(
+                    target: "debug",
+                    "debug port community is \"public\": anybody can raise log levels (use -c)"
                 );
                 "public".to_string()
             });
@@ -153,7 +150,6 @@ pub fn run(options: Options) -> Result<(), String> {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "localhost".to_string());
     let hooks = FailshHooks::new(
-        log.clone(),
         procedures.clone(),
         recorder,
         monitor,
@@ -164,14 +160,12 @@ pub fn run(options: Options) -> Result<(), String> {
         config: loaded.core,
         seed,
     };
-    log.info(
-        "config",
-        &format!(
-            "failsh {} started with {} ({:?} runtime, seed {seed})",
-            env!("CARGO_PKG_VERSION"),
-            options.tclfile.display(),
-            options.runtime
-        ),
+    log::info!(
+        target: "config",
+        "failsh {} started with {} ({:?} runtime, seed {seed})",
+        env!("CARGO_PKG_VERSION"),
+        options.tclfile.display(),
+        options.runtime
     );
     // Configuration loaded: tell systemd (Type=notify) we are ready; a no-op outside systemd.
     let _ = crate::sdnotify::notify_ready();
@@ -179,18 +173,17 @@ pub fn run(options: Options) -> Result<(), String> {
         path: options.tclfile.clone(),
         local_host: options.local_host.clone(),
         procedures,
-        log: log.clone(),
     };
     let result = match options.runtime {
         RuntimeKind::Smol => {
             let runner = failover_runtime_smol::shell::ShellRunner::new(shell_options);
-            watch_links(runner.handle(), log.clone())?;
+            watch_links(runner.handle())?;
             watch_signals(runner.handle(), options.keep_services, reload)?;
             runner.run(hooks)
         }
         RuntimeKind::Blocking => {
             let runner = failover_runtime_blocking::shell::ShellRunner::new(shell_options);
-            watch_links(runner.handle(), log.clone())?;
+            watch_links(runner.handle())?;
             watch_signals(runner.handle(), options.keep_services, reload)?;
             runner.run(hooks)
         }
@@ -199,7 +192,7 @@ pub fn run(options: Options) -> Result<(), String> {
         let _ = std::fs::remove_file(path);
     }
     result.map_err(|e| e.to_string())?;
-    log.info("config", "failsh exits");
+    log::info!(target: "config", "failsh exits");
     Ok(())
 }
 
@@ -208,7 +201,6 @@ struct Reload {
     path: PathBuf,
     local_host: String,
     procedures: SharedProcedures,
-    log: Logger,
 }
 
 impl Reload {
@@ -216,16 +208,17 @@ impl Reload {
     /// one replaces the procedures and goes to the core, which keeps unchanged services.
     fn reload(&self, handle: &ShellHandle) {
         match load::load(&self.path, &self.local_host) {
-            Err(e) => self.log.error(
-                "config",
-                &format!("SIGHUP: new configuration rejected, the old one keeps running: {e}"),
+            Err(e) => log::error!(
+                target: "config",
+                "SIGHUP: new configuration rejected, the old one keeps running: {e}"
             ),
             Ok(loaded) => {
                 *self.procedures.lock().unwrap_or_else(|e| e.into_inner()) =
                     Arc::new(loaded.procedures);
-                self.log.info(
-                    "config",
-                    &format!("SIGHUP: configuration {} reloaded", self.path.display()),
+                log::info!(
+                    target: "config",
+                    "SIGHUP: configuration {} reloaded",
+                    self.path.display()
                 );
                 handle.control(Control::Reconfigure(loaded.core));
             }
@@ -237,17 +230,14 @@ impl Reload {
 /// as the kernel announces it (`track`; a reload may track new interfaces, so every one is
 /// reported). Linux only; elsewhere the configuration cannot track.
 #[cfg(target_os = "linux")]
-fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
+fn watch_links(handle: ShellHandle) -> Result<(), String> {
     use failover_arp::{LinkEvent, LinkWatcher};
     let mut watcher = match LinkWatcher::open() {
         Ok(watcher) => watcher,
         Err(e) => {
             // Without it a tracked interface is never known: its services stay RECOVER
             // ("waiting for the carrier"). Said loudly rather than failing the start.
-            log.error(
-                "net",
-                &format!("cannot watch link carriers (rtnetlink): {e}"),
-            );
+            log::error!(target: "net", "cannot watch link carriers (rtnetlink): {e}");
             return Ok(());
         }
     };
@@ -267,8 +257,8 @@ fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
                                     // them so that the next poll resolves its peer at once.
                                     match failover_arp::forget_unresolved_neighbours(&interface) {
                                         Ok(0) => {}
-                                        Ok(n) => log.info("net", &format!("{interface} is back: forgot {n} unresolved neighbour entries so that peers are resolved at once")),
-                                        Err(e) => log.warn("net", &format!("{interface} is back, but its unresolved neighbour entries could not be forgotten ({e}): peers may be heard only after the kernel's next solicitation, up to a second")),
+                                        Ok(n) => log::info!(target: "net", "{interface} is back: forgot {n} unresolved neighbour entries so that peers are resolved at once"),
+                                        Err(e) => log::warn!(target: "net", "{interface} is back, but its unresolved neighbour entries could not be forgotten ({e}): peers may be heard only after the kernel's next solicitation, up to a second"),
                                     }
                                 } else if !up {
                                     down.insert(interface.clone());
@@ -277,7 +267,7 @@ fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
                             }
                             LinkEvent::DumpDone => handle.control(Control::LinksComplete),
                             LinkEvent::Overrun => {
-                                log.warn("net", "link reports were lost (kernel buffer overrun): asked for all of them again");
+                                log::warn!(target: "net", "link reports were lost (kernel buffer overrun): asked for all of them again");
                                 true
                             }
                         };
@@ -287,7 +277,7 @@ fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
                     }
                 }
                 Err(e) => {
-                    log.error("net", &format!("link watcher: {e}"));
+                    log::error!(target: "net", "link watcher: {e}");
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
             }
@@ -297,7 +287,7 @@ fn watch_links(handle: ShellHandle, log: Logger) -> Result<(), String> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn watch_links(_handle: ShellHandle, _log: Logger) -> Result<(), String> {
+fn watch_links(_handle: ShellHandle) -> Result<(), String> {
     Ok(())
 }
 
@@ -311,13 +301,14 @@ fn watch_signals(handle: ShellHandle, keep_services: bool, reload: Reload) -> Re
             for signal in signals.forever() {
                 match signal {
                     SIGTERM => {
-                        reload.log.info(
-                            "config",
+                        log::info!(
+                            target: "config",
+                            "{}",
                             if keep_services {
                                 "SIGTERM: exiting, services keep running (-k)"
                             } else {
                                 "SIGTERM: handing services over"
-                            },
+                            }
                         );
                         handle.control(Control::Shutdown { keep_services });
                     }

@@ -2,7 +2,6 @@
 //! change and at least once per second. Readers never write; a reader that does not keep up
 //! (its socket buffer is full) is disconnected rather than allowed to stall failsh.
 
-use crate::failsh::log::Logger;
 use crate::monitor::Snapshot;
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -29,11 +28,10 @@ pub struct MonitorServer {
 
 impl MonitorServer {
     /// Listens on `listener` from two threads of its own (accept, push).
-    pub fn start(listener: TcpListener, started: Instant, log: Logger) -> std::io::Result<Self> {
+    pub fn start(listener: TcpListener, started: Instant) -> std::io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let accept_shared = shared.clone();
-        let accept_log = log.clone();
         thread::Builder::new()
             .name("monitor-accept".into())
             .spawn(move || {
@@ -42,7 +40,7 @@ impl MonitorServer {
                     let (lock, _) = &*accept_shared;
                     let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
                     if state.readers.len() >= MAX_READERS {
-                        accept_log.warn("monitor", "too many monitor readers; refused one");
+                        log::warn!(target: "monitor", "too many monitor readers; refused one");
                         continue;
                     }
                     if let Some(latest) = &state.latest {
@@ -52,7 +50,7 @@ impl MonitorServer {
                         }
                     }
                     let _ = stream.set_nonblocking(true);
-                    accept_log.debug("monitor", "monitor reader connected");
+                    log::debug!(target: "monitor", "monitor reader connected");
                     state.readers.push(stream);
                 }
             })?;
@@ -79,11 +77,11 @@ impl MonitorServer {
                         .retain_mut(|reader| match reader.write(line.as_bytes()) {
                             Ok(n) if n == line.len() => true,
                             Ok(_) => {
-                                log.warn("monitor", "monitor reader too slow; disconnected");
+                                log::warn!(target: "monitor", "monitor reader too slow; disconnected");
                                 false
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                                log.warn("monitor", "monitor reader too slow; disconnected");
+                                log::warn!(target: "monitor", "monitor reader too slow; disconnected");
                                 false
                             }
                             Err(_) => false,

@@ -8,8 +8,7 @@
 //! [`ShellDriver::deadline`]; [`ShellDriver::handle`] it; repeat until `perform` says exit.
 
 use crate::shell::{
-    Action, ConfigError, Destination, Event, Input, ProcedureId, ProcedureKind, Shell,
-    ShellConfig,
+    Action, ConfigError, Destination, Event, Input, ProcedureId, ProcedureKind, Shell, ShellConfig,
 };
 use crate::time::Time;
 use crate::wire::Nonce;
@@ -255,8 +254,7 @@ impl ShellDriver {
     ) {
         let input = match message {
             Message::Input(Input::Timeout) => {
-                if let Some((at, timer)) = self.shell.poll_timeout().filter(|(at, _)| *at <= now)
-                {
+                if let Some((at, timer)) = self.shell.poll_timeout().filter(|(at, _)| *at <= now) {
                     log::debug!(
                         target: "poll",
                         "woke at {} ms for the {} (due at {} ms)",
