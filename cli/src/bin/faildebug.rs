@@ -1,5 +1,7 @@
 //! faildebug: change the log level of a facility of a running failsh or faild at run time.
 
+use clap::{ArgAction, Parser};
+use failover_cli::common::parse_args;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -66,6 +68,37 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_REFUSED: u8 = 3;
 const EXIT_SERVER: u8 = 4;
 
+#[derive(Debug, Parser)]
+#[command(name = "faildebug", version, override_help = HELP)]
+#[command(disable_version_flag = true)]
+struct Cli {
+    #[arg(short = 'p', default_value_t = DEFAULT_DEBUG_PORT, value_parser = parse_port)]
+    port: u16,
+    #[arg(short = 'c', default_value = "public")]
+    community: String,
+    #[arg(short = 't', default_value_t = 5000, value_parser = parse_timeout)]
+    timeout_ms: u64,
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    version: (),
+    /// [host] facility level
+    #[arg(num_args = 2..=3, required = true, allow_hyphen_values = false)]
+    positional: Vec<String>,
+}
+
+fn parse_port(text: &str) -> Result<u16, String> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|port| *port != 0)
+        .ok_or_else(|| format!("\"{text}\" is not a port (expected 1-65535)"))
+}
+
+fn parse_timeout(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| (1..=600_000).contains(ms))
+        .ok_or_else(|| format!("\"{text}\" is not a timeout (expected 1-600000 ms)"))
+}
+
 #[derive(Debug)]
 struct Arguments {
     port: u16,
@@ -76,61 +109,9 @@ struct Arguments {
     level: Level,
 }
 
-enum Parsed {
-    Run(Arguments),
-    Help,
-    Version,
-}
-
-fn parse(arguments: &[String]) -> Result<Parsed, String> {
-    let mut port = DEFAULT_DEBUG_PORT;
-    let mut community = "public".to_string();
-    let mut timeout_ms = 5000u64;
-    let mut positional = Vec::new();
-    let mut index = 0;
-    let mut options_done = false;
-    while index < arguments.len() {
-        let argument = arguments[index].as_str();
-        index += 1;
-        if options_done || !argument.starts_with('-') || argument == "-" {
-            positional.push(argument.to_string());
-            continue;
-        }
-        let mut value = |name: &str| -> Result<String, String> {
-            let value = arguments
-                .get(index)
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))?;
-            index += 1;
-            Ok(value)
-        };
-        match argument {
-            "-h" | "--help" => return Ok(Parsed::Help),
-            "-V" | "--version" => return Ok(Parsed::Version),
-            "--" => options_done = true,
-            "-p" => {
-                let text = value("-p")?;
-                port = text
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|port| *port != 0)
-                    .ok_or_else(|| format!("-p: \"{text}\" is not a port (expected 1-65535)"))?;
-            }
-            "-c" => community = value("-c")?,
-            "-t" => {
-                let text = value("-t")?;
-                timeout_ms = text
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| (1..=600_000).contains(ms))
-                    .ok_or_else(|| {
-                        format!("-t: \"{text}\" is not a timeout (expected 1-600000 ms)")
-                    })?;
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    let (host, facility, level) = match positional.as_slice() {
+/// The positional arguments: `[host] facility level`, checked.
+fn arguments(cli: Cli) -> Result<Arguments, String> {
+    let (host, facility, level) = match cli.positional.as_slice() {
         [facility, level] => ("127.0.0.1".to_string(), facility, level),
         [host, facility, level] => (host.clone(), facility, level),
         _ => return Err("expected [host] facility level".to_string()),
@@ -142,28 +123,23 @@ fn parse(arguments: &[String]) -> Result<Parsed, String> {
         ));
     }
     let level = level.parse::<Level>()?;
-    Ok(Parsed::Run(Arguments {
-        port,
-        community,
-        timeout_ms,
+    Ok(Arguments {
+        port: cli.port,
+        community: cli.community,
+        timeout_ms: cli.timeout_ms,
         host,
         facility: facility.clone(),
         level,
-    }))
+    })
 }
 
 fn main() -> ExitCode {
-    let arguments: Vec<String> = std::env::args().skip(1).collect();
-    let arguments = match parse(&arguments) {
-        Ok(Parsed::Run(arguments)) => arguments,
-        Ok(Parsed::Help) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            println!("faildebug {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
+    let cli: Cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let arguments = match arguments(cli) {
+        Ok(arguments) => arguments,
         Err(why) => {
             eprintln!("faildebug: {why}");
             eprintln!(

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use failover_cli::common::parse_args;
 use failover_cli::failmon::{self, Connection};
 use failover_core::state::State;
 use nix::sys::signal::{killpg, Signal};
@@ -83,73 +85,47 @@ struct Options {
     keep: bool,
 }
 
-fn parse(arguments: &[String]) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        interval: "0.2".to_string(),
-        interval_ms: 200,
-        runtime: "smol".to_string(),
-        step_timeout: Duration::from_millis(15_000),
-        keep: false,
-    };
-    let mut index = 0;
-    while index < arguments.len() {
-        let argument = arguments[index].as_str();
-        index += 1;
-        let mut value = || -> Result<String, String> {
-            let value = arguments
-                .get(index)
-                .cloned()
-                .ok_or_else(|| format!("{argument} needs a value"))?;
-            index += 1;
-            Ok(value)
-        };
-        match argument {
-            "-h" | "--help" => return Ok(None),
-            "--interval" => {
-                let text = value()?;
-                let seconds = text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| (0.01..=10.0).contains(s))
-                    .ok_or_else(|| format!("--interval: \"{text}\" is not 0.01 to 10 seconds"))?;
-                options.interval_ms = (seconds * 1000.0).round() as u64;
-                options.interval = text;
-            }
-            "--runtime" => {
-                let text = value()?;
-                if text != "smol" && text != "blocking" {
-                    return Err(format!("--runtime: \"{text}\" is not smol or blocking"));
-                }
-                options.runtime = text;
-            }
-            "--step-timeout-ms" => {
-                let text = value()?;
-                let ms = text
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| (100..=600_000).contains(ms))
-                    .ok_or_else(|| format!("--step-timeout-ms: \"{text}\" is not 100 to 600000"))?;
-                options.step_timeout = Duration::from_millis(ms);
-            }
-            "--keep" => options.keep = true,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(Some(options))
+#[derive(Debug, Parser)]
+#[command(name = "faildemo", version, override_help = HELP)]
+struct Cli {
+    #[arg(long = "interval", default_value = "0.2", value_parser = parse_interval)]
+    interval: (String, u64),
+    #[arg(long = "runtime", default_value = "smol", value_parser = ["smol", "blocking"])]
+    runtime: String,
+    #[arg(long = "step-timeout-ms", default_value_t = 15_000, value_parser = parse_step_timeout)]
+    step_timeout_ms: u64,
+    #[arg(long = "keep")]
+    keep: bool,
+}
+
+/// Seconds from 0.01 to 10, kept as written (for the configuration) and in milliseconds.
+fn parse_interval(text: &str) -> Result<(String, u64), String> {
+    let seconds = text
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (0.01..=10.0).contains(s))
+        .ok_or_else(|| format!("\"{text}\" is not 0.01 to 10 seconds"))?;
+    Ok((text.to_string(), (seconds * 1000.0).round() as u64))
+}
+
+fn parse_step_timeout(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| (100..=600_000).contains(ms))
+        .ok_or_else(|| format!("\"{text}\" is not 100 to 600000"))
 }
 
 fn main() -> ExitCode {
-    let arguments: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&arguments) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(why) => {
-            eprintln!("faildemo: {why} (see --help)");
-            return ExitCode::from(2);
-        }
+    let cli: Cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let options = Options {
+        interval: cli.interval.0,
+        interval_ms: cli.interval.1,
+        runtime: cli.runtime,
+        step_timeout: Duration::from_millis(cli.step_timeout_ms),
+        keep: cli.keep,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -1,5 +1,7 @@
 //! failsh: the failover shell (see `failsh --help`).
 
+use clap::{ArgAction, Parser};
+use failover_cli::common::parse_args;
 use failover_cli::failsh::{self, Options, RuntimeKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,99 +48,78 @@ EXIT STATUS
     0 success, 1 configuration or run-time error, 2 bad arguments
 ";
 
-fn usage(message: &str) -> ExitCode {
-    eprintln!("failsh: {message}\nusage: failsh -f tclfile [options]; failsh --help for more");
-    ExitCode::from(2)
+#[derive(Debug, Parser)]
+#[command(name = "failsh", version, override_help = HELP, disable_version_flag = true)]
+struct Cli {
+    /// The Tcl configuration.
+    #[arg(short = 'f')]
+    tclfile: PathBuf,
+    #[arg(short = 'F')]
+    foreground: bool,
+    #[arg(short = 't')]
+    check_only: bool,
+    #[arg(short = 'k')]
+    keep_services: bool,
+    #[arg(short = 'd')]
+    debug: Vec<String>,
+    #[arg(short = 'c')]
+    community: Option<String>,
+    #[arg(short = 'l')]
+    dumpfile: Option<PathBuf>,
+    #[arg(short = 'm')]
+    monitor_port: Option<u16>,
+    #[arg(short = 'D')]
+    debug_port: Option<u16>,
+    #[arg(short = 'i')]
+    pidfile: Option<PathBuf>,
+    #[arg(long = "runtime", value_parser = parse_runtime)]
+    runtime: Option<RuntimeKind>,
+    #[arg(long = "record")]
+    record: Option<PathBuf>,
+    #[arg(long = "local-host")]
+    local_host: Option<String>,
+    #[arg(long = "seed")]
+    seed: Option<u64>,
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    version: (),
+}
+
+fn parse_runtime(text: &str) -> Result<RuntimeKind, String> {
+    match text {
+        "smol" => Ok(RuntimeKind::Smol),
+        "blocking" => Ok(RuntimeKind::Blocking),
+        other => Err(format!("\"{other}\" (expected smol or blocking)")),
+    }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut options = Options::new(PathBuf::new());
-    let mut tclfile: Option<PathBuf> = None;
-    let mut check_only = false;
-    let mut index = 0;
-    while index < args.len() {
-        let arg = args[index].clone();
-        index += 1;
-        // Options with a value take it from the same word (-ffile) or the next one.
-        let mut value = |name: &str| -> Result<String, ExitCode> {
-            if arg.len() > 2 && !arg.starts_with("--") && arg != name {
-                return Ok(arg[2..].to_string());
-            }
-            let v = args
-                .get(index)
-                .cloned()
-                .ok_or_else(|| usage(&format!("{name} needs a value")))?;
-            index += 1;
-            Ok(v)
-        };
-        let short = if arg.starts_with("--") || arg.len() < 2 {
-            arg.as_str()
-        } else {
-            &arg[..2]
-        };
-        let result: Result<(), ExitCode> = (|| {
-            match short {
-                "-h" | "--help" => {
-                    print!("{HELP}");
-                    return Err(ExitCode::SUCCESS);
-                }
-                "-V" | "--version" => {
-                    println!("failsh {}", env!("CARGO_PKG_VERSION"));
-                    return Err(ExitCode::SUCCESS);
-                }
-                "-F" => options.foreground = true,
-                "-t" => check_only = true,
-                "-k" => options.keep_services = true,
-                "-f" => tclfile = Some(PathBuf::from(value("-f")?)),
-                "-d" => options.debug_facilities.push(value("-d")?),
-                "-c" => options.community = Some(value("-c")?),
-                "-l" => options.dumpfile = PathBuf::from(value("-l")?),
-                "-i" => options.pidfile = Some(PathBuf::from(value("-i")?)),
-                "-m" | "-D" => {
-                    let text = value(short)?;
-                    let port: u16 = text
-                        .parse()
-                        .map_err(|_| usage(&format!("{short}: \"{text}\" is not a port")))?;
-                    if short == "-m" {
-                        options.monitor_port = port;
-                    } else {
-                        options.debug_port = Some(port);
-                    }
-                }
-                "--runtime" => {
-                    options.runtime = match value("--runtime")?.as_str() {
-                        "smol" => RuntimeKind::Smol,
-                        "blocking" => RuntimeKind::Blocking,
-                        other => {
-                            return Err(usage(&format!(
-                                "--runtime: \"{other}\" (expected smol or blocking)"
-                            )))
-                        }
-                    }
-                }
-                "--record" => options.record = Some(PathBuf::from(value("--record")?)),
-                "--local-host" => options.local_host = value("--local-host")?,
-                "--seed" => {
-                    let text = value("--seed")?;
-                    options.seed = Some(
-                        text.parse()
-                            .map_err(|_| usage(&format!("--seed: \"{text}\" is not a number")))?,
-                    );
-                }
-                _ => return Err(usage(&format!("unknown option \"{arg}\""))),
-            }
-            Ok(())
-        })();
-        if let Err(code) = result {
-            return code;
-        }
-    }
-    let Some(tclfile) = tclfile else {
-        return usage("-f tclfile is mandatory");
+    let cli: Cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
     };
-    if check_only {
-        return match failsh::check(&tclfile, &options.local_host) {
+    let mut options = Options::new(cli.tclfile.clone());
+    options.foreground = cli.foreground;
+    options.keep_services = cli.keep_services;
+    options.debug_facilities = cli.debug;
+    options.community = cli.community;
+    if let Some(dumpfile) = cli.dumpfile {
+        options.dumpfile = dumpfile;
+    }
+    if let Some(port) = cli.monitor_port {
+        options.monitor_port = port;
+    }
+    options.debug_port = cli.debug_port;
+    options.pidfile = cli.pidfile;
+    if let Some(runtime) = cli.runtime {
+        options.runtime = runtime;
+    }
+    options.record = cli.record;
+    if let Some(local_host) = cli.local_host {
+        options.local_host = local_host;
+    }
+    options.seed = cli.seed;
+    if cli.check_only {
+        return match failsh::check(&options.tclfile, &options.local_host) {
             Ok(checked) => {
                 print!("{}", checked.description);
                 for warning in &checked.warnings {
@@ -152,7 +133,6 @@ fn main() -> ExitCode {
             }
         };
     }
-    options.tclfile = tclfile;
     match failsh::run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
