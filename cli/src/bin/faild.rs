@@ -10,8 +10,11 @@ use failover_core::community::Communities;
 use failover_core::store::{Store, StoreConfig};
 use failover_runtime_blocking::faild::{
     self as blocking, wall_clock, Bound, ExitReason, FaildHooks, FaildOptions, LogLevel, Topic,
-    DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_PORT, DEFAULT_TCP_IDLE_TIMEOUT_MS,
+    DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_PORT,
+    DEFAULT_TCP_FRAME_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS,
+    DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS,
 };
+use failover_runtime_blocking::faild_limits::TcpLimits;
 use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -29,7 +32,9 @@ NAME
 SYNOPSIS
     faild [-c communityfile] [-s statefile] [-r pidfile] [-d facility]... [-u user] [-FmUTV]
           [-n increment] [-a address] [-p port] [--no-udp] [--no-tcp]
-          [--runtime smol|blocking] [--tcp-idle-timeout ms] [--max-connections n]
+          [--runtime smol|blocking] [--tcp-idle-timeout ms] [--tcp-frame-timeout ms]
+          [--tcp-unauthenticated-idle-timeout ms] [--max-connections n]
+          [--max-unauthenticated n] [--max-per-source n]
           [-D debugport [--debug-community community]]
     faild -h | --help
 
@@ -101,10 +106,27 @@ OPTIONS
         The socket runtime: smol (one thread, the default) or blocking (std threads, one
         per TCP connection). Both behave the same.
     --tcp-idle-timeout ms
-        Close a TCP connection that sent nothing for this long (also reaps half-open
-        connections). Default 60000.
+        Close an authenticated TCP connection (one that faild has sent an authenticated
+        reply) that sent nothing for this long; also reaps half-open connections. Default
+        60000.
+    --tcp-unauthenticated-idle-timeout ms
+        The same for a connection not authenticated yet. Default 5000.
+    --tcp-frame-timeout ms
+        A frame (request) must arrive whole within this long of its first byte, or the
+        connection is closed; trickled bytes do not extend it. Default 1000.
     --max-connections n
-        TCP connections served at once; more are closed right after accept. Default 256.
+        TCP connections served at once. Default 256. A new connection beyond this, or
+        beyond --max-unauthenticated or --max-per-source, closes the oldest
+        unauthenticated connection (of its source, for the last); authenticated
+        connections are never closed to make room. Only when every slot is held by an
+        authenticated connection is a new one closed right after accept (failc and
+        failstat then exit 3).
+    --max-unauthenticated n
+        Unauthenticated TCP connections at once. Default 64. Their frames may be at most
+        16384 bytes long.
+    --max-per-source n
+        Unauthenticated TCP connections from one address (an IPv6 /64) at once, and,
+        separately, authenticated ones. Default 16.
     -D debugport
         Serve faildebug on this TCP port, so log levels can be changed at run time
         (`faildebug -p debugport [-c community] host facility level`). It listens on the
@@ -182,8 +204,16 @@ struct Cli {
     runtime: Runtime,
     #[arg(long = "tcp-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_IDLE_TIMEOUT_MS)]
     tcp_idle_timeout_ms: u64,
+    #[arg(long = "tcp-unauthenticated-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS)]
+    tcp_unauthenticated_idle_timeout_ms: u64,
+    #[arg(long = "tcp-frame-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_FRAME_TIMEOUT_MS)]
+    tcp_frame_timeout_ms: u64,
     #[arg(long = "max-connections", value_name = "n", default_value_t = DEFAULT_MAX_TCP_CONNECTIONS)]
     max_connections: usize,
+    #[arg(long = "max-unauthenticated", value_name = "n", default_value_t = DEFAULT_MAX_UNAUTHENTICATED)]
+    max_unauthenticated: usize,
+    #[arg(long = "max-per-source", value_name = "n", default_value_t = DEFAULT_MAX_PER_SOURCE)]
+    max_per_source: usize,
     #[arg(short = 'D', value_name = "debugport")]
     debug_port: Option<u16>,
     #[arg(long = "debug-community", value_name = "community")]
@@ -240,8 +270,15 @@ fn bind(cli: &Cli) -> Result<Bound, String> {
     let options_for = |address: IpAddr| FaildOptions {
         udp: (!cli.no_udp).then_some(SocketAddr::new(address, cli.port)),
         tcp: (!cli.no_tcp).then_some(SocketAddr::new(address, cli.port)),
-        tcp_idle_timeout_ms: cli.tcp_idle_timeout_ms,
-        max_tcp_connections: cli.max_connections.max(1),
+        limits: TcpLimits {
+            idle_timeout_ms: cli.tcp_idle_timeout_ms,
+            unauthenticated_idle_timeout_ms: cli.tcp_unauthenticated_idle_timeout_ms,
+            frame_timeout_ms: cli.tcp_frame_timeout_ms,
+            max_connections: cli.max_connections,
+            max_unauthenticated: cli.max_unauthenticated,
+            max_per_source: cli.max_per_source,
+        }
+        .normalized(),
     };
     match cli.address {
         Some(address) => blocking::bind(&options_for(address)).map_err(|e| e.to_string()),
