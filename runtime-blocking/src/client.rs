@@ -216,7 +216,11 @@ pub fn query_body(services: &[String]) -> RequestBody {
     }
 }
 
-/// Whether an I/O error means "nobody listens there" rather than a local problem.
+/// Whether an I/O error means "nobody there serves us" rather than a local problem: nothing
+/// listens, or faild closed (or reset) the TCP connection without replying, which it does
+/// when every connection slot is held by authenticated clients. Whether the close comes
+/// as a reset or an end of stream depends on timing, so both are the same error (and the
+/// same exit status of failc and failstat).
 pub fn is_unreachable(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -224,9 +228,16 @@ pub fn is_unreachable(error: &io::Error) -> bool {
             | io::ErrorKind::HostUnreachable
             | io::ErrorKind::NetworkUnreachable
             | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
             | io::ErrorKind::AddrNotAvailable
     )
 }
+
+/// The error of a TCP connection faild ended before its reply.
+pub const CLOSED_BEFORE_REPLY: &str =
+    "faild closed the connection before replying (no free connection slot, or stopping)";
 
 /// Maps a transport error onto the client's error kinds.
 pub fn transport_error(target: &Target, error: io::Error, started: Instant) -> ClientError {
@@ -346,7 +357,7 @@ pub fn read_frame(
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "faild closed the connection before replying",
+                    CLOSED_BEFORE_REPLY,
                 ))
             }
             Ok(n) => decoder.push(&buffer[..n]),

@@ -4,7 +4,7 @@
 
 pub use failover_runtime_blocking::client::{
     entry_of, is_unreachable, query_body, set_body, transport_error, ClientError, Exchange,
-    Protocol, Target, DEFAULT_TIMEOUT_MS,
+    Protocol, Target, CLOSED_BEFORE_REPLY, DEFAULT_TIMEOUT_MS,
 };
 
 use failover_runtime_blocking::client::{after_set, challenge_of, remaining, UDP_RETRY_MS};
@@ -99,7 +99,7 @@ async fn request_tcp(target: &Target, bytes: &[u8], started: Instant) -> io::Res
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "faild closed the connection before replying",
+                CLOSED_BEFORE_REPLY,
             ));
         }
         decoder.push(&buffer[..n]);
