@@ -5,6 +5,7 @@ use clap::Parser;
 use failover_cli::common::Runtime;
 use failover_cli::faild::log::Logger;
 use failover_cli::faild::{state_file, system};
+use failover_cli::lock::{Lock, LockError};
 use failover_cli::logging::{self, Level};
 use failover_core::community::Communities;
 use failover_core::store::{Store, StoreConfig};
@@ -74,10 +75,13 @@ OPTIONS
         Without -c: community public, read-only, for every service, and a warning.
     -s statefile
         The state file. Default: the environment variable FAILD_STATEFILE, else
-        /var/lib/failover/faild.state. Its directory must exist and be writable (by the
-        -u user). A missing file is an empty state (first start).
+        /var/lib/failover/faild.state. Its directory must exist and be writable. A missing
+        file is an empty state (first start). faild holds an exclusive lock (flock) on
+        statefile.lock beside it, which holds its process id: a second faild on the same
+        state file refuses to start, naming the first one's pid.
     -r pidfile
-        Write the daemon's process id there; removed on a clean exit.
+        Write the daemon's process id there; removed on a clean exit. The file is locked
+        while faild runs: a second faild with the same pid file refuses to start.
     -d facility
         Log facility at debug level; repeatable. Facilities: store (state changes, the
         state file), net (refused and malformed requests, connections), config (community
@@ -156,7 +160,8 @@ STATE FILE
 
 EXIT STATUS
     0   stopped by SIGTERM or SIGINT
-    1   a file cannot be read or parsed, a socket cannot be bound, another start-up error
+    1   a file cannot be read or parsed, a socket cannot be bound, the state file or the
+        pid file is in use by another faild, another start-up error
     2   usage error
 
 EXAMPLES
@@ -266,6 +271,43 @@ fn state_path(cli: &Cli) -> PathBuf {
     })
 }
 
+/// The lock file of a state file: `STATEFILE.lock` beside it. Not the state file itself,
+/// which every change replaces by a rename (a lock on the old file would guard nothing).
+fn state_lock_path(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_os_string();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Locks the state file (its lock file) and writes this process's pid into the lock file at
+/// once, so a second faild can name us even before we detach (then it is rewritten).
+fn lock_state_file(state: &Path) -> Result<Lock, String> {
+    let path = state_lock_path(state);
+    let mut lock = Lock::acquire(&path).map_err(|error| match error {
+        LockError::Busy { .. } => format!(
+            "{} is in use by {} (lock {})",
+            state.display(),
+            error.holder(),
+            path.display()
+        ),
+        LockError::Io(e) => format!("{}: cannot lock: {e}", path.display()),
+    })?;
+    lock.write_pid()
+        .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    Ok(lock)
+}
+
+fn lock_pid_file(path: &Path) -> Result<Lock, String> {
+    Lock::acquire(path).map_err(|error| match error {
+        LockError::Busy { .. } => format!(
+            "{} is in use by {} (another faild runs with this pid file)",
+            path.display(),
+            error.holder()
+        ),
+        LockError::Io(e) => format!("{}: cannot write the pid file: {e}", path.display()),
+    })
+}
+
 fn bind(cli: &Cli) -> Result<Bound, String> {
     let options_for = |address: IpAddr| FaildOptions {
         udp: (!cli.no_udp).then_some(SocketAddr::new(address, cli.port)),
@@ -302,7 +344,6 @@ fn bind(cli: &Cli) -> Result<Bound, String> {
 fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> {
     let communities = read_communities(cli.community_file.as_deref())?;
     let state_path = state_path(&cli);
-    let records = state_file::load(&state_path)?.unwrap_or_default();
     if let Some(directory) = state_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !directory.is_dir() {
             return Err(format!(
@@ -311,6 +352,14 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             ));
         }
     }
+    // Before reading the state: a second faild on the same file must not even read it,
+    // since the first one may be writing it.
+    let mut state_lock = lock_state_file(&state_path)?;
+    let records = state_file::load(&state_path)?.unwrap_or_default();
+    let pid_lock = match &cli.pid_file {
+        None => None,
+        Some(path) => Some(lock_pid_file(path)?),
+    };
     let bound = bind(&cli)?;
     // Bound before detaching, like the service sockets, so a port in use is reported.
     let debug_listener = match cli.debug_port {
@@ -357,8 +406,14 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             )
         }
     };
-    if let Some(pid_file) = &cli.pid_file {
-        system::write_pid_file(pid_file)?;
+    // After detaching: the daemon's pid, for the next instance's message and for init.
+    state_lock
+        .write_pid()
+        .map_err(|e| format!("{}: cannot write: {e}", state_lock.path().display()))?;
+    let mut pid_lock = pid_lock;
+    if let Some(lock) = pid_lock.as_mut() {
+        lock.write_pid()
+            .map_err(|e| format!("{}: cannot write the pid file: {e}", lock.path().display()))?;
     }
     if cli.lock_memory {
         system::lock_memory()?;
@@ -413,9 +468,12 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         Runtime::Smol => failover_runtime_smol::faild::serve(bound, store, hooks),
         Runtime::Blocking => blocking::serve(bound, store, hooks),
     };
-    if let Some(pid_file) = &cli.pid_file {
-        let _ = std::fs::remove_file(pid_file);
+    if let Some(lock) = pid_lock {
+        lock.remove();
     }
+    // The state lock file stays (removing it could let a third faild lock a file a second
+    // one is about to open); the kernel drops the lock when faild exits.
+    drop(state_lock);
     match result {
         Ok(ExitReason::Signal(signal)) => {
             logger.borrow_mut().log(
