@@ -12,13 +12,18 @@
 //! The policy (documented for operators in `docs/faild.md`, "Bounds"):
 //! - A connection is *unauthenticated* until faild sent it an authenticated reply (a
 //!   community verified one of its requests). Only unauthenticated connections are ever
-//!   closed to make room, oldest first; a stranger cannot take a slot an authenticated
-//!   poller holds, and a poller's new connection always gets a slot (it closes a stranger's).
+//!   closed to make room; a stranger cannot take a slot an authenticated poller holds, and a
+//!   poller's new connection always gets a slot (it closes a stranger's).
 //! - At most [`TcpLimits::max_unauthenticated`] unauthenticated connections at once, at most
-//!   [`TcpLimits::max_per_source`] of them from one source (an IPv4 address or an IPv6 /64);
-//!   a new connection beyond either closes the oldest unauthenticated one (of that source,
-//!   for the second). A source also gets at most `max_per_source` authenticated connections:
-//!   beyond, its connections stay unauthenticated (and may be closed to make room).
+//!   [`TcpLimits::max_per_source`] of them from one source (an IPv4 address or an IPv6 /64).
+//!   A new connection beyond the second closes its own source's oldest unauthenticated
+//!   connection; beyond the first (or beyond all slots), the oldest unauthenticated
+//!   connection of the source that holds the most of them. So a flood from a few sources,
+//!   however fast it reconnects, only ever closes its own connections: a poller's new
+//!   connection (one from its source) is closed to make room only when at least
+//!   `max_unauthenticated` sources hold one each and it is the oldest of them.
+//!   A source also gets at most `max_per_source` authenticated connections: beyond, its
+//!   connections stay unauthenticated (and may be closed to make room).
 //! - When all [`TcpLimits::max_connections`] slots are held by authenticated connections, a
 //!   new connection is refused (closed right after accept).
 //! - Every frame must arrive whole within [`TcpLimits::frame_timeout_ms`] of its first byte;
@@ -181,6 +186,16 @@ pub enum Eviction {
     UnauthenticatedFull,
     /// Every slot was taken.
     TableFull,
+}
+
+impl Eviction {
+    fn short(self) -> &'static str {
+        match self {
+            Eviction::SourceFull => "source full",
+            Eviction::UnauthenticatedFull => "unauthenticated full",
+            Eviction::TableFull => "table full",
+        }
+    }
 }
 
 impl fmt::Display for Eviction {
@@ -370,11 +385,23 @@ impl Connections {
         let evicted = match eviction {
             None => None,
             Some(why) => {
+                // Its own source's for SourceFull, else the heaviest source's; oldest first.
+                let from = match why {
+                    Eviction::SourceFull => Some(counts.unauthenticated),
+                    _ => self.sources.values().map(|c| c.unauthenticated).max(),
+                };
                 let victim = self
                     .open
                     .iter()
                     .find(|(_, slot)| {
-                        !slot.authenticated && (why != Eviction::SourceFull || slot.source == key)
+                        !slot.authenticated
+                            && match why {
+                                Eviction::SourceFull => slot.source == key,
+                                _ => {
+                                    self.sources.get(&slot.source).map(|c| c.unauthenticated)
+                                        == from
+                                }
+                            }
                     })
                     .map(|(id, _)| *id);
                 match victim {
@@ -484,16 +511,7 @@ impl Connections {
             let reasons: Vec<String> = report
                 .evicted
                 .iter()
-                .map(|(why, n)| {
-                    format!(
-                        "{n} {}",
-                        match why {
-                            Eviction::SourceFull => "source full",
-                            Eviction::UnauthenticatedFull => "unauthenticated full",
-                            Eviction::TableFull => "table full",
-                        }
-                    )
-                })
+                .map(|(why, n)| format!("{n} {}", why.short()))
                 .collect();
             parts.push(format!(
                 "closed {evicted} unauthenticated connections to make room ({})",

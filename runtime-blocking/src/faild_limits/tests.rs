@@ -87,6 +87,41 @@ fn beyond_the_unauthenticated_limit_the_oldest_unauthenticated_connection_goes()
 }
 
 #[test]
+fn the_heaviest_source_loses_its_oldest_connection_however_young() {
+    let mut table = Connections::new(limits(10, 4, 3));
+    // The poller's connection (source 1) is the oldest of all.
+    let poller = admitted(table.admit(v4(1))).0;
+    let flood: Vec<u64> = (0..3).map(|_| admitted(table.admit(v4(2))).0).collect();
+    // A burst from a third source: it closes source 2's while that holds the most...
+    let mut burst = Vec::new();
+    for n in 0..2 {
+        let (id, evicted) = admitted(table.admit(v4(3)));
+        assert_eq!(
+            evicted,
+            Some((flood[n], Eviction::UnauthenticatedFull)),
+            "burst {n}"
+        );
+        burst.push(id);
+    }
+    // ... then its own, never the poller's.
+    for n in 0..20 {
+        let (_, evicted) = admitted(table.admit(v4(3)));
+        assert!(matches!(evicted, Some((id, _)) if id != poller), "{n}");
+    }
+    assert!(!table.open.contains_key(&burst[0]));
+    assert!(table.open.contains_key(&flood[2]));
+    assert!(table.open.contains_key(&poller));
+    // A burst from as many sources as there are unauthenticated slots reaches it at last.
+    let mut lost = false;
+    for n in 10..20 {
+        if let (_, Some((id, _))) = admitted(table.admit(v4(n))) {
+            lost |= id == poller;
+        }
+    }
+    assert!(lost, "with one connection per source the oldest goes");
+}
+
+#[test]
 fn a_source_at_its_limit_loses_its_own_oldest_connection_not_someone_elses() {
     let mut table = Connections::new(limits(10, 8, 2));
     let other = admitted(table.admit(v4(9))).0;
