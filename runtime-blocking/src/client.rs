@@ -239,6 +239,17 @@ pub fn is_unreachable(error: &io::Error) -> bool {
 pub const CLOSED_BEFORE_REPLY: &str =
     "faild closed the connection before replying (no free connection slot, or stopping)";
 
+/// An error on a TCP connection after it was established: a reset or a broken pipe means
+/// faild closed it, and says so in the same words as an end of stream.
+pub fn closed_by_faild(error: io::Error) -> io::Error {
+    match error.kind() {
+        kind @ (io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe) => io::Error::new(kind, CLOSED_BEFORE_REPLY),
+        _ => error,
+    }
+}
+
 /// Maps a transport error onto the client's error kinds.
 pub fn transport_error(target: &Target, error: io::Error, started: Instant) -> ClientError {
     if is_unreachable(&error) {
@@ -332,10 +343,13 @@ fn request_tcp(target: &Target, bytes: &[u8], started: Instant) -> io::Result<Ve
     let mut stream: TcpStream = socket.into();
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(remaining(target, started)?))?;
-    stream.write_all(&wire::frame(bytes))?;
+    stream
+        .write_all(&wire::frame(bytes))
+        .map_err(closed_by_faild)?;
     read_frame(&mut stream, &mut StreamDecoder::new(), || {
         remaining(target, started)
     })
+    .map_err(closed_by_faild)
 }
 
 /// Reads one length-prefixed message from `stream`, setting the read timeout from `wait`
