@@ -280,7 +280,9 @@ fn state_lock_path(state: &Path) -> PathBuf {
 }
 
 /// Locks the state file (its lock file) and writes this process's pid into the lock file at
-/// once, so a second faild can name us even before we detach (then it is rewritten).
+/// once, so a second faild can name us even before we detach (then it is rewritten). The
+/// pid is only for that message: a full disk must not keep faild from serving the states
+/// it has, so failing to write it is not an error (the lock is what counts).
 fn lock_state_file(state: &Path) -> Result<Lock, String> {
     let path = state_lock_path(state);
     let mut lock = Lock::acquire(&path).map_err(|error| match error {
@@ -292,8 +294,7 @@ fn lock_state_file(state: &Path) -> Result<Lock, String> {
         ),
         LockError::Io(e) => format!("{}: cannot lock: {e}", path.display()),
     })?;
-    lock.write_pid()
-        .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    let _ = lock.write_pid();
     Ok(lock)
 }
 
@@ -407,9 +408,16 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         }
     };
     // After detaching: the daemon's pid, for the next instance's message and for init.
-    state_lock
-        .write_pid()
-        .map_err(|e| format!("{}: cannot write: {e}", state_lock.path().display()))?;
+    if let Err(e) = state_lock.write_pid() {
+        logger.borrow_mut().log(
+            LogLevel::Warning,
+            Topic::Store,
+            &format!(
+                "{}: cannot write faild's pid: {e}",
+                state_lock.path().display()
+            ),
+        );
+    }
     let mut pid_lock = pid_lock;
     if let Some(lock) = pid_lock.as_mut() {
         lock.write_pid()
