@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread;
@@ -389,11 +389,48 @@ struct Open {
     /// A clone of the reader's socket: replies are written here, and shutting it down ends
     /// the reader.
     stream: TcpStream,
-    /// Set once faild sent an authenticated reply; the reader then applies the
-    /// authenticated limits.
-    authenticated: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     /// One message per frame of this connection faild handled: the reader's credit.
     handled: SyncSender<()>,
+}
+
+impl Open {
+    /// Closes the connection from the loop: the reader sees the shutdown and ends without
+    /// reporting back (the loop has forgotten the connection already).
+    fn close(self) {
+        self.shared.dropped.store(true, Ordering::SeqCst);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// What the loop and a connection's reader share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Set once faild sent an authenticated reply; the reader then applies the
+    /// authenticated limits.
+    authenticated: AtomicBool,
+    /// The loop closed the connection (to make room, or the client does not read).
+    dropped: AtomicBool,
+}
+
+/// Reader threads beyond the open connections (ending ones) before the acceptor waits: a
+/// flood of connections closed to make room must not pile up threads (and their stacks,
+/// which the C library keeps for reuse) faster than they end.
+const ENDING_READERS: usize = 8;
+
+/// Reader threads alive, and connections open in the loop's table.
+#[derive(Debug, Default)]
+struct Readers {
+    live: AtomicUsize,
+    open: AtomicUsize,
+}
+
+impl Readers {
+    fn ending(&self) -> usize {
+        self.live
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.open.load(Ordering::SeqCst))
+    }
 }
 
 /// Runs faild until SIGTERM or SIGINT. Installs its signal handlers first.
@@ -410,16 +447,19 @@ pub fn serve(bound: Bound, store: Store, hooks: FaildHooks) -> io::Result<ExitRe
             .name("faild-udp".into())
             .spawn(move || udp_reader(socket, sender))?;
     }
+    let readers = Arc::new(Readers::default());
     if let Some(listener) = bound.tcp {
         let sender = sender.clone();
+        let readers = Arc::clone(&readers);
         thread::Builder::new()
             .name("faild-accept".into())
-            .spawn(move || tcp_acceptor(listener, sender))?;
+            .spawn(move || tcp_acceptor(listener, sender, &readers))?;
     }
     let tcp = Tcp {
         table: Connections::new(bound.options.limits),
         open: BTreeMap::new(),
         sender,
+        readers,
     };
     run_loop(receiver, Driver::new(store, hooks), udp_reply, tcp)
 }
@@ -430,6 +470,7 @@ struct Tcp {
     open: BTreeMap<u64, Open>,
     /// For the readers the loop starts.
     sender: SyncSender<Input>,
+    readers: Arc<Readers>,
 }
 
 impl Tcp {
@@ -454,8 +495,7 @@ impl Tcp {
         };
         if let Some((victim, why)) = evicted {
             if let Some(open) = self.open.remove(&victim) {
-                // The reader sees the shutdown and ends.
-                let _ = open.stream.shutdown(Shutdown::Both);
+                open.close();
             }
             driver.log(
                 LogLevel::Debug,
@@ -476,6 +516,12 @@ impl Tcp {
                 &format!("cannot serve a TCP connection from {from}: {error}"),
             );
         }
+        self.publish();
+    }
+
+    /// Tells the acceptor how many connections are open.
+    fn publish(&self) {
+        self.readers.open.store(self.open.len(), Ordering::SeqCst);
     }
 
     fn start_reader(
@@ -486,12 +532,14 @@ impl Tcp {
     ) -> io::Result<()> {
         let _ = stream.set_nodelay(true);
         let writer = stream.try_clone()?;
-        let authenticated = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared::default());
         let (handled, credits) = sync_channel(faild_limits::AUTHENTICATED_FRAMES_IN_FLIGHT);
         let limits = *self.table.limits();
         let sender = self.sender.clone();
-        let flag = Arc::clone(&authenticated);
-        thread::Builder::new()
+        let theirs = Arc::clone(&shared);
+        let readers = Arc::clone(&self.readers);
+        readers.live.fetch_add(1, Ordering::SeqCst);
+        let spawned = thread::Builder::new()
             .name(format!("faild-tcp-{connection}"))
             // Readers hold one small buffer each: a small stack keeps many connections cheap.
             .stack_size(128 * 1024)
@@ -501,17 +549,24 @@ impl Tcp {
                     stream,
                     from.ip(),
                     limits,
-                    &flag,
+                    &theirs.authenticated,
                     &credits,
                     &sender,
                 );
-                let _ = sender.send(Input::Closed { connection, why });
-            })?;
+                if !theirs.dropped.load(Ordering::SeqCst) {
+                    let _ = sender.send(Input::Closed { connection, why });
+                }
+                readers.live.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(error) = spawned {
+            self.readers.live.fetch_sub(1, Ordering::SeqCst);
+            return Err(error);
+        }
         self.open.insert(
             connection,
             Open {
                 stream: writer,
-                authenticated,
+                shared,
                 handled,
             },
         );
@@ -529,7 +584,10 @@ impl Tcp {
         driver.request(peer, bytes, &mut |peer, bytes| {
             if let Some(connection) = open.get(&peer.token) {
                 if table.replied(peer.token, &bytes) {
-                    connection.authenticated.store(true, Ordering::SeqCst);
+                    connection
+                        .shared
+                        .authenticated
+                        .store(true, Ordering::SeqCst);
                 }
                 if !send_without_blocking(&connection.stream, &wire::frame(&bytes)) {
                     not_reading.push(peer.token);
@@ -542,7 +600,7 @@ impl Tcp {
         }
         for connection in not_reading {
             if let Some(open) = self.open.remove(&connection) {
-                let _ = open.stream.shutdown(Shutdown::Both);
+                open.close();
                 self.table.closed(connection, &Close::NotReading);
                 driver.log(
                     LogLevel::Info,
@@ -551,6 +609,7 @@ impl Tcp {
                 );
             }
         }
+        self.publish();
     }
 
     fn closed(&mut self, driver: &mut Driver, connection: u64, why: Close) {
@@ -563,6 +622,7 @@ impl Tcp {
                 &format!("TCP connection {connection} closed: {why}"),
             );
         }
+        self.publish();
     }
 
     /// The summary of evictions, refusals and cut-off frames, when one is due.
@@ -677,10 +737,17 @@ fn udp_reader(socket: UdpSocket, sender: SyncSender<Input>) {
 }
 
 /// Accepts connections and hands them to the loop, which decides (with the policy) whether
-/// to serve them.
-fn tcp_acceptor(listener: TcpListener, sender: SyncSender<Input>) {
+/// to serve them. While more than [`ENDING_READERS`] readers of closed connections have not
+/// ended yet, it waits (up to 100 ms) and new connections stay in the kernel's backlog.
+fn tcp_acceptor(listener: TcpListener, sender: SyncSender<Input>, readers: &Readers) {
     let mut throttle = Throttle::default();
     loop {
+        for _ in 0..100 {
+            if readers.ending() <= ENDING_READERS {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
         match listener.accept() {
             Ok((stream, from)) => {
                 if sender.send(Input::Accepted { stream, from }).is_err() {

@@ -22,11 +22,11 @@ use failover_core::wire;
 use failover_runtime_blocking::faild_limits::{
     self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
 };
-use smol::channel::{self, Receiver, Sender, TrySendError};
+use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::stream::StreamExt;
-use smol::{Async, LocalExecutor, Timer};
+use smol::{Async, LocalExecutor, Task, Timer};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io;
@@ -39,6 +39,8 @@ use std::time::Duration;
 const REPLIES_QUEUED_PER_CONNECTION: usize = 64;
 /// A reply that cannot be written within this long means the client stopped reading.
 const TCP_WRITE_TIMEOUT_MS: u64 = 5_000;
+/// Connections accepted and not yet seen by the loop, at most.
+const ACCEPT_QUEUE_LENGTH: usize = 8;
 
 enum Input {
     Datagram {
@@ -71,7 +73,10 @@ enum TcpInput {
 
 /// The loop's side of one TCP connection.
 struct Open {
-    /// Shared with the connection's task: shutting it down ends the task.
+    /// The connection's task: dropping it (to close the connection) cancels the task at
+    /// once, so its memory and socket are given back before the next connection is served.
+    task: Task<()>,
+    /// Shared with the connection's task.
     stream: Rc<Async<TcpStream>>,
     replies: Sender<Vec<u8>>,
     /// Set once faild sent an authenticated reply; the task then applies the authenticated
@@ -79,6 +84,14 @@ struct Open {
     authenticated: Rc<Cell<bool>>,
     /// One message per frame of this connection faild handled: the task's credit.
     handled: Sender<()>,
+}
+
+impl Open {
+    /// Closes the connection now: the socket is shut down and the task cancelled.
+    fn close(self) {
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Both);
+        drop(self.task);
+    }
 }
 
 /// Runs faild until SIGTERM or SIGINT. Installs its signal handlers first.
@@ -120,8 +133,7 @@ impl Tcp {
         };
         if let Some((victim, why)) = evicted {
             if let Some(open) = self.open.remove(&victim) {
-                // The task sees the shutdown (and its closed channels) and ends.
-                let _ = open.stream.get_ref().shutdown(std::net::Shutdown::Both);
+                open.close();
             }
             driver.log(
                 LogLevel::Debug,
@@ -135,7 +147,9 @@ impl Tcp {
         let _ = stream.get_ref().set_nodelay(true);
         let stream = Rc::new(stream);
         let authenticated = Rc::new(Cell::new(false));
-        let (replies, reply_receiver) = channel::bounded(REPLIES_QUEUED_PER_CONNECTION);
+        // Unbounded, and counted by the loop instead: a bounded channel would allocate all
+        // its slots up front for every connection.
+        let (replies, reply_receiver) = channel::unbounded();
         let (handled, credits) = channel::bounded(faild_limits::AUTHENTICATED_FRAMES_IN_FLIGHT);
         let task = Connection {
             id: connection,
@@ -147,15 +161,14 @@ impl Tcp {
             credits,
             sender: self.sender.clone(),
         };
-        self.executor
-            .spawn(async move {
-                let why = task.serve().await;
-                let _ = task.sender.send(TcpInput::Closed { connection, why }).await;
-            })
-            .detach();
+        let task = self.executor.spawn(async move {
+            let why = task.serve().await;
+            let _ = task.sender.send(TcpInput::Closed { connection, why }).await;
+        });
         self.open.insert(
             connection,
             Open {
+                task,
                 stream,
                 replies,
                 authenticated,
@@ -177,7 +190,9 @@ impl Tcp {
                 if table.replied(peer.token, &bytes) {
                     connection.authenticated.set(true);
                 }
-                if let Err(TrySendError::Full(_)) = connection.replies.try_send(bytes) {
+                if connection.replies.len() >= REPLIES_QUEUED_PER_CONNECTION
+                    || connection.replies.try_send(bytes).is_err()
+                {
                     not_reading.push(peer.token);
                 }
             }
@@ -188,7 +203,7 @@ impl Tcp {
         }
         for connection in not_reading {
             if let Some(open) = self.open.remove(&connection) {
-                let _ = open.stream.get_ref().shutdown(std::net::Shutdown::Both);
+                open.close();
                 self.table.closed(connection, &Close::NotReading);
                 driver.log(
                     LogLevel::Info,
@@ -227,11 +242,16 @@ async fn serve_on(
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
     let udp = bound.udp.map(Async::new).transpose()?;
     let (tcp_sender, tcp_receiver) = channel::bounded::<TcpInput>(INPUT_QUEUE_LENGTH);
+    // Accepted connections have a short queue of their own: beyond it they wait in the
+    // kernel's backlog, not as sockets registered with the reactor in faild's memory.
+    let (accept_sender, accepted) = channel::bounded::<TcpInput>(ACCEPT_QUEUE_LENGTH);
     if let Some(listener) = bound.tcp {
         let listener = Async::new(listener)?;
         executor
-            .spawn(accept_loop(listener, tcp_sender.clone()))
+            .spawn(accept_loop(listener, accept_sender))
             .detach();
+    } else {
+        drop(accept_sender);
     }
     let mut tcp = Tcp {
         executor,
@@ -242,7 +262,14 @@ async fn serve_on(
     let mut buffer = vec![0u8; 65_536];
     loop {
         let wait = driver.wait();
-        let input = next_input(udp.as_ref(), &mut buffer, &tcp_receiver, &mut signals, wait).await;
+        let input = next_input(
+            udp.as_ref(),
+            &mut buffer,
+            [&tcp_receiver, &accepted],
+            &mut signals,
+            wait,
+        )
+        .await;
         match input {
             Input::Timeout => driver.timeout(),
             Input::Datagram { from, length } => {
@@ -289,7 +316,7 @@ async fn serve_on(
 async fn next_input(
     udp: Option<&Async<UdpSocket>>,
     buffer: &mut [u8],
-    tcp: &Receiver<TcpInput>,
+    [tcp, accepted]: [&Receiver<TcpInput>; 2],
     signals: &mut Signals,
     wait: Option<Duration>,
 ) -> Input {
@@ -304,6 +331,12 @@ async fn next_input(
     };
     let connection = async {
         match tcp.recv().await {
+            Ok(input) => Input::Tcp(input),
+            Err(_) => smol::future::pending().await,
+        }
+    };
+    let accept = async {
+        match accepted.recv().await {
             Ok(input) => Input::Tcp(input),
             Err(_) => smol::future::pending().await,
         }
@@ -328,7 +361,7 @@ async fn next_input(
     };
     smol::future::race(
         smol::future::race(datagram, deadline),
-        smol::future::race(connection, signal),
+        smol::future::race(smol::future::race(connection, accept), signal),
     )
     .await
 }
