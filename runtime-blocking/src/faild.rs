@@ -11,7 +11,8 @@
 //! one function call.
 
 use crate::faild_limits::{
-    self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
+    self, Admission, Close, Connections, FrameReader, RefusalLog, TcpLimits, Throttle,
+    READ_BUFFER_BYTES,
 };
 use failover_core::community::Communities;
 use failover_core::store::{Peer, ServiceRecord, Store, StoreAction, StoreEvent, StoreInput};
@@ -246,11 +247,16 @@ pub fn wall_clock() -> Time {
 pub struct Driver {
     store: Store,
     hooks: FaildHooks,
+    refusals: RefusalLog,
 }
 
 impl Driver {
     pub fn new(store: Store, hooks: FaildHooks) -> Driver {
-        Driver { store, hooks }
+        Driver {
+            store,
+            hooks,
+            refusals: RefusalLog::default(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -266,6 +272,9 @@ impl Driver {
         let now = (self.hooks.clock)();
         self.store.handle(now, StoreInput::Request { peer, bytes });
         self.drain(reply);
+        if let Some(summary) = self.refusals.take_summary(now.as_ms()) {
+            self.log(LogLevel::Warning, Topic::Net, &summary);
+        }
     }
 
     /// How long until the store wants [`Driver::timeout`] (a lease runs out); `None`: never.
@@ -317,7 +326,18 @@ impl Driver {
                 }
                 StoreAction::Reply { peer, bytes } => reply(peer, bytes),
                 StoreAction::Event(event) => {
-                    let (level, topic) = event_level(&event);
+                    let (mut level, topic) = event_level(&event);
+                    if let StoreEvent::Refused { from } = event {
+                        // Anybody can send these: one warning, then a summary per
+                        // interval (faild_limits::RefusalLog).
+                        let now = (self.hooks.clock)().as_ms();
+                        if let Some(summary) = self.refusals.take_summary(now) {
+                            (self.hooks.log)(LogLevel::Warning, Topic::Net, &summary);
+                        }
+                        if !self.refusals.refused(now, from) {
+                            level = LogLevel::Debug;
+                        }
+                    }
                     (self.hooks.log)(level, topic, &event.to_string());
                 }
             }

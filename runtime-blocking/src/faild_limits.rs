@@ -36,8 +36,8 @@
 //!   the bytes faild buffers for strangers are at most `max_unauthenticated` ×
 //!   (2 × 16 KiB + [`READ_BUFFER_BYTES`]).
 //! - Evictions, refusals and frames cut off are counted and reported at most once every
-//!   [`REPORT_INTERVAL_MS`] ([`Connections::take_report`]), so an attack cannot fill a disk
-//!   with log lines.
+//!   [`REPORT_INTERVAL_MS`] ([`Connections::take_report`]), and so are requests no
+//!   community verifies ([`RefusalLog`]), so an attack cannot fill a disk with log lines.
 
 use failover_core::wire::MAX_MESSAGE_BYTES;
 use std::collections::BTreeMap;
@@ -576,6 +576,64 @@ impl Throttle {
         }
         self.last_ms = Some(now_ms);
         Some(std::mem::take(&mut self.held_back))
+    }
+}
+
+/// Sources a [`RefusalLog`] counts one by one at most; more are only counted.
+const REFUSAL_SOURCES: usize = 64;
+
+/// The log of refused requests (no community verifies them). Anybody can send those, as
+/// fast as they like: the first after a quiet [`REPORT_INTERVAL_MS`] is logged as a
+/// warning with its source, the others only at debug level, and summed up in one warning
+/// at most every interval.
+#[derive(Clone, Debug, Default)]
+pub struct RefusalLog {
+    last_ms: Option<u64>,
+    held_back: u64,
+    by_source: BTreeMap<IpAddr, u64>,
+}
+
+impl RefusalLog {
+    /// A request from `from` was refused at `now_ms`: whether its line is a warning (else
+    /// it is logged at debug level and counted).
+    pub fn refused(&mut self, now_ms: u64, from: IpAddr) -> bool {
+        if self
+            .last_ms
+            .is_some_and(|last| now_ms.saturating_sub(last) < REPORT_INTERVAL_MS)
+        {
+            self.held_back += 1;
+            if self.by_source.len() < REFUSAL_SOURCES || self.by_source.contains_key(&from) {
+                *self.by_source.entry(from).or_default() += 1;
+            }
+            return false;
+        }
+        self.last_ms = Some(now_ms);
+        true
+    }
+
+    /// The summary of the refusals held back, once the interval since the last warning
+    /// has passed.
+    pub fn take_summary(&mut self, now_ms: u64) -> Option<String> {
+        let last = self.last_ms?;
+        if self.held_back == 0 || now_ms.saturating_sub(last) < REPORT_INTERVAL_MS {
+            return None;
+        }
+        let top = self
+            .by_source
+            .iter()
+            .max_by_key(|(source, n)| (**n, std::cmp::Reverse(**source)))
+            .map(|(source, n)| format!(", most from {source} ({n})"))
+            .unwrap_or_default();
+        let line = format!(
+            "refused {} more requests in the last {} s (no configured community verifies them){top}",
+            self.held_back,
+            now_ms.saturating_sub(last) / 1000
+        );
+        *self = RefusalLog {
+            last_ms: Some(now_ms),
+            ..RefusalLog::default()
+        };
+        Some(line)
     }
 }
 

@@ -431,3 +431,31 @@ fn a_throttle_lets_one_line_through_per_interval_and_counts_the_rest() {
     assert_eq!(throttle.allow(10_000), Some(2));
     assert_eq!(throttle.allow(25_000), Some(0));
 }
+
+#[test]
+fn refused_requests_are_one_warning_then_one_summary_per_interval() {
+    let mut log = RefusalLog::default();
+    assert_eq!(log.take_summary(0), None);
+    assert!(log.refused(0, v4(1)), "the first is a warning");
+    for n in 0..50 {
+        assert!(!log.refused(10 + n, v4(if n < 40 { 2 } else { 3 })));
+    }
+    assert_eq!(log.take_summary(9_999), None);
+    let summary = log.take_summary(10_000).expect("after the interval");
+    assert!(
+        summary.starts_with("refused 50 more requests in the last 10 s"),
+        "{summary}"
+    );
+    assert!(summary.ends_with("most from 192.0.2.2 (40)"), "{summary}");
+    // The summary counts as the warning of its interval.
+    assert!(!log.refused(10_001, v4(1)));
+    assert_eq!(log.take_summary(15_000), None);
+    assert!(log.take_summary(20_001).is_some());
+    // Quiet for an interval: the next one is a warning again.
+    assert!(log.refused(40_000, v4(1)));
+    // Thousands of sources: the map stays small.
+    for n in 0..10_000u32 {
+        log.refused(40_001, IpAddr::V4(Ipv4Addr::from(n)));
+    }
+    assert!(log.by_source.len() <= 64);
+}
