@@ -14,10 +14,11 @@
 
 mod failsh_support;
 
+use failover_tests::abuse::SlowConnections;
 use failsh_support::*;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,167 +33,8 @@ const REOPEN_AFTER: Duration = Duration::from_millis(200);
 /// No attacker runs longer than this, whatever happens to the test.
 const ATTACK_LIMIT: Duration = Duration::from_secs(90);
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    /// The issue's: a length of 60000, then one byte every 10 s.
-    BigTrickle,
-    /// A length under the unauthenticated limit, then one byte every 200 ms.
-    SmallTrickle,
-    /// Connects and says nothing.
-    Silent,
-}
-
-struct Slot {
-    kind: Kind,
-    source: Ipv4Addr,
-    stream: Option<TcpStream>,
-    next_byte: Instant,
-    reopen_at: Instant,
-}
-
-#[derive(Debug, Default)]
-struct AttackStats {
-    connects: AtomicU64,
-    closed_by_faild: AtomicU64,
-    most_open: AtomicU64,
-}
-
-/// Attacker threads against one faild; stopped (and their sockets closed) on drop.
-struct Attack {
-    stop: Arc<AtomicBool>,
-    stats: Arc<AttackStats>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Attack {
-    fn start(target: SocketAddr) -> Attack {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(AttackStats::default());
-        let now = Instant::now();
-        let slots: Vec<Slot> = (0..ATTACK_CONNECTIONS)
-            .map(|i| Slot {
-                kind: match i % 3 {
-                    0 => Kind::BigTrickle,
-                    1 => Kind::SmallTrickle,
-                    _ => Kind::Silent,
-                },
-                // 300 spread over 24 sources (12.5 each, under the per-source limit), 48
-                // from one source (over it).
-                source: if i < 300 {
-                    Ipv4Addr::new(127, 0, 1, 1 + (i % 24) as u8)
-                } else {
-                    Ipv4Addr::new(127, 0, 2, 1)
-                },
-                stream: None,
-                next_byte: now,
-                reopen_at: now,
-            })
-            .collect();
-        let thread = {
-            let stop = Arc::clone(&stop);
-            let stats = Arc::clone(&stats);
-            std::thread::spawn(move || attack(target, slots, &stop, &stats))
-        };
-        Attack {
-            stop,
-            stats,
-            thread: Some(thread),
-        }
-    }
-
-    fn summary(&self) -> String {
-        format!(
-            "{} connects, {} closed by faild, at most {} open at once",
-            self.stats.connects.load(Ordering::SeqCst),
-            self.stats.closed_by_faild.load(Ordering::SeqCst),
-            self.stats.most_open.load(Ordering::SeqCst)
-        )
-    }
-}
-
-impl Drop for Attack {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn connect_from(source: Ipv4Addr, target: SocketAddr) -> std::io::Result<TcpStream> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-    socket.bind(&SocketAddr::new(source.into(), 0).into())?;
-    socket.connect_timeout(&target.into(), Duration::from_millis(100))?;
-    socket.set_nonblocking(true)?;
-    // Our close is a reset: no TIME_WAIT piles up on either side over thousands of
-    // connections.
-    socket.set_linger(Some(Duration::ZERO))?;
-    Ok(socket.into())
-}
-
-fn attack(target: SocketAddr, mut slots: Vec<Slot>, stop: &AtomicBool, stats: &AttackStats) {
-    let started = Instant::now();
-    let mut scratch = [0u8; 256];
-    while !stop.load(Ordering::SeqCst) && started.elapsed() < ATTACK_LIMIT {
-        let now = Instant::now();
-        let mut open = 0;
-        for slot in &mut slots {
-            if slot.stream.is_none() {
-                if now < slot.reopen_at {
-                    continue;
-                }
-                let Ok(mut stream) = connect_from(slot.source, target) else {
-                    slot.reopen_at = now + REOPEN_AFTER;
-                    continue;
-                };
-                stats.connects.fetch_add(1, Ordering::SeqCst);
-                let first: &[u8] = match slot.kind {
-                    Kind::BigTrickle => &[0, 0, 0xea, 0x60],
-                    Kind::SmallTrickle => &[0, 0, 0x03, 0xe8],
-                    Kind::Silent => &[],
-                };
-                let _ = stream.write(first);
-                slot.next_byte = now
-                    + match slot.kind {
-                        Kind::BigTrickle => Duration::from_secs(10),
-                        _ => Duration::from_millis(200),
-                    };
-                slot.stream = Some(stream);
-            }
-            let Some(stream) = slot.stream.as_mut() else {
-                continue;
-            };
-            let closed = match stream.read(&mut scratch) {
-                Ok(0) => true,
-                Ok(_) => false,
-                Err(e) => e.kind() != ErrorKind::WouldBlock,
-            };
-            let closed = closed
-                || (!matches!(slot.kind, Kind::Silent)
-                    && now >= slot.next_byte
-                    && match stream.write(&[0x46]) {
-                        Ok(_) => {
-                            slot.next_byte = now
-                                + match slot.kind {
-                                    Kind::BigTrickle => Duration::from_secs(10),
-                                    _ => Duration::from_millis(200),
-                                };
-                            false
-                        }
-                        Err(e) => e.kind() != ErrorKind::WouldBlock,
-                    });
-            if closed {
-                stats.closed_by_faild.fetch_add(1, Ordering::SeqCst);
-                slot.stream = None;
-                slot.reopen_at = now + REOPEN_AFTER;
-            } else {
-                open += 1;
-            }
-        }
-        stats.most_open.fetch_max(open, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn attack(target: SocketAddr) -> SlowConnections {
+    SlowConnections::start(target, ATTACK_CONNECTIONS, REOPEN_AFTER, ATTACK_LIMIT)
 }
 
 /// Runs `failstat -T -t 1000` against each faild in turn every 250 ms until stopped; the
@@ -332,8 +174,8 @@ fn slow_connection_attack(runtime: &'static str) {
     let l_config = l.write_config(&m, true, &extra);
     let m_config = m.write_config(&l, false, &extra);
 
-    let l_attack = Attack::start(SocketAddr::from(([127, 0, 0, 1], l.port)));
-    let m_attack = Attack::start(SocketAddr::from(([127, 0, 0, 2], m.port)));
+    let l_attack = attack(SocketAddr::from(([127, 0, 0, 1], l.port)));
+    let m_attack = attack(SocketAddr::from(([127, 0, 0, 2], m.port)));
     let watcher = Watcher::start(l.marker(), m.marker());
     std::thread::sleep(Duration::from_secs(2));
     let poller = Poller::start(vec![("127.0.0.1", l.port), ("127.0.0.2", m.port)]);
@@ -387,8 +229,6 @@ fn slow_connection_attack(runtime: &'static str) {
     let (mut times, failures) = poller.finish();
     let l_summary = l_attack.summary();
     let m_summary = m_attack.summary();
-    drop(l_attack);
-    drop(m_attack);
     eprintln!("[{runtime}] attack on lukretia's faild: {l_summary}");
     eprintln!("[{runtime}] attack on macbeth's faild: {m_summary}");
     let polls = times.len();
@@ -411,16 +251,15 @@ fn slow_connection_attack(runtime: &'static str) {
         "[{runtime}] both hosts held the service at {:?}",
         &both[..both.len().min(10)]
     );
-    // The attack was real: hundreds held at once, thousands closed by faild.
-    for (who, summary) in [("lukretia", &l_summary), ("macbeth", &m_summary)] {
-        let most_open: u64 = summary
-            .rsplit("at most ")
-            .next()
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        assert!(most_open >= 256, "[{runtime}] {who}: {summary}");
+    // The attack was real: hundreds held at once.
+    for (who, attack, summary) in [
+        ("lukretia", &l_attack, &l_summary),
+        ("macbeth", &m_attack, &m_summary),
+    ] {
+        assert!(attack.most_open() >= 256, "[{runtime}] {who}: {summary}");
     }
+    drop(l_attack);
+    drop(m_attack);
     let faild_log = std::fs::read_to_string(l.dir.join("faild.log")).unwrap_or_default();
     let reports: Vec<&str> = faild_log
         .lines()
@@ -495,7 +334,16 @@ fn a_client_refused_for_lack_of_slots_always_exits_3() {
             // Both client runtimes.
             let client = ["smol", "blocking"][n % 2];
             let output = std::process::Command::new(program("failstat"))
-                .args(["--runtime", client, "-T", "-t", "2000", "-H", "127.0.0.1", "-p"])
+                .args([
+                    "--runtime",
+                    client,
+                    "-T",
+                    "-t",
+                    "2000",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                ])
                 .arg(host.port.to_string())
                 .arg(SERVICE)
                 .output()
