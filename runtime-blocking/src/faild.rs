@@ -433,23 +433,28 @@ struct Shared {
     dropped: AtomicBool,
 }
 
-/// Reader threads beyond the open connections (ending ones) before the acceptor waits: a
-/// flood of connections closed to make room must not pile up threads (and their stacks,
-/// which the C library keeps for reuse) faster than they end.
+/// Connections accepted but not yet seen by the loop, plus reader threads beyond the open
+/// connections (ending ones), before the acceptor waits: a flood of connections closed to
+/// make room must not pile up threads (and their stacks, which the C library keeps for
+/// reuse, so the most ever alive at once stays resident) faster than they end.
 const ENDING_READERS: usize = 8;
 
-/// Reader threads alive, and connections open in the loop's table.
+/// Reader threads alive, connections open in the loop's table, connections accepted and
+/// not yet handed to the table.
 #[derive(Debug, Default)]
 struct Readers {
     live: AtomicUsize,
     open: AtomicUsize,
+    queued: AtomicUsize,
 }
 
 impl Readers {
-    fn ending(&self) -> usize {
+    /// Threads the loop may yet start, or that are ending, beyond the open connections.
+    fn pending(&self) -> usize {
         self.live
             .load(Ordering::SeqCst)
             .saturating_sub(self.open.load(Ordering::SeqCst))
+            + self.queued.load(Ordering::SeqCst)
     }
 }
 
@@ -690,6 +695,7 @@ fn run_loop(
                 });
             }
             Input::Accepted { stream, from } => {
+                tcp.readers.queued.fetch_sub(1, Ordering::SeqCst);
                 tcp.accepted(&mut driver, stream, from);
                 tcp.report(&mut driver);
             }
@@ -757,19 +763,21 @@ fn udp_reader(socket: UdpSocket, sender: SyncSender<Input>) {
 }
 
 /// Accepts connections and hands them to the loop, which decides (with the policy) whether
-/// to serve them. While more than [`ENDING_READERS`] readers of closed connections have not
-/// ended yet, it waits (up to 100 ms) and new connections stay in the kernel's backlog.
+/// to serve them. While more than [`ENDING_READERS`] connections wait for the loop or
+/// readers of closed connections have not ended yet, it waits (up to 100 ms) and new
+/// connections stay in the kernel's backlog.
 fn tcp_acceptor(listener: TcpListener, sender: SyncSender<Input>, readers: &Readers) {
     let mut throttle = Throttle::default();
     loop {
         for _ in 0..100 {
-            if readers.ending() <= ENDING_READERS {
+            if readers.pending() <= ENDING_READERS {
                 break;
             }
             thread::sleep(Duration::from_millis(1));
         }
         match listener.accept() {
             Ok((stream, from)) => {
+                readers.queued.fetch_add(1, Ordering::SeqCst);
                 if sender.send(Input::Accepted { stream, from }).is_err() {
                     return;
                 }
