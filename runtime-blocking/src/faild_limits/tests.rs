@@ -94,11 +94,11 @@ fn the_heaviest_source_loses_its_oldest_connection_however_young() {
     let flood: Vec<u64> = (0..3).map(|_| admitted(table.admit(v4(2))).0).collect();
     // A burst from a third source: it closes source 2's while that holds the most...
     let mut burst = Vec::new();
-    for n in 0..2 {
+    for (n, victim) in flood.iter().take(2).enumerate() {
         let (id, evicted) = admitted(table.admit(v4(3)));
         assert_eq!(
             evicted,
-            Some((flood[n], Eviction::UnauthenticatedFull)),
+            Some((*victim, Eviction::UnauthenticatedFull)),
             "burst {n}"
         );
         burst.push(id);
