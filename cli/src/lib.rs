@@ -5,6 +5,7 @@ pub mod debugport;
 pub mod faild;
 pub mod failmon;
 pub mod failsh;
+pub mod lock;
 pub mod logging;
 pub mod monitor;
 pub mod sdnotify;

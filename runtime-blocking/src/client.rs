@@ -220,7 +220,11 @@ pub fn query_body(services: &[String]) -> RequestBody {
     }
 }
 
-/// Whether an I/O error means "nobody listens there" rather than a local problem.
+/// Whether an I/O error means "nobody there serves us" rather than a local problem: nothing
+/// listens, or faild closed (or reset) the TCP connection without replying, which it does
+/// when every connection slot is held by authenticated clients. Whether the close comes
+/// as a reset or an end of stream depends on timing, so both are the same error (and the
+/// same exit status of failc and failstat).
 pub fn is_unreachable(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -228,8 +232,26 @@ pub fn is_unreachable(error: &io::Error) -> bool {
             | io::ErrorKind::HostUnreachable
             | io::ErrorKind::NetworkUnreachable
             | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
             | io::ErrorKind::AddrNotAvailable
     )
+}
+
+/// The error of a TCP connection faild ended before its reply.
+pub const CLOSED_BEFORE_REPLY: &str =
+    "faild closed the connection before replying (no free connection slot, or stopping)";
+
+/// An error on a TCP connection after it was established: a reset or a broken pipe means
+/// faild closed it, and says so in the same words as an end of stream.
+pub fn closed_by_faild(error: io::Error) -> io::Error {
+    match error.kind() {
+        kind @ (io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe) => io::Error::new(kind, CLOSED_BEFORE_REPLY),
+        _ => error,
+    }
 }
 
 /// Maps a transport error onto the client's error kinds.
@@ -325,10 +347,13 @@ fn request_tcp(target: &Target, bytes: &[u8], started: Instant) -> io::Result<Ve
     let mut stream: TcpStream = socket.into();
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(remaining(target, started)?))?;
-    stream.write_all(&wire::frame(bytes))?;
+    stream
+        .write_all(&wire::frame(bytes))
+        .map_err(closed_by_faild)?;
     read_frame(&mut stream, &mut StreamDecoder::new(), || {
         remaining(target, started)
     })
+    .map_err(closed_by_faild)
 }
 
 /// Reads one length-prefixed message from `stream`, setting the read timeout from `wait`
@@ -350,7 +375,7 @@ pub fn read_frame(
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "faild closed the connection before replying",
+                    CLOSED_BEFORE_REPLY,
                 ))
             }
             Ok(n) => decoder.push(&buffer[..n]),

@@ -10,28 +10,32 @@
 //! here; `failover-runtime-smol` re-exports them, so programs switch runtimes by switching
 //! one function call.
 
+use crate::faild_limits::{
+    self, Admission, Close, Connections, FrameReader, RefusalLog, TcpLimits, Throttle,
+    READ_BUFFER_BYTES,
+};
 use failover_core::community::Communities;
 use failover_core::store::{Peer, ServiceRecord, Store, StoreAction, StoreEvent, StoreInput};
 use failover_core::time::Time;
-use failover_core::wire::{self, StreamDecoder};
+use failover_core::wire;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use crate::faild_limits::{
+    DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED,
+    DEFAULT_TCP_FRAME_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS,
+    DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS,
+};
+
 /// The port faild listens on unless told otherwise (the seed's example uses it).
 pub const DEFAULT_PORT: u16 = 1291;
-/// A TCP connection that sends nothing for this long is closed: this also reaps half-open
-/// connections whose peer vanished.
-pub const DEFAULT_TCP_IDLE_TIMEOUT_MS: u64 = 60_000;
-/// More connections than this are closed right after accept, so a connection flood costs
-/// bounded memory and threads.
-pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 256;
 /// Inputs waiting for the loop at most; readers block (and the kernel drops datagrams) beyond.
 pub const INPUT_QUEUE_LENGTH: usize = 1024;
 /// Largest datagram read; larger ones are truncated by the kernel and then rejected.
@@ -46,8 +50,8 @@ pub struct FaildOptions {
     pub udp: Option<SocketAddr>,
     /// `None`: no TCP (`--no-tcp`).
     pub tcp: Option<SocketAddr>,
-    pub tcp_idle_timeout_ms: u64,
-    pub max_tcp_connections: usize,
+    /// How many TCP connections, how long and how large (see [`faild_limits`]).
+    pub limits: TcpLimits,
 }
 
 impl FaildOptions {
@@ -56,8 +60,7 @@ impl FaildOptions {
         FaildOptions {
             udp: Some(address),
             tcp: Some(address),
-            tcp_idle_timeout_ms: DEFAULT_TCP_IDLE_TIMEOUT_MS,
-            max_tcp_connections: DEFAULT_MAX_TCP_CONNECTIONS,
+            limits: TcpLimits::default(),
         }
     }
 }
@@ -244,11 +247,16 @@ pub fn wall_clock() -> Time {
 pub struct Driver {
     store: Store,
     hooks: FaildHooks,
+    refusals: RefusalLog,
 }
 
 impl Driver {
     pub fn new(store: Store, hooks: FaildHooks) -> Driver {
-        Driver { store, hooks }
+        Driver {
+            store,
+            hooks,
+            refusals: RefusalLog::default(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -264,6 +272,9 @@ impl Driver {
         let now = (self.hooks.clock)();
         self.store.handle(now, StoreInput::Request { peer, bytes });
         self.drain(reply);
+        if let Some(summary) = self.refusals.take_summary(now.as_ms()) {
+            self.log(LogLevel::Warning, Topic::Net, &summary);
+        }
     }
 
     /// How long until the store wants [`Driver::timeout`] (a lease runs out); `None`: never.
@@ -315,7 +326,18 @@ impl Driver {
                 }
                 StoreAction::Reply { peer, bytes } => reply(peer, bytes),
                 StoreAction::Event(event) => {
-                    let (level, topic) = event_level(&event);
+                    let (mut level, topic) = event_level(&event);
+                    if let StoreEvent::Refused { from } = event {
+                        // Anybody can send these: one warning, then a summary per
+                        // interval (faild_limits::RefusalLog).
+                        let now = (self.hooks.clock)().as_ms();
+                        if let Some(summary) = self.refusals.take_summary(now) {
+                            (self.hooks.log)(LogLevel::Warning, Topic::Net, &summary);
+                        }
+                        if !self.refusals.refused(now, from) {
+                            level = LogLevel::Debug;
+                        }
+                    }
                     (self.hooks.log)(level, topic, &event.to_string());
                 }
             }
@@ -355,14 +377,19 @@ pub fn client_address(address: IpAddr) -> IpAddr {
     }
 }
 
+/// The clock of TCP deadlines: milliseconds that only move forward (see [`wall_clock`]).
+pub fn tcp_clock_ms() -> u64 {
+    wall_clock().as_ms()
+}
+
 enum Input {
     Datagram {
         from: SocketAddr,
         bytes: Vec<u8>,
     },
-    Opened {
-        connection: u64,
+    Accepted {
         stream: TcpStream,
+        from: SocketAddr,
     },
     Frame {
         connection: u64,
@@ -371,10 +398,64 @@ enum Input {
     },
     Closed {
         connection: u64,
-        why: String,
+        why: Close,
     },
     Log(LogLevel, Topic, String),
     Signal(i32),
+}
+
+/// The loop's side of one TCP connection.
+struct Open {
+    /// A clone of the reader's socket: replies are written here, and shutting it down ends
+    /// the reader.
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    /// One message per frame of this connection faild handled: the reader's credit.
+    handled: SyncSender<()>,
+}
+
+impl Open {
+    /// Closes the connection from the loop: the reader sees the shutdown and ends without
+    /// reporting back (the loop has forgotten the connection already).
+    fn close(self) {
+        self.shared.dropped.store(true, Ordering::SeqCst);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// What the loop and a connection's reader share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Set once faild sent an authenticated reply; the reader then applies the
+    /// authenticated limits.
+    authenticated: AtomicBool,
+    /// The loop closed the connection (to make room, or the client does not read).
+    dropped: AtomicBool,
+}
+
+/// Connections accepted but not yet seen by the loop, plus reader threads beyond the open
+/// connections (ending ones), before the acceptor waits: a flood of connections closed to
+/// make room must not pile up threads (and their stacks, which the C library keeps for
+/// reuse, so the most ever alive at once stays resident) faster than they end.
+const ENDING_READERS: usize = 8;
+
+/// Reader threads alive, connections open in the loop's table, connections accepted and
+/// not yet handed to the table.
+#[derive(Debug, Default)]
+struct Readers {
+    live: AtomicUsize,
+    open: AtomicUsize,
+    queued: AtomicUsize,
+}
+
+impl Readers {
+    /// Threads the loop may yet start, or that are ending, beyond the open connections.
+    fn pending(&self) -> usize {
+        self.live
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.open.load(Ordering::SeqCst))
+            + self.queued.load(Ordering::SeqCst)
+    }
 }
 
 /// Runs faild until SIGTERM or SIGINT. Installs its signal handlers first.
@@ -391,24 +472,198 @@ pub fn serve(bound: Bound, store: Store, hooks: FaildHooks) -> io::Result<ExitRe
             .name("faild-udp".into())
             .spawn(move || udp_reader(socket, sender))?;
     }
+    let readers = Arc::new(Readers::default());
     if let Some(listener) = bound.tcp {
         let sender = sender.clone();
-        let options = bound.options.clone();
+        let readers = Arc::clone(&readers);
         thread::Builder::new()
             .name("faild-accept".into())
-            .spawn(move || tcp_acceptor(listener, options, sender))?;
+            .spawn(move || tcp_acceptor(listener, sender, &readers))?;
     }
-    drop(sender);
-    run_loop(receiver, Driver::new(store, hooks), udp_reply)
+    let tcp = Tcp {
+        table: Connections::new(bound.options.limits),
+        open: BTreeMap::new(),
+        sender,
+        readers,
+    };
+    run_loop(receiver, Driver::new(store, hooks), udp_reply, tcp)
+}
+
+/// The TCP connections the loop serves: the shared policy's table and the sockets.
+struct Tcp {
+    table: Connections,
+    open: BTreeMap<u64, Open>,
+    /// For the readers the loop starts.
+    sender: SyncSender<Input>,
+    readers: Arc<Readers>,
+}
+
+impl Tcp {
+    /// A new connection: admitted (after closing the one the policy evicts) or refused.
+    fn accepted(&mut self, driver: &mut Driver, stream: TcpStream, from: SocketAddr) {
+        let source = client_address(from.ip());
+        let (connection, evicted) = match self.table.admit(source) {
+            Admission::Refused => {
+                // Closed right away: every slot is held by an authenticated connection.
+                drop(stream);
+                driver.log(
+                    LogLevel::Debug,
+                    Topic::Net,
+                    &format!("refused a TCP connection from {from}: every slot is held by an authenticated connection"),
+                );
+                return;
+            }
+            Admission::Admitted {
+                connection,
+                evicted,
+            } => (connection, evicted),
+        };
+        if let Some((victim, why)) = evicted {
+            if let Some(open) = self.open.remove(&victim) {
+                open.close();
+            }
+            driver.log(
+                LogLevel::Debug,
+                Topic::Net,
+                &format!(
+                    "closed TCP connection {victim} for one from {from}: {}",
+                    Close::Evicted(why)
+                ),
+            );
+        }
+        if let Err(error) = self.start_reader(connection, stream, from) {
+            self.table
+                .closed(connection, &Close::Failed(error.to_string()));
+            self.open.remove(&connection);
+            driver.log(
+                LogLevel::Warning,
+                Topic::Net,
+                &format!("cannot serve a TCP connection from {from}: {error}"),
+            );
+        }
+        self.publish();
+    }
+
+    /// Tells the acceptor how many connections are open.
+    fn publish(&self) {
+        self.readers.open.store(self.open.len(), Ordering::SeqCst);
+    }
+
+    fn start_reader(
+        &mut self,
+        connection: u64,
+        stream: TcpStream,
+        from: SocketAddr,
+    ) -> io::Result<()> {
+        let _ = stream.set_nodelay(true);
+        let writer = stream.try_clone()?;
+        let shared = Arc::new(Shared::default());
+        let (handled, credits) = sync_channel(faild_limits::AUTHENTICATED_FRAMES_IN_FLIGHT);
+        let limits = *self.table.limits();
+        let sender = self.sender.clone();
+        let theirs = Arc::clone(&shared);
+        let readers = Arc::clone(&self.readers);
+        readers.live.fetch_add(1, Ordering::SeqCst);
+        let spawned = thread::Builder::new()
+            .name(format!("faild-tcp-{connection}"))
+            // Readers hold one small buffer each: a small stack keeps many connections cheap.
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let why = tcp_reader(
+                    connection,
+                    stream,
+                    from.ip(),
+                    limits,
+                    &theirs.authenticated,
+                    &credits,
+                    &sender,
+                );
+                if !theirs.dropped.load(Ordering::SeqCst) {
+                    let _ = sender.send(Input::Closed { connection, why });
+                }
+                readers.live.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(error) = spawned {
+            self.readers.live.fetch_sub(1, Ordering::SeqCst);
+            return Err(error);
+        }
+        self.open.insert(
+            connection,
+            Open {
+                stream: writer,
+                shared,
+                handled,
+            },
+        );
+        Ok(())
+    }
+
+    /// A frame of `connection` (from `from`) for the store; replies go to their connections.
+    fn frame(&mut self, driver: &mut Driver, connection: u64, from: IpAddr, bytes: Vec<u8>) {
+        let peer = Peer {
+            token: connection,
+            address: client_address(from),
+        };
+        let mut not_reading = Vec::new();
+        let (table, open) = (&mut self.table, &self.open);
+        driver.request(peer, bytes, &mut |peer, bytes| {
+            if let Some(connection) = open.get(&peer.token) {
+                if table.replied(peer.token, &bytes) {
+                    connection
+                        .shared
+                        .authenticated
+                        .store(true, Ordering::SeqCst);
+                }
+                if !send_without_blocking(&connection.stream, &wire::frame(&bytes)) {
+                    not_reading.push(peer.token);
+                }
+            }
+        });
+        if let Some(open) = self.open.get(&connection) {
+            // Never full: the reader has at most that many frames in flight.
+            let _ = open.handled.try_send(());
+        }
+        for connection in not_reading {
+            if let Some(open) = self.open.remove(&connection) {
+                open.close();
+                self.table.closed(connection, &Close::NotReading);
+                driver.log(
+                    LogLevel::Info,
+                    Topic::Net,
+                    &format!("closed TCP connection {connection}: {}", Close::NotReading),
+                );
+            }
+        }
+        self.publish();
+    }
+
+    fn closed(&mut self, driver: &mut Driver, connection: u64, why: Close) {
+        self.table.closed(connection, &why);
+        // Connections faild closed itself (evicted, not reading) were logged then.
+        if self.open.remove(&connection).is_some() {
+            driver.log(
+                LogLevel::Debug,
+                Topic::Net,
+                &format!("TCP connection {connection} closed: {why}"),
+            );
+        }
+        self.publish();
+    }
+
+    /// The summary of evictions, refusals and cut-off frames, when one is due.
+    fn report(&mut self, driver: &mut Driver) {
+        if let Some(line) = self.table.take_report(tcp_clock_ms()) {
+            driver.log(LogLevel::Warning, Topic::Net, &line);
+        }
+    }
 }
 
 fn run_loop(
     receiver: Receiver<Input>,
     mut driver: Driver,
     udp: Option<UdpSocket>,
+    mut tcp: Tcp,
 ) -> io::Result<ExitReason> {
-    let mut connections: BTreeMap<u64, TcpStream> = BTreeMap::new();
-    let mut failed_writes: Vec<u64> = Vec::new();
     loop {
         // Wait for one input, or until a lease runs out.
         let input = match driver.wait() {
@@ -439,44 +694,19 @@ fn run_loop(
                     }
                 });
             }
-            Input::Opened { connection, stream } => {
-                connections.insert(connection, stream);
+            Input::Accepted { stream, from } => {
+                tcp.readers.queued.fetch_sub(1, Ordering::SeqCst);
+                tcp.accepted(&mut driver, stream, from);
+                tcp.report(&mut driver);
             }
             Input::Frame {
                 connection,
                 from,
                 bytes,
-            } => {
-                let peer = Peer {
-                    token: connection,
-                    address: client_address(from),
-                };
-                driver.request(peer, bytes, &mut |peer, bytes| {
-                    if let Some(stream) = connections.get(&peer.token) {
-                        if !send_without_blocking(stream, &wire::frame(&bytes)) {
-                            failed_writes.push(peer.token);
-                        }
-                    }
-                });
-                for connection in failed_writes.drain(..) {
-                    if let Some(stream) = connections.remove(&connection) {
-                        // The reader thread sees the shutdown and ends.
-                        let _ = stream.shutdown(Shutdown::Both);
-                        driver.log(
-                            LogLevel::Info,
-                            Topic::Net,
-                            &format!("closed TCP connection {connection}: client does not read its replies"),
-                        );
-                    }
-                }
-            }
+            } => tcp.frame(&mut driver, connection, from, bytes),
             Input::Closed { connection, why } => {
-                connections.remove(&connection);
-                driver.log(
-                    LogLevel::Debug,
-                    Topic::Net,
-                    &format!("TCP connection {connection} closed: {why}"),
-                );
+                tcp.closed(&mut driver, connection, why);
+                tcp.report(&mut driver);
             }
             Input::Log(level, topic, message) => driver.log(level, topic, &message),
             Input::Signal(signal) => match signal {
@@ -532,126 +762,116 @@ fn udp_reader(socket: UdpSocket, sender: SyncSender<Input>) {
     }
 }
 
-fn tcp_acceptor(listener: TcpListener, options: FaildOptions, sender: SyncSender<Input>) {
-    let open = Arc::new(AtomicUsize::new(0));
-    let mut next_connection: u64 = 1;
+/// Accepts connections and hands them to the loop, which decides (with the policy) whether
+/// to serve them. While more than [`ENDING_READERS`] connections wait for the loop or
+/// readers of closed connections have not ended yet, it waits (up to 100 ms) and new
+/// connections stay in the kernel's backlog.
+fn tcp_acceptor(listener: TcpListener, sender: SyncSender<Input>, readers: &Readers) {
+    let mut throttle = Throttle::default();
     loop {
-        let (stream, from) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, usually: wait instead of spinning.
-                let message = format!("accept failed: {error}");
-                if sender
-                    .send(Input::Log(LogLevel::Warning, Topic::Net, message))
-                    .is_err()
-                {
+        for _ in 0..100 {
+            if readers.pending() <= ENDING_READERS {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        match listener.accept() {
+            Ok((stream, from)) => {
+                readers.queued.fetch_add(1, Ordering::SeqCst);
+                if sender.send(Input::Accepted { stream, from }).is_err() {
                     return;
                 }
+            }
+            Err(error) => {
+                // Out of file descriptors, usually: wait instead of spinning, and say so
+                // once in a while only.
+                if let Some(held_back) = throttle.allow(tcp_clock_ms()) {
+                    let message = accept_failed(&error, held_back);
+                    if sender
+                        .send(Input::Log(LogLevel::Warning, Topic::Net, message))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 thread::sleep(Duration::from_millis(100));
-                continue;
             }
-        };
-        if open.load(Ordering::SeqCst) >= options.max_tcp_connections {
-            drop(stream);
-            let message = format!(
-                "rejected a TCP connection from {from}: {} connections open",
-                options.max_tcp_connections
-            );
-            if sender
-                .send(Input::Log(LogLevel::Warning, Topic::Net, message))
-                .is_err()
-            {
-                return;
-            }
-            continue;
-        }
-        let connection = next_connection;
-        next_connection += 1;
-        open.fetch_add(1, Ordering::SeqCst);
-        let sender = sender.clone();
-        let open = Arc::clone(&open);
-        let idle = Duration::from_millis(options.tcp_idle_timeout_ms.max(1));
-        let spawned = thread::Builder::new()
-            .name(format!("faild-tcp-{connection}"))
-            // Readers hold one buffer each: a small stack keeps many connections cheap.
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                let why = tcp_reader(connection, stream, from.ip(), idle, &sender);
-                open.fetch_sub(1, Ordering::SeqCst);
-                let _ = sender.send(Input::Closed { connection, why });
-            });
-        if spawned.is_err() {
-            thread::sleep(Duration::from_millis(100));
         }
     }
 }
 
-/// Reads frames until the peer closes, idles out or breaks the framing; returns why it ended.
+/// The log line for a failed accept (shared with the smol runtime).
+pub fn accept_failed(error: &io::Error, held_back: u64) -> String {
+    if held_back == 0 {
+        format!("accept failed: {error}")
+    } else {
+        format!("accept failed: {error} ({held_back} more failures since the last report)")
+    }
+}
+
+/// Reads frames until the peer closes, faild closes the socket, a frame is bad or late or
+/// the connection idles out; returns why it ended. Every frame goes to the loop; past the
+/// frames in flight allowed, the reader waits for the loop's credit before reading on.
 fn tcp_reader(
     connection: u64,
     mut stream: TcpStream,
     from: IpAddr,
-    idle: Duration,
+    limits: TcpLimits,
+    authenticated: &AtomicBool,
+    credits: &Receiver<()>,
     sender: &SyncSender<Input>,
-) -> String {
-    let _ = stream.set_nodelay(true);
-    if let Err(error) = stream.set_read_timeout(Some(idle)) {
-        return format!("cannot set the idle timeout: {error}");
-    }
-    let writer = match stream.try_clone() {
-        Ok(writer) => writer,
-        Err(error) => return format!("cannot clone the socket: {error}"),
-    };
-    if sender
-        .send(Input::Opened {
-            connection,
-            stream: writer,
-        })
-        .is_err()
-    {
-        return "faild is stopping".into();
-    }
-    let mut decoder = StreamDecoder::new();
-    let mut buffer = [0u8; 16 * 1024];
-    let why = loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => break "closed by the client".to_string(),
-            Ok(n) => decoder.push(&buffer[..n]),
+) -> Close {
+    let mut reader = FrameReader::new(limits, tcp_clock_ms());
+    let mut buffer = [0u8; READ_BUFFER_BYTES];
+    let mut frames = Vec::new();
+    let why = 'connection: loop {
+        while credits.try_recv().is_ok() {
+            reader.handled(tcp_clock_ms());
+        }
+        let now = tcp_clock_ms();
+        let trusted = authenticated.load(Ordering::SeqCst);
+        if let Some(why) = reader.expired(now, trusted) {
+            break why;
+        }
+        let wait = Duration::from_millis(reader.wait_ms(now, trusted));
+        if let Err(error) = stream.set_read_timeout(Some(wait)) {
+            break Close::Failed(format!("cannot set the read timeout: {error}"));
+        }
+        let length = match stream.read(&mut buffer) {
+            Ok(0) => break Close::ClosedByClient,
+            Ok(length) => length,
             Err(error)
                 if matches!(
                     error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
-                break format!("idle for {} ms", idle.as_millis())
+                continue
             }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => break format!("read failed: {error}"),
-        }
-        let mut broken = None;
-        loop {
-            match decoder.next_message() {
-                Ok(Some(bytes)) => {
-                    if sender
-                        .send(Input::Frame {
-                            connection,
-                            from,
-                            bytes,
-                        })
-                        .is_err()
-                    {
-                        return "faild is stopping".into();
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    broken = Some(format!("bad frame: {error}"));
-                    break;
-                }
-            }
-        }
-        if let Some(why) = broken {
+            Err(error) => break Close::Failed(format!("read failed: {error}")),
+        };
+        if let Err(why) = reader.push(tcp_clock_ms(), &buffer[..length], trusted, &mut frames) {
             break why;
+        }
+        for bytes in frames.drain(..) {
+            while !reader.may_send(authenticated.load(Ordering::SeqCst)) {
+                match credits.recv() {
+                    Ok(()) => reader.handled(tcp_clock_ms()),
+                    // The loop dropped this connection (closed it to make room).
+                    Err(_) => break 'connection Close::Stopping,
+                }
+            }
+            let frame = Input::Frame {
+                connection,
+                from,
+                bytes,
+            };
+            if sender.send(frame).is_err() {
+                break 'connection Close::Stopping;
+            }
+            reader.sent(tcp_clock_ms(), authenticated.load(Ordering::SeqCst));
         }
     };
     let _ = stream.shutdown(Shutdown::Both);

@@ -4,10 +4,12 @@
 
 pub use failover_runtime_blocking::client::{
     entry_of, is_unreachable, query_body, set_body, transport_error, ClientError, Exchange,
-    Protocol, Target, DEFAULT_TIMEOUT_MS,
+    Protocol, Target, CLOSED_BEFORE_REPLY, DEFAULT_TIMEOUT_MS,
 };
 
-use failover_runtime_blocking::client::{after_set, challenge_of, remaining, UDP_RETRY_MS};
+use failover_runtime_blocking::client::{
+    after_set, challenge_of, closed_by_faild, remaining, UDP_RETRY_MS,
+};
 
 use failover_core::state::State;
 use failover_core::wire::{self, Entry, Reply, RequestBody, StreamDecoder};
@@ -86,7 +88,8 @@ async fn request_tcp(target: &Target, bytes: &[u8], started: Instant) -> io::Res
         remaining(target, started)?,
         stream.write_all(&wire::frame(bytes)),
     )
-    .await?;
+    .await
+    .map_err(closed_by_faild)?;
     let mut decoder = StreamDecoder::new();
     let mut buffer = [0u8; 16 * 1024];
     loop {
@@ -95,11 +98,13 @@ async fn request_tcp(target: &Target, bytes: &[u8], started: Instant) -> io::Res
             Ok(None) => {}
             Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),
         }
-        let n = within(remaining(target, started)?, stream.read(&mut buffer)).await?;
+        let n = within(remaining(target, started)?, stream.read(&mut buffer))
+            .await
+            .map_err(closed_by_faild)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "faild closed the connection before replying",
+                CLOSED_BEFORE_REPLY,
             ));
         }
         decoder.push(&buffer[..n]);

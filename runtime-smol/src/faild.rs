@@ -4,22 +4,29 @@
 //! datagram on the UDP socket, a message from a TCP connection task, a signal. The winner is
 //! handed to the store and the store's actions are drained, exactly as in the blocking
 //! runtime, whose shared types this module re-exports. Each TCP connection is a task that
-//! reads frames (with an idle timeout) and writes the replies the loop queues for it.
+//! reads frames and writes the replies the loop queues for it; which connections are
+//! served, and how long and large their frames may be, is the policy of
+//! `failover_runtime_blocking::faild_limits`, shared with the blocking runtime.
 
 pub use failover_runtime_blocking::faild::{
-    bind, client_address, wall_clock, Bound, Driver, ExitReason, FaildHooks, FaildOptions, LogHook,
-    LogLevel, PersistHook, ReloadHook, Topic, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_PORT,
-    DEFAULT_TCP_IDLE_TIMEOUT_MS, INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
+    accept_failed, bind, client_address, tcp_clock_ms, wall_clock, Bound, Driver, ExitReason,
+    FaildHooks, FaildOptions, LogHook, LogLevel, PersistHook, ReloadHook, Topic,
+    DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_PORT,
+    DEFAULT_TCP_FRAME_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS,
+    DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS, INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
 };
 
 use async_signal::{Signal, Signals};
 use failover_core::store::{Peer, Store};
-use failover_core::wire::{self, StreamDecoder};
-use smol::channel::{self, Receiver, Sender, TrySendError};
+use failover_core::wire;
+use failover_runtime_blocking::faild_limits::{
+    self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
+};
+use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::stream::StreamExt;
-use smol::{Async, LocalExecutor, Timer};
+use smol::{Async, LocalExecutor, Task, Timer};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io;
@@ -32,6 +39,8 @@ use std::time::Duration;
 const REPLIES_QUEUED_PER_CONNECTION: usize = 64;
 /// A reply that cannot be written within this long means the client stopped reading.
 const TCP_WRITE_TIMEOUT_MS: u64 = 5_000;
+/// Connections accepted and not yet seen by the loop, at most.
+const ACCEPT_QUEUE_LENGTH: usize = 8;
 
 enum Input {
     Datagram {
@@ -46,9 +55,9 @@ enum Input {
 }
 
 enum TcpInput {
-    Opened {
-        connection: u64,
-        replies: Sender<Vec<u8>>,
+    Accepted {
+        stream: Async<TcpStream>,
+        from: SocketAddr,
     },
     Frame {
         connection: u64,
@@ -57,9 +66,32 @@ enum TcpInput {
     },
     Closed {
         connection: u64,
-        why: String,
+        why: Close,
     },
     Log(LogLevel, Topic, String),
+}
+
+/// The loop's side of one TCP connection.
+struct Open {
+    /// The connection's task: dropping it (to close the connection) cancels the task at
+    /// once, so its memory and socket are given back before the next connection is served.
+    task: Task<()>,
+    /// Shared with the connection's task.
+    stream: Rc<Async<TcpStream>>,
+    replies: Sender<Vec<u8>>,
+    /// Set once faild sent an authenticated reply; the task then applies the authenticated
+    /// limits.
+    authenticated: Rc<Cell<bool>>,
+    /// One message per frame of this connection faild handled: the task's credit.
+    handled: Sender<()>,
+}
+
+impl Open {
+    /// Closes the connection now: the socket is shut down and the task cancelled.
+    fn close(self) {
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Both);
+        drop(self.task);
+    }
 }
 
 /// Runs faild until SIGTERM or SIGINT. Installs its signal handlers first.
@@ -70,6 +102,138 @@ pub fn serve(bound: Bound, store: Store, hooks: FaildHooks) -> io::Result<ExitRe
     smol::block_on(executor.run(serve_on(Rc::clone(&executor), bound, driver)))
 }
 
+/// The TCP connections the loop serves: the shared policy's table and the sockets.
+struct Tcp {
+    executor: Rc<LocalExecutor<'static>>,
+    table: Connections,
+    open: BTreeMap<u64, Open>,
+    /// For the tasks the loop starts.
+    sender: Sender<TcpInput>,
+}
+
+impl Tcp {
+    /// A new connection: admitted (after closing the one the policy evicts) or refused.
+    fn accepted(&mut self, driver: &mut Driver, stream: Async<TcpStream>, from: SocketAddr) {
+        let source = client_address(from.ip());
+        let (connection, evicted) = match self.table.admit(source) {
+            Admission::Refused => {
+                // Closed right away: every slot is held by an authenticated connection.
+                drop(stream);
+                driver.log(
+                    LogLevel::Debug,
+                    Topic::Net,
+                    &format!("refused a TCP connection from {from}: every slot is held by an authenticated connection"),
+                );
+                return;
+            }
+            Admission::Admitted {
+                connection,
+                evicted,
+            } => (connection, evicted),
+        };
+        if let Some((victim, why)) = evicted {
+            if let Some(open) = self.open.remove(&victim) {
+                open.close();
+            }
+            driver.log(
+                LogLevel::Debug,
+                Topic::Net,
+                &format!(
+                    "closed TCP connection {victim} for one from {from}: {}",
+                    Close::Evicted(why)
+                ),
+            );
+        }
+        let _ = stream.get_ref().set_nodelay(true);
+        let stream = Rc::new(stream);
+        let authenticated = Rc::new(Cell::new(false));
+        // Unbounded, and counted by the loop instead: a bounded channel would allocate all
+        // its slots up front for every connection.
+        let (replies, reply_receiver) = channel::unbounded();
+        let (handled, credits) = channel::bounded(faild_limits::AUTHENTICATED_FRAMES_IN_FLIGHT);
+        let task = Connection {
+            id: connection,
+            stream: Rc::clone(&stream),
+            from: from.ip(),
+            limits: *self.table.limits(),
+            authenticated: Rc::clone(&authenticated),
+            replies: reply_receiver,
+            credits,
+            sender: self.sender.clone(),
+        };
+        let task = self.executor.spawn(async move {
+            let why = task.serve().await;
+            let _ = task.sender.send(TcpInput::Closed { connection, why }).await;
+        });
+        self.open.insert(
+            connection,
+            Open {
+                task,
+                stream,
+                replies,
+                authenticated,
+                handled,
+            },
+        );
+    }
+
+    /// A frame of `connection` (from `from`) for the store; replies go to their connections.
+    fn frame(&mut self, driver: &mut Driver, connection: u64, from: IpAddr, bytes: Vec<u8>) {
+        let peer = Peer {
+            token: connection,
+            address: client_address(from),
+        };
+        let mut not_reading = Vec::new();
+        let (table, open) = (&mut self.table, &self.open);
+        driver.request(peer, bytes, &mut |peer, bytes| {
+            if let Some(connection) = open.get(&peer.token) {
+                if table.replied(peer.token, &bytes) {
+                    connection.authenticated.set(true);
+                }
+                if connection.replies.len() >= REPLIES_QUEUED_PER_CONNECTION
+                    || connection.replies.try_send(bytes).is_err()
+                {
+                    not_reading.push(peer.token);
+                }
+            }
+        });
+        if let Some(open) = self.open.get(&connection) {
+            // Never full: the task has at most that many frames in flight.
+            let _ = open.handled.try_send(());
+        }
+        for connection in not_reading {
+            if let Some(open) = self.open.remove(&connection) {
+                open.close();
+                self.table.closed(connection, &Close::NotReading);
+                driver.log(
+                    LogLevel::Info,
+                    Topic::Net,
+                    &format!("closed TCP connection {connection}: {}", Close::NotReading),
+                );
+            }
+        }
+    }
+
+    fn closed(&mut self, driver: &mut Driver, connection: u64, why: Close) {
+        self.table.closed(connection, &why);
+        // Connections faild closed itself (evicted, not reading) were logged then.
+        if self.open.remove(&connection).is_some() {
+            driver.log(
+                LogLevel::Debug,
+                Topic::Net,
+                &format!("TCP connection {connection} closed: {why}"),
+            );
+        }
+    }
+
+    /// The summary of evictions, refusals and cut-off frames, when one is due.
+    fn report(&mut self, driver: &mut Driver) {
+        if let Some(line) = self.table.take_report(tcp_clock_ms()) {
+            driver.log(LogLevel::Warning, Topic::Net, &line);
+        }
+    }
+}
+
 async fn serve_on(
     executor: Rc<LocalExecutor<'static>>,
     bound: Bound,
@@ -78,24 +242,34 @@ async fn serve_on(
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
     let udp = bound.udp.map(Async::new).transpose()?;
     let (tcp_sender, tcp_receiver) = channel::bounded::<TcpInput>(INPUT_QUEUE_LENGTH);
+    // Accepted connections have a short queue of their own: beyond it they wait in the
+    // kernel's backlog, not as sockets registered with the reactor in faild's memory.
+    let (accept_sender, accepted) = channel::bounded::<TcpInput>(ACCEPT_QUEUE_LENGTH);
     if let Some(listener) = bound.tcp {
         let listener = Async::new(listener)?;
         executor
-            .spawn(accept_loop(
-                Rc::clone(&executor),
-                listener,
-                bound.options.clone(),
-                tcp_sender,
-            ))
+            .spawn(accept_loop(listener, accept_sender))
             .detach();
     } else {
-        drop(tcp_sender);
+        drop(accept_sender);
     }
-    let mut connections: BTreeMap<u64, Sender<Vec<u8>>> = BTreeMap::new();
+    let mut tcp = Tcp {
+        executor,
+        table: Connections::new(bound.options.limits),
+        open: BTreeMap::new(),
+        sender: tcp_sender,
+    };
     let mut buffer = vec![0u8; 65_536];
     loop {
         let wait = driver.wait();
-        let input = next_input(udp.as_ref(), &mut buffer, &tcp_receiver, &mut signals, wait).await;
+        let input = next_input(
+            udp.as_ref(),
+            &mut buffer,
+            [&tcp_receiver, &accepted],
+            &mut signals,
+            wait,
+        )
+        .await;
         match input {
             Input::Timeout => driver.timeout(),
             Input::Datagram { from, length } => {
@@ -115,48 +289,18 @@ async fn serve_on(
                 // ICMP errors of earlier replies: nothing to do but not to spin.
                 Timer::after(Duration::from_millis(1)).await;
             }
-            Input::Tcp(TcpInput::Opened {
-                connection,
-                replies,
-            }) => {
-                connections.insert(connection, replies);
+            Input::Tcp(TcpInput::Accepted { stream, from }) => {
+                tcp.accepted(&mut driver, stream, from);
+                tcp.report(&mut driver);
             }
             Input::Tcp(TcpInput::Frame {
                 connection,
                 from,
                 bytes,
-            }) => {
-                let peer = Peer {
-                    token: connection,
-                    address: client_address(from),
-                };
-                let mut stalled = Vec::new();
-                driver.request(peer, bytes, &mut |peer, bytes| {
-                    if let Some(replies) = connections.get(&peer.token) {
-                        if let Err(TrySendError::Full(_)) = replies.try_send(bytes) {
-                            stalled.push(peer.token);
-                        }
-                    }
-                });
-                for connection in stalled {
-                    // Dropping the sender ends the connection's task.
-                    connections.remove(&connection);
-                    driver.log(
-                        LogLevel::Info,
-                        Topic::Net,
-                        &format!(
-                            "closed TCP connection {connection}: client does not read its replies"
-                        ),
-                    );
-                }
-            }
+            }) => tcp.frame(&mut driver, connection, from, bytes),
             Input::Tcp(TcpInput::Closed { connection, why }) => {
-                connections.remove(&connection);
-                driver.log(
-                    LogLevel::Debug,
-                    Topic::Net,
-                    &format!("TCP connection {connection} closed: {why}"),
-                );
+                tcp.closed(&mut driver, connection, why);
+                tcp.report(&mut driver);
             }
             Input::Tcp(TcpInput::Log(level, topic, message)) => driver.log(level, topic, &message),
             Input::Signal(Signal::Hup) => driver.reload(),
@@ -172,7 +316,7 @@ async fn serve_on(
 async fn next_input(
     udp: Option<&Async<UdpSocket>>,
     buffer: &mut [u8],
-    tcp: &Receiver<TcpInput>,
+    [tcp, accepted]: [&Receiver<TcpInput>; 2],
     signals: &mut Signals,
     wait: Option<Duration>,
 ) -> Input {
@@ -187,6 +331,12 @@ async fn next_input(
     };
     let connection = async {
         match tcp.recv().await {
+            Ok(input) => Input::Tcp(input),
+            Err(_) => smol::future::pending().await,
+        }
+    };
+    let accept = async {
+        match accepted.recv().await {
             Ok(input) => Input::Tcp(input),
             Err(_) => smol::future::pending().await,
         }
@@ -211,129 +361,131 @@ async fn next_input(
     };
     smol::future::race(
         smol::future::race(datagram, deadline),
-        smol::future::race(connection, signal),
+        smol::future::race(smol::future::race(connection, accept), signal),
     )
     .await
 }
 
-async fn accept_loop(
-    executor: Rc<LocalExecutor<'static>>,
-    listener: Async<TcpListener>,
-    options: FaildOptions,
-    sender: Sender<TcpInput>,
-) {
-    let open = Rc::new(Cell::new(0usize));
-    let mut next_connection: u64 = 1;
+/// Accepts connections and hands them to the loop, which decides (with the policy) whether
+/// to serve them.
+async fn accept_loop(listener: Async<TcpListener>, sender: Sender<TcpInput>) {
+    let mut throttle = Throttle::default();
     loop {
-        let (stream, from) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, usually: wait instead of spinning.
-                let message = format!("accept failed: {error}");
+        match listener.accept().await {
+            Ok((stream, from)) => {
                 if sender
-                    .send(TcpInput::Log(LogLevel::Warning, Topic::Net, message))
+                    .send(TcpInput::Accepted { stream, from })
                     .await
                     .is_err()
                 {
                     return;
                 }
+            }
+            Err(error) => {
+                // Out of file descriptors, usually: wait instead of spinning, and say so
+                // once in a while only.
+                if let Some(held_back) = throttle.allow(tcp_clock_ms()) {
+                    let message = accept_failed(&error, held_back);
+                    if sender
+                        .send(TcpInput::Log(LogLevel::Warning, Topic::Net, message))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 Timer::after(Duration::from_millis(100)).await;
-                continue;
             }
-        };
-        if open.get() >= options.max_tcp_connections {
-            drop(stream);
-            let message = format!(
-                "rejected a TCP connection from {from}: {} connections open",
-                options.max_tcp_connections
-            );
-            if sender
-                .send(TcpInput::Log(LogLevel::Warning, Topic::Net, message))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            continue;
         }
-        let connection = next_connection;
-        next_connection += 1;
-        open.set(open.get() + 1);
-        let sender = sender.clone();
-        let open = Rc::clone(&open);
-        let idle = Duration::from_millis(options.tcp_idle_timeout_ms.max(1));
-        executor
-            .spawn(async move {
-                let why = serve_connection(connection, stream, from.ip(), idle, &sender).await;
-                open.set(open.get() - 1);
-                let _ = sender.send(TcpInput::Closed { connection, why }).await;
-            })
-            .detach();
     }
 }
 
-/// Reads frames and writes replies until the peer closes, idles out, breaks the framing or
-/// stops reading; returns why it ended.
-async fn serve_connection(
-    connection: u64,
-    stream: Async<TcpStream>,
+/// A connection's task: what it needs to read frames and write replies.
+struct Connection {
+    id: u64,
+    stream: Rc<Async<TcpStream>>,
     from: IpAddr,
-    idle: Duration,
-    sender: &Sender<TcpInput>,
-) -> String {
-    let _ = stream.get_ref().set_nodelay(true);
-    let (reply_sender, reply_receiver) = channel::bounded(REPLIES_QUEUED_PER_CONNECTION);
-    if sender
-        .send(TcpInput::Opened {
-            connection,
-            replies: reply_sender,
-        })
-        .await
-        .is_err()
-    {
-        return "faild is stopping".into();
+    limits: TcpLimits,
+    authenticated: Rc<Cell<bool>>,
+    replies: Receiver<Vec<u8>>,
+    credits: Receiver<()>,
+    sender: Sender<TcpInput>,
+}
+
+impl Connection {
+    /// Reads frames and writes replies until the peer closes, faild closes the socket, a
+    /// frame is bad or late, the connection idles out or stops reading; returns why it
+    /// ended.
+    async fn serve(&self) -> Close {
+        let why = self.read().or(self.write()).await;
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Both);
+        why
     }
-    let reading = async {
-        let mut decoder = StreamDecoder::new();
-        let mut buffer = [0u8; 16 * 1024];
-        let mut reader = &stream;
+
+    /// Every frame goes to the loop; past the frames in flight allowed, the task waits for
+    /// the loop's credit before reading on.
+    async fn read(&self) -> Close {
+        let mut reader = FrameReader::new(self.limits, tcp_clock_ms());
+        let mut buffer = [0u8; READ_BUFFER_BYTES];
+        let mut frames = Vec::new();
+        let mut stream = &*self.stream;
         loop {
-            let read = reader
+            while self.credits.try_recv().is_ok() {
+                reader.handled(tcp_clock_ms());
+            }
+            let now = tcp_clock_ms();
+            let trusted = self.authenticated.get();
+            if let Some(why) = reader.expired(now, trusted) {
+                return why;
+            }
+            let wait = Duration::from_millis(reader.wait_ms(now, trusted));
+            let read = stream
                 .read(&mut buffer)
                 .or(async {
-                    Timer::after(idle).await;
+                    Timer::after(wait).await;
                     Err(io::ErrorKind::TimedOut.into())
                 })
                 .await;
-            match read {
-                Ok(0) => return "closed by the client".to_string(),
-                Ok(n) => decoder.push(&buffer[..n]),
-                Err(error) if error.kind() == io::ErrorKind::TimedOut => {
-                    return format!("idle for {} ms", idle.as_millis())
+            let length = match read {
+                Ok(0) => return Close::ClosedByClient,
+                Ok(length) => length,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
                 }
-                Err(error) => return format!("read failed: {error}"),
+                Err(error) => return Close::Failed(format!("read failed: {error}")),
+            };
+            if let Err(why) = reader.push(tcp_clock_ms(), &buffer[..length], trusted, &mut frames) {
+                return why;
             }
-            loop {
-                match decoder.next_message() {
-                    Ok(Some(bytes)) => {
-                        let frame = TcpInput::Frame {
-                            connection,
-                            from,
-                            bytes,
-                        };
-                        if sender.send(frame).await.is_err() {
-                            return "faild is stopping".into();
-                        }
+            for bytes in frames.drain(..) {
+                while !reader.may_send(self.authenticated.get()) {
+                    match self.credits.recv().await {
+                        Ok(()) => reader.handled(tcp_clock_ms()),
+                        // The loop dropped this connection (closed it to make room).
+                        Err(_) => return Close::Stopping,
                     }
-                    Ok(None) => break,
-                    Err(error) => return format!("bad frame: {error}"),
                 }
+                let frame = TcpInput::Frame {
+                    connection: self.id,
+                    from: self.from,
+                    bytes,
+                };
+                if self.sender.send(frame).await.is_err() {
+                    return Close::Stopping;
+                }
+                reader.sent(tcp_clock_ms(), self.authenticated.get());
             }
         }
-    };
-    let writing = async {
-        let mut writer = &stream;
-        while let Ok(reply) = reply_receiver.recv().await {
+    }
+
+    async fn write(&self) -> Close {
+        let mut writer = &*self.stream;
+        while let Ok(reply) = self.replies.recv().await {
             let written = writer
                 .write_all(&wire::frame(&reply))
                 .or(async {
@@ -342,12 +494,14 @@ async fn serve_connection(
                 })
                 .await;
             if let Err(error) = written {
-                return format!("write failed: {error}");
+                return if error.kind() == io::ErrorKind::TimedOut {
+                    Close::NotReading
+                } else {
+                    Close::Failed(format!("write failed: {error}"))
+                };
             }
         }
-        "client does not read its replies".to_string()
-    };
-    let why = reading.or(writing).await;
-    let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
-    why
+        // The loop dropped this connection.
+        Close::Stopping
+    }
 }

@@ -27,9 +27,37 @@ impl Faild {
         communities: Option<&str>,
         extra: &[&str],
     ) -> Result<Faild, String> {
-        let state = dir.join("faild.state");
+        Faild::start_wrapped(
+            dir,
+            runtime,
+            communities,
+            extra,
+            &[],
+            &dir.join("faild.state"),
+        )
+    }
+
+    /// [`Faild::start`] with the state file at `state`, run through `wrapper` (a command
+    /// and its arguments that end by running the rest, like `nsenter -t PID -m`; empty:
+    /// none).
+    pub fn start_wrapped(
+        dir: &TempDir,
+        runtime: &'static str,
+        communities: Option<&str>,
+        extra: &[&str],
+        wrapper: &[&str],
+        state: &std::path::Path,
+    ) -> Result<Faild, String> {
+        let state = state.to_path_buf();
         let log = dir.join(&format!("faild-{runtime}.log"));
-        let mut cmd = command("faild");
+        let mut cmd = match wrapper.split_first() {
+            None => command("faild"),
+            Some((first, rest)) => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg(crate::program("faild"));
+                cmd
+            }
+        };
         cmd.args([
             "-F",
             "-a",

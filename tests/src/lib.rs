@@ -250,5 +250,6 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+pub mod abuse;
 pub mod faild;
 pub mod netns;

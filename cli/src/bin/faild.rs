@@ -5,13 +5,17 @@ use clap::Parser;
 use failover_cli::common::Runtime;
 use failover_cli::faild::log::Logger;
 use failover_cli::faild::{state_file, system};
+use failover_cli::lock::{Lock, LockError};
 use failover_cli::logging::{self, Level};
 use failover_core::community::Communities;
 use failover_core::store::{Store, StoreConfig};
 use failover_runtime_blocking::faild::{
     self as blocking, wall_clock, Bound, ExitReason, FaildHooks, FaildOptions, LogLevel, Topic,
-    DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_PORT, DEFAULT_TCP_IDLE_TIMEOUT_MS,
+    DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_PORT,
+    DEFAULT_TCP_FRAME_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS,
+    DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS,
 };
+use failover_runtime_blocking::faild_limits::TcpLimits;
 use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -29,7 +33,9 @@ NAME
 SYNOPSIS
     faild [-c communityfile] [-s statefile] [-r pidfile] [-d facility]... [-u user] [-FmUTV]
           [-n increment] [-a address] [-p port] [--no-udp] [--no-tcp]
-          [--runtime smol|blocking] [--tcp-idle-timeout ms] [--max-connections n]
+          [--runtime smol|blocking] [--tcp-idle-timeout ms] [--tcp-frame-timeout ms]
+          [--tcp-unauthenticated-idle-timeout ms] [--max-connections n]
+          [--max-unauthenticated n] [--max-per-source n]
           [-D debugport [--debug-community community]]
     faild -h | --help
 
@@ -69,10 +75,13 @@ OPTIONS
         Without -c: community public, read-only, for every service, and a warning.
     -s statefile
         The state file. Default: the environment variable FAILD_STATEFILE, else
-        /var/lib/failover/faild.state. Its directory must exist and be writable (by the
-        -u user). A missing file is an empty state (first start).
+        /var/lib/failover/faild.state. Its directory must exist and be writable. A missing
+        file is an empty state (first start). faild holds an exclusive lock (flock) on
+        statefile.lock beside it, which holds its process id: a second faild on the same
+        state file refuses to start, naming the first one's pid.
     -r pidfile
-        Write the daemon's process id there; removed on a clean exit.
+        Write the daemon's process id there; removed on a clean exit. The file is locked
+        while faild runs: a second faild with the same pid file refuses to start.
     -d facility
         Log facility at debug level; repeatable. Facilities: store (state changes, the
         state file), net (refused and malformed requests, connections), config (community
@@ -101,10 +110,27 @@ OPTIONS
         The socket runtime: smol (one thread, the default) or blocking (std threads, one
         per TCP connection). Both behave the same.
     --tcp-idle-timeout ms
-        Close a TCP connection that sent nothing for this long (also reaps half-open
-        connections). Default 60000.
+        Close an authenticated TCP connection (one that faild has sent an authenticated
+        reply) that sent nothing for this long; also reaps half-open connections. Default
+        60000.
+    --tcp-unauthenticated-idle-timeout ms
+        The same for a connection not authenticated yet. Default 5000.
+    --tcp-frame-timeout ms
+        A frame (request) must arrive whole within this long of its first byte, or the
+        connection is closed; trickled bytes do not extend it. Default 1000.
     --max-connections n
-        TCP connections served at once; more are closed right after accept. Default 256.
+        TCP connections served at once. Default 256. A new connection beyond this, or
+        beyond --max-unauthenticated or --max-per-source, closes the oldest
+        unauthenticated connection (of its source, for the last); authenticated
+        connections are never closed to make room. Only when every slot is held by an
+        authenticated connection is a new one closed right after accept (failc and
+        failstat then exit 3).
+    --max-unauthenticated n
+        Unauthenticated TCP connections at once. Default 64. Their frames may be at most
+        16384 bytes long.
+    --max-per-source n
+        Unauthenticated TCP connections from one address (an IPv6 /64) at once, and,
+        separately, authenticated ones. Default 16.
     -D debugport
         Serve faildebug on this TCP port, so log levels can be changed at run time
         (`faildebug -p debugport [-c community] host facility level`). It listens on the
@@ -134,7 +160,8 @@ STATE FILE
 
 EXIT STATUS
     0   stopped by SIGTERM or SIGINT
-    1   a file cannot be read or parsed, a socket cannot be bound, another start-up error
+    1   a file cannot be read or parsed, a socket cannot be bound, the state file or the
+        pid file is in use by another faild, another start-up error
     2   usage error
 
 EXAMPLES
@@ -182,8 +209,16 @@ struct Cli {
     runtime: Runtime,
     #[arg(long = "tcp-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_IDLE_TIMEOUT_MS)]
     tcp_idle_timeout_ms: u64,
+    #[arg(long = "tcp-unauthenticated-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS)]
+    tcp_unauthenticated_idle_timeout_ms: u64,
+    #[arg(long = "tcp-frame-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_FRAME_TIMEOUT_MS)]
+    tcp_frame_timeout_ms: u64,
     #[arg(long = "max-connections", value_name = "n", default_value_t = DEFAULT_MAX_TCP_CONNECTIONS)]
     max_connections: usize,
+    #[arg(long = "max-unauthenticated", value_name = "n", default_value_t = DEFAULT_MAX_UNAUTHENTICATED)]
+    max_unauthenticated: usize,
+    #[arg(long = "max-per-source", value_name = "n", default_value_t = DEFAULT_MAX_PER_SOURCE)]
+    max_per_source: usize,
     #[arg(short = 'D', value_name = "debugport")]
     debug_port: Option<u16>,
     #[arg(long = "debug-community", value_name = "community")]
@@ -236,12 +271,57 @@ fn state_path(cli: &Cli) -> PathBuf {
     })
 }
 
+/// The lock file of a state file: `STATEFILE.lock` beside it. Not the state file itself,
+/// which every change replaces by a rename (a lock on the old file would guard nothing).
+fn state_lock_path(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_os_string();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Locks the state file (its lock file) and writes this process's pid into the lock file at
+/// once, so a second faild can name us even before we detach (then it is rewritten). The
+/// pid is only for that message: a full disk must not keep faild from serving the states
+/// it has, so failing to write it is not an error (the lock is what counts).
+fn lock_state_file(state: &Path) -> Result<Lock, String> {
+    let path = state_lock_path(state);
+    let mut lock = Lock::acquire(&path).map_err(|error| match error {
+        LockError::Busy { .. } => format!(
+            "{} is in use by {} (lock {})",
+            state.display(),
+            error.holder(),
+            path.display()
+        ),
+        LockError::Io(e) => format!("{}: cannot lock: {e}", path.display()),
+    })?;
+    let _ = lock.write_pid();
+    Ok(lock)
+}
+
+fn lock_pid_file(path: &Path) -> Result<Lock, String> {
+    Lock::acquire(path).map_err(|error| match error {
+        LockError::Busy { .. } => format!(
+            "{} is in use by {} (another faild runs with this pid file)",
+            path.display(),
+            error.holder()
+        ),
+        LockError::Io(e) => format!("{}: cannot write the pid file: {e}", path.display()),
+    })
+}
+
 fn bind(cli: &Cli) -> Result<Bound, String> {
     let options_for = |address: IpAddr| FaildOptions {
         udp: (!cli.no_udp).then_some(SocketAddr::new(address, cli.port)),
         tcp: (!cli.no_tcp).then_some(SocketAddr::new(address, cli.port)),
-        tcp_idle_timeout_ms: cli.tcp_idle_timeout_ms,
-        max_tcp_connections: cli.max_connections.max(1),
+        limits: TcpLimits {
+            idle_timeout_ms: cli.tcp_idle_timeout_ms,
+            unauthenticated_idle_timeout_ms: cli.tcp_unauthenticated_idle_timeout_ms,
+            frame_timeout_ms: cli.tcp_frame_timeout_ms,
+            max_connections: cli.max_connections,
+            max_unauthenticated: cli.max_unauthenticated,
+            max_per_source: cli.max_per_source,
+        }
+        .normalized(),
     };
     match cli.address {
         Some(address) => blocking::bind(&options_for(address)).map_err(|e| e.to_string()),
@@ -265,7 +345,6 @@ fn bind(cli: &Cli) -> Result<Bound, String> {
 fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> {
     let communities = read_communities(cli.community_file.as_deref())?;
     let state_path = state_path(&cli);
-    let records = state_file::load(&state_path)?.unwrap_or_default();
     if let Some(directory) = state_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !directory.is_dir() {
             return Err(format!(
@@ -274,6 +353,14 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             ));
         }
     }
+    // Before reading the state: a second faild on the same file must not even read it,
+    // since the first one may be writing it.
+    let mut state_lock = lock_state_file(&state_path)?;
+    let records = state_file::load(&state_path)?.unwrap_or_default();
+    let pid_lock = match &cli.pid_file {
+        None => None,
+        Some(path) => Some(lock_pid_file(path)?),
+    };
     let bound = bind(&cli)?;
     // Bound before detaching, like the service sockets, so a port in use is reported.
     let debug_listener = match cli.debug_port {
@@ -320,8 +407,21 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             )
         }
     };
-    if let Some(pid_file) = &cli.pid_file {
-        system::write_pid_file(pid_file)?;
+    // After detaching: the daemon's pid, for the next instance's message and for init.
+    if let Err(e) = state_lock.write_pid() {
+        logger.borrow_mut().log(
+            LogLevel::Warning,
+            Topic::Store,
+            &format!(
+                "{}: cannot write faild's pid: {e}",
+                state_lock.path().display()
+            ),
+        );
+    }
+    let mut pid_lock = pid_lock;
+    if let Some(lock) = pid_lock.as_mut() {
+        lock.write_pid()
+            .map_err(|e| format!("{}: cannot write the pid file: {e}", lock.path().display()))?;
     }
     if cli.lock_memory {
         system::lock_memory()?;
@@ -376,9 +476,12 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         Runtime::Smol => failover_runtime_smol::faild::serve(bound, store, hooks),
         Runtime::Blocking => blocking::serve(bound, store, hooks),
     };
-    if let Some(pid_file) = &cli.pid_file {
-        let _ = std::fs::remove_file(pid_file);
+    if let Some(lock) = pid_lock {
+        lock.remove();
     }
+    // The state lock file stays (removing it could let a third faild lock a file a second
+    // one is about to open); the kernel drops the lock when faild exits.
+    drop(state_lock);
     match result {
         Ok(ExitReason::Signal(signal)) => {
             logger.borrow_mut().log(

@@ -31,7 +31,8 @@ OPTIONS
     -l dumpfile    SIGINT dumps the state there (default /var/tmp/failsh.dump); a FIFO works
     -m port        monitor port for failmon (default 1848; 0 turns it off)
     -D port        debug port for faildebug (default: none)
-    -i pidfile     write the process id there
+    -i pidfile     write the process id there; it is locked while failsh runs, so a second
+                   failsh with the same pid file refuses to start (exit 1), naming the pid
     --runtime R    smol (default) or blocking
     --record TRACE record every input of the decision machine as JSON lines for failsim replay
     --local-host N the failhost name of the local faild (default localhost; its address and

@@ -147,7 +147,9 @@ EXIT STATUS
     1   any other failure (a reply that does not verify, a local error)
     2   usage error: bad option or value, unknown host, a name longer than 255 bytes
     3   unreachable: nothing listens at host and port (connection refused, ICMP port or host
-        unreachable); reported at once, without waiting for the timeout
+        unreachable), or faild closed the TCP connection without replying (every
+        connection slot is held by authenticated clients, or faild is stopping); reported
+        at once, without waiting for the timeout
     4   timed out: no answer within the timeout
     5   refused: faild knows no such community, or the community does not grant this access
         from this address (read-only, or limited to other networks)

@@ -214,6 +214,10 @@ pub fn save(path: &Path, records: &[ServiceRecord]) -> io::Result<()> {
     temporary_name.push(format!(".tmp.{}", std::process::id()));
     let temporary = directory.join(temporary_name);
     let result = (|| {
+        // Every file descriptor the write needs is taken before anything is changed: out
+        // of descriptors, the directory's could otherwise fail after the rename, and a
+        // change reported as not stored would be on disk (and back after a restart).
+        let directory = File::open(&directory)?;
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -223,7 +227,7 @@ pub fn save(path: &Path, records: &[ServiceRecord]) -> io::Result<()> {
         file.sync_all()?;
         fs::rename(&temporary, path)?;
         // The rename itself must reach the disk, or a crash could bring back the old file.
-        File::open(&directory)?.sync_all()
+        directory.sync_all()
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temporary);

@@ -1,21 +1,15 @@
-//! The operating-system side of starting a daemon: detaching, the pid file, dropping
-//! privileges, locking memory, priority. All through nix and rustix, without unsafe code.
+//! The operating-system side of starting a daemon: detaching, dropping
+//! privileges, locking memory, priority (the pid file and the state file's lock are
+//! `crate::lock`). All through nix and rustix, without unsafe code.
 
 use std::ffi::CString;
-use std::fs;
 use std::io;
-use std::path::Path;
 
 /// Detaches from the terminal (fork, setsid, stdio to /dev/null). Must run before any
 /// thread is started: only the calling thread survives a fork.
 pub fn detach() -> Result<(), String> {
     // nochdir: keep relative paths (-s, -c) meaningful for later reloads.
     nix::unistd::daemon(true, false).map_err(|e| format!("cannot detach: {e}"))
-}
-
-pub fn write_pid_file(path: &Path) -> Result<(), String> {
-    fs::write(path, format!("{}\n", std::process::id()))
-        .map_err(|e| format!("{}: cannot write the pid file: {e}", path.display()))
 }
 
 /// Locks all current and future memory, so that paging cannot delay an answer long enough

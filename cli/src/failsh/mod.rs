@@ -81,6 +81,24 @@ pub fn run(options: Options) -> Result<(), String> {
     }
     let loaded = load::load(&options.tclfile, &options.local_host)?;
     let foreground = options.foreground || !options.debug_facilities.is_empty();
+    // First of all the ports and files, so that a second failsh with this pid file says
+    // why it cannot start, whatever else it shares; before detaching, so that this reaches
+    // the terminal. The detached child keeps the lock (see crate::lock).
+    let mut pid_lock = match &options.pidfile {
+        None => None,
+        Some(path) => Some(
+            crate::lock::Lock::acquire(path).map_err(|error| match error {
+                crate::lock::LockError::Busy { .. } => format!(
+                    "{} is in use by {} (another failsh runs with this pid file)",
+                    path.display(),
+                    error.holder()
+                ),
+                crate::lock::LockError::Io(e) => {
+                    format!("cannot write pid file {}: {e}", path.display())
+                }
+            })?,
+        ),
+    };
     // Ports and files are opened before detaching, so that their errors reach the terminal.
     let monitor_listener = match options.monitor_port {
         0 => None,
@@ -114,9 +132,9 @@ pub fn run(options: Options) -> Result<(), String> {
     if !foreground {
         sink.set_output(Output::Syslog);
     }
-    if let Some(path) = &options.pidfile {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("cannot write pid file {}: {e}", path.display()))?;
+    if let Some(lock) = pid_lock.as_mut() {
+        lock.write_pid()
+            .map_err(|e| format!("cannot write pid file {}: {e}", lock.path().display()))?;
     }
     let started = Instant::now();
     let monitor = match monitor_listener {
@@ -188,8 +206,8 @@ pub fn run(options: Options) -> Result<(), String> {
             runner.run(hooks)
         }
     };
-    if let Some(path) = &options.pidfile {
-        let _ = std::fs::remove_file(path);
+    if let Some(lock) = pid_lock {
+        lock.remove();
     }
     result.map_err(|e| e.to_string())?;
     log::info!(target: "config", "failsh exits");

@@ -259,11 +259,17 @@ failhost localhost community genesis
     }
 
     pub fn start_faild(&mut self) {
+        self.start_faild_with(&[]);
+    }
+
+    /// [`Host::start_faild`] with more options for faild.
+    pub fn start_faild_with(&mut self, extra: &[&str]) {
         let mut command = Command::new(program("faild"));
         command.args(["-F", "--runtime", self.runtime, "-a", self.ip, "-p"]);
         command.arg(self.port.to_string());
         command.arg("-c").arg(self.dir.join("communities"));
         command.arg("-s").arg(self.dir.join("faild.state"));
+        command.args(extra);
         let log = self.dir.join("faild.log");
         self.faild = Some(Daemon::spawn("faild", command, &log));
         // Ready when it answers.
