@@ -8,10 +8,11 @@
 //! simulator from its seeded generator.
 
 use crate::state::State;
-use crate::wire::{self, EncodeError, Entry, Nonce, Reply, Request, RequestBody, Status};
+use crate::wire::{self, EncodeError, Entry, Nonce, Protocol, Reply, Request, RequestBody, Status};
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// How long a client waits for a reply unless told otherwise.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
@@ -77,6 +78,81 @@ impl fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+/// Which faild to ask, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub address: SocketAddr,
+    pub protocol: Protocol,
+    /// Send from this local address (`--source`): which of a host's addresses faild sees.
+    pub source: Option<IpAddr>,
+    pub timeout: Duration,
+}
+
+impl Target {
+    pub fn new(address: SocketAddr, protocol: Protocol) -> Target {
+        Target {
+            address,
+            protocol,
+            source: None,
+            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
+        }
+    }
+}
+
+/// Whether an I/O error means "nobody there serves us" rather than a local problem: nothing
+/// listens, or faild closed (or reset) the TCP connection without replying, which it does
+/// when every connection slot is held by authenticated clients. Whether the close comes
+/// as a reset or an end of stream depends on timing, so both are the same error (and the
+/// same exit status of failc and failstat).
+pub fn is_unreachable(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::AddrNotAvailable
+    )
+}
+
+/// The error of a TCP connection faild ended before its reply.
+pub const CLOSED_BEFORE_REPLY: &str =
+    "faild closed the connection before replying (no free connection slot, or stopping)";
+
+/// An error on a TCP connection after it was established: a reset or a broken pipe means
+/// faild closed it, and says so in the same words as an end of stream.
+pub fn closed_by_faild(error: io::Error) -> io::Error {
+    match error.kind() {
+        kind @ (io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe) => io::Error::new(kind, CLOSED_BEFORE_REPLY),
+        _ => error,
+    }
+}
+
+/// Maps a transport error onto the client's error kinds.
+pub fn transport_error(target: &Target, error: io::Error, elapsed_ms: u64) -> ClientError {
+    if is_unreachable(&error) {
+        ClientError::Unreachable {
+            address: target.address,
+            reason: error.to_string(),
+        }
+    } else if matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        ClientError::TimedOut {
+            address: target.address,
+            after_ms: elapsed_ms,
+        }
+    } else {
+        ClientError::Io(error)
+    }
+}
 
 /// One request in flight: what its reply must answer.
 #[derive(Debug)]

@@ -2,5 +2,4 @@
 //! are one part; `shell` (the failsh loop) is another.
 pub mod client;
 pub mod faild;
-pub mod faild_limits;
 pub mod shell;

@@ -1,25 +1,38 @@
 //! The client side of the faild protocol on smol: the same functions as the blocking
-//! runtime's `client`, as futures. Request building and reply checking are shared
-//! ([`Exchange`]), so both accept and reject exactly the same replies.
+//! runtime's `client`, as futures. Request building, reply checking and failc's flow are the
+//! core's ([`failover_core::client`]), so both accept and reject exactly the same replies.
 
-pub use failover_runtime_blocking::client::{
-    entry_of, is_unreachable, query_body, set_body, transport_error, ClientError, Exchange,
-    Protocol, Target, CLOSED_BEFORE_REPLY, DEFAULT_TIMEOUT_MS,
+pub use failover_core::client::{
+    closed_by_faild, entry_of, is_unreachable, query_body, set_body, transport_error, ClientError,
+    Exchange, SetFlow, SetNext, Target, CLOSED_BEFORE_REPLY, DEFAULT_TIMEOUT_MS, UDP_RETRY_MS,
 };
-
-use failover_runtime_blocking::client::{
-    after_set, challenge_of, closed_by_faild, remaining, UDP_RETRY_MS,
-};
+pub use failover_core::wire::Protocol;
 
 use failover_core::state::State;
-use failover_core::wire::{self, Entry, Reply, RequestBody, StreamDecoder};
+use failover_core::wire::{self, Entry, Nonce, Reply, RequestBody, StreamDecoder, NONCE_BYTES};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, Timer};
 use std::io;
-use std::net::{TcpStream, UdpSocket};
-use std::ops::ControlFlow;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
+
+/// A nonce from the operating system's random generator.
+fn fresh_nonce() -> Result<Nonce, ClientError> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| ClientError::Io(io::Error::other(format!("no randomness: {e}"))))?;
+    Ok(Nonce(nonce))
+}
+
+/// What is left of the target's timeout since `started`; TimedOut when nothing is.
+fn remaining(target: &Target, started: Instant) -> io::Result<Duration> {
+    target
+        .timeout
+        .checked_sub(started.elapsed())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut))
+}
 
 /// `future`, or a TimedOut error after `limit`.
 async fn within<T>(
@@ -34,9 +47,22 @@ async fn within<T>(
         .await
 }
 
-/// The blocking runtime's socket for `target`, made non-blocking for smol.
+/// A non-blocking UDP (`DGRAM`) or TCP (`STREAM`) socket for `target`, bound to its
+/// `--source` if any.
 fn new_socket(target: &Target, kind: socket2::Type) -> io::Result<socket2::Socket> {
-    let socket = failover_runtime_blocking::client::new_socket(target, kind)?;
+    let protocol = if kind == socket2::Type::DGRAM {
+        socket2::Protocol::UDP
+    } else {
+        socket2::Protocol::TCP
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(target.address),
+        kind,
+        Some(protocol),
+    )?;
+    if let Some(source) = target.source {
+        socket.bind(&SocketAddr::new(source, 0).into())?;
+    }
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
@@ -48,7 +74,10 @@ pub async fn request(target: &Target, bytes: &[u8]) -> Result<Vec<u8>, ClientErr
         Protocol::Udp => request_udp(target, bytes, started).await,
         Protocol::Tcp => request_tcp(target, bytes, started).await,
     }
-    .map_err(|e| transport_error(target, e, started))
+    .map_err(|e| {
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        transport_error(target, e, elapsed_ms)
+    })
 }
 
 async fn request_udp(target: &Target, bytes: &[u8], started: Instant) -> io::Result<Vec<u8>> {
@@ -118,7 +147,7 @@ pub async fn exchange(
     body: RequestBody,
     want_challenge: bool,
 ) -> Result<Reply, ClientError> {
-    let (exchange, bytes) = Exchange::new(community, body, want_challenge)?;
+    let (exchange, bytes) = Exchange::new(fresh_nonce()?, community, body, want_challenge)?;
     let reply = request(target, &bytes).await?;
     exchange.finish(&reply)
 }
@@ -133,8 +162,8 @@ pub async fn query(
     exchange(target, community, query_body(services), false).await
 }
 
-/// Sets a service's state (and backup name): a query fetches a single-use challenge, the Set
-/// carries it; a stale challenge is retried once with the fresh one faild sends back.
+/// Sets a service's state (and backup name) with [`SetFlow`]: a query fetches a single-use
+/// challenge, the Set carries it; a stale challenge is retried once with the fresh one.
 pub async fn set(
     target: &Target,
     community: &str,
@@ -142,15 +171,13 @@ pub async fn set(
     state: State,
     backup: Option<&str>,
 ) -> Result<Entry, ClientError> {
-    let first = exchange(target, community, query_body(&[service.to_string()]), true).await?;
-    let mut challenge = challenge_of(&first)?;
-    for attempt in 0..2 {
-        let body = set_body(service, state, backup, challenge);
-        let result = exchange(target, community, body, false).await;
-        match after_set(result, service, attempt) {
-            ControlFlow::Break(done) => return done,
-            ControlFlow::Continue(fresh) => challenge = fresh,
+    let (mut flow, mut bytes) = SetFlow::start(fresh_nonce()?, community, service, state, backup)?;
+    loop {
+        let reply = request(target, &bytes).await?;
+        let nonce = fresh_nonce()?;
+        match flow.answer(&reply, || nonce)? {
+            SetNext::Send(next) => bytes = next,
+            SetNext::Done(entry) => return Ok(entry),
         }
     }
-    Err(ClientError::BadChallenge { fresh: None })
 }

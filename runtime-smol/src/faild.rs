@@ -1,27 +1,23 @@
 //! faild's server loop on smol: one thread, one executor.
 //!
-//! The loop owns the [`Driver`] (the store and the program's hooks) and races its inputs: a
-//! datagram on the UDP socket, a message from a TCP connection task, a signal. The winner is
-//! handed to the store and the store's actions are drained, exactly as in the blocking
-//! runtime, whose shared types this module re-exports. Each TCP connection is a task that
-//! reads frames and writes the replies the loop queues for it; which connections are
-//! served, and how long and large their frames may be, is the policy of
-//! `failover_runtime_blocking::faild_limits`, shared with the blocking runtime.
-
-pub use failover_runtime_blocking::faild::{
-    accept_failed, bind, client_address, tcp_clock_ms, wall_clock, Bound, Driver, ExitReason,
-    FaildHooks, FaildOptions, LogHook, LogLevel, PersistHook, ReloadHook, Topic,
-    DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_PORT,
-    DEFAULT_TCP_FRAME_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS,
-    DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS, INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
-};
+//! The loop owns the core's [`Driver`] (the store and the program's hooks) and races its
+//! inputs: a datagram on the UDP socket, a message from a TCP connection task, a signal. The
+//! winner is handed to the store and the store's actions are drained, exactly as in the
+//! blocking runtime. Each TCP connection is a task that reads frames and writes the replies
+//! the loop queues for it; which connections are served, and how long and large their frames
+//! may be, is the core's policy (`failover_core::drive::faild_limits`).
 
 use async_signal::{Signal, Signals};
-use failover_core::store::{Peer, Store};
-use failover_core::wire;
-use failover_runtime_blocking::faild_limits::{
+use failover_core::drive::faild::{
+    accept_failed, client_address, Bound, Driver, ExitReason, FaildHooks, DATAGRAM_BUFFER_BYTES,
+    INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
+};
+use failover_core::drive::faild_limits::{
     self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
 };
+use failover_core::store::{Peer, Store};
+use failover_core::time::Time;
+use failover_core::wire;
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -68,8 +64,10 @@ enum TcpInput {
         connection: u64,
         why: Close,
     },
-    Log(LogLevel, Topic, String),
 }
+
+/// The clock of the store and of TCP deadlines.
+type Clock = fn() -> Time;
 
 /// The loop's side of one TCP connection.
 struct Open {
@@ -98,8 +96,8 @@ impl Open {
 pub fn serve(bound: Bound, store: Store, hooks: FaildHooks) -> io::Result<ExitReason> {
     // Connection tasks own everything they use, so the executor can be 'static and shared.
     let executor = Rc::new(LocalExecutor::new());
-    let driver = Driver::new(store, hooks);
-    smol::block_on(executor.run(serve_on(Rc::clone(&executor), bound, driver)))
+    let (driver, clock) = Driver::new(store, hooks);
+    smol::block_on(executor.run(serve_on(Rc::clone(&executor), bound, driver, clock)))
 }
 
 /// The TCP connections the loop serves: the shared policy's table and the sockets.
@@ -109,20 +107,20 @@ struct Tcp {
     open: BTreeMap<u64, Open>,
     /// For the tasks the loop starts.
     sender: Sender<TcpInput>,
+    clock: Clock,
 }
 
 impl Tcp {
     /// A new connection: admitted (after closing the one the policy evicts) or refused.
-    fn accepted(&mut self, driver: &mut Driver, stream: Async<TcpStream>, from: SocketAddr) {
+    fn accepted(&mut self, stream: Async<TcpStream>, from: SocketAddr) {
         let source = client_address(from.ip());
         let (connection, evicted) = match self.table.admit(source) {
             Admission::Refused => {
                 // Closed right away: every slot is held by an authenticated connection.
                 drop(stream);
-                driver.log(
-                    LogLevel::Debug,
-                    Topic::Net,
-                    &format!("refused a TCP connection from {from}: every slot is held by an authenticated connection"),
+                log::debug!(
+                    target: "net",
+                    "refused a TCP connection from {from}: every slot is held by an authenticated connection"
                 );
                 return;
             }
@@ -135,13 +133,10 @@ impl Tcp {
             if let Some(open) = self.open.remove(&victim) {
                 open.close();
             }
-            driver.log(
-                LogLevel::Debug,
-                Topic::Net,
-                &format!(
-                    "closed TCP connection {victim} for one from {from}: {}",
-                    Close::Evicted(why)
-                ),
+            log::debug!(
+                target: "net",
+                "closed TCP connection {victim} for one from {from}: {}",
+                Close::Evicted(why)
             );
         }
         let _ = stream.get_ref().set_nodelay(true);
@@ -160,6 +155,7 @@ impl Tcp {
             replies: reply_receiver,
             credits,
             sender: self.sender.clone(),
+            clock: self.clock,
         };
         let task = self.executor.spawn(async move {
             let why = task.serve().await;
@@ -179,13 +175,14 @@ impl Tcp {
 
     /// A frame of `connection` (from `from`) for the store; replies go to their connections.
     fn frame(&mut self, driver: &mut Driver, connection: u64, from: IpAddr, bytes: Vec<u8>) {
+        let now = (self.clock)();
         let peer = Peer {
             token: connection,
             address: client_address(from),
         };
         let mut not_reading = Vec::new();
         let (table, open) = (&mut self.table, &self.open);
-        driver.request(peer, bytes, &mut |peer, bytes| {
+        driver.request(now, peer, bytes, &mut |peer, bytes| {
             if let Some(connection) = open.get(&peer.token) {
                 if table.replied(peer.token, &bytes) {
                     connection.authenticated.set(true);
@@ -205,31 +202,27 @@ impl Tcp {
             if let Some(open) = self.open.remove(&connection) {
                 open.close();
                 self.table.closed(connection, &Close::NotReading);
-                driver.log(
-                    LogLevel::Info,
-                    Topic::Net,
-                    &format!("closed TCP connection {connection}: {}", Close::NotReading),
+                log::info!(
+                    target: "net",
+                    "closed TCP connection {connection}: {}",
+                    Close::NotReading
                 );
             }
         }
     }
 
-    fn closed(&mut self, driver: &mut Driver, connection: u64, why: Close) {
+    fn closed(&mut self, connection: u64, why: Close) {
         self.table.closed(connection, &why);
         // Connections faild closed itself (evicted, not reading) were logged then.
         if self.open.remove(&connection).is_some() {
-            driver.log(
-                LogLevel::Debug,
-                Topic::Net,
-                &format!("TCP connection {connection} closed: {why}"),
-            );
+            log::debug!(target: "net", "TCP connection {connection} closed: {why}");
         }
     }
 
     /// The summary of evictions, refusals and cut-off frames, when one is due.
-    fn report(&mut self, driver: &mut Driver) {
-        if let Some(line) = self.table.take_report(tcp_clock_ms()) {
-            driver.log(LogLevel::Warning, Topic::Net, &line);
+    fn report(&mut self) {
+        if let Some(line) = self.table.take_report((self.clock)().as_ms()) {
+            log::warn!(target: "net", "{line}");
         }
     }
 }
@@ -238,6 +231,7 @@ async fn serve_on(
     executor: Rc<LocalExecutor<'static>>,
     bound: Bound,
     mut driver: Driver,
+    clock: Clock,
 ) -> io::Result<ExitReason> {
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
     let udp = bound.udp.map(Async::new).transpose()?;
@@ -248,7 +242,7 @@ async fn serve_on(
     if let Some(listener) = bound.tcp {
         let listener = Async::new(listener)?;
         executor
-            .spawn(accept_loop(listener, accept_sender))
+            .spawn(accept_loop(listener, accept_sender, clock))
             .detach();
     } else {
         drop(accept_sender);
@@ -258,10 +252,11 @@ async fn serve_on(
         table: Connections::new(bound.options.limits),
         open: BTreeMap::new(),
         sender: tcp_sender,
+        clock,
     };
-    let mut buffer = vec![0u8; 65_536];
+    let mut buffer = vec![0u8; DATAGRAM_BUFFER_BYTES];
     loop {
-        let wait = driver.wait();
+        let wait = driver.wait(clock());
         let input = next_input(
             udp.as_ref(),
             &mut buffer,
@@ -271,13 +266,13 @@ async fn serve_on(
         )
         .await;
         match input {
-            Input::Timeout => driver.timeout(),
+            Input::Timeout => driver.timeout(clock()),
             Input::Datagram { from, length } => {
                 let peer = Peer {
                     token: UDP_PEER_TOKEN,
                     address: client_address(from.ip()),
                 };
-                driver.request(peer, buffer[..length].to_vec(), &mut |_, bytes| {
+                driver.request(clock(), peer, buffer[..length].to_vec(), &mut |_, bytes| {
                     if let Some(socket) = &udp {
                         // The socket is non-blocking: a full send buffer drops the reply
                         // like a lost datagram, and the client retries.
@@ -290,8 +285,8 @@ async fn serve_on(
                 Timer::after(Duration::from_millis(1)).await;
             }
             Input::Tcp(TcpInput::Accepted { stream, from }) => {
-                tcp.accepted(&mut driver, stream, from);
-                tcp.report(&mut driver);
+                tcp.accepted(stream, from);
+                tcp.report();
             }
             Input::Tcp(TcpInput::Frame {
                 connection,
@@ -299,11 +294,10 @@ async fn serve_on(
                 bytes,
             }) => tcp.frame(&mut driver, connection, from, bytes),
             Input::Tcp(TcpInput::Closed { connection, why }) => {
-                tcp.closed(&mut driver, connection, why);
-                tcp.report(&mut driver);
+                tcp.closed(connection, why);
+                tcp.report();
             }
-            Input::Tcp(TcpInput::Log(level, topic, message)) => driver.log(level, topic, &message),
-            Input::Signal(Signal::Hup) => driver.reload(),
+            Input::Signal(Signal::Hup) => driver.reload(clock()),
             Input::Signal(Signal::Term) => return Ok(ExitReason::Signal("SIGTERM")),
             Input::Signal(_) => return Ok(ExitReason::Signal("SIGINT")),
         }
@@ -368,7 +362,7 @@ async fn next_input(
 
 /// Accepts connections and hands them to the loop, which decides (with the policy) whether
 /// to serve them.
-async fn accept_loop(listener: Async<TcpListener>, sender: Sender<TcpInput>) {
+async fn accept_loop(listener: Async<TcpListener>, sender: Sender<TcpInput>, clock: Clock) {
     let mut throttle = Throttle::default();
     loop {
         match listener.accept().await {
@@ -384,15 +378,8 @@ async fn accept_loop(listener: Async<TcpListener>, sender: Sender<TcpInput>) {
             Err(error) => {
                 // Out of file descriptors, usually: wait instead of spinning, and say so
                 // once in a while only.
-                if let Some(held_back) = throttle.allow(tcp_clock_ms()) {
-                    let message = accept_failed(&error, held_back);
-                    if sender
-                        .send(TcpInput::Log(LogLevel::Warning, Topic::Net, message))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                if let Some(held_back) = throttle.allow(clock().as_ms()) {
+                    log::warn!(target: "net", "{}", accept_failed(&error, held_back));
                 }
                 Timer::after(Duration::from_millis(100)).await;
             }
@@ -410,6 +397,7 @@ struct Connection {
     replies: Receiver<Vec<u8>>,
     credits: Receiver<()>,
     sender: Sender<TcpInput>,
+    clock: Clock,
 }
 
 impl Connection {
@@ -425,6 +413,7 @@ impl Connection {
     /// Every frame goes to the loop; past the frames in flight allowed, the task waits for
     /// the loop's credit before reading on.
     async fn read(&self) -> Close {
+        let tcp_clock_ms = || (self.clock)().as_ms();
         let mut reader = FrameReader::new(self.limits, tcp_clock_ms());
         let mut buffer = [0u8; READ_BUFFER_BYTES];
         let mut frames = Vec::new();

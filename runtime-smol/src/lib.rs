@@ -3,3 +3,6 @@
 pub mod client;
 pub mod faild;
 pub mod shell;
+
+/// Runs a future to completion on this thread (for the clients of the programs).
+pub use smol::block_on;

@@ -3,25 +3,22 @@
 
 use clap::Parser;
 use failover_cli::common::Runtime;
-use failover_cli::faild::log::Logger;
-use failover_cli::faild::{state_file, system};
+use failover_cli::faild::{sockets, state_file, system};
 use failover_cli::lock::{Lock, LockError};
-use failover_cli::logging::{self, Level};
+use failover_cli::logging::{self, Level, Output};
 use failover_core::community::Communities;
-use failover_core::store::{Store, StoreConfig};
-use failover_runtime_blocking::faild::{
-    self as blocking, wall_clock, Bound, ExitReason, FaildHooks, FaildOptions, LogLevel, Topic,
-    DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_PORT,
+use failover_core::drive::faild::{Bound, ExitReason, FaildHooks, FaildOptions};
+use failover_core::drive::faild_limits::{
+    TcpLimits, DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED,
     DEFAULT_TCP_FRAME_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS,
     DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS,
 };
-use failover_runtime_blocking::faild_limits::TcpLimits;
-use std::cell::RefCell;
+use failover_core::store::{Store, StoreConfig};
+use failover_core::wire::DEFAULT_PORT;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
 
 /// The state file when neither -s nor FAILD_STATEFILE names one.
 const DEFAULT_STATE_FILE: &str = "/var/lib/failover/faild.state";
@@ -239,6 +236,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let levels = logging::global("faild");
+    logging::init(levels.clone(), Output::stderr());
     for facility in &cli.debug {
         if let Err(why) = levels.set(facility, Level::Debug) {
             eprintln!("faild: -d: {why}");
@@ -324,8 +322,8 @@ fn bind(cli: &Cli) -> Result<Bound, String> {
         .normalized(),
     };
     match cli.address {
-        Some(address) => blocking::bind(&options_for(address)).map_err(|e| e.to_string()),
-        None => match blocking::bind(&options_for(IpAddr::V6(Ipv6Addr::UNSPECIFIED))) {
+        Some(address) => sockets::bind(&options_for(address)).map_err(|e| e.to_string()),
+        None => match sockets::bind(&options_for(IpAddr::V6(Ipv6Addr::UNSPECIFIED))) {
             Ok(bound) => Ok(bound),
             // No IPv6 on this system: serve IPv4 only.
             Err(e)
@@ -334,7 +332,7 @@ fn bind(cli: &Cli) -> Result<Bound, String> {
                     io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported
                 ) || e.raw_os_error() == Some(97) =>
             {
-                blocking::bind(&options_for(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+                sockets::bind(&options_for(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
                     .map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
@@ -377,27 +375,22 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
     if !cli.foreground {
         system::detach()?;
     }
-    let logger = if cli.foreground {
-        Logger::stderr("faild", levels)
-    } else {
-        Logger::syslog("faild", levels)
-    };
-    let logger = Rc::new(RefCell::new(logger));
+    if !cli.foreground {
+        logging::init(levels, Output::Syslog);
+    }
     if cli.community_file.is_none() {
-        logger.borrow_mut().log(
-            LogLevel::Warning,
-            Topic::Config,
-            "no community file (-c): community public may read every service and nobody may change any",
+        log::warn!(
+            target: "config",
+            "no community file (-c): community public may read every service and nobody may change any"
         );
     }
     let _debug_port = match debug_listener {
         None => None,
         Some(listener) => {
             let community = cli.debug_community.clone().unwrap_or_else(|| {
-                logger.borrow_mut().log(
-                    LogLevel::Warning,
-                    Topic::Config,
-                    "debug port community is \"public\": anybody who reaches it can raise log levels (use --debug-community)",
+                log::warn!(
+                    target: "config",
+                    "debug port community is \"public\": anybody who reaches it can raise log levels (use --debug-community)"
                 );
                 "public".to_string()
             });
@@ -409,13 +402,10 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
     };
     // After detaching: the daemon's pid, for the next instance's message and for init.
     if let Err(e) = state_lock.write_pid() {
-        logger.borrow_mut().log(
-            LogLevel::Warning,
-            Topic::Store,
-            &format!(
-                "{}: cannot write faild's pid: {e}",
-                state_lock.path().display()
-            ),
+        log::warn!(
+            target: "store",
+            "{}: cannot write faild's pid: {e}",
+            state_lock.path().display()
         );
     }
     let mut pid_lock = pid_lock;
@@ -449,9 +439,7 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             Runtime::Blocking => "blocking",
         }
     );
-    logger
-        .borrow_mut()
-        .log(LogLevel::Notice, Topic::Config, &listening);
+    log::info!(target: "config", "{listening}");
     // Sockets are bound: tell systemd (Type=notify) we are ready; a no-op outside systemd.
     let _ = failover_cli::sdnotify::notify_ready();
     let store = Store::new(
@@ -463,18 +451,14 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         records,
     );
     let community_file = cli.community_file.clone();
-    let log_sink = Rc::clone(&logger);
     let hooks = FaildHooks {
         persist: Box::new(move |records| state_file::save(&state_path, records)),
         reload: Box::new(move || read_communities(community_file.as_deref())),
-        log: Box::new(move |level, topic, message| {
-            log_sink.borrow_mut().log(level, topic, message)
-        }),
-        clock: wall_clock,
+        clock: sockets::wall_clock,
     };
     let result = match cli.runtime {
         Runtime::Smol => failover_runtime_smol::faild::serve(bound, store, hooks),
-        Runtime::Blocking => blocking::serve(bound, store, hooks),
+        Runtime::Blocking => failover_runtime_blocking::faild::serve(bound, store, hooks),
     };
     if let Some(lock) = pid_lock {
         lock.remove();
@@ -484,11 +468,7 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
     drop(state_lock);
     match result {
         Ok(ExitReason::Signal(signal)) => {
-            logger.borrow_mut().log(
-                LogLevel::Notice,
-                Topic::Config,
-                &format!("{signal}: stopping"),
-            );
+            log::info!(target: "config", "{signal}: stopping");
             Ok(())
         }
         Err(error) => Err(error.to_string()),

@@ -35,7 +35,7 @@ pub struct TargetArgs {
     #[arg(short = 'H', long = "host", default_value = "127.0.0.1")]
     pub host: String,
     /// faild's port.
-    #[arg(short = 'p', long = "port", default_value_t = failover_runtime_blocking::faild::DEFAULT_PORT)]
+    #[arg(short = 'p', long = "port", default_value_t = failover_core::wire::DEFAULT_PORT)]
     pub port: u16,
     /// The community.
     #[arg(short = 'c', long = "community", default_value = "public")]
@@ -85,7 +85,11 @@ impl TargetArgs {
     pub fn query(&self, target: &Target, services: &[String]) -> Result<Reply, ClientError> {
         match self.runtime {
             Runtime::Blocking => blocking::query(target, &self.community, services),
-            Runtime::Smol => smol::block_on(smol_client::query(target, &self.community, services)),
+            Runtime::Smol => failover_runtime_smol::block_on(smol_client::query(
+                target,
+                &self.community,
+                services,
+            )),
         }
     }
 
@@ -98,7 +102,7 @@ impl TargetArgs {
     ) -> Result<Entry, ClientError> {
         match self.runtime {
             Runtime::Blocking => blocking::set(target, &self.community, service, state, backup),
-            Runtime::Smol => smol::block_on(smol_client::set(
+            Runtime::Smol => failover_runtime_smol::block_on(smol_client::set(
                 target,
                 &self.community,
                 service,

@@ -9,4 +9,6 @@
 //!
 //! [`Time`]: crate::time::Time
 
+pub mod faild;
+pub mod faild_limits;
 pub mod shell;

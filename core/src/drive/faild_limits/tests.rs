@@ -1,5 +1,5 @@
 use super::*;
-use failover_core::wire::{self, Nonce, Reply, Status};
+use crate::wire::{self, Nonce, Reply, Status};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 fn v4(last: u8) -> IpAddr {

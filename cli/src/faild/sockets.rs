@@ -1,0 +1,93 @@
+//! faild's sockets, bound by the program before it detaches or drops privileges, so that a
+//! port in use or a port below 1024 is reported to the operator and a non-root user can still
+//! serve port 1291; and faild's clock.
+
+use failover_core::drive::faild::{Bound, FaildOptions};
+use failover_core::time::Time;
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Binds the sockets of `options`. A port of 0 picks a free port; with both protocols, the
+/// TCP port then follows the UDP one so that one port number serves both.
+pub fn bind(options: &FaildOptions) -> io::Result<Bound> {
+    let udp = match options.udp {
+        Some(address) => Some(bind_udp(address)?),
+        None => None,
+    };
+    let tcp = match options.tcp {
+        Some(mut address) => {
+            if address.port() == 0 {
+                if let Some(udp) = &udp {
+                    address.set_port(udp.local_addr()?.port());
+                }
+            }
+            Some(bind_tcp(address)?)
+        }
+        None => None,
+    };
+    Ok(Bound {
+        udp,
+        tcp,
+        options: options.clone(),
+    })
+}
+
+fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if address.is_ipv6() {
+        // `-a ::` serves IPv4 clients too, as mapped addresses.
+        socket.set_only_v6(false)?;
+    }
+    // A bigger receive buffer absorbs bursts of polls instead of dropping them.
+    let _ = socket.set_recv_buffer_size(1 << 20);
+    socket
+        .bind(&address.into())
+        .map_err(|e| annotate(e, "UDP", address))?;
+    Ok(socket.into())
+}
+
+fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if address.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    // A restarted faild must get its port back while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket
+        .bind(&address.into())
+        .map_err(|e| annotate(e, "TCP", address))?;
+    socket.listen(128)?;
+    Ok(socket.into())
+}
+
+fn annotate(error: io::Error, protocol: &str, address: SocketAddr) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("cannot bind {protocol} {address}: {error}"),
+    )
+}
+
+/// Wall-clock milliseconds since the Unix epoch as read at the first call, advanced by the
+/// monotonic clock since: "since the last change" survives a restart (the state file holds
+/// wall-clock times), and a wall clock stepped while faild runs (NTP, an operator) cannot
+/// shorten or stretch a lease.
+pub fn wall_clock() -> Time {
+    static ANCHOR: std::sync::OnceLock<(std::time::Instant, u64)> = std::sync::OnceLock::new();
+    let (start, wall_ms) = *ANCHOR.get_or_init(|| {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        (std::time::Instant::now(), ms)
+    });
+    let elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Time::from_ms(wall_ms.saturating_add(elapsed_ms))
+}

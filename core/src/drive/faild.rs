@@ -1,0 +1,243 @@
+//! faild's loop, the part that is the same whatever a runtime waits with: hand one input to
+//! the [`Store`], drain its actions in order (persist through the program's hook and feed the
+//! result back, send the replies, log the events), and throttle what strangers can make it
+//! log. Both runtimes call it, so they behave identically; they only do the I/O around it,
+//! with the TCP policy of [`super::faild_limits`].
+
+use super::faild_limits::{RefusalLog, TcpLimits};
+use crate::community::Communities;
+use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreEvent, StoreInput};
+use crate::time::Time;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
+
+/// Inputs waiting for the loop at most; readers block (and the kernel drops datagrams) beyond.
+pub const INPUT_QUEUE_LENGTH: usize = 1024;
+/// Largest datagram read; larger ones are truncated by the kernel and then rejected.
+pub const DATAGRAM_BUFFER_BYTES: usize = 65_536;
+/// The token of every UDP peer: a datagram's reply always goes back to its source, which the
+/// loop still holds when the store answers, so the token needs to carry nothing. TCP
+/// connections count up from 1 below it.
+pub const UDP_PEER_TOKEN: u64 = 1 << 63;
+
+/// Where faild listens and how it bounds TCP connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaildOptions {
+    /// `None`: no UDP (`--no-udp`).
+    pub udp: Option<SocketAddr>,
+    /// `None`: no TCP (`--no-tcp`).
+    pub tcp: Option<SocketAddr>,
+    /// How many TCP connections, how long and how large (see [`super::faild_limits`]).
+    pub limits: TcpLimits,
+}
+
+impl FaildOptions {
+    /// UDP and TCP on the same address and port, with the default bounds.
+    pub fn on(address: SocketAddr) -> FaildOptions {
+        FaildOptions {
+            udp: Some(address),
+            tcp: Some(address),
+            limits: TcpLimits::default(),
+        }
+    }
+}
+
+/// Sockets the program bound before it detached or dropped privileges (so that a port in
+/// use or below 1024 is reported to the operator), with the options they were bound for.
+#[derive(Debug)]
+pub struct Bound {
+    pub udp: Option<UdpSocket>,
+    pub tcp: Option<TcpListener>,
+    pub options: FaildOptions,
+}
+
+impl Bound {
+    pub fn udp_address(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    pub fn tcp_address(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+}
+
+/// Why the loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// SIGTERM or SIGINT: a clean stop.
+    Signal(&'static str),
+}
+
+/// Writes the state file.
+pub type PersistHook = Box<dyn FnMut(&[ServiceRecord]) -> io::Result<()>>;
+/// Re-reads the community file.
+pub type ReloadHook = Box<dyn FnMut() -> Result<Communities, String>>;
+
+/// What the program supplies: the effects a runtime cannot know how to do, and the clock.
+pub struct FaildHooks {
+    /// Writes the whole state (atomically). The store shows and acknowledges a change only
+    /// once this succeeded; an error leaves everything as it was and the writer is told why.
+    pub persist: PersistHook,
+    /// SIGHUP: re-read the community file. An error (already naming file and line) keeps
+    /// the communities in force.
+    pub reload: ReloadHook,
+    /// The store's clock: faild's keeps wall-clock milliseconds so that "since the last
+    /// change" survives restarts. Runtimes read it and pass the time in.
+    pub clock: fn() -> Time,
+}
+
+impl fmt::Debug for FaildHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FaildHooks { .. }")
+    }
+}
+
+/// The store and the program's effects; every method takes the time it happens at.
+pub struct Driver {
+    store: Store,
+    persist: PersistHook,
+    reload: ReloadHook,
+    refusals: RefusalLog,
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// The driver, and the clock the runtime is to pass the time from.
+    pub fn new(store: Store, hooks: FaildHooks) -> (Driver, fn() -> Time) {
+        let FaildHooks {
+            persist,
+            reload,
+            clock,
+        } = hooks;
+        (
+            Driver {
+                store,
+                persist,
+                reload,
+                refusals: RefusalLog::default(),
+            },
+            clock,
+        )
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A request from `peer`; `reply` is called for each reply to send.
+    pub fn request(
+        &mut self,
+        now: Time,
+        peer: Peer,
+        bytes: Vec<u8>,
+        reply: &mut dyn FnMut(Peer, Vec<u8>),
+    ) {
+        self.store.handle(now, StoreInput::Request { peer, bytes });
+        self.drain(now, reply);
+        if let Some(summary) = self.refusals.take_summary(now.as_ms()) {
+            log::warn!(target: "net", "{summary}");
+        }
+    }
+
+    /// How long after `now` the store wants [`Driver::timeout`] (a lease runs out); `None`:
+    /// never.
+    pub fn wait(&self, now: Time) -> Option<Duration> {
+        let deadline = self.store.poll_timeout()?;
+        Some(Duration::from_millis(deadline.since_ms(now)))
+    }
+
+    /// The store's deadline may have passed: leases that ran out turn FAIL.
+    pub fn timeout(&mut self, now: Time) {
+        self.store.handle(now, StoreInput::Timeout);
+        self.drain(now, &mut |_, _| {});
+    }
+
+    /// SIGHUP: re-read the communities; a broken file is reported and changes nothing.
+    pub fn reload(&mut self, now: Time) {
+        match (self.reload)() {
+            Ok(communities) => {
+                self.store
+                    .handle(now, StoreInput::ReplaceCommunities(communities));
+                log::info!(target: "config", "SIGHUP: community file re-read");
+                self.drain(now, &mut |_, _| {});
+            }
+            Err(message) => log::error!(
+                target: "config",
+                "SIGHUP: {message}; keeping the communities in force"
+            ),
+        }
+    }
+
+    fn drain(&mut self, now: Time, reply: &mut dyn FnMut(Peer, Vec<u8>)) {
+        while let Some(action) = self.store.poll_action() {
+            match action {
+                // The store shows and acknowledges a change only once it is on disk; a
+                // failed write leaves everything as it was and the writer is told why.
+                StoreAction::Persist { token, services } => {
+                    let result = (self.persist)(&services).map_err(|e| e.to_string());
+                    self.store
+                        .handle(now, StoreInput::Persisted { token, result });
+                }
+                StoreAction::Reply { peer, bytes } => reply(peer, bytes),
+                StoreAction::Event(event) => {
+                    let (mut level, target) = event_level(&event);
+                    if let StoreEvent::Refused { from } = event {
+                        // Anybody can send these: one warning, then a summary per interval.
+                        if let Some(summary) = self.refusals.take_summary(now.as_ms()) {
+                            log::warn!(target: "net", "{summary}");
+                        }
+                        if !self.refusals.refused(now.as_ms(), from) {
+                            level = log::Level::Debug;
+                        }
+                    }
+                    log::log!(target: target, level, "{event}");
+                }
+            }
+        }
+    }
+}
+
+/// How much a store event matters, and its facility.
+fn event_level(event: &StoreEvent) -> (log::Level, &'static str) {
+    match event {
+        StoreEvent::Changed { .. } => (log::Level::Info, "store"),
+        StoreEvent::Refused { .. } | StoreEvent::Forbidden { .. } => (log::Level::Warn, "net"),
+        StoreEvent::BadChallenge { .. } => (log::Level::Info, "net"),
+        StoreEvent::LeaseExpired { .. } => (log::Level::Warn, "store"),
+        StoreEvent::NotStored { .. } | StoreEvent::PersistFailed { .. } => {
+            (log::Level::Error, "store")
+        }
+        // Anyone can send garbage; logging it by default would let them fill the disk.
+        StoreEvent::Malformed { .. } => (log::Level::Debug, "net"),
+    }
+}
+
+/// The address communities are checked against: an IPv4 client of a dual-stack socket
+/// arrives as `::ffff:a.b.c.d` and is shown and matched as `a.b.c.d`.
+pub fn client_address(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// The log line for a failed accept, with the failures held back since the last one.
+pub fn accept_failed(error: &io::Error, held_back: u64) -> String {
+    if held_back == 0 {
+        format!("accept failed: {error}")
+    } else {
+        format!("accept failed: {error} ({held_back} more failures since the last report)")
+    }
+}
