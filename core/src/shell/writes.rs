@@ -167,10 +167,10 @@ impl Shell {
                     // Only once start has returned: before, the addresses are start's to add
                     // (one an operator's script removed must not come back ahead of it).
                     let running = service.state == Some(State::Up)
-                        && !service
+                        && service
                             .procedure
                             .as_ref()
-                            .is_some_and(|p| p.kind == ProcedureKind::Start);
+                            .is_none_or(|p| p.kind != ProcedureKind::Start);
                     if let (Some(lease_ms), true) = (service.config.lease_ms, running) {
                         self.actions.push_back(Action::RenewAddresses {
                             service: id,
