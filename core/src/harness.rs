@@ -39,6 +39,11 @@ enum Delivery {
         to: String,
         bytes: Vec<u8>,
     },
+    /// The request to a host whose faild is not running was refused by its kernel.
+    Refused {
+        to: String,
+        nonce: crate::wire::Nonce,
+    },
     Done {
         host: String,
         id: ProcedureId,
@@ -68,6 +73,8 @@ pub struct HarnessHost {
     pub disk_full: bool,
     /// Its failsh hangs: it gets no input, its faild goes on.
     pub hung: bool,
+    /// Its faild is not running but its kernel is: every request is refused at once.
+    pub refuses: bool,
     /// The kernel lifetimes failsh renewed for its addresses (`RenewAddresses`).
     pub renewals: Vec<(Time, u32)>,
     boot_count: u64,
@@ -136,6 +143,7 @@ impl Harness {
             persists: 0,
             disk_full: false,
             hung: false,
+            refuses: false,
             renewals: Vec::new(),
             boot_count: 0,
         };
@@ -340,7 +348,9 @@ impl Harness {
                 };
                 host.actions.push((now, action.clone()));
                 match action {
-                    Action::Send { to, bytes, .. } => {
+                    Action::Send {
+                        to, bytes, nonce, ..
+                    } => {
                         let local = shell.config().local_host.clone();
                         let target = to.host;
                         let to = if target == local {
@@ -348,7 +358,15 @@ impl Harness {
                         } else {
                             target
                         };
-                        if self.reachable(name, &to) {
+                        if self.reachable(name, &to) && self.hosts[&to].refuses {
+                            self.schedule(
+                                now.plus_ms(latency),
+                                Delivery::Refused {
+                                    to: name.clone(),
+                                    nonce,
+                                },
+                            );
+                        } else if self.reachable(name, &to) {
                             self.schedule(
                                 now.plus_ms(latency),
                                 Delivery::Request {
@@ -513,6 +531,15 @@ impl Harness {
                 if host.up && !host.hung {
                     if let Some(shell) = host.shell.as_mut() {
                         shell.handle(now, Input::Received { bytes });
+                    }
+                }
+            }
+            Delivery::Refused { to, nonce } => {
+                let host = self.hosts.get_mut(&to).expect("known");
+                if host.up && !host.hung {
+                    if let Some(shell) = host.shell.as_mut() {
+                        let error = "Connection refused (os error 111)".to_string();
+                        shell.handle(now, Input::SendFailed { nonce, error });
                     }
                 }
             }

@@ -426,3 +426,34 @@ fn a_write_that_says_the_service_was_up_counts_as_two_changes() {
     assert_eq!(since_after_ms, 0);
     assert_eq!(store.service(SERVICE).unwrap().state, State::Fail);
 }
+
+#[test]
+fn a_master_whose_link_report_comes_after_a_refused_poll_still_starts() {
+    // Found by the netns tests: lukretia boots while macbeth's faild is down (its kernel
+    // refuses the connection at once), and the first carrier report of eth0 arrives after
+    // that refusal. A refused poll is a miss like a silent one: lukretia waits for macbeth
+    // at most the settle time after its link came back, then starts.
+    let mut h = Harness::new(12);
+    let record = |state| vec![ServiceRecord::new(SERVICE, state, None, Time(0))];
+    h.add_host(
+        "macbeth",
+        Some(config("lukretia", &["lukretia"], &[], Some(1_000))),
+        record(State::Recover),
+    );
+    h.host_mut("macbeth").refuses = true;
+    h.crash("macbeth");
+    h.host_mut("macbeth").up = true;
+    h.add_host(
+        "lukretia",
+        Some(config("macbeth", &[], &["macbeth"], Some(1_000))),
+        record(State::Recover),
+    );
+    h.run_for(10);
+    h.link("lukretia", "eth0", true);
+    h.run_for(failover_core::shell::LINK_SETTLE_MS + 3 * INTERVAL_MS);
+    assert_eq!(
+        h.holders(),
+        vec!["lukretia".to_string()],
+        "lukretia waited for a host that refuses every poll"
+    );
+}

@@ -101,6 +101,15 @@ enum Ev {
         bytes: Vec<u8>,
         loopback: bool,
     },
+    /// The kernel of a host whose faild is not running refused the request (a TCP reset,
+    /// an ICMP port unreachable on a connected UDP socket): the sender knows at once.
+    Refused {
+        to: usize,
+        from: usize,
+        incarnation: u64,
+        nonce: Nonce,
+        loopback: bool,
+    },
     ProcedureDone {
         host: usize,
         incarnation: u64,
@@ -397,7 +406,7 @@ impl World {
             | Ev::ProcedureDone { host, .. }
             | Ev::StoreWake { host, .. }
             | Ev::VipExpiry { host, .. } => Some(*host),
-            Ev::Request { to, .. } | Ev::Reply { to, .. } => Some(*to),
+            Ev::Request { to, .. } | Ev::Reply { to, .. } | Ev::Refused { to, .. } => Some(*to),
             Ev::Boot { .. } | Ev::Timeline(_) | Ev::Expect(_) => None,
         }
     }
@@ -411,7 +420,10 @@ impl World {
             if self.hosts[host].failsh_hung
                 && matches!(
                     ev,
-                    Ev::Wake { .. } | Ev::Reply { .. } | Ev::ProcedureDone { .. }
+                    Ev::Wake { .. }
+                        | Ev::Reply { .. }
+                        | Ev::Refused { .. }
+                        | Ev::ProcedureDone { .. }
                 )
             {
                 self.while_hung(host, ev);
@@ -454,6 +466,23 @@ impl World {
                     return;
                 }
                 self.feed(to, Input::Received { bytes });
+            }
+            Ev::Refused {
+                to,
+                from,
+                incarnation,
+                nonce,
+                loopback,
+            } => {
+                let host = &self.hosts[to];
+                if !host.powered || host.incarnation != incarnation || host.shell.is_none() {
+                    return;
+                }
+                if !loopback && !self.link_passes(from, to) {
+                    return;
+                }
+                let error = "Connection refused (os error 111)".to_string();
+                self.feed(to, Input::SendFailed { nonce, error });
             }
             Ev::ProcedureDone {
                 host,
@@ -530,7 +559,9 @@ impl World {
                 self.hosts[host].frozen.push((at, ev));
             }
             Ev::Request { from, .. } => self.checker.disrupted(self.now_ms, host, from),
-            Ev::Reply { from, .. } => self.checker.disrupted(self.now_ms, host, from),
+            Ev::Reply { from, .. } | Ev::Refused { from, .. } => {
+                self.checker.disrupted(self.now_ms, host, from)
+            }
             // The frozen kernel and faild do nothing: re-checked at resume.
             Ev::StoreWake { .. } => self.hosts[host].store_wake = None,
             _ => {}
@@ -1126,12 +1157,39 @@ impl World {
         bytes: Vec<u8>,
         loopback: bool,
     ) {
-        if !self.hosts[to].powered || self.hosts[to].store.is_none() {
+        if !self.hosts[to].powered {
             self.checker.disrupted(self.now_ms, to, from);
             return;
         }
         if !loopback && !self.link_passes(from, to) {
             self.checker.disrupted(self.now_ms, to, from);
+            return;
+        }
+        if self.hosts[to].store.is_none() {
+            // Its kernel runs, its faild does not: the request is refused at once.
+            self.checker.disrupted(self.now_ms, to, from);
+            let Ok(request) = wire::decode_request(&bytes) else {
+                return;
+            };
+            let nonce = request.message.nonce;
+            if loopback {
+                let ev = Ev::Refused {
+                    to: from,
+                    from: to,
+                    incarnation: from_incarnation,
+                    nonce,
+                    loopback: true,
+                };
+                self.schedule(self.now_ms, ev);
+            } else {
+                self.transmit(to, from, |target| Ev::Refused {
+                    to: target,
+                    from: to,
+                    incarnation: from_incarnation,
+                    nonce,
+                    loopback: false,
+                });
+            }
             return;
         }
         let address = if loopback {

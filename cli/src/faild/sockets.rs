@@ -9,8 +9,23 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Binds the sockets of `options`. A port of 0 picks a free port; with both protocols, the
-/// TCP port then follows the UDP one so that one port number serves both.
+/// TCP port then follows the UDP one so that one port number serves both (and when another
+/// program holds that port for TCP, both are picked again, a few times).
 pub fn bind(options: &FaildOptions) -> io::Result<Bound> {
+    let automatic =
+        options.udp.is_some_and(|a| a.port() == 0) && options.tcp.is_some_and(|a| a.port() == 0);
+    let mut attempt = 0;
+    loop {
+        match bind_once(options) {
+            Err(e) if automatic && e.kind() == io::ErrorKind::AddrInUse && attempt < 20 => {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn bind_once(options: &FaildOptions) -> io::Result<Bound> {
     let udp = match options.udp {
         Some(address) => Some(bind_udp(address)?),
         None => None,

@@ -229,6 +229,23 @@ impl Service {
         self.config.lease_ms.is_some() && self.published == Some(State::Up)
     }
 
+    /// `host` missed a poll (no answer in time, or the request failed at once: a refused
+    /// connection). Both ways count alike: a host whose faild refuses every poll after our
+    /// tracked link came back must not keep us waiting for it beyond the settle time.
+    fn count_miss(&mut self, now: Time, host: HostId) {
+        let misses = self.config.misses;
+        let settled = self
+            .link_up_at
+            .is_none_or(|at| now.since_ms(at) >= LINK_SETTLE_MS);
+        let around = self.missed_around_announcement(now);
+        let view = self.views.entry(host).or_default();
+        view.misses = view.misses.saturating_add(1);
+        view.missed_around_announcement |= around;
+        if view.misses >= misses && settled {
+            view.fresh_needed = false;
+        }
+    }
+
     /// Whether a poll missed now was in flight around our last announcement: sent at most
     /// an interval plus a timeout before it was detected, and detected at most an interval
     /// plus two timeouts after the announcement.

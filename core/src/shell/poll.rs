@@ -171,17 +171,7 @@ impl Shell {
             if host == local {
                 service.local_misses = service.local_misses.saturating_add(1);
             } else {
-                let misses = service.config.misses;
-                let settled = service
-                    .link_up_at
-                    .is_none_or(|at| now.since_ms(at) >= LINK_SETTLE_MS);
-                let around = service.missed_around_announcement(now);
-                let view = service.views.entry(host).or_default();
-                view.misses = view.misses.saturating_add(1);
-                view.missed_around_announcement |= around;
-                if view.misses >= misses && settled {
-                    view.fresh_needed = false;
-                }
+                service.count_miss(now, host);
             }
             silent.push(host);
         }
@@ -545,10 +535,7 @@ impl Shell {
                     if host == local {
                         service.local_misses = service.local_misses.saturating_add(1);
                     } else {
-                        let around = service.missed_around_announcement(now);
-                        let view = service.views.entry(host).or_default();
-                        view.misses = view.misses.saturating_add(1);
-                        view.missed_around_announcement |= around;
+                        service.count_miss(now, host);
                     }
                     if complete {
                         self.close_round(now, id);
