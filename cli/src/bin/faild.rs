@@ -202,7 +202,7 @@ struct Cli {
     no_udp: bool,
     #[arg(long = "no-tcp")]
     no_tcp: bool,
-    #[arg(long = "runtime", value_enum, default_value_t = Runtime::Smol)]
+    #[arg(long = "runtime", value_enum, default_value_t = Runtime::DEFAULT)]
     runtime: Runtime,
     #[arg(long = "tcp-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_IDLE_TIMEOUT_MS)]
     tcp_idle_timeout_ms: u64,
@@ -231,6 +231,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(why) = cli.runtime.unavailable() {
+        eprintln!("faild: {why}");
+        return ExitCode::from(2);
+    }
     if cli.no_udp && cli.no_tcp {
         eprintln!("faild: --no-udp and --no-tcp together leave nothing to serve");
         return ExitCode::from(2);
@@ -457,8 +461,9 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         clock: sockets::wall_clock,
     };
     let result = match cli.runtime {
+        #[cfg(feature = "runtime-smol")]
         Runtime::Smol => failover_runtime_smol::faild::serve(bound, store, hooks),
-        Runtime::Blocking => failover_runtime_blocking::faild::serve(bound, store, hooks),
+        _ => failover_runtime_blocking::faild::serve(bound, store, hooks),
     };
     if let Some(lock) = pid_lock {
         lock.remove();

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use failover_cli::failmon::{self, html, screen, text, Connection, MonitorError};
+#[cfg(feature = "screen")]
+use failover_cli::failmon::screen;
+use failover_cli::failmon::{self, html, text, Connection, MonitorError};
 use failover_cli::monitor::DEFAULT_MONITOR_PORT;
 
 const HELP: &str = "\
@@ -280,9 +282,19 @@ fn run(
             drop(stdout);
             line_mode(connection, address)
         }
+        #[cfg(feature = "screen")]
         Mode::Curses => {
             drop(stdout);
             screen::run(connection, address.to_string(), timeout)
+        }
+        #[cfg(not(feature = "screen"))]
+        Mode::Curses => {
+            drop(stdout);
+            eprintln!(
+                "failmon: this build has no curses screen (built without the screen feature): line mode"
+            );
+            let _ = timeout;
+            line_mode(connection, address)
         }
     }
 }

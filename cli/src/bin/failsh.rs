@@ -87,7 +87,8 @@ struct Cli {
 
 fn parse_runtime(text: &str) -> Result<RuntimeKind, String> {
     match text {
-        "smol" => Ok(RuntimeKind::Smol),
+        "smol" if cfg!(feature = "runtime-smol") => Ok(RuntimeKind::Smol),
+        "smol" => Err("this build has no smol runtime (built without the runtime-smol feature): use --runtime blocking".to_string()),
         "blocking" => Ok(RuntimeKind::Blocking),
         other => Err(format!("\"{other}\" (expected smol or blocking)")),
     }

@@ -4,6 +4,7 @@ use clap::{Args, Parser, ValueEnum};
 use failover_core::state::State;
 use failover_core::wire::{Entry, Reply};
 use failover_runtime_blocking::client::{self as blocking, ClientError, Protocol, Target};
+#[cfg(feature = "runtime-smol")]
 use failover_runtime_smol::client as smol_client;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -26,6 +27,22 @@ pub mod exit {
 pub enum Runtime {
     Smol,
     Blocking,
+}
+
+impl Runtime {
+    /// smol when this build has it, else the blocking runtime.
+    pub const DEFAULT: Runtime = if cfg!(feature = "runtime-smol") {
+        Runtime::Smol
+    } else {
+        Runtime::Blocking
+    };
+
+    /// Why this runtime cannot be used in this build, if it cannot.
+    pub fn unavailable(self) -> Option<String> {
+        (self == Runtime::Smol && !cfg!(feature = "runtime-smol")).then(|| {
+            "this build has no smol runtime (built without the runtime-smol feature): use --runtime blocking".to_string()
+        })
+    }
 }
 
 /// `-H host -p port -c community -T|-U --source --timeout --runtime`.
@@ -53,7 +70,7 @@ pub struct TargetArgs {
     #[arg(short = 't', long = "timeout", value_name = "MS", default_value_t = failover_runtime_blocking::client::DEFAULT_TIMEOUT_MS)]
     pub timeout_ms: u64,
     /// The runtime to use.
-    #[arg(long = "runtime", value_enum, default_value_t = Runtime::Smol)]
+    #[arg(long = "runtime", value_enum, default_value_t = Runtime::DEFAULT)]
     pub runtime: Runtime,
 }
 
@@ -68,6 +85,9 @@ impl TargetArgs {
     }
 
     pub fn target(&self) -> Result<Target, (u8, String)> {
+        if let Some(why) = self.runtime.unavailable() {
+            return Err((exit::USAGE, why));
+        }
         let address =
             resolve(&self.host, self.port, self.source).map_err(|why| (exit::USAGE, why))?;
         Ok(Target {
@@ -84,12 +104,13 @@ impl TargetArgs {
 
     pub fn query(&self, target: &Target, services: &[String]) -> Result<Reply, ClientError> {
         match self.runtime {
-            Runtime::Blocking => blocking::query(target, &self.community, services),
+            #[cfg(feature = "runtime-smol")]
             Runtime::Smol => failover_runtime_smol::block_on(smol_client::query(
                 target,
                 &self.community,
                 services,
             )),
+            _ => blocking::query(target, &self.community, services),
         }
     }
 
@@ -101,7 +122,7 @@ impl TargetArgs {
         backup: Option<&str>,
     ) -> Result<Entry, ClientError> {
         match self.runtime {
-            Runtime::Blocking => blocking::set(target, &self.community, service, state, backup),
+            #[cfg(feature = "runtime-smol")]
             Runtime::Smol => failover_runtime_smol::block_on(smol_client::set(
                 target,
                 &self.community,
@@ -109,6 +130,7 @@ impl TargetArgs {
                 state,
                 backup,
             )),
+            _ => blocking::set(target, &self.community, service, state, backup),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! socket or a terminal.
 
 pub mod html;
+#[cfg(feature = "screen")]
 pub mod screen;
 pub mod text;
 

@@ -26,6 +26,15 @@ pub enum RuntimeKind {
     Blocking,
 }
 
+impl RuntimeKind {
+    /// smol when this build has it, else the blocking runtime.
+    pub const DEFAULT: RuntimeKind = if cfg!(feature = "runtime-smol") {
+        RuntimeKind::Smol
+    } else {
+        RuntimeKind::Blocking
+    };
+}
+
 /// The command line of failsh, parsed.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -59,7 +68,7 @@ impl Options {
             debug_port: None,
             pidfile: None,
             keep_services: false,
-            runtime: RuntimeKind::Smol,
+            runtime: RuntimeKind::DEFAULT,
             record: None,
             local_host: "localhost".to_string(),
             seed: None,
@@ -193,13 +202,14 @@ pub fn run(options: Options) -> Result<(), String> {
         procedures,
     };
     let result = match options.runtime {
+        #[cfg(feature = "runtime-smol")]
         RuntimeKind::Smol => {
             let runner = failover_runtime_smol::shell::ShellRunner::new(shell_options);
             watch_links(runner.handle())?;
             watch_signals(runner.handle(), options.keep_services, reload)?;
             runner.run(hooks)
         }
-        RuntimeKind::Blocking => {
+        _ => {
             let runner = failover_runtime_blocking::shell::ShellRunner::new(shell_options);
             watch_links(runner.handle())?;
             watch_signals(runner.handle(), options.keep_services, reload)?;
