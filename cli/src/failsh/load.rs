@@ -9,7 +9,8 @@
 use crate::config::{self, FailshConfig, HostDef, LoadedConfig};
 use crate::failsh::{grarp, ipaddr};
 use failover_core::shell::{
-    HostConfig, ProcedureKind, Protocol, ServiceConfig, ShellConfig, DEFAULT_PROCEDURE_LIMIT_MS,
+    HostConfig, ProcedureKind, ProcedureNames, Protocol, ServiceConfig, ShellConfig,
+    DEFAULT_PROCEDURE_LIMIT_MS,
 };
 use failover_tcl::Interp;
 use std::collections::BTreeMap;
@@ -158,8 +159,13 @@ pub fn to_core(cfg: &FailshConfig, local_host: &str) -> Result<ShellConfig, Stri
             service.misses = def.misses.unwrap_or(1);
             service.masters = def.masters.clone();
             service.slaves = def.slaves.clone();
-            service.has_reclaim = def.reclaim.is_some();
-            service.has_check = def.check.is_some();
+            service.procedures = ProcedureNames {
+                start: def.start.clone().unwrap_or_default(),
+                stop: def.stop.clone().unwrap_or_default(),
+                reclaim: def.reclaim.clone(),
+                check: def.check.clone(),
+                trap: def.trap.clone(),
+            };
             service.procedure_limit_ms = def.limit_ms.unwrap_or(DEFAULT_PROCEDURE_LIMIT_MS);
             service.track = def.track.clone();
             service.lease_ms = def.lease_s.map(|s| s * 1000);
@@ -176,6 +182,8 @@ pub fn to_core(cfg: &FailshConfig, local_host: &str) -> Result<ShellConfig, Stri
                 config::Protocol::Tcp => Protocol::Tcp,
                 config::Protocol::Udp => Protocol::Udp,
             },
+            port: def.port,
+            configured_address: def.address.clone(),
             // Resolved by `load` (the check does not look names up).
             address: None,
         })
