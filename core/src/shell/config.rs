@@ -65,6 +65,16 @@ fn default_port() -> u16 {
 }
 
 impl HostConfig {
+    /// Whether `other` is polled the same way: the same faild (resolved address), community
+    /// and protocol. A reload keeps what is known about such a host, even when the address
+    /// is written differently.
+    pub fn polled_alike(&self, other: &HostConfig) -> bool {
+        self.name == other.name
+            && self.community == other.community
+            && self.protocol == other.protocol
+            && self.address == other.address
+    }
+
     /// A host with the original's defaults: TCP, port 1291, community `public`, its address
     /// not configured and not resolved.
     pub fn new(name: &str) -> HostConfig {
@@ -392,7 +402,7 @@ impl Shell {
             .filter(|(name, id)| {
                 let new = config.hosts.iter().find(|h| &h.name == *name);
                 let current = &self.hosts[id].config;
-                !wanted.contains(*name) || new.is_some_and(|n| n != current)
+                !wanted.contains(*name) || new.is_some_and(|n| !n.polled_alike(current))
             })
             .map(|(n, id)| (n.clone(), *id))
             .collect();
@@ -402,7 +412,11 @@ impl Shell {
             self.timers.stop(Timer::Probe(id));
         }
         for name in &wanted {
-            self.ensure_host(name, &config);
+            let id = self.ensure_host(name, &config);
+            // A kept host takes the new settings the core does not use (as written).
+            if let (Some(new), Some(host)) = (config.host(name), self.hosts.get_mut(&id)) {
+                host.config = new.clone();
+            }
         }
         self.local = self.host_names[&config.local_host];
 
