@@ -1,157 +1,168 @@
-//! The failsh configuration model and the Tcl commands that build it:
-//! `failsvc`, `failhost` and `failtrap` (see `docs/tcl.md`).
+//! The Tcl commands that build failsh's configuration: `failsvc`, `failhost` and `failtrap`
+//! (see `docs/tcl.md`). They fill the core's [`ShellConfig`] directly, the one model of a
+//! configuration: the core takes it as it is, once failsh has resolved the hosts' addresses
+//! (`crate::failsh::load`). Beside it, [`Locations`] keeps where each setting was given, for
+//! messages that name the line and for what `failsh -t` shows as a default.
 //!
 //! Loading a configuration evaluates the whole Tcl file in an [`Interp`]
-//! (parsed completely before anything runs). [`check_file`] is what
-//! `failsh -t -f FILE` calls.
+//! (parsed completely before anything runs). [`check_file`] loads and validates.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use failover_core::shell::{HostConfig, ServiceConfig, ShellConfig, DEFAULT_PROCEDURE_LIMIT_MS};
+use failover_core::wire::Protocol;
 use failover_tcl::{
     err, make_list, parse_list, wrong_args, Exception, Interp, TclError, TclResult,
 };
+
+// The defaults, all in one place (docs/tcl.md). The core's constructors hold the rest:
+// `ServiceConfig::new` (misses 1, timeout = the interval, procedure limit 30 s, no reclaim or
+// check procedure) and `HostConfig::new` (TCP, port 1291, community `public`).
 
 /// Interval of a service that does not set one: 5 s, the seed's value.
 pub const DEFAULT_INTERVAL_MS: u64 = 5000;
 /// Time limit of a start, stop, reclaim or check procedure that does not set one
 /// (`failsvc NAME limit SECONDS`): 30 s, the core's default.
-pub const DEFAULT_LIMIT_MS: u64 = failover_core::shell::DEFAULT_PROCEDURE_LIMIT_MS;
-/// Default faild port.
-pub const DEFAULT_PORT: u16 = 1291;
-/// Default community.
-pub const DEFAULT_COMMUNITY: &str = "public";
+pub const DEFAULT_LIMIT_MS: u64 = DEFAULT_PROCEDURE_LIMIT_MS;
+/// The name under which the local faild is configured unless failsh is told otherwise
+/// (`failsh -l`; the seed's configurations say `failhost localhost ...`).
+pub const DEFAULT_LOCAL_HOST: &str = "localhost";
+/// Where the local host's faild is asked unless `failhost LOCAL address ...` says otherwise.
+pub const LOCAL_FAILD: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// Transport used to talk to a host's faild.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Protocol {
-    /// TCP (the default).
-    #[default]
-    Tcp,
-    /// UDP.
-    Udp,
+/// A service as `failsvc NAME create` makes it.
+fn new_service(name: &str) -> ServiceConfig {
+    ServiceConfig::new(name, DEFAULT_INTERVAL_MS)
 }
 
-impl Protocol {
-    /// The Tcl spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
+/// A host as a `failhost` or a masters or slaves list first names it.
+fn new_host(name: &str) -> HostConfig {
+    HostConfig::new(name)
+}
+
+/// A configuration before its file ran: no service, and the local host (its faild is asked
+/// for the local states) with the defaults.
+fn empty_config(local_host: &str) -> ShellConfig {
+    ShellConfig {
+        local_host: local_host.to_string(),
+        hosts: vec![new_host(local_host)],
+        services: Vec::new(),
     }
 }
 
-/// A host whose faild is polled.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostDef {
-    /// Name as used in masters/slaves lists.
-    pub name: String,
-    /// Address to contact (None: resolve the name).
-    pub address: Option<String>,
-    /// faild port.
-    pub port: u16,
-    /// Transport.
-    pub protocol: Protocol,
-    /// Community presented to the host's faild.
-    pub community: String,
+/// Where a host's faild is asked, before any name is resolved: the one rule for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaildAddress<'a> {
+    /// `failhost HOST address VALUE`: a literal address, or a name to resolve.
+    Configured(&'a str),
+    /// The local host without an address: [`LOCAL_FAILD`].
+    Local,
+    /// Another host without an address: its own name, to resolve.
+    HostName(&'a str),
 }
 
-impl HostDef {
-    /// A host with the defaults.
-    pub fn new(name: &str) -> Self {
-        HostDef {
-            name: name.to_string(),
-            address: None,
-            port: DEFAULT_PORT,
-            protocol: Protocol::Tcp,
-            community: DEFAULT_COMMUNITY.to_string(),
-        }
+/// Where `host`'s faild is asked, in a configuration whose local host is `local_host`.
+pub fn faild_address<'a>(host: &'a HostConfig, local_host: &str) -> FaildAddress<'a> {
+    match &host.configured_address {
+        Some(address) => FaildAddress::Configured(address),
+        None if host.name == local_host => FaildAddress::Local,
+        None => FaildAddress::HostName(&host.name),
     }
 }
 
-/// A service watched by failsh.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceDef {
-    /// Service name (normally its address).
-    pub name: String,
-    /// Poll interval in milliseconds.
-    pub interval_ms: u64,
-    /// Poll reply timeout (None: the interval).
-    pub timeout_ms: Option<u64>,
-    /// Consecutive failed polls before a host counts as FAIL (None: 1).
-    pub misses: Option<u32>,
-    /// Time limit of each procedure run (None: [`DEFAULT_LIMIT_MS`]); past it the
-    /// procedure is killed and counts as failed.
-    pub limit_ms: Option<u64>,
-    /// Master hosts.
-    pub masters: Vec<String>,
-    /// Slave hosts.
-    pub slaves: Vec<String>,
-    /// Procedure that starts the service.
-    pub start: Option<String>,
-    /// Procedure that stops the service.
-    pub stop: Option<String>,
-    /// Procedure that reclaims the service from an erratic slave.
-    pub reclaim: Option<String>,
-    /// Health check procedure.
-    pub check: Option<String>,
-    /// Procedure called on every state change (`failtrap`).
-    pub trap: Option<String>,
-    /// Interfaces whose carrier the service needs (`failsvc S track IF...`).
-    pub track: Vec<String>,
-    /// Kernel lifetime of its `ipaddr` addresses and faild's UP lease, in whole seconds.
-    pub lease_s: Option<u64>,
-    /// `failsvc S fence wait`: wait out a silent master's lease before taking over.
-    pub fence_wait: bool,
-    /// Where each subcommand (`create`, `start`, ..., and `trap` for `failtrap`) was last
-    /// given: file and line, for messages that name them.
-    pub at: BTreeMap<String, (String, usize)>,
+/// `FILE:LINE` of a command.
+pub type Location = (String, usize);
+
+/// Where each setting of a configuration was given: the side table of the model. A setting
+/// that is not here was left at its default. Locations are known while a file is loaded (a
+/// `failsvc` run later by a procedure records none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Locations {
+    /// Per service, per `failsvc` subcommand (`create`, `start`, `misses`, ...; `trap` for
+    /// `failtrap`): where it was last given.
+    services: BTreeMap<String, BTreeMap<String, Option<Location>>>,
+    /// The hosts the file names (`failhost`, masters and slaves lists); per `failhost` option,
+    /// where it was last given.
+    hosts: BTreeMap<String, BTreeMap<String, Option<Location>>>,
 }
 
-impl ServiceDef {
-    /// `FILE:LINE: ` of where `what` was given (else of `create`), for a message.
-    pub fn location(&self, what: &str) -> String {
-        self.at
-            .get(what)
-            .or_else(|| self.at.get("create"))
+impl Locations {
+    /// `FILE:LINE: ` of where `what` of `service` was given (else of its `create`), for the
+    /// start of a message; empty when unknown.
+    pub fn location(&self, service: &str, what: &str) -> String {
+        let given = self.services.get(service);
+        given
+            .and_then(|at| at.get(what).or_else(|| at.get("create")))
+            .and_then(Option::as_ref)
             .map_or(String::new(), |(file, line)| format!("{file}:{line}: "))
     }
-}
 
-impl ServiceDef {
-    /// A service with the defaults.
-    pub fn new(name: &str) -> Self {
-        ServiceDef {
-            name: name.to_string(),
-            interval_ms: DEFAULT_INTERVAL_MS,
-            timeout_ms: None,
-            misses: None,
-            limit_ms: None,
-            masters: Vec::new(),
-            slaves: Vec::new(),
-            start: None,
-            stop: None,
-            reclaim: None,
-            check: None,
-            trap: None,
-            track: Vec::new(),
-            lease_s: None,
-            fence_wait: false,
-            at: BTreeMap::new(),
+    /// The line where `what` of `service` was last given.
+    pub fn line(&self, service: &str, what: &str) -> Option<usize> {
+        let at = self.services.get(service)?.get(what)?.as_ref()?;
+        Some(at.1)
+    }
+
+    /// Whether the file gave `what` for `service` (else it has its default).
+    pub fn given(&self, service: &str, what: &str) -> bool {
+        self.services
+            .get(service)
+            .is_some_and(|at| at.contains_key(what))
+    }
+
+    /// Whether the file names `host` (the local host is in every configuration).
+    pub fn names_host(&self, host: &str) -> bool {
+        self.hosts.contains_key(host)
+    }
+
+    fn set_service(&mut self, service: &str, what: &str, at: Option<Location>) {
+        self.services
+            .entry(service.to_string())
+            .or_default()
+            .insert(what.to_string(), at);
+    }
+
+    fn set_host(&mut self, host: &str, option: Option<&str>, at: Option<Location>) {
+        let options = self.hosts.entry(host.to_string()).or_default();
+        if let Some(option) = option {
+            options.insert(option.to_string(), at);
         }
     }
 }
 
-/// Everything a failsh configuration defines.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FailshConfig {
-    /// Services by name.
-    pub services: BTreeMap<String, ServiceDef>,
-    /// Hosts by name.
-    pub hosts: BTreeMap<String, HostDef>,
+/// The configuration while its file runs.
+#[derive(Debug)]
+struct Model {
+    config: ShellConfig,
+    locations: Locations,
+}
+
+impl Model {
+    fn service_mut(&mut self, name: &str) -> Option<&mut ServiceConfig> {
+        self.config.services.iter_mut().find(|s| s.name == name)
+    }
+
+    /// The host named `name`, added with the defaults if new. Hosts (and services) are kept
+    /// in name order, as the core has always been given them.
+    fn host_mut(&mut self, name: &str) -> &mut HostConfig {
+        let hosts = &mut self.config.hosts;
+        let index = match hosts.binary_search_by(|h| h.name.as_str().cmp(name)) {
+            Ok(index) => index,
+            Err(index) => {
+                hosts.insert(index, new_host(name));
+                index
+            }
+        };
+        &mut hosts[index]
+    }
+
+    fn lock(model: &Mutex<Model>) -> std::sync::MutexGuard<'_, Model> {
+        model.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 const SVC_SUBCOMMANDS: &[&str] = &[
@@ -190,15 +201,15 @@ fn seconds_ms(what: &str, v: &str) -> Result<u64, Exception> {
     Ok(ms)
 }
 
-fn add_hosts(cfg: &mut FailshConfig, names: &[String]) {
-    for n in names {
-        cfg.hosts
-            .entry(n.clone())
-            .or_insert_with(|| HostDef::new(n));
+/// Hosts named in a masters or slaves list: in the configuration from now on.
+fn add_hosts(model: &mut Model, names: &[String]) {
+    for name in names {
+        model.host_mut(name);
+        model.locations.set_host(name, None, None);
     }
 }
 
-fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
+fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
     let cmd = &args[0];
     if args.len() < 3 {
         if args.len() == 2 && SVC_SUBCOMMANDS.contains(&args[1].as_str()) {
@@ -223,7 +234,7 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
             one_of(SVC_SUBCOMMANDS)
         ));
     }
-    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
+    let mut model = Model::lock(model);
     if sub == "create" {
         if !rest.is_empty() {
             return wrong_args(&format!("{cmd} serviceName create"));
@@ -233,10 +244,11 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
                 "missing service name: should be \"{cmd} serviceName {name} ...\""
             ));
         }
-        if cfg.services.contains_key(name) {
-            return err(format!("service \"{name}\" already exists"));
+        let services = &mut model.config.services;
+        match services.binary_search_by(|s| s.name.as_str().cmp(name)) {
+            Ok(_) => return err(format!("service \"{name}\" already exists")),
+            Err(index) => services.insert(index, new_service(name)),
         }
-        cfg.services.insert(name.clone(), ServiceDef::new(name));
         return Ok(name.clone());
     }
     let usage = match sub {
@@ -253,7 +265,7 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     {
         return wrong_args(&format!("{cmd} serviceName {sub} {usage}"));
     }
-    if !cfg.services.contains_key(name) {
+    if model.service_mut(name).is_none() {
         if SVC_SUBCOMMANDS.contains(&name.as_str()) {
             return err(format!(
                 "missing service name: should be \"{cmd} serviceName {name} ...\""
@@ -265,7 +277,7 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     }
     // reading a value: failsvc S masters (no argument)
     if rest.is_empty() {
-        let s = &cfg.services[name];
+        let s = service(&mut model, name);
         let v = match sub {
             "masters" => &s.masters,
             "slaves" => &s.slaves,
@@ -274,7 +286,7 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
         return Ok(make_list(v));
     }
     if sub == "track" {
-        return track(&mut cfg, name, rest);
+        return track(&mut model, name, rest);
     }
     let v = &rest[0];
     match sub {
@@ -287,9 +299,7 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
                     ))
                 }
             };
-            if let Some(s) = cfg.services.get_mut(name) {
-                s.lease_s = Some(seconds);
-            }
+            service(&mut model, name).lease_ms = Some(seconds * 1000);
         }
         "fence" => {
             let wait = match v.as_str() {
@@ -297,28 +307,11 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
                 "none" => false,
                 _ => return err(format!("bad fence \"{v}\": must be wait or none")),
             };
-            if let Some(s) = cfg.services.get_mut(name) {
-                s.fence_wait = wait;
-            }
+            service(&mut model, name).fence_wait = wait;
         }
-        "interval" => {
-            let ms = seconds_ms("interval", v)?;
-            if let Some(s) = cfg.services.get_mut(name) {
-                s.interval_ms = ms;
-            }
-        }
-        "timeout" => {
-            let ms = seconds_ms("timeout", v)?;
-            if let Some(s) = cfg.services.get_mut(name) {
-                s.timeout_ms = Some(ms);
-            }
-        }
-        "limit" => {
-            let ms = seconds_ms("limit", v)?;
-            if let Some(s) = cfg.services.get_mut(name) {
-                s.limit_ms = Some(ms);
-            }
-        }
+        "interval" => service(&mut model, name).interval_ms = seconds_ms("interval", v)?,
+        "timeout" => service(&mut model, name).timeout_ms = Some(seconds_ms("timeout", v)?),
+        "limit" => service(&mut model, name).procedure_limit_ms = seconds_ms("limit", v)?,
         "misses" => {
             let m = match v.trim().parse::<u32>() {
                 Ok(m) if m >= 1 => m,
@@ -328,17 +321,15 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
                     ))
                 }
             };
-            if let Some(s) = cfg.services.get_mut(name) {
-                s.misses = Some(m);
-            }
+            service(&mut model, name).misses = m;
         }
         "masters" | "slaves" => {
             let hosts = parse_list(v).map_err(TclError::new)?;
             if let Some(h) = hosts.iter().find(|h| h.is_empty()) {
                 return err(format!("bad host name \"{h}\" in {sub} list"));
             }
-            add_hosts(&mut cfg, &hosts);
-            let s = cfg.services.get_mut(name).expect("checked above");
+            add_hosts(&mut model, &hosts);
+            let s = service(&mut model, name);
             if sub == "masters" {
                 s.masters = hosts;
             } else {
@@ -351,22 +342,26 @@ fn failsvc(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
                     "bad {sub} procedure \"\": must be a procedure name"
                 ));
             }
-            let s = cfg.services.get_mut(name).expect("checked above");
-            let slot = match sub {
-                "start" => &mut s.start,
-                "stop" => &mut s.stop,
-                "reclaim" => &mut s.reclaim,
-                _ => &mut s.check,
-            };
-            *slot = Some(v.clone());
+            let procedures = &mut service(&mut model, name).procedures;
+            match sub {
+                "start" => procedures.start = v.clone(),
+                "stop" => procedures.stop = v.clone(),
+                "reclaim" => procedures.reclaim = Some(v.clone()),
+                _ => procedures.check = Some(v.clone()),
+            }
         }
     }
     Ok(v.clone())
 }
 
+/// The service `name`, which the caller found.
+fn service<'a>(model: &'a mut Model, name: &str) -> &'a mut ServiceConfig {
+    model.service_mut(name).expect("checked by the caller")
+}
+
 /// `failsvc S track IF ...` (or one list of interfaces): interfaces whose carrier the service
 /// needs. failsh watches them through rtnetlink, which exists on Linux only.
-fn track(cfg: &mut FailshConfig, name: &str, args: &[String]) -> TclResult {
+fn track(model: &mut Model, name: &str, args: &[String]) -> TclResult {
     let mut interfaces = Vec::new();
     for arg in args {
         interfaces.extend(parse_list(arg).map_err(TclError::new)?);
@@ -389,7 +384,7 @@ fn track(cfg: &mut FailshConfig, name: &str, args: &[String]) -> TclResult {
     if interfaces.is_empty() {
         return err("track needs at least one interface");
     }
-    let s = cfg.services.get_mut(name).expect("checked by the caller");
+    let s = service(model, name);
     for interface in interfaces {
         if !s.track.contains(&interface) {
             s.track.push(interface);
@@ -400,7 +395,7 @@ fn track(cfg: &mut FailshConfig, name: &str, args: &[String]) -> TclResult {
 
 const HOST_OPTIONS: &[&str] = &["address", "community", "port", "protocol"];
 
-fn failhost(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
+fn failhost(model: &Mutex<Model>, args: &[String]) -> TclResult {
     let cmd = &args[0];
     if args.len() != 4 {
         if args.len() == 3 && HOST_OPTIONS.contains(&args[1].as_str()) {
@@ -418,11 +413,9 @@ fn failhost(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
             one_of(HOST_OPTIONS)
         ));
     }
-    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
-    let h = cfg
-        .hosts
-        .entry(name.clone())
-        .or_insert_with(|| HostDef::new(name));
+    let mut model = Model::lock(model);
+    model.locations.set_host(name, None, None);
+    let h = model.host_mut(name);
     match opt {
         "address" => {
             if v.trim().is_empty() || v.contains(char::is_whitespace) {
@@ -430,7 +423,7 @@ fn failhost(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
                     "bad address \"{v}\": must be a host name or an IP address"
                 ));
             }
-            h.address = Some(v.clone());
+            h.configured_address = Some(v.clone());
         }
         "port" => match v.trim().parse::<u16>() {
             Ok(p) if p >= 1 => h.port = p,
@@ -457,30 +450,39 @@ fn failhost(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
     Ok(v.clone())
 }
 
-fn failtrap(cfg: &Mutex<FailshConfig>, args: &[String]) -> TclResult {
+fn failtrap(model: &Mutex<Model>, args: &[String]) -> TclResult {
     if args.len() != 3 {
         return wrong_args(&format!("{} serviceName procName", args[0]));
     }
-    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(s) = cfg.services.get_mut(&args[1]) else {
+    let mut model = Model::lock(model);
+    let Some(s) = model.service_mut(&args[1]) else {
         return err(format!(
             "no service \"{}\": create it first with \"failsvc {} create\"",
             args[1], args[1]
         ));
     };
-    s.trap = Some(args[2].clone());
+    s.procedures.trap = Some(args[2].clone());
     Ok(args[2].clone())
 }
 
 /// Records where `what` of `service` was given, so that a later check can name the line.
-fn remember(cfg: &Mutex<FailshConfig>, interp: &Interp, service: &str, what: Option<&str>) {
-    let (Some(what), Some(location)) = (what, interp.current_location()) else {
+fn remember(model: &Mutex<Model>, interp: &Interp, service: &str, what: Option<&str>) {
+    let Some(what) = what else {
         return;
     };
-    let mut cfg = cfg.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(s) = cfg.services.get_mut(service) {
-        s.at.insert(what.to_string(), location);
+    let mut model = Model::lock(model);
+    if model.service_mut(service).is_some() {
+        let at = interp.current_location();
+        model.locations.set_service(service, what, at);
     }
+}
+
+/// Records where option `option` of `host` was given.
+fn remember_host(model: &Mutex<Model>, interp: &Interp, host: &str, option: &str) {
+    let at = interp.current_location();
+    Model::lock(model)
+        .locations
+        .set_host(host, Some(option), at);
 }
 
 /// `FILE:LINE: message` for an error while a configuration loads (the innermost file of
@@ -510,99 +512,120 @@ pub fn located(error: &TclError, file: &str) -> String {
     format!("{prefix}{}\n{trace}", error.message)
 }
 
-/// Register `failsvc`, `failhost` and `failtrap` in `interp`, recording into `cfg`.
-pub fn register_commands(interp: &mut Interp, cfg: Arc<Mutex<FailshConfig>>) {
-    let c = cfg.clone();
+/// Register `failsvc`, `failhost` and `failtrap` in `interp`, building into `model`.
+fn register_commands(interp: &mut Interp, model: Arc<Mutex<Model>>) {
+    let m = model.clone();
     interp.register(
         "failsvc",
         Arc::new(move |it: &mut Interp, a: &[String]| {
-            let result = failsvc(&c, a)?;
-            remember(&c, it, &a[1], a.get(2).map(String::as_str));
+            let result = failsvc(&m, a)?;
+            remember(&m, it, &a[1], a.get(2).map(String::as_str));
             Ok(result)
         }),
     );
-    let c = cfg.clone();
+    let m = model.clone();
     interp.register(
         "failhost",
-        Arc::new(move |_it: &mut Interp, a: &[String]| failhost(&c, a)),
+        Arc::new(move |it: &mut Interp, a: &[String]| {
+            let result = failhost(&m, a)?;
+            remember_host(&m, it, &a[1], &a[2]);
+            Ok(result)
+        }),
     );
     interp.register(
         "failtrap",
         Arc::new(move |it: &mut Interp, a: &[String]| {
-            let result = failtrap(&cfg, a)?;
-            remember(&cfg, it, &a[1], Some("trap"));
+            let result = failtrap(&model, a)?;
+            remember(&model, it, &a[1], Some("trap"));
             Ok(result)
         }),
     );
 }
 
-/// A loaded configuration: the model and the interpreter that holds its
-/// procedures (failsh calls them with [`Interp::call_proc`]).
+/// A loaded configuration: the model, where its settings were given, and the interpreter
+/// that holds its procedures (failsh calls them with [`Interp::call_proc`]).
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
-    /// The services and hosts.
-    pub config: FailshConfig,
+    /// The services and hosts with every default applied; no address resolved yet.
+    pub config: ShellConfig,
+    /// Where each setting was given.
+    pub locations: Locations,
     /// The interpreter after evaluating the file.
     pub interp: Interp,
 }
 
-/// Load a configuration from text; `file` names it in error traces.
-/// `setup` may register further host commands (e.g. `grarp`) first.
+/// Load a configuration from text; `file` names it in error traces, `local_host` is the name
+/// under which the local faild is configured. `setup` may register further host commands
+/// (e.g. `grarp`) first.
 pub fn load_str_with(
     text: &str,
     file: &str,
+    local_host: &str,
     setup: impl FnOnce(&mut Interp),
 ) -> Result<LoadedConfig, TclError> {
-    let cfg = Arc::new(Mutex::new(FailshConfig::default()));
+    let model = Arc::new(Mutex::new(Model {
+        config: empty_config(local_host),
+        locations: Locations::default(),
+    }));
     let mut interp = Interp::new();
-    register_commands(&mut interp, cfg.clone());
+    register_commands(&mut interp, model.clone());
     setup(&mut interp);
     interp.eval_source(text, file)?;
-    let config = cfg.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(LoadedConfig { config, interp })
+    let model = Model::lock(&model);
+    Ok(LoadedConfig {
+        config: model.config.clone(),
+        locations: model.locations.clone(),
+        interp,
+    })
 }
 
 /// Load a configuration from text.
-pub fn load_str(text: &str, file: &str) -> Result<LoadedConfig, TclError> {
-    load_str_with(text, file, |_| {})
+pub fn load_str(text: &str, file: &str, local_host: &str) -> Result<LoadedConfig, TclError> {
+    load_str_with(text, file, local_host, |_| {})
 }
 
 /// Load a configuration file.
-pub fn load_file(path: &Path) -> Result<LoadedConfig, TclError> {
-    load_file_with(path, |_| {})
+pub fn load_file(path: &Path, local_host: &str) -> Result<LoadedConfig, TclError> {
+    load_file_with(path, local_host, |_| {})
 }
 
 /// Load a configuration file; `setup` may register further host commands
 /// (failsh registers `grarp`) before the file runs.
 pub fn load_file_with(
     path: &Path,
+    local_host: &str,
     setup: impl FnOnce(&mut Interp),
 ) -> Result<LoadedConfig, TclError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| TclError::new(format!("couldn't read file \"{}\": {e}", path.display())))?;
-    load_str_with(&text, &path.display().to_string(), setup)
+    load_str_with(&text, &path.display().to_string(), local_host, setup)
 }
 
 /// Problems that make a loaded configuration unusable: services without
-/// start/stop procedures, or naming procedures that are not defined.
+/// start/stop procedures, or naming procedures that are not defined. (The core's own rules,
+/// [`ShellConfig::validate`], are checked after these.)
 pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
+    let at = &loaded.locations;
     let mut errs = Vec::new();
-    for (name, s) in &loaded.config.services {
+    for s in &loaded.config.services {
+        let name = &s.name;
+        let p = &s.procedures;
+        let named = |n: &String| Some(n.clone()).filter(|n| !n.is_empty());
         for (what, p, required) in [
-            ("start", &s.start, true),
-            ("stop", &s.stop, true),
-            ("reclaim", &s.reclaim, false),
-            ("check", &s.check, false),
-            ("trap", &s.trap, false),
+            ("start", named(&p.start), true),
+            ("stop", named(&p.stop), true),
+            ("reclaim", p.reclaim.clone(), false),
+            ("check", p.check.clone(), false),
+            ("trap", p.trap.clone(), false),
         ] {
             match p {
                 None if required => errs.push(format!(
                     "{}service \"{name}\" has no {what} procedure (failsvc {name} {what} procName)",
-                    s.location("create")
+                    at.location(name, "create")
                 )),
-                Some(p) if !loaded.interp.has_command(p) => errs.push(format!(
+                Some(p) if !loaded.interp.has_command(&p) => errs.push(format!(
                     "{}service \"{name}\": {what} procedure \"{p}\" is not defined",
-                    s.location(what)
+                    at.location(name, what)
                 )),
                 _ => {}
             }
@@ -611,17 +634,17 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
             // The later of the two lists is the one that made the clash.
             let later = ["masters", "slaves"]
                 .into_iter()
-                .max_by_key(|w| s.at.get(*w).map(|(_, line)| *line))
+                .max_by_key(|w| at.line(name, w))
                 .unwrap_or("slaves");
             errs.push(format!(
                 "{}service \"{name}\": host \"{h}\" is both a master and a slave",
-                s.location(later)
+                at.location(name, later)
             ));
         }
-        if s.fence_wait && s.lease_s.is_none() {
+        if s.fence_wait && s.lease_ms.is_none() {
             errs.push(format!(
                 "{}service \"{name}\": fence wait needs a lease (failsvc {name} lease SECONDS): it waits the master's lease out",
-                s.location("fence")
+                at.location(name, "fence")
             ));
         }
     }
@@ -632,27 +655,30 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
 /// have (yet), a lease whose procedures never add an address with `ipaddr`. `failsh -t`
 /// prints them; the daemon logs them.
 pub fn warnings(loaded: &LoadedConfig) -> Vec<String> {
+    let at = &loaded.locations;
     let mut warnings = Vec::new();
-    for (name, s) in &loaded.config.services {
+    for s in &loaded.config.services {
+        let name = &s.name;
         for interface in &s.track {
             if cfg!(target_os = "linux") && !Path::new("/sys/class/net").join(interface).exists() {
                 warnings.push(format!(
                     "{}warning: service \"{name}\": tracked interface \"{interface}\" does not exist on this host: the service counts as FAIL here until it appears with its carrier",
-                    s.location("track")
+                    at.location(name, "track")
                 ));
             }
         }
-        if s.lease_s.is_some() {
-            let procedures = [&s.start, &s.reclaim, &s.stop];
-            let calls_ipaddr = procedures
-                .iter()
-                .filter_map(|p| p.as_deref())
+        if let Some(lease_ms) = s.lease_ms {
+            let p = &s.procedures;
+            let calls_ipaddr = [Some(&p.start), p.reclaim.as_ref(), Some(&p.stop)]
+                .into_iter()
+                .flatten()
+                .filter(|p| !p.is_empty())
                 .any(|p| calls_command(&loaded.interp, p, "ipaddr"));
             if !calls_ipaddr {
                 warnings.push(format!(
                     "{}warning: service \"{name}\": lease {}: its procedures never call ipaddr, so no address gets a kernel lifetime (only faild's UP record has a lease); add addresses with `ipaddr add`",
-                    s.location("lease"),
-                    s.lease_s.unwrap_or(0)
+                    at.location(name, "lease"),
+                    lease_ms / 1000
                 ));
             }
         }
@@ -700,10 +726,15 @@ fn secs(ms: u64) -> String {
     }
 }
 
-/// Describe a configuration for operators (communities are masked as `***`).
-pub fn describe(cfg: &FailshConfig) -> String {
+/// Describe a configuration for operators (communities are masked as `***`): its services,
+/// and the hosts the file names. A setting the file did not give is marked as a default.
+pub fn describe(config: &ShellConfig, locations: &Locations) -> String {
     let mut o = String::new();
-    let opt = |p: &Option<String>| p.clone().unwrap_or_else(|| "-".into());
+    let opt = |p: Option<&String>| {
+        p.filter(|p| !p.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "-".into())
+    };
     let hosts = |v: &[String]| {
         if v.is_empty() {
             "(none)".to_string()
@@ -711,7 +742,8 @@ pub fn describe(cfg: &FailshConfig) -> String {
             v.join(" ")
         }
     };
-    for s in cfg.services.values() {
+    for s in &config.services {
+        let given = |what: &str| locations.given(&s.name, what);
         let _ = writeln!(
             o,
             "service {}: interval {}, timeout {}, misses {}, limit {}",
@@ -720,16 +752,20 @@ pub fn describe(cfg: &FailshConfig) -> String {
             s.timeout_ms
                 .map(secs)
                 .unwrap_or_else(|| format!("{} (interval)", secs(s.interval_ms))),
-            s.misses
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "1 (default)".into()),
-            s.limit_ms
-                .map(secs)
-                .unwrap_or_else(|| format!("{} (default)", secs(DEFAULT_LIMIT_MS))),
+            if given("misses") {
+                s.misses.to_string()
+            } else {
+                format!("{} (default)", s.misses)
+            },
+            if given("limit") {
+                secs(s.procedure_limit_ms)
+            } else {
+                format!("{} (default)", secs(s.procedure_limit_ms))
+            },
         );
         let _ = writeln!(o, "  masters: {}", hosts(&s.masters));
         let _ = writeln!(o, "  slaves: {}", hosts(&s.slaves));
-        if !s.track.is_empty() || s.lease_s.is_some() || s.fence_wait {
+        if !s.track.is_empty() || s.lease_ms.is_some() || s.fence_wait {
             let _ = writeln!(
                 o,
                 "  track: {}; lease: {}; fence: {}",
@@ -738,49 +774,58 @@ pub fn describe(cfg: &FailshConfig) -> String {
                 } else {
                     s.track.join(" ")
                 },
-                s.lease_s.map_or("(none)".to_string(), |l| format!("{l}s")),
+                s.lease_ms
+                    .map_or("(none)".to_string(), |ms| format!("{}s", ms / 1000)),
                 if s.fence_wait { "wait" } else { "none" }
             );
         }
+        let p = &s.procedures;
         let _ = writeln!(
             o,
             "  procedures: start {}, stop {}, reclaim {}, check {}, trap {}",
-            opt(&s.start),
-            opt(&s.stop),
-            opt(&s.reclaim),
-            opt(&s.check),
-            opt(&s.trap)
+            opt(Some(&p.start)),
+            opt(Some(&p.stop)),
+            opt(p.reclaim.as_ref()),
+            opt(p.check.as_ref()),
+            opt(p.trap.as_ref())
         );
     }
-    for h in cfg.hosts.values() {
+    // The local host is in every configuration; it is described when the file names it.
+    for h in config
+        .hosts
+        .iter()
+        .filter(|h| locations.names_host(&h.name))
+    {
         let _ = writeln!(
             o,
             "host {}: address {}, port {}, protocol {}, community ***",
             h.name,
-            h.address.as_deref().unwrap_or("(name)"),
+            h.configured_address.as_deref().unwrap_or("(name)"),
             h.port,
-            h.protocol.as_str()
+            h.protocol
         );
     }
     o
 }
 
-/// What `failsh -t -f FILE` does: load and validate. Ok: the description to
-/// print. Err: the error texts (Tcl traces with file and line).
-pub fn check_file(path: &Path) -> Result<(LoadedConfig, String), Vec<String>> {
-    check_file_with(path, |_| {})
+/// Load and validate (without the core's rules and failsh's own commands: `failsh -t` is
+/// `crate::failsh::load::check`). Ok: the description to print. Err: the error texts (Tcl
+/// traces with file and line).
+pub fn check_file(path: &Path, local_host: &str) -> Result<(LoadedConfig, String), Vec<String>> {
+    check_file_with(path, local_host, |_| {})
 }
 
 /// [`check_file`] with further host commands registered by `setup` first.
 pub fn check_file_with(
     path: &Path,
+    local_host: &str,
     setup: impl FnOnce(&mut Interp),
 ) -> Result<(LoadedConfig, String), Vec<String>> {
-    let loaded = load_file_with(path, setup).map_err(|e| vec![e.info])?;
+    let loaded = load_file_with(path, local_host, setup).map_err(|e| vec![e.info])?;
     let errs = validate(&loaded);
     if !errs.is_empty() {
         return Err(errs);
     }
-    let d = describe(&loaded.config);
+    let d = describe(&loaded.config, &loaded.locations);
     Ok((loaded, d))
 }

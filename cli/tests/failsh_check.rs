@@ -134,23 +134,32 @@ fn an_explicit_address_is_used_without_the_resolver() {
 }
 
 #[test]
+fn addresses_are_resolved_in_one_place_and_nothing_else_changes() {
+    // Literal addresses only: no query may leave the machine in a test.
+    let text = "proc up {} { return UP }\nfailsvc S create\nfailsvc S start up\nfailsvc S stop up\nfailsvc S slaves macbeth\nfailhost macbeth address 127.0.0.2\nfailhost localhost address 127.0.0.5\nfailhost localhost port 4001\n";
+    let loaded = load_str(text, "x.tcl", "localhost").unwrap();
+    let mut resolved = loaded.config.clone();
+    load::resolve_addresses(&mut resolved).unwrap();
+    let address = |name: &str| resolved.host(name).unwrap().address.unwrap().to_string();
+    assert_eq!(address("macbeth"), "127.0.0.2:1291");
+    assert_eq!(address("localhost"), "127.0.0.5:4001");
+    for host in &mut resolved.hosts {
+        host.address = None;
+    }
+    assert_eq!(resolved, loaded.config);
+}
+
+#[test]
 fn limit_is_parsed_and_reaches_the_core() {
     let text = "proc up {} { return UP }\nfailsvc S create\nfailsvc S start up\nfailsvc S stop up\nfailsvc S limit 2.5\nfailsvc T create\nfailsvc T start up\nfailsvc T stop up\n";
-    let loaded = load_str(text, "x.tcl").unwrap();
-    assert_eq!(loaded.config.services["S"].limit_ms, Some(2500));
-    assert_eq!(loaded.config.services["T"].limit_ms, None);
-    let core = load::to_core(&loaded.config, "localhost").unwrap();
-    let limit = |name: &str| {
-        core.services
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap()
-            .procedure_limit_ms
-    };
+    // The loaded configuration is the core's: the default is applied when the file is read.
+    let loaded = load_str(text, "x.tcl", "localhost").unwrap();
+    let limit = |name: &str| loaded.config.service(name).unwrap().procedure_limit_ms;
     assert_eq!(limit("S"), 2500);
     assert_eq!(limit("T"), DEFAULT_LIMIT_MS);
     assert_eq!(DEFAULT_LIMIT_MS, 30_000);
-    let d = failover_cli::config::describe(&loaded.config);
+    assert!(loaded.locations.given("S", "limit") && !loaded.locations.given("T", "limit"));
+    let d = failover_cli::config::describe(&loaded.config, &loaded.locations);
     assert!(d.contains("misses 1 (default), limit 2.5s\n"), "{d}");
 }
 
@@ -175,7 +184,7 @@ fn bad_limits_are_errors_word_for_word() {
         ),
     ] {
         let text = format!("failsvc S create\nfailsvc S limit {value}\n");
-        let e = load_str(&text, "x.tcl").unwrap_err();
+        let e = load_str(&text, "x.tcl", "localhost").unwrap_err();
         assert_eq!(e.message, message);
         assert_eq!(
             e.info,
@@ -184,7 +193,7 @@ fn bad_limits_are_errors_word_for_word() {
             )
         );
     }
-    let e = load_str("failsvc S create\nfailsvc S limit\n", "x.tcl").unwrap_err();
+    let e = load_str("failsvc S create\nfailsvc S limit\n", "x.tcl", "localhost").unwrap_err();
     assert_eq!(
         e.message,
         "wrong # args: should be \"failsvc serviceName limit seconds\""
@@ -426,10 +435,10 @@ fn failsh_t_refuses_file_writes_and_exit() {
 #[test]
 fn exit_stops_loading_and_is_an_error_in_a_procedure() {
     let text = "proc startservice {} {\n    exit 3\n}\nproc stopservice {} {\n    return FAIL\n}\nfailsvc S create\nfailsvc S start startservice\nfailsvc S stop stopservice\nexit 0\nfailsvc T create\n";
-    let mut loaded = load_str(text, "x.tcl").unwrap();
-    assert!(loaded.config.services.contains_key("S"));
+    let mut loaded = load_str(text, "x.tcl", "localhost").unwrap();
+    assert!(loaded.config.service("S").is_some());
     assert!(
-        !loaded.config.services.contains_key("T"),
+        loaded.config.service("T").is_none(),
         "loading stops at exit 0"
     );
     // in a procedure failsh runs, exit is an error, not the end of failsh
@@ -440,7 +449,7 @@ fn exit_stops_loading_and_is_an_error_in_a_procedure() {
         "{}",
         e.message
     );
-    let e = load_str("exit 2\n", "x.tcl").unwrap_err();
+    let e = load_str("exit 2\n", "x.tcl", "localhost").unwrap_err();
     assert_eq!(e.exit_code(), Some(2));
 }
 

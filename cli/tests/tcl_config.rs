@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use failover_cli::config::{
-    check_file, load_file, load_str, validate, FailshConfig, HostDef, Protocol, ServiceDef,
+    check_file, describe, faild_address, load_file, load_str, validate, FaildAddress,
+    DEFAULT_INTERVAL_MS,
 };
+use failover_core::shell::{HostConfig, ProcedureNames, ServiceConfig, ShellConfig};
+use failover_core::wire::Protocol;
 use failover_tcl::Interp;
 
 fn example(name: &str) -> PathBuf {
@@ -24,43 +27,45 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 #[test]
 fn lukretia_loads_as_the_seed_describes() {
-    let loaded = load_file(&example("lukretia.tcl")).unwrap();
-    let mut expected = FailshConfig::default();
-    let mut s = ServiceDef::new("198.18.0.50");
-    s.interval_ms = 5000;
-    s.start = Some("startservice".into());
-    s.stop = Some("stopservice".into());
-    s.reclaim = Some("reclaimservice".into());
+    let loaded = load_file(&example("lukretia.tcl"), "localhost").unwrap();
+    // The file gives the core's configuration directly, with every default applied.
+    let mut s = ServiceConfig::new("198.18.0.50", 5000);
+    s.procedures = ProcedureNames {
+        start: "startservice".into(),
+        stop: "stopservice".into(),
+        reclaim: Some("reclaimservice".into()),
+        check: None,
+        trap: None,
+    };
     s.slaves = vec!["macbeth".into()];
-    expected.services.insert(s.name.clone(), s);
-    let mut m = HostDef::new("macbeth");
-    m.community = "public".into();
-    expected.hosts.insert("macbeth".into(), m);
-    let mut l = HostDef::new("localhost");
+    let mut l = HostConfig::new("localhost");
     l.community = "genesis".into();
-    expected.hosts.insert("localhost".into(), l);
-    // Where each line was given is kept for messages; compared apart.
-    let mut config = loaded.config.clone();
-    let at = std::mem::take(&mut config.services.get_mut("198.18.0.50").unwrap().at);
-    assert_eq!(config, expected);
-    let line = |what: &str| at.get(what).map(|(_, line)| *line);
+    let expected = ShellConfig {
+        local_host: "localhost".into(),
+        hosts: vec![l, HostConfig::new("macbeth")],
+        services: vec![s],
+    };
+    assert_eq!(loaded.config, expected);
+    // Where each line was given is kept beside it, for messages.
+    let line = |what: &str| loaded.locations.line("198.18.0.50", what);
     assert_eq!((line("create"), line("slaves")), (Some(22), Some(27)));
     assert!(validate(&loaded).is_empty());
 }
 
 #[test]
 fn macbeth_loads_with_lukretia_as_master() {
-    let loaded = load_file(&example("macbeth.tcl")).unwrap();
-    let s = &loaded.config.services["198.18.0.50"];
+    let loaded = load_file(&example("macbeth.tcl"), "localhost").unwrap();
+    let s = loaded.config.service("198.18.0.50").unwrap();
     assert_eq!(s.masters, vec!["lukretia".to_string()]);
     assert!(s.slaves.is_empty());
-    assert_eq!(loaded.config.hosts["lukretia"].protocol, Protocol::Tcp);
-    assert_eq!(loaded.config.hosts["lukretia"].port, 1291);
+    let lukretia = loaded.config.host("lukretia").unwrap();
+    assert_eq!(lukretia.protocol, Protocol::Tcp);
+    assert_eq!(lukretia.port, 1291);
 }
 
 #[test]
 fn check_file_describes_services_and_masks_communities() {
-    let (_, d) = check_file(&example("lukretia.tcl")).unwrap();
+    let (_, d) = check_file(&example("lukretia.tcl"), "localhost").unwrap();
     assert!(d.contains("service 198.18.0.50: interval 5s"), "{d}");
     assert!(d.contains("  slaves: macbeth"), "{d}");
     assert!(
@@ -100,7 +105,7 @@ fn with_real_script(example_name: &str, tag: &str) -> (PathBuf, PathBuf) {
 fn calling_the_start_procedure_runs_the_real_command_and_returns_up() {
     for (name, stop_state) in [("lukretia.tcl", "FAIL"), ("macbeth.tcl", "RECOVER")] {
         let (cfg, marker) = with_real_script(name, name);
-        let mut loaded = load_file(&cfg).unwrap();
+        let mut loaded = load_file(&cfg, "localhost").unwrap();
         assert_eq!(loaded.interp.call_proc("startservice", &[]).unwrap(), "UP");
         assert_eq!(std::fs::read_to_string(&marker).unwrap(), "up\n");
         assert_eq!(
@@ -121,7 +126,7 @@ fn calling_the_start_procedure_runs_the_real_command_and_returns_up() {
 #[test]
 fn a_cloned_interpreter_runs_a_procedure_in_a_worker_thread() {
     let (cfg, marker) = with_real_script("lukretia.tcl", "thread");
-    let loaded = load_file(&cfg).unwrap();
+    let loaded = load_file(&cfg, "localhost").unwrap();
     let mut worker = loaded.interp.clone();
     let h = std::thread::spawn(move || worker.call_proc("startservice", &[]));
     assert_eq!(h.join().unwrap().unwrap(), "UP");
@@ -134,7 +139,7 @@ fn a_cloned_interpreter_runs_a_procedure_in_a_worker_thread() {
 fn missing_or_undefined_procedures_are_reported_by_check() {
     let text =
         "failsvc S create\nfailsvc S start nosuchproc\nfailsvc S slaves b\nfailhost ghost port 1\n";
-    let loaded = load_str(text, "x.tcl").unwrap();
+    let loaded = load_str(text, "x.tcl", "localhost").unwrap();
     assert_eq!(
         validate(&loaded),
         vec![
@@ -147,19 +152,91 @@ fn missing_or_undefined_procedures_are_reported_by_check() {
 #[test]
 fn fractional_intervals_timeouts_and_misses() {
     let text = "proc up {} {return UP}\nproc down {} {return FAIL}\nfailsvc S create\nfailsvc S interval 0.02\nfailsvc S timeout 0.015\nfailsvc S misses 3\nfailsvc S start up\nfailsvc S stop down\nfailsvc S masters {a b}\nfailhost a protocol udp\nfailhost a address 198.18.0.1\nproc trap {s o n} {}\nfailtrap S trap\nfailsvc S check up\n";
-    let loaded = load_str(text, "x.tcl").unwrap();
-    let s = &loaded.config.services["S"];
+    let loaded = load_str(text, "x.tcl", "localhost").unwrap();
+    let s = loaded.config.service("S").unwrap();
     assert_eq!(s.interval_ms, 20);
     assert_eq!(s.timeout_ms, Some(15));
-    assert_eq!(s.misses, Some(3));
+    assert_eq!(s.misses, 3);
     assert_eq!(s.masters, vec!["a".to_string(), "b".to_string()]);
-    assert_eq!(s.trap.as_deref(), Some("trap"));
-    assert_eq!(s.check.as_deref(), Some("up"));
-    assert_eq!(loaded.config.hosts["a"].protocol, Protocol::Udp);
-    assert_eq!(
-        loaded.config.hosts["a"].address.as_deref(),
-        Some("198.18.0.1")
-    );
-    assert_eq!(loaded.config.hosts["b"], HostDef::new("b"));
+    assert_eq!(s.procedures.trap.as_deref(), Some("trap"));
+    assert_eq!(s.procedures.check.as_deref(), Some("up"));
+    assert!(s.has_check() && !s.has_reclaim());
+    let a = loaded.config.host("a").unwrap();
+    assert_eq!(a.protocol, Protocol::Udp);
+    // As written; failsh resolves it when it starts.
+    assert_eq!(a.configured_address.as_deref(), Some("198.18.0.1"));
+    assert_eq!(a.address, None);
+    assert_eq!(loaded.config.host("b"), Some(&HostConfig::new("b")));
     assert!(validate(&loaded).is_empty());
+}
+
+#[test]
+fn defaults_are_applied_when_the_file_is_read_and_the_local_host_is_always_there() {
+    let loaded = load_str("failsvc S create\n", "x.tcl", "lukretia").unwrap();
+    assert_eq!(
+        loaded.config,
+        ShellConfig {
+            local_host: "lukretia".into(),
+            hosts: vec![HostConfig::new("lukretia")],
+            services: vec![ServiceConfig::new("S", DEFAULT_INTERVAL_MS)],
+        }
+    );
+    let s = &loaded.config.services[0];
+    assert_eq!(
+        (
+            s.interval_ms,
+            s.timeout_ms(),
+            s.misses,
+            s.procedure_limit_ms
+        ),
+        (5000, 5000, 1, 30_000)
+    );
+    let h = &loaded.config.hosts[0];
+    assert_eq!(
+        (h.protocol, h.port, h.community.as_str()),
+        (Protocol::Tcp, 1291, "public")
+    );
+    assert_eq!(faild_address(h, "lukretia"), FaildAddress::Local);
+    // The local host is described only when the file names it; defaults say so.
+    let d = describe(&loaded.config, &loaded.locations);
+    assert!(!d.contains("host lukretia"), "{d}");
+    assert!(d.contains("misses 1 (default), limit 30s (default)"), "{d}");
+
+    let text = "failsvc S create\nfailsvc S misses 1\nfailsvc S limit 30\nfailsvc S slaves macbeth\nfailhost lukretia address 127.0.0.3\n";
+    let loaded = load_str(text, "x.tcl", "lukretia").unwrap();
+    let d = describe(&loaded.config, &loaded.locations);
+    assert!(d.contains("misses 1, limit 30s\n"), "{d}");
+    assert!(
+        d.contains("host lukretia: address 127.0.0.3, port 1291, protocol tcp, community ***"),
+        "{d}"
+    );
+    assert!(
+        d.contains("host macbeth: address (name), port 1291, protocol tcp, community ***"),
+        "{d}"
+    );
+    let host = |name: &str| loaded.config.host(name).unwrap();
+    assert_eq!(
+        faild_address(host("lukretia"), "lukretia"),
+        FaildAddress::Configured("127.0.0.3")
+    );
+    assert_eq!(
+        faild_address(host("macbeth"), "lukretia"),
+        FaildAddress::HostName("macbeth")
+    );
+    // Hosts and services are kept in name order, whatever the order of the file.
+    let loaded = load_str(
+        "failsvc T create\nfailsvc S create\nfailsvc S slaves {z a}\n",
+        "x.tcl",
+        "m",
+    )
+    .unwrap();
+    let names = |v: Vec<&String>| v.into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(loaded.config.services.iter().map(|s| &s.name).collect()),
+        ["S", "T"]
+    );
+    assert_eq!(
+        names(loaded.config.hosts.iter().map(|h| &h.name).collect()),
+        ["a", "m", "z"]
+    );
 }

@@ -7,7 +7,7 @@ use failover_cli::config::load_str;
 use failover_tcl::TclError;
 
 fn fail(text: &str) -> TclError {
-    match load_str(text, "x.tcl") {
+    match load_str(text, "x.tcl", "localhost") {
         Ok(_) => panic!("configuration unexpectedly loaded:\n{text}"),
         Err(e) => e,
     }

@@ -6,7 +6,7 @@
 //! 1,000,000 events per second; an event is one input handed to a Shell or a Store.
 
 use failover_core::harness::{Harness, COMMUNITY};
-use failover_core::shell::{HostConfig, Protocol, ServiceConfig, ShellConfig};
+use failover_core::shell::{HostConfig, ProcedureNames, Protocol, ServiceConfig, ShellConfig};
 use failover_core::state::State;
 use failover_core::store::ServiceRecord;
 use failover_core::time::Time;
@@ -18,6 +18,7 @@ fn host(name: &str) -> HostConfig {
         community: COMMUNITY.into(),
         protocol: Protocol::Udp,
         address: "198.18.0.1:1291".parse().ok(),
+        ..HostConfig::new(name)
     }
 }
 
@@ -40,7 +41,10 @@ fn group(services: usize, interval_ms: u64, with_slave_shell: bool) -> Harness {
             .map(|n| ServiceConfig {
                 masters: masters.iter().map(|s| s.to_string()).collect(),
                 slaves: slaves.iter().map(|s| s.to_string()).collect(),
-                has_reclaim: true,
+                procedures: ProcedureNames {
+                    reclaim: Some("reclaimservice".into()),
+                    ..ProcedureNames::default()
+                },
                 ..ServiceConfig::new(n, interval_ms)
             })
             .collect(),

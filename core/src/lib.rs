@@ -27,8 +27,8 @@
 //! let config = ShellConfig {
 //!     local_host: "localhost".into(),
 //!     hosts: vec![
-//!         HostConfig { name: "lukretia".into(), community: "public".into(), protocol: Protocol::Udp, address: "198.18.0.1:1291".parse().ok() },
-//!         HostConfig { name: "localhost".into(), community: "private".into(), protocol: Protocol::Udp, address: "127.0.0.1:1291".parse().ok() },
+//!         HostConfig { name: "lukretia".into(), community: "public".into(), protocol: Protocol::Udp, address: "198.18.0.1:1291".parse().ok(), ..HostConfig::new("lukretia") },
+//!         HostConfig { name: "localhost".into(), community: "private".into(), protocol: Protocol::Udp, address: "127.0.0.1:1291".parse().ok(), ..HostConfig::new("localhost") },
 //!     ],
 //!     services: vec![ServiceConfig { masters: vec!["lukretia".into()], ..ServiceConfig::new("198.18.0.50", 1_000) }],
 //! };

@@ -246,6 +246,7 @@ mod tests {
                 community: "public".into(),
                 protocol: Protocol::Udp,
                 address: "198.18.0.1:1291".parse().ok(),
+                ..HostConfig::new("lukretia")
             }],
             services: vec![ServiceConfig {
                 masters: vec!["lukretia".into()],
@@ -287,5 +288,28 @@ mod tests {
         assert_eq!(error.line, 3, "{error}");
         assert!(error.message.starts_with("expected {\"at_ms\""), "{error}");
         assert_eq!(parse::<Action>("").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn a_header_recorded_before_procedure_names_and_ports_reads_as_it_was() {
+        // Version 1 headers written before the configuration kept the procedures' names,
+        // the port and the configured address.
+        let old = r#"{"format":"failover-trace","version":1,"config":{"local_host":"localhost","hosts":[{"name":"lukretia","community":"public","protocol":"udp","address":"198.18.0.1:1291"}],"services":[{"name":"198.18.0.50","interval_ms":1000,"timeout_ms":null,"misses":1,"masters":["lukretia"],"slaves":[],"has_reclaim":true,"has_check":false,"procedure_limit_ms":30000}]},"seed":7,"start_ms":0}"#;
+        let (header, entries) = parse::<Action>(old).expect("parses");
+        assert!(entries.is_empty());
+        let service = &header.config.services[0];
+        assert!(service.has_reclaim() && !service.has_check());
+        let host = &header.config.hosts[0];
+        assert_eq!(
+            (host.port, host.configured_address.as_deref()),
+            (1291, None)
+        );
+        // What is written now reads back the same.
+        let mut config = config();
+        config.services[0].procedures.start = "startservice".into();
+        config.services[0].procedures.check = Some("checkservice".into());
+        config.hosts[0].configured_address = Some("lukretia.example".into());
+        let (header, _) = parse::<Action>(&header_line(&config, 7, Time(0))).expect("parses");
+        assert_eq!(header.config, config);
     }
 }

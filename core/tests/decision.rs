@@ -3,7 +3,8 @@
 
 use failover_core::harness::{Behaviour, Harness, COMMUNITY};
 use failover_core::shell::{
-    Action, Event, HostConfig, Input, ProcedureKind, Protocol, ServiceConfig, ShellConfig,
+    Action, Event, HostConfig, Input, ProcedureKind, ProcedureNames, Protocol, ServiceConfig,
+    ShellConfig,
 };
 use failover_core::state::State;
 use failover_core::store::ServiceRecord;
@@ -18,6 +19,7 @@ fn host(name: &str) -> HostConfig {
         community: COMMUNITY.to_string(),
         protocol: Protocol::Tcp,
         address: "198.18.0.1:1291".parse().ok(),
+        ..HostConfig::new(name)
     }
 }
 
@@ -25,7 +27,10 @@ fn service(masters: &[&str], slaves: &[&str]) -> ServiceConfig {
     ServiceConfig {
         masters: masters.iter().map(|s| s.to_string()).collect(),
         slaves: slaves.iter().map(|s| s.to_string()).collect(),
-        has_reclaim: true,
+        procedures: ProcedureNames {
+            reclaim: Some("reclaimservice".into()),
+            ..ProcedureNames::default()
+        },
         ..ServiceConfig::new(SERVICE, INTERVAL_MS)
     }
 }
@@ -420,7 +425,7 @@ fn an_up_service_is_stopped_when_the_local_faild_cannot_be_reached() {
 fn a_failing_health_check_stops_an_up_service_and_keeps_a_slave_from_taking_over() {
     let mut h = Harness::new(5);
     let mut cfg = lukretia();
-    cfg.services[0].has_check = true;
+    cfg.services[0].procedures.check = Some("checkservice".into());
     h.add_host("lukretia", Some(cfg), record(State::Recover));
     h.add_host("macbeth", None, record(State::Fail));
     h.run_for(3 * INTERVAL_MS);
@@ -439,7 +444,7 @@ fn a_failing_health_check_stops_an_up_service_and_keeps_a_slave_from_taking_over
 
     let mut h = Harness::new(5);
     let mut cfg = macbeth();
-    cfg.services[0].has_check = true;
+    cfg.services[0].procedures.check = Some("checkservice".into());
     h.add_host("lukretia", None, record(State::Fail));
     h.add_host("macbeth", Some(cfg), record(State::Recover));
     h.set_behaviour(

@@ -6,7 +6,7 @@
 use failover_core::community::Communities;
 use failover_core::harness::{Harness, COMMUNITY};
 use failover_core::shell::{
-    Action, Event, HostConfig, ProcedureKind, Protocol, ServiceConfig, ShellConfig,
+    Action, Event, HostConfig, ProcedureKind, ProcedureNames, Protocol, ServiceConfig, ShellConfig,
 };
 use failover_core::state::State;
 use failover_core::store::{
@@ -24,6 +24,7 @@ fn config(peer: &str, masters: &[&str], slaves: &[&str], lease_ms: Option<u64>) 
         community: COMMUNITY.to_string(),
         protocol: Protocol::Tcp,
         address: "198.18.0.1:1291".parse().ok(),
+        ..HostConfig::new(name)
     };
     ShellConfig {
         local_host: "localhost".to_string(),
@@ -31,7 +32,10 @@ fn config(peer: &str, masters: &[&str], slaves: &[&str], lease_ms: Option<u64>) 
         services: vec![ServiceConfig {
             masters: masters.iter().map(|s| s.to_string()).collect(),
             slaves: slaves.iter().map(|s| s.to_string()).collect(),
-            has_reclaim: true,
+            procedures: ProcedureNames {
+                reclaim: Some("reclaimservice".into()),
+                ..ProcedureNames::default()
+            },
             track: vec!["eth0".to_string()],
             lease_ms,
             ..ServiceConfig::new(SERVICE, INTERVAL_MS)

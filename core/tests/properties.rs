@@ -1,6 +1,8 @@
 //! Property tests of the codec and the decision machine.
 
-use failover_core::shell::{HostConfig, Input, Protocol, ServiceConfig, Shell, ShellConfig};
+use failover_core::shell::{
+    HostConfig, Input, ProcedureNames, Protocol, ServiceConfig, Shell, ShellConfig,
+};
 use failover_core::state::State;
 use failover_core::time::Time;
 use failover_core::wire::{
@@ -186,10 +188,10 @@ proptest! {
     ) {
         let config = ShellConfig {
             local_host: "localhost".into(),
-            hosts: vec![HostConfig { name: "peer".into(), community: "c".into(), protocol: Protocol::Udp, address: "198.18.0.1:1291".parse().ok() }],
+            hosts: vec![HostConfig { name: "peer".into(), community: "c".into(), protocol: Protocol::Udp, address: "198.18.0.1:1291".parse().ok(), ..HostConfig::new("peer") }],
             services: vec![
                 ServiceConfig { masters: vec!["peer".into()], timeout_ms, procedure_limit_ms: 700, ..ServiceConfig::new("a", interval_ms) },
-                ServiceConfig { slaves: vec!["peer".into()], has_check: true, ..ServiceConfig::new("b", interval_ms * 2) },
+                ServiceConfig { slaves: vec!["peer".into()], procedures: ProcedureNames { check: Some("check".into()), ..ProcedureNames::default() }, ..ServiceConfig::new("b", interval_ms * 2) },
             ],
         };
         let mut shell = Shell::new(config, seed, Time(0)).unwrap();
@@ -232,12 +234,14 @@ fn replies_to_another_nonce_wrong_community_or_replayed_are_rejected() {
                 community: "public".into(),
                 protocol: Protocol::Udp,
                 address: "198.18.0.1:1291".parse().ok(),
+                ..HostConfig::new("lukretia")
             },
             HostConfig {
                 name: "localhost".into(),
                 community: "genesis".into(),
                 protocol: Protocol::Udp,
                 address: "198.18.0.1:1291".parse().ok(),
+                ..HostConfig::new("localhost")
             },
         ],
         services: vec![ServiceConfig {

@@ -11,8 +11,8 @@ use failover_core::client::{SetFlow, SetNext};
 use failover_core::community::Communities;
 use failover_core::rng::Rng;
 use failover_core::shell::{
-    Action, Event, HostConfig, Input, ProcedureId, ProcedureKind, Protocol, ServiceConfig, Shell,
-    ShellConfig,
+    Action, Event, HostConfig, Input, ProcedureId, ProcedureKind, ProcedureNames, Protocol,
+    ServiceConfig, Shell, ShellConfig,
 };
 use failover_core::state::State;
 use failover_core::store::{
@@ -1681,6 +1681,7 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
         community: LOCAL_COMMUNITY.to_string(),
         protocol: Protocol::Udp,
         address: Some(SocketAddr::from(([127, 0, 0, 1], wire::DEFAULT_PORT))),
+        ..HostConfig::new(LOCAL_HOST)
     }];
     for peer in spec.masters.iter().chain(&spec.slaves) {
         let index = scenario.host_index(peer).unwrap_or(0);
@@ -1690,6 +1691,7 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
             community: PEER_COMMUNITY.to_string(),
             protocol: Protocol::Udp,
             address: Some(SocketAddr::from(([198, 18, 0, last], wire::DEFAULT_PORT))),
+            ..HostConfig::new(peer)
         });
     }
     let service = ServiceConfig {
@@ -1699,8 +1701,21 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
         misses: spec.misses,
         masters: spec.masters.clone(),
         slaves: spec.slaves.clone(),
-        has_reclaim: spec.procedures.has_reclaim,
-        has_check: spec.procedures.check.is_some(),
+        // The names of the seed's configurations; the simulator runs behaviours, not Tcl.
+        procedures: ProcedureNames {
+            start: "startservice".to_string(),
+            stop: "stopservice".to_string(),
+            reclaim: spec
+                .procedures
+                .has_reclaim
+                .then(|| "reclaimservice".to_string()),
+            check: spec
+                .procedures
+                .check
+                .as_ref()
+                .map(|_| "checkservice".to_string()),
+            trap: None,
+        },
         procedure_limit_ms: spec.procedure_limit_ms,
         track: if spec.track {
             vec![TRACKED_INTERFACE.to_string()]

@@ -1,49 +1,51 @@
 //! What only the daemon adds to a configuration that `crate::config` loaded (the one loader
-//! of `failsvc`, `failhost` and `failtrap`): the `grarp` and `ipaddr` commands in the
-//! interpreter, the mapping onto the core's [`ShellConfig`], and each host's faild address.
+//! of `failsvc`, `failhost` and `failtrap`, which builds the core's [`ShellConfig`]): the
+//! `grarp` and `ipaddr` commands in the interpreter, the core's own checks, and each host's
+//! faild address ([`resolve_addresses`]).
 //!
-//! Name resolution is kept apart from checking: `failsh -t` reports a host name that does not
-//! resolve as a warning (the configuration itself is fine, the resolver may answer later),
-//! while the daemon refuses to start, or a SIGHUP reload is rejected, until it resolves.
+//! Name resolution is kept apart from checking: `failsh -t` never looks a name up (the
+//! configuration itself is fine, the resolver may answer later), while the daemon refuses to
+//! start, or a SIGHUP reload is rejected, until every name resolves.
 
-use crate::config::{self, FailshConfig, HostDef, LoadedConfig};
+use crate::config::{self, FaildAddress, LoadedConfig, LOCAL_FAILD};
 use crate::failsh::{grarp, ipaddr};
-use failover_core::shell::{
-    HostConfig, ProcedureKind, Protocol, ServiceConfig, ShellConfig, DEFAULT_PROCEDURE_LIMIT_MS,
-};
+use failover_core::shell::{ProcedureKind, ServiceConfig, ShellConfig};
 use failover_tcl::Interp;
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
-/// The interpreter of a loaded file and the model naming each service's procedures.
+/// The interpreter of a loaded file and the configuration naming each service's procedures.
 #[derive(Debug)]
 pub struct Procedures {
     pub interp: Interp,
-    pub config: FailshConfig,
+    pub config: ShellConfig,
 }
 
 impl Procedures {
+    fn service(&self, service: &str) -> Option<&ServiceConfig> {
+        self.config.service(service)
+    }
+
     /// The procedure of `service` for `kind`, if the configuration names one.
     pub fn procedure(&self, service: &str, kind: ProcedureKind) -> Option<String> {
-        let def = self.config.services.get(service)?;
+        let names = &self.service(service)?.procedures;
         match kind {
-            ProcedureKind::Start => def.start.clone(),
-            ProcedureKind::Stop => def.stop.clone(),
-            ProcedureKind::Reclaim => def.reclaim.clone(),
-            ProcedureKind::Check => def.check.clone(),
+            ProcedureKind::Start => Some(names.start.clone()).filter(|n| !n.is_empty()),
+            ProcedureKind::Stop => Some(names.stop.clone()).filter(|n| !n.is_empty()),
+            ProcedureKind::Reclaim => names.reclaim.clone(),
+            ProcedureKind::Check => names.check.clone(),
         }
     }
 
     /// The `failtrap` procedure of `service`.
     pub fn trap(&self, service: &str) -> Option<String> {
-        self.config.services.get(service)?.trap.clone()
+        self.service(service)?.procedures.trap.clone()
     }
 
     /// The lease of `service` (`failsvc S lease`), in seconds.
     pub fn lease_s(&self, service: &str) -> Option<u32> {
-        let seconds = self.config.services.get(service)?.lease_s?;
-        u32::try_from(seconds).ok()
+        let lease_ms = self.service(service)?.lease_ms?;
+        u32::try_from(lease_ms / 1000).ok()
     }
 }
 
@@ -65,8 +67,8 @@ pub struct Checked {
 
 /// Runs the file (with `grarp` and `ipaddr` registered) and checks it: syntax, commands,
 /// procedures that are missing or undefined, bad values, and the core's own rules. Errors name
-/// the file.
-pub fn load_checked(path: &Path, local_host: &str) -> Result<(LoadedConfig, ShellConfig), String> {
+/// the file. No address is resolved yet.
+pub fn load_checked(path: &Path, local_host: &str) -> Result<LoadedConfig, String> {
     load_checked_mode(path, local_host, false)
 }
 
@@ -76,8 +78,8 @@ fn load_checked_mode(
     path: &Path,
     local_host: &str,
     check_mode: bool,
-) -> Result<(LoadedConfig, ShellConfig), String> {
-    let loaded = config::load_file_with(path, |interp| {
+) -> Result<LoadedConfig, String> {
+    let loaded = config::load_file_with(path, local_host, |interp| {
         interp.set_check_mode(check_mode);
         grarp::register(interp);
         ipaddr::register(interp);
@@ -87,54 +89,46 @@ fn load_checked_mode(
     if !errors.is_empty() {
         return Err(errors.join("\n"));
     }
-    let core =
-        to_core(&loaded.config, local_host).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((loaded, core))
+    // The core's own rules (e.g. the local faild listed as a master).
+    loaded
+        .config
+        .validate()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(loaded)
 }
 
 /// The daemon's loader (start and SIGHUP): [`load_checked`], then every host's address; a host
 /// that does not resolve is an error.
 pub fn load(path: &Path, local_host: &str) -> Result<Loaded, String> {
-    let (loaded, mut core) = load_checked(path, local_host)?;
-    let (addresses, unresolved) = resolve_addresses(&loaded.config, &core, local_host);
-    if !unresolved.is_empty() {
-        return Err(unresolved.join("\n"));
-    }
-    for host in &mut core.hosts {
-        host.address = addresses.get(&host.name).copied();
-    }
+    let LoadedConfig {
+        mut config, interp, ..
+    } = load_checked(path, local_host)?;
+    resolve_addresses(&mut config).map_err(|unresolved| unresolved.join("\n"))?;
     Ok(Loaded {
-        core,
-        procedures: Procedures {
-            interp: loaded.interp,
-            config: loaded.config,
-        },
+        core: config.clone(),
+        procedures: Procedures { interp, config },
     })
 }
 
 /// `failsh -t`: [`load_checked`] in check mode (no file writes, no `exit`) and the description,
 /// without looking names up.
 pub fn check(path: &Path, local_host: &str) -> Result<Checked, String> {
-    let (loaded, core) = load_checked_mode(path, local_host, true)?;
-    let mut description = config::describe(&loaded.config);
+    let loaded = load_checked_mode(path, local_host, true)?;
+    let config = &loaded.config;
+    let mut description = config::describe(config, &loaded.locations);
     // No name is looked up here: a check must not depend on, or send queries to, the
     // resolver. Names are resolved when failsh starts (and on SIGHUP), where an unknown one
     // stops it with a message naming the host.
-    let defs = host_defs(&loaded.config, local_host);
-    for host in &core.hosts {
-        let def = defs
-            .get(&host.name)
-            .cloned()
-            .unwrap_or_else(|| HostDef::new(&host.name));
-        let line = match (&def.address, host.name == local_host) {
-            (Some(address), _) => match address.parse::<IpAddr>() {
-                Ok(ip) => format!("{}", SocketAddr::new(ip, def.port)),
-                Err(_) => format!("{address}:{} (name resolved when failsh starts)", def.port),
+    for host in &config.hosts {
+        let port = host.port;
+        let line = match config::faild_address(host, &config.local_host) {
+            FaildAddress::Configured(address) => match address.parse::<IpAddr>() {
+                Ok(ip) => format!("{}", SocketAddr::new(ip, port)),
+                Err(_) => format!("{address}:{port} (name resolved when failsh starts)"),
             },
-            (None, true) => format!("127.0.0.1:{} (local faild)", def.port),
-            (None, false) => format!(
-                "{}:{} (name resolved when failsh starts; or set `failhost {} address ...`)",
-                def.name, def.port, def.name
+            FaildAddress::Local => format!("{LOCAL_FAILD}:{port} (local faild)"),
+            FaildAddress::HostName(name) => format!(
+                "{name}:{port} (name resolved when failsh starts; or set `failhost {name} address ...`)"
             ),
         };
         description.push_str(&format!("faild of {}: {line}\n", host.name));
@@ -146,98 +140,37 @@ pub fn check(path: &Path, local_host: &str) -> Result<Checked, String> {
     })
 }
 
-/// The model -> the core's configuration. Every host a service names, every `failhost` and
-/// the local host are in it; undefined ones with the defaults.
-pub fn to_core(cfg: &FailshConfig, local_host: &str) -> Result<ShellConfig, String> {
-    let services = cfg
-        .services
-        .values()
-        .map(|def| {
-            let mut service = ServiceConfig::new(&def.name, def.interval_ms);
-            service.timeout_ms = def.timeout_ms;
-            service.misses = def.misses.unwrap_or(1);
-            service.masters = def.masters.clone();
-            service.slaves = def.slaves.clone();
-            service.has_reclaim = def.reclaim.is_some();
-            service.has_check = def.check.is_some();
-            service.procedure_limit_ms = def.limit_ms.unwrap_or(DEFAULT_PROCEDURE_LIMIT_MS);
-            service.track = def.track.clone();
-            service.lease_ms = def.lease_s.map(|s| s * 1000);
-            service.fence_wait = def.fence_wait;
-            service
-        })
-        .collect();
-    let hosts = host_defs(cfg, local_host)
-        .into_values()
-        .map(|def| HostConfig {
-            name: def.name.clone(),
-            community: def.community.clone(),
-            protocol: match def.protocol {
-                config::Protocol::Tcp => Protocol::Tcp,
-                config::Protocol::Udp => Protocol::Udp,
-            },
-            // Resolved by `load` (the check does not look names up).
-            address: None,
-        })
-        .collect();
-    let core = ShellConfig {
-        local_host: local_host.to_string(),
-        hosts,
-        services,
-    };
-    core.validate().map_err(|e| e.0)?;
-    Ok(core)
-}
-
-/// The defined hosts plus the local one with the defaults when it has no `failhost`.
-fn host_defs(cfg: &FailshConfig, local_host: &str) -> BTreeMap<String, HostDef> {
-    let mut hosts = cfg.hosts.clone();
-    hosts
-        .entry(local_host.to_string())
-        .or_insert_with(|| HostDef::new(local_host));
-    hosts
-}
-
-/// Every host's faild address: `failhost HOST address`, else the local faild on the loopback
-/// address, else the host's name through the system resolver. Returns the addresses found
-/// and one message per host that did not resolve.
-pub fn resolve_addresses(
-    cfg: &FailshConfig,
-    core: &ShellConfig,
-    local_host: &str,
-) -> (BTreeMap<String, SocketAddr>, Vec<String>) {
-    let defs = host_defs(cfg, local_host);
-    let mut addresses = BTreeMap::new();
+/// Finds every host's faild ([`config::faild_address`]: `failhost HOST address`, else the
+/// local faild on the loopback address, else the host's name) and sets its address. Err: one
+/// message per host that did not resolve (the others are set).
+pub fn resolve_addresses(config: &mut ShellConfig) -> Result<(), Vec<String>> {
+    let local_host = config.local_host.clone();
     let mut unresolved = Vec::new();
-    for host in &core.hosts {
-        let def = defs
-            .get(&host.name)
-            .cloned()
-            .unwrap_or_else(|| HostDef::new(&host.name));
-        let found = match (&def.address, host.name == local_host) {
-            (Some(address), _) => resolve(address, def.port).map_err(|e| {
+    for host in &mut config.hosts {
+        let (port, name) = (host.port, &host.name);
+        let found = match config::faild_address(host, &local_host) {
+            FaildAddress::Configured(address) => resolve(address, port).map_err(|e| {
                 format!(
-                    "host {}: cannot resolve \"{address}\" (failhost {} address {address}): {e}",
-                    def.name, def.name
+                    "host {name}: cannot resolve \"{address}\" (failhost {name} address {address}): {e}"
                 )
             }),
-            // The local faild listens on the loopback address unless told otherwise.
-            (None, true) => Ok(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), def.port)),
-            (None, false) => resolve(&def.name, def.port).map_err(|_| {
+            FaildAddress::Local => Ok(SocketAddr::new(LOCAL_FAILD, port)),
+            FaildAddress::HostName(name) => resolve(name, port).map_err(|_| {
                 format!(
-                    "host {name}: cannot resolve \"{name}\" (no address given); failsh will fail to start until it resolves or `failhost {name} address ...` is set",
-                    name = def.name
+                    "host {name}: cannot resolve \"{name}\" (no address given); failsh will fail to start until it resolves or `failhost {name} address ...` is set"
                 )
             }),
         };
         match found {
-            Ok(address) => {
-                addresses.insert(host.name.clone(), address);
-            }
+            Ok(address) => host.address = Some(address),
             Err(message) => unresolved.push(message),
         }
     }
-    (addresses, unresolved)
+    if unresolved.is_empty() {
+        Ok(())
+    } else {
+        Err(unresolved)
+    }
 }
 
 fn resolve(address: &str, port: u16) -> Result<SocketAddr, String> {

@@ -70,7 +70,7 @@ impl Options {
             keep_services: false,
             runtime: RuntimeKind::DEFAULT,
             record: None,
-            local_host: "localhost".to_string(),
+            local_host: crate::config::DEFAULT_LOCAL_HOST.to_string(),
             seed: None,
         }
     }

@@ -36,18 +36,82 @@ pub const MAX_INTERFACE_BYTES: usize = 15;
 
 pub use crate::wire::Protocol;
 
+/// Community of a host that does not set one (`failhost HOST community`), as in the original.
+pub const DEFAULT_COMMUNITY: &str = "public";
+
+/// A host whose faild is asked: what `failhost` sets, and where its faild was found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostConfig {
     pub name: String,
     pub community: String,
     pub protocol: Protocol,
+    /// The port of its faild (`failhost HOST port`); [`address`](Self::address) carries it
+    /// once resolved.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// `failhost HOST address VALUE` as written: a literal address or a name to resolve.
+    /// `None`: the host's own name (for the local host: its faild on the loopback address).
+    /// The program resolves it; the core only ever uses [`address`](Self::address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_address: Option<String>,
     /// Where its faild listens, resolved by the program from `failhost HOST address` or the
     /// host's name; `None`: not resolved, and every request to it fails at once.
     #[serde(default)]
     pub address: Option<std::net::SocketAddr>,
 }
 
+fn default_port() -> u16 {
+    crate::wire::DEFAULT_PORT
+}
+
+impl HostConfig {
+    /// Whether `other` is polled the same way: the same faild (resolved address), community
+    /// and protocol. A reload keeps what is known about such a host, even when the address
+    /// is written differently.
+    pub fn polled_alike(&self, other: &HostConfig) -> bool {
+        self.name == other.name
+            && self.community == other.community
+            && self.protocol == other.protocol
+            && self.address == other.address
+    }
+
+    /// A host with the original's defaults: TCP, port 1291, community `public`, its address
+    /// not configured and not resolved.
+    pub fn new(name: &str) -> HostConfig {
+        HostConfig {
+            name: name.to_string(),
+            community: DEFAULT_COMMUNITY.to_string(),
+            protocol: Protocol::Tcp,
+            port: crate::wire::DEFAULT_PORT,
+            configured_address: None,
+            address: None,
+        }
+    }
+}
+
+/// The Tcl procedures a service names (`failsvc S start|stop|reclaim|check PROC`, `failtrap
+/// S PROC`). The core runs none of them: it asks the program to run a [`ProcedureKind`], and
+/// looks only at whether a reclaim or check procedure exists.
+///
+/// [`ProcedureKind`]: super::ProcedureKind
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcedureNames {
+    /// Empty: not named yet (a configuration that stays so is refused by the program).
+    pub start: String,
+    /// Empty: not named yet.
+    pub stop: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclaim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// Called on every state change (`failtrap`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trap: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RecordedServiceConfig")]
 pub struct ServiceConfig {
     pub name: String,
     pub interval_ms: u64,
@@ -57,8 +121,9 @@ pub struct ServiceConfig {
     pub misses: u32,
     pub masters: Vec<String>,
     pub slaves: Vec<String>,
-    pub has_reclaim: bool,
-    pub has_check: bool,
+    /// The procedures' names; the core looks only at [`has_reclaim`](Self::has_reclaim) and
+    /// [`has_check`](Self::has_check).
+    pub procedures: ProcedureNames,
     pub procedure_limit_ms: u64,
     /// `failsvc S track IF...`: interfaces whose carrier the service needs. One of them
     /// down stops the service here and holds it FAIL until every one is up again.
@@ -75,9 +140,60 @@ pub struct ServiceConfig {
     pub fence_wait: bool,
 }
 
+/// A [`ServiceConfig`] as traces hold it. Traces recorded before the procedures' names were
+/// kept have `has_reclaim` and `has_check` instead: such a procedure gets its kind's name, so
+/// that the trace replays as it was recorded.
+#[derive(Deserialize)]
+struct RecordedServiceConfig {
+    name: String,
+    interval_ms: u64,
+    timeout_ms: Option<u64>,
+    misses: u32,
+    masters: Vec<String>,
+    slaves: Vec<String>,
+    #[serde(default)]
+    procedures: ProcedureNames,
+    #[serde(default)]
+    has_reclaim: bool,
+    #[serde(default)]
+    has_check: bool,
+    procedure_limit_ms: u64,
+    #[serde(default)]
+    track: Vec<String>,
+    #[serde(default)]
+    lease_ms: Option<u64>,
+    #[serde(default)]
+    fence_wait: bool,
+}
+
+impl From<RecordedServiceConfig> for ServiceConfig {
+    fn from(recorded: RecordedServiceConfig) -> ServiceConfig {
+        let mut procedures = recorded.procedures;
+        if recorded.has_reclaim && procedures.reclaim.is_none() {
+            procedures.reclaim = Some("reclaim".to_string());
+        }
+        if recorded.has_check && procedures.check.is_none() {
+            procedures.check = Some("check".to_string());
+        }
+        ServiceConfig {
+            name: recorded.name,
+            interval_ms: recorded.interval_ms,
+            timeout_ms: recorded.timeout_ms,
+            misses: recorded.misses,
+            masters: recorded.masters,
+            slaves: recorded.slaves,
+            procedures,
+            procedure_limit_ms: recorded.procedure_limit_ms,
+            track: recorded.track,
+            lease_ms: recorded.lease_ms,
+            fence_wait: recorded.fence_wait,
+        }
+    }
+}
+
 impl ServiceConfig {
-    /// A service with the original's defaults: one miss, timeout = interval, no reclaim or
-    /// check procedure.
+    /// A service with the original's defaults: one miss, timeout = interval, procedures
+    /// given [`DEFAULT_PROCEDURE_LIMIT_MS`], none named (so no reclaim or check procedure).
     pub fn new(name: &str, interval_ms: u64) -> ServiceConfig {
         ServiceConfig {
             name: name.to_string(),
@@ -86,13 +202,22 @@ impl ServiceConfig {
             misses: 1,
             masters: Vec::new(),
             slaves: Vec::new(),
-            has_reclaim: false,
-            has_check: false,
+            procedures: ProcedureNames::default(),
             procedure_limit_ms: DEFAULT_PROCEDURE_LIMIT_MS,
             track: Vec::new(),
             lease_ms: None,
             fence_wait: false,
         }
+    }
+
+    /// Whether the service names a reclaim procedure (run once after a partition heals).
+    pub fn has_reclaim(&self) -> bool {
+        self.procedures.reclaim.is_some()
+    }
+
+    /// Whether the service names a health check procedure.
+    pub fn has_check(&self) -> bool {
+        self.procedures.check.is_some()
     }
 
     /// faild's lease on the UP record: the kernel's plus [`LEASE_MARGIN_MS`].
@@ -134,7 +259,7 @@ pub struct ShellConfig {
     /// The host name under which the local faild is configured (the seed: `localhost`).
     pub local_host: String,
     /// Hosts with their community and protocol. A host a service names but that is not
-    /// listed here is polled over TCP with community `public`, as in the original.
+    /// listed here is polled with [`HostConfig::new`]'s defaults, as in the original.
     pub hosts: Vec<HostConfig>,
     pub services: Vec<ServiceConfig>,
 }
@@ -151,6 +276,16 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ShellConfig {
+    /// The service named `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&HostConfig> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: String| Err(ConfigError(message));
         let mut names = BTreeSet::new();
@@ -232,12 +367,7 @@ impl Shell {
             .iter()
             .find(|h| h.name == name)
             .cloned()
-            .unwrap_or_else(|| HostConfig {
-                name: name.to_string(),
-                community: "public".to_string(),
-                protocol: Protocol::Tcp,
-                address: None,
-            });
+            .unwrap_or_else(|| HostConfig::new(name));
         let id = HostId(self.next_host_id);
         self.next_host_id += 1;
         self.hosts.insert(
@@ -272,7 +402,7 @@ impl Shell {
             .filter(|(name, id)| {
                 let new = config.hosts.iter().find(|h| &h.name == *name);
                 let current = &self.hosts[id].config;
-                !wanted.contains(*name) || new.is_some_and(|n| n != current)
+                !wanted.contains(*name) || new.is_some_and(|n| !n.polled_alike(current))
             })
             .map(|(n, id)| (n.clone(), *id))
             .collect();
@@ -282,7 +412,11 @@ impl Shell {
             self.timers.stop(Timer::Probe(id));
         }
         for name in &wanted {
-            self.ensure_host(name, &config);
+            let id = self.ensure_host(name, &config);
+            // A kept host takes the new settings the core does not use (as written).
+            if let (Some(new), Some(host)) = (config.host(name), self.hosts.get_mut(&id)) {
+                host.config = new.clone();
+            }
         }
         self.local = self.host_names[&config.local_host];
 

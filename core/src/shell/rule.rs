@@ -392,8 +392,8 @@ impl Shell {
             conflict_reclaimed: service.conflict_reclaimed,
             // The slave needs one of its polls to see us UP, then its stop.
             stuck_after_ms: 2 * service.config.interval_ms + service.config.timeout_ms(),
-            has_reclaim: service.config.has_reclaim,
-            has_check: service.config.has_check,
+            has_reclaim: service.config.has_reclaim(),
+            has_check: service.config.has_check(),
             checked: service.check_passed_round == Some(current_round),
             fence: self.fence(id),
             waiting_for: service
