@@ -296,10 +296,9 @@ impl Announcement {
 }
 
 /// Why a frame could not be decoded as an ARP frame or a neighbour advertisement.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
     /// Too short for what it claims to be.
-    #[error("truncated {what}: {len} bytes, need {need}")]
     Truncated {
         /// Which layer.
         what: &'static str,
@@ -309,16 +308,12 @@ pub enum ParseError {
         need: usize,
     },
     /// Neither ARP nor IPv6.
-    #[error("not an ARP or IPv6 frame (EtherType {0:#06x})")]
     OtherEtherType(u16),
     /// An ARP frame for something other than Ethernet/IPv4, or with a bad field.
-    #[error("unsupported ARP frame: {0}")]
     Arp(&'static str),
     /// An IPv6 frame that is not a well-formed neighbour advertisement.
-    #[error("not a neighbour advertisement: {0}")]
     NotNeighborAdvert(&'static str),
     /// The ICMPv6 checksum is wrong.
-    #[error("bad ICMPv6 checksum {found:#06x}, expected {expected:#06x}")]
     BadChecksum {
         /// In the frame.
         found: u16,
@@ -326,6 +321,29 @@ pub enum ParseError {
         expected: u16,
     },
 }
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::Truncated { what, len, need } => {
+                write!(f, "truncated {what}: {len} bytes, need {need}")
+            }
+            ParseError::OtherEtherType(t) => {
+                write!(f, "not an ARP or IPv6 frame (EtherType {t:#06x})")
+            }
+            ParseError::Arp(why) => write!(f, "unsupported ARP frame: {why}"),
+            ParseError::NotNeighborAdvert(why) => write!(f, "not a neighbour advertisement: {why}"),
+            ParseError::BadChecksum { found, expected } => {
+                write!(
+                    f,
+                    "bad ICMPv6 checksum {found:#06x}, expected {expected:#06x}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 fn need(what: &'static str, bytes: &[u8], n: usize) -> Result<(), ParseError> {
     if bytes.len() < n {

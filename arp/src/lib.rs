@@ -114,9 +114,20 @@ impl fmt::Debug for MacAddr {
 }
 
 /// The text is not a MAC address of the form `aa:bb:cc:dd:ee:ff`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MAC address {0:?}: expected six hexadecimal octets separated by ':'")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MacParseError(pub String);
+
+impl fmt::Display for MacParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid MAC address {:?}: expected six hexadecimal octets separated by ':'",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for MacParseError {}
 
 impl FromStr for MacAddr {
     type Err = MacParseError;
@@ -231,16 +242,13 @@ impl BurstOptions {
 }
 
 /// Everything that can go wrong when announcing an address, with text for an operator.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// Bad options or arguments.
-    #[error("{0}")]
     Usage(String),
     /// The address family does not fit what was asked.
-    #[error("address family mismatch: {0}")]
     FamilyMismatch(String),
     /// The address cannot be announced (unspecified, multicast, broadcast, loopback).
-    #[error("{address} cannot be announced: {reason}")]
     UnusableAddress {
         /// The address given.
         address: IpAddr,
@@ -248,7 +256,6 @@ pub enum Error {
         reason: &'static str,
     },
     /// The interface name is not a valid Linux interface name.
-    #[error("invalid interface name {name:?}: {reason}")]
     InvalidInterfaceName {
         /// The name given.
         name: String,
@@ -256,17 +263,8 @@ pub enum Error {
         reason: &'static str,
     },
     /// No interface of that name exists (in this network namespace).
-    #[error(
-        "unknown interface {0:?}: there is no network interface of that name in this \
-         network namespace (see `ip link`)"
-    )]
     UnknownInterface(String),
     /// The interface has no Ethernet MAC address to announce.
-    #[error(
-        "interface {name} has no Ethernet MAC address ({reason}); gratuitous ARP and \
-         neighbour advertisements need an Ethernet-like interface such as a NIC, bridge, bond, \
-         VLAN or veth"
-    )]
     NoMac {
         /// The interface.
         name: String,
@@ -274,54 +272,97 @@ pub enum Error {
         reason: String,
     },
     /// Opening the raw socket was refused.
-    #[error(
-        "permission denied opening a raw packet socket on {interface}: sending gratuitous ARP \
-         needs root or the CAP_NET_RAW capability ({source})"
-    )]
     PermissionDenied {
         /// The interface.
         interface: String,
         /// The system error (EPERM or EACCES).
-        #[source]
         source: std::io::Error,
     },
     /// The interface is administratively or operationally down.
-    #[error("interface {0} is down: bring it up (`ip link set {0} up`) and try again")]
     InterfaceDown(String),
     /// Any other system error while opening the socket or sending.
-    #[error("{what} on interface {interface} failed: {source}")]
     Io {
         /// What was being done.
         what: &'static str,
         /// The interface.
         interface: String,
         /// The system error.
-        #[source]
         source: std::io::Error,
     },
     /// The kernel refused to add or remove an address (or did not answer in time).
-    #[error("cannot {change}: {source}")]
     Address {
         /// What was being done.
         change: AddressChange,
         /// What the kernel said (its errno), or why its answer was not usable.
-        #[source]
         source: std::io::Error,
     },
     /// The kernel refused an address change for lack of privilege (EPERM or EACCES). Same
     /// class as [`Error::PermissionDenied`] (code `PERMISSION`, exit status 4), but the
     /// capability it needs is another one.
-    #[error(
-        "cannot {change}: {source}; configuring addresses needs root or the CAP_NET_ADMIN \
-         capability"
-    )]
     AddressPermissionDenied {
         /// What was being done.
         change: AddressChange,
         /// The system error (EPERM or EACCES).
-        #[source]
         source: std::io::Error,
     },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(text) => f.write_str(text),
+            Error::FamilyMismatch(text) => write!(f, "address family mismatch: {text}"),
+            Error::UnusableAddress { address, reason } => {
+                write!(f, "{address} cannot be announced: {reason}")
+            }
+            Error::InvalidInterfaceName { name, reason } => {
+                write!(f, "invalid interface name {name:?}: {reason}")
+            }
+            Error::UnknownInterface(name) => write!(
+                f,
+                "unknown interface {name:?}: there is no network interface of that name in this \
+                 network namespace (see `ip link`)"
+            ),
+            Error::NoMac { name, reason } => write!(
+                f,
+                "interface {name} has no Ethernet MAC address ({reason}); gratuitous ARP and \
+                 neighbour advertisements need an Ethernet-like interface such as a NIC, bridge, \
+                 bond, VLAN or veth"
+            ),
+            Error::PermissionDenied { interface, source } => write!(
+                f,
+                "permission denied opening a raw packet socket on {interface}: sending \
+                 gratuitous ARP needs root or the CAP_NET_RAW capability ({source})"
+            ),
+            Error::InterfaceDown(name) => write!(
+                f,
+                "interface {name} is down: bring it up (`ip link set {name} up`) and try again"
+            ),
+            Error::Io {
+                what,
+                interface,
+                source,
+            } => write!(f, "{what} on interface {interface} failed: {source}"),
+            Error::Address { change, source } => write!(f, "cannot {change}: {source}"),
+            Error::AddressPermissionDenied { change, source } => write!(
+                f,
+                "cannot {change}: {source}; configuring addresses needs root or the \
+                 CAP_NET_ADMIN capability"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::PermissionDenied { source, .. }
+            | Error::Io { source, .. }
+            | Error::Address { source, .. }
+            | Error::AddressPermissionDenied { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// Adding or removing an address, for [`add_address`] and [`remove_address`].

@@ -27,8 +27,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac_sha256::HMAC;
 
 pub use crate::logging::Level;
 
@@ -179,7 +178,10 @@ fn answer_request(line: &str, challenge: &str, community: &str, apply: &ApplyFn)
     }
     let mut expected = new_mac(community);
     expected.update(signed_text(challenge, facility, level_text).as_bytes());
-    if expected.verify_slice(&mac).is_err() {
+    let Ok(mac) = <[u8; 32]>::try_from(mac.as_slice()) else {
+        return "error the hmac is not 64 hex digits\n".to_string();
+    };
+    if !expected.finalize_verify(&mac) {
         return "refused\n".to_string();
     }
     let level = match level_text.parse::<Level>() {
@@ -232,9 +234,8 @@ fn new_challenge() -> std::io::Result<String> {
     Ok(encode_hex(&bytes))
 }
 
-fn new_mac(community: &str) -> Hmac<Sha256> {
-    <Hmac<Sha256> as KeyInit>::new_from_slice(community.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+fn new_mac(community: &str) -> HMAC {
+    HMAC::new(community.as_bytes())
 }
 
 fn signed_text(challenge: &str, facility: &str, level: &str) -> String {
@@ -246,7 +247,7 @@ fn signed_text(challenge: &str, facility: &str, level: &str) -> String {
 pub fn request_mac(community: &str, challenge: &str, facility: &str, level: &str) -> String {
     let mut mac = new_mac(community);
     mac.update(signed_text(challenge, facility, level).as_bytes());
-    encode_hex(&mac.finalize().into_bytes())
+    encode_hex(&mac.finalize())
 }
 
 fn encode_hex(bytes: &[u8]) -> String {

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 /// ever use the same one.
 pub fn fresh_nonce() -> Result<Nonce, ClientError> {
     let mut nonce = [0u8; NONCE_BYTES];
-    getrandom::fill(&mut nonce)
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut nonce))
         .map_err(|e| ClientError::Io(io::Error::other(format!("no randomness: {e}"))))?;
     Ok(Nonce(nonce))
 }

@@ -19,9 +19,14 @@ use std::time::{Duration, Instant};
 
 /// A nonce from the operating system's random generator.
 fn fresh_nonce() -> Result<Nonce, ClientError> {
+    // /dev/urandom, as the blocking runtime reads it: it never blocks once the kernel has
+    // seeded it, shortly after boot.
     let mut nonce = [0u8; NONCE_BYTES];
-    getrandom::fill(&mut nonce)
-        .map_err(|e| ClientError::Io(io::Error::other(format!("no randomness: {e}"))))?;
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").map_err(ClientError::Io)?,
+        &mut nonce,
+    )
+    .map_err(|e| ClientError::Io(io::Error::other(format!("no randomness: {e}"))))?;
     Ok(Nonce(nonce))
 }
 

@@ -1,7 +1,7 @@
 //! failc: change the state of a service in a faild (init scripts use it).
 
-use clap::Parser;
-use failover_cli::common::{exit, exit_code, parse_args, TargetArgs, EXIT_STATUS_HELP};
+use clap::{value_parser, Arg};
+use failover_cli::common::{exit, exit_code, parse_args, program, TargetArgs, EXIT_STATUS_HELP};
 use failover_core::state::State;
 use std::process::ExitCode;
 use std::sync::LazyLock;
@@ -83,18 +83,11 @@ SEE ALSO
 static HELP: LazyLock<String> =
     LazyLock::new(|| format!("{HELP_BODY}{EXIT_STATUS_HELP}{HELP_TAIL}"));
 
-#[derive(Debug, Parser)]
-#[command(name = "failc", version, override_help = HELP.as_str())]
+#[derive(Debug)]
 struct Cli {
-    #[command(flatten)]
     target: TargetArgs,
-    /// The new state.
-    #[arg(short = 's', long = "state", value_parser = parse_state)]
     state: State,
-    /// The backup host's name.
-    #[arg(short = 'b', long = "backup")]
     backup: Option<String>,
-    /// The service.
     service: String,
 }
 
@@ -102,8 +95,35 @@ fn parse_state(text: &str) -> Result<State, String> {
     text.parse::<State>().map_err(|e| e.to_string())
 }
 
+fn parse() -> Result<Cli, ExitCode> {
+    let command = TargetArgs::args(program("failc", HELP.as_str()))
+        .arg(
+            Arg::new("state")
+                .short('s')
+                .long("state")
+                .required(true)
+                .value_parser(parse_state),
+        )
+        .arg(Arg::new("backup").short('b').long("backup"))
+        .arg(
+            Arg::new("service")
+                .required(true)
+                .value_parser(value_parser!(String)),
+        );
+    let matches = parse_args(command)?;
+    Ok(Cli {
+        target: TargetArgs::from_matches(&matches),
+        state: *matches.get_one::<State>("state").expect("required"),
+        backup: matches.get_one::<String>("backup").cloned(),
+        service: matches
+            .get_one::<String>("service")
+            .cloned()
+            .expect("required"),
+    })
+}
+
 fn main() -> ExitCode {
-    let cli: Cli = match parse_args() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };

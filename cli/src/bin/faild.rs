@@ -1,8 +1,8 @@
 //! faild: the per-host state daemon. It stores the state of every service of its host,
 //! answers queries and changes over UDP and TCP, and never acts on its own.
 
-use clap::Parser;
-use failover_cli::common::Runtime;
+use clap::{value_parser, Arg, ArgAction};
+use failover_cli::common::{parse_args, program, Runtime};
 use failover_cli::faild::{sockets, state_file, system};
 use failover_cli::lock::{Lock, LockError};
 use failover_cli::logging::{self, Level, Output};
@@ -171,65 +171,104 @@ SEE ALSO
     failc(1), failstat(1), failsh(8), faildebug(1)
 ";
 
-#[derive(Debug, Parser)]
-#[command(name = "faild", version, override_help = HELP)]
+#[derive(Debug)]
 struct Cli {
-    #[arg(short = 'c', value_name = "communityfile")]
     community_file: Option<PathBuf>,
-    #[arg(short = 's', value_name = "statefile")]
     state_file: Option<PathBuf>,
-    #[arg(short = 'r', value_name = "pidfile")]
     pid_file: Option<PathBuf>,
-    #[arg(short = 'd', value_name = "facility")]
     debug: Vec<String>,
-    #[arg(short = 'u', value_name = "user")]
     user: Option<String>,
-    #[arg(short = 'F')]
     foreground: bool,
-    #[arg(short = 'm')]
     lock_memory: bool,
-    #[arg(short = 'n', value_name = "increment", allow_negative_numbers = true)]
     nice: Option<i32>,
-    #[arg(short = 'a', value_name = "address")]
     address: Option<IpAddr>,
-    #[arg(short = 'p', value_name = "port", default_value_t = DEFAULT_PORT)]
     port: u16,
-    #[arg(short = 'U')]
-    udp_flag: bool,
-    #[arg(short = 'T')]
-    tcp_flag: bool,
-    #[arg(long = "no-udp")]
     no_udp: bool,
-    #[arg(long = "no-tcp")]
     no_tcp: bool,
-    #[arg(long = "runtime", value_enum, default_value_t = Runtime::DEFAULT)]
     runtime: Runtime,
-    #[arg(long = "tcp-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_IDLE_TIMEOUT_MS)]
     tcp_idle_timeout_ms: u64,
-    #[arg(long = "tcp-unauthenticated-idle-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS)]
     tcp_unauthenticated_idle_timeout_ms: u64,
-    #[arg(long = "tcp-frame-timeout", value_name = "ms", default_value_t = DEFAULT_TCP_FRAME_TIMEOUT_MS)]
     tcp_frame_timeout_ms: u64,
-    #[arg(long = "max-connections", value_name = "n", default_value_t = DEFAULT_MAX_TCP_CONNECTIONS)]
     max_connections: usize,
-    #[arg(long = "max-unauthenticated", value_name = "n", default_value_t = DEFAULT_MAX_UNAUTHENTICATED)]
     max_unauthenticated: usize,
-    #[arg(long = "max-per-source", value_name = "n", default_value_t = DEFAULT_MAX_PER_SOURCE)]
     max_per_source: usize,
-    #[arg(short = 'D', value_name = "debugport")]
     debug_port: Option<u16>,
-    #[arg(long = "debug-community", value_name = "community")]
     debug_community: Option<String>,
 }
 
+fn parse() -> Result<Cli, ExitCode> {
+    let value = |id: &'static str, short: char, name: &'static str| {
+        Arg::new(id).short(short).value_name(name)
+    };
+    let flag = |id: &'static str, short: char| Arg::new(id).short(short).action(ArgAction::SetTrue);
+    let long = |id: &'static str, name: &'static str| Arg::new(id).long(id).value_name(name);
+    let command = program("faild", HELP)
+        .arg(value("c", 'c', "communityfile").value_parser(value_parser!(PathBuf)))
+        .arg(value("s", 's', "statefile").value_parser(value_parser!(PathBuf)))
+        .arg(value("r", 'r', "pidfile").value_parser(value_parser!(PathBuf)))
+        .arg(value("d", 'd', "facility").action(ArgAction::Append))
+        .arg(value("u", 'u', "user"))
+        .arg(flag("F", 'F'))
+        .arg(flag("m", 'm'))
+        .arg(
+            value("n", 'n', "increment")
+                .allow_negative_numbers(true)
+                .value_parser(value_parser!(i32)),
+        )
+        .arg(value("a", 'a', "address").value_parser(value_parser!(IpAddr)))
+        .arg(value("p", 'p', "port").value_parser(value_parser!(u16)))
+        .arg(flag("U", 'U'))
+        .arg(flag("T", 'T'))
+        .arg(Arg::new("no-udp").long("no-udp").action(ArgAction::SetTrue))
+        .arg(Arg::new("no-tcp").long("no-tcp").action(ArgAction::SetTrue))
+        .arg(Runtime::arg())
+        .arg(long("tcp-idle-timeout", "ms").value_parser(value_parser!(u64)))
+        .arg(long("tcp-unauthenticated-idle-timeout", "ms").value_parser(value_parser!(u64)))
+        .arg(long("tcp-frame-timeout", "ms").value_parser(value_parser!(u64)))
+        .arg(long("max-connections", "n").value_parser(value_parser!(usize)))
+        .arg(long("max-unauthenticated", "n").value_parser(value_parser!(usize)))
+        .arg(long("max-per-source", "n").value_parser(value_parser!(usize)))
+        .arg(value("D", 'D', "debugport").value_parser(value_parser!(u16)))
+        .arg(long("debug-community", "community"));
+    let m = parse_args(command)?;
+    let path = |id: &str| m.get_one::<PathBuf>(id).cloned();
+    let number = |id: &str, default: u64| m.get_one::<u64>(id).copied().unwrap_or(default);
+    let count = |id: &str, default: usize| m.get_one::<usize>(id).copied().unwrap_or(default);
+    Ok(Cli {
+        community_file: path("c"),
+        state_file: path("s"),
+        pid_file: path("r"),
+        debug: m
+            .get_many::<String>("d")
+            .map(|d| d.cloned().collect())
+            .unwrap_or_default(),
+        user: m.get_one::<String>("u").cloned(),
+        foreground: m.get_flag("F"),
+        lock_memory: m.get_flag("m"),
+        nice: m.get_one::<i32>("n").copied(),
+        address: m.get_one::<IpAddr>("a").copied(),
+        port: m.get_one::<u16>("p").copied().unwrap_or(DEFAULT_PORT),
+        no_udp: m.get_flag("no-udp"),
+        no_tcp: m.get_flag("no-tcp"),
+        runtime: Runtime::from_matches(&m),
+        tcp_idle_timeout_ms: number("tcp-idle-timeout", DEFAULT_TCP_IDLE_TIMEOUT_MS),
+        tcp_unauthenticated_idle_timeout_ms: number(
+            "tcp-unauthenticated-idle-timeout",
+            DEFAULT_TCP_UNAUTHENTICATED_IDLE_TIMEOUT_MS,
+        ),
+        tcp_frame_timeout_ms: number("tcp-frame-timeout", DEFAULT_TCP_FRAME_TIMEOUT_MS),
+        max_connections: count("max-connections", DEFAULT_MAX_TCP_CONNECTIONS),
+        max_unauthenticated: count("max-unauthenticated", DEFAULT_MAX_UNAUTHENTICATED),
+        max_per_source: count("max-per-source", DEFAULT_MAX_PER_SOURCE),
+        debug_port: m.get_one::<u16>("D").copied(),
+        debug_community: m.get_one::<String>("debug-community").cloned(),
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            let code = if error.use_stderr() { 2 } else { 0 };
-            let _ = error.print();
-            return ExitCode::from(code);
-        }
+        Err(code) => return code,
     };
     if let Some(why) = cli.runtime.unavailable() {
         eprintln!("faild: {why}");

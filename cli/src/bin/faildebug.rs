@@ -1,7 +1,7 @@
 //! faildebug: change the log level of a facility of a running failsh or faild at run time.
 
-use clap::{ArgAction, Parser};
-use failover_cli::common::parse_args;
+use clap::Arg;
+use failover_cli::common::{parse_args, program};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -68,21 +68,39 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_REFUSED: u8 = 3;
 const EXIT_SERVER: u8 = 4;
 
-#[derive(Debug, Parser)]
-#[command(name = "faildebug", version, override_help = HELP)]
-#[command(disable_version_flag = true)]
+#[derive(Debug)]
 struct Cli {
-    #[arg(short = 'p', default_value_t = DEFAULT_DEBUG_PORT, value_parser = parse_port)]
     port: u16,
-    #[arg(short = 'c', default_value = "public")]
     community: String,
-    #[arg(short = 't', default_value_t = 5000, value_parser = parse_timeout)]
     timeout_ms: u64,
-    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
-    version: (),
     /// [host] facility level
-    #[arg(num_args = 2..=3, required = true, allow_hyphen_values = false)]
     positional: Vec<String>,
+}
+
+fn parse() -> Result<Cli, ExitCode> {
+    let command = program("faildebug", HELP)
+        .arg(Arg::new("p").short('p').value_parser(parse_port))
+        .arg(Arg::new("c").short('c'))
+        .arg(Arg::new("t").short('t').value_parser(parse_timeout))
+        .arg(
+            Arg::new("arguments")
+                .value_name("[HOST] FACILITY LEVEL")
+                .num_args(2..=3)
+                .required(true),
+        );
+    let m = parse_args(command)?;
+    Ok(Cli {
+        port: m.get_one::<u16>("p").copied().unwrap_or(DEFAULT_DEBUG_PORT),
+        community: m
+            .get_one::<String>("c")
+            .cloned()
+            .unwrap_or_else(|| "public".to_string()),
+        timeout_ms: m.get_one::<u64>("t").copied().unwrap_or(5000),
+        positional: m
+            .get_many::<String>("arguments")
+            .map(|a| a.cloned().collect())
+            .unwrap_or_default(),
+    })
 }
 
 fn parse_port(text: &str) -> Result<u16, String> {
@@ -134,7 +152,7 @@ fn arguments(cli: Cli) -> Result<Arguments, String> {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match parse_args() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use failover_cli::common::parse_args;
+use clap::{Arg, ArgAction};
+use failover_cli::common::{parse_args, program};
 use failover_cli::failmon::{self, Connection};
 use failover_core::state::State;
 use nix::sys::signal::{killpg, Signal};
@@ -85,17 +85,48 @@ struct Options {
     keep: bool,
 }
 
-#[derive(Debug, Parser)]
-#[command(name = "faildemo", version, override_help = HELP)]
-struct Cli {
-    #[arg(long = "interval", default_value = "0.2", value_parser = parse_interval)]
-    interval: (String, u64),
-    #[arg(long = "runtime", default_value = "smol", value_parser = ["smol", "blocking"])]
-    runtime: String,
-    #[arg(long = "step-timeout-ms", default_value_t = 15_000, value_parser = parse_step_timeout)]
-    step_timeout_ms: u64,
-    #[arg(long = "keep")]
-    keep: bool,
+/// The command line, checked.
+fn parse() -> Result<Options, ExitCode> {
+    let command = program("faildemo", HELP)
+        .arg(
+            Arg::new("interval")
+                .long("interval")
+                .value_parser(parse_interval),
+        )
+        .arg(
+            Arg::new("runtime")
+                .long("runtime")
+                .value_parser(["smol", "blocking"]),
+        )
+        .arg(
+            Arg::new("step-timeout-ms")
+                .long("step-timeout-ms")
+                .value_parser(parse_step_timeout),
+        )
+        .arg(Arg::new("keep").long("keep").action(ArgAction::SetTrue));
+    let m = parse_args(command)?;
+    let (interval, interval_ms) = m
+        .get_one::<(String, u64)>("interval")
+        .cloned()
+        .unwrap_or_else(|| ("0.2".to_string(), 200));
+    Ok(Options {
+        interval,
+        interval_ms,
+        runtime: m.get_one::<String>("runtime").cloned().unwrap_or_else(|| {
+            let default = if cfg!(feature = "runtime-smol") {
+                "smol"
+            } else {
+                "blocking"
+            };
+            default.to_string()
+        }),
+        step_timeout: Duration::from_millis(
+            m.get_one::<u64>("step-timeout-ms")
+                .copied()
+                .unwrap_or(15_000),
+        ),
+        keep: m.get_flag("keep"),
+    })
 }
 
 /// Seconds from 0.01 to 10, kept as written (for the configuration) and in milliseconds.
@@ -116,16 +147,9 @@ fn parse_step_timeout(text: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match parse_args() {
-        Ok(cli) => cli,
+    let options = match parse() {
+        Ok(options) => options,
         Err(code) => return code,
-    };
-    let options = Options {
-        interval: cli.interval.0,
-        interval_ms: cli.interval.1,
-        runtime: cli.runtime,
-        step_timeout: Duration::from_millis(cli.step_timeout_ms),
-        keep: cli.keep,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -1,7 +1,7 @@
 //! failsh: the failover shell (see `failsh --help`).
 
-use clap::{ArgAction, Parser};
-use failover_cli::common::parse_args;
+use clap::{value_parser, Arg, ArgAction};
+use failover_cli::common::{parse_args, program};
 use failover_cli::failsh::{self, Options, RuntimeKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,40 +49,67 @@ EXIT STATUS
     0 success, 1 configuration or run-time error, 2 bad arguments
 ";
 
-#[derive(Debug, Parser)]
-#[command(name = "failsh", version, override_help = HELP, disable_version_flag = true)]
-struct Cli {
-    /// The Tcl configuration.
-    #[arg(short = 'f')]
-    tclfile: PathBuf,
-    #[arg(short = 'F')]
-    foreground: bool,
-    #[arg(short = 't')]
-    check_only: bool,
-    #[arg(short = 'k')]
-    keep_services: bool,
-    #[arg(short = 'd')]
-    debug: Vec<String>,
-    #[arg(short = 'c')]
-    community: Option<String>,
-    #[arg(short = 'l')]
-    dumpfile: Option<PathBuf>,
-    #[arg(short = 'm')]
-    monitor_port: Option<u16>,
-    #[arg(short = 'D')]
-    debug_port: Option<u16>,
-    #[arg(short = 'i')]
-    pidfile: Option<PathBuf>,
-    #[arg(long = "runtime", value_parser = parse_runtime)]
-    runtime: Option<RuntimeKind>,
-    #[arg(long = "record")]
-    record: Option<PathBuf>,
-    #[arg(long = "local-host")]
-    local_host: Option<String>,
-    #[arg(long = "seed")]
-    seed: Option<u64>,
-    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
-    version: (),
+/// The command line: failsh's options go straight into [`Options`].
+fn parse() -> Result<(Options, bool), ExitCode> {
+    let value = |id: &'static str| Arg::new(id).short(id.chars().next().expect("one letter"));
+    let flag = |id: &'static str| value(id).action(ArgAction::SetTrue);
+    let command = program("failsh", HELP)
+        .arg(
+            value("f")
+                .required(true)
+                .value_parser(value_parser!(PathBuf)),
+        )
+        .arg(flag("F"))
+        .arg(flag("t"))
+        .arg(flag("k"))
+        .arg(value("d").action(ArgAction::Append))
+        .arg(value("c"))
+        .arg(value("l").value_parser(value_parser!(PathBuf)))
+        .arg(value("m").value_parser(value_parser!(u16)))
+        .arg(value("D").value_parser(value_parser!(u16)))
+        .arg(value("i").value_parser(value_parser!(PathBuf)))
+        .arg(
+            Arg::new("runtime")
+                .long("runtime")
+                .value_parser(parse_runtime),
+        )
+        .arg(
+            Arg::new("record")
+                .long("record")
+                .value_parser(value_parser!(PathBuf)),
+        )
+        .arg(Arg::new("local-host").long("local-host"))
+        .arg(
+            Arg::new("seed")
+                .long("seed")
+                .value_parser(value_parser!(u64)),
+        );
+    let m = parse_args(command)?;
+    let mut options = Options::new(m.get_one::<PathBuf>("f").cloned().expect("required"));
+    options.foreground = m.get_flag("F");
+    options.keep_services = m.get_flag("k");
+    options.debug_facilities = m
+        .get_many::<String>("d")
+        .map(|d| d.cloned().collect())
+        .unwrap_or_default();
+    options.community = m.get_one::<String>("c").cloned();
+    if let Some(dumpfile) = m.get_one::<PathBuf>("l") {
+        options.dumpfile = dumpfile.clone();
+    }
+    if let Some(port) = m.get_one::<u16>("m") {
+        options.monitor_port = *port;
+    }
+    options.debug_port = m.get_one::<u16>("D").copied();
+    options.pidfile = m.get_one::<PathBuf>("i").cloned();
+    if let Some(runtime) = m.get_one::<RuntimeKind>("runtime") {
+        options.runtime = *runtime;
+    }
+    options.record = m.get_one::<PathBuf>("record").cloned();
+    if let Some(local_host) = m.get_one::<String>("local-host") {
+        options.local_host = local_host.clone();
+    }
+    options.seed = m.get_one::<u64>("seed").copied();
+    Ok((options, m.get_flag("t")))
 }
 
 fn parse_runtime(text: &str) -> Result<RuntimeKind, String> {
@@ -95,32 +122,11 @@ fn parse_runtime(text: &str) -> Result<RuntimeKind, String> {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match parse_args() {
-        Ok(cli) => cli,
+    let (options, check_only) = match parse() {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let mut options = Options::new(cli.tclfile.clone());
-    options.foreground = cli.foreground;
-    options.keep_services = cli.keep_services;
-    options.debug_facilities = cli.debug;
-    options.community = cli.community;
-    if let Some(dumpfile) = cli.dumpfile {
-        options.dumpfile = dumpfile;
-    }
-    if let Some(port) = cli.monitor_port {
-        options.monitor_port = port;
-    }
-    options.debug_port = cli.debug_port;
-    options.pidfile = cli.pidfile;
-    if let Some(runtime) = cli.runtime {
-        options.runtime = runtime;
-    }
-    options.record = cli.record;
-    if let Some(local_host) = cli.local_host {
-        options.local_host = local_host;
-    }
-    options.seed = cli.seed;
-    if cli.check_only {
+    if check_only {
         return match failsh::check(&options.tclfile, &options.local_host) {
             Ok(checked) => {
                 print!("{}", checked.description);

@@ -1,7 +1,7 @@
 //! failstat: show the states of services in a faild.
 
-use clap::Parser;
-use failover_cli::common::{exit, exit_code, parse_args, TargetArgs, EXIT_STATUS_HELP};
+use clap::{Arg, ArgAction};
+use failover_cli::common::{exit, exit_code, parse_args, program, TargetArgs, EXIT_STATUS_HELP};
 use failover_core::wire::{Entry, Reply};
 use std::process::ExitCode;
 use std::sync::LazyLock;
@@ -82,20 +82,31 @@ SEE ALSO
 static HELP: LazyLock<String> =
     LazyLock::new(|| format!("{HELP_BODY}{EXIT_STATUS_HELP}{HELP_TAIL}"));
 
-#[derive(Debug, Parser)]
-#[command(name = "failstat", version, override_help = HELP.as_str())]
+#[derive(Debug)]
 struct Cli {
-    #[command(flatten)]
     target: TargetArgs,
-    /// Print JSON.
-    #[arg(long = "json")]
     json: bool,
     /// Services (all when none).
     services: Vec<String>,
 }
 
+fn parse() -> Result<Cli, ExitCode> {
+    let command = TargetArgs::args(program("failstat", HELP.as_str()))
+        .arg(Arg::new("json").long("json").action(ArgAction::SetTrue))
+        .arg(Arg::new("services").num_args(0..).action(ArgAction::Append));
+    let matches = parse_args(command)?;
+    Ok(Cli {
+        target: TargetArgs::from_matches(&matches),
+        json: matches.get_flag("json"),
+        services: matches
+            .get_many::<String>("services")
+            .map(|s| s.cloned().collect())
+            .unwrap_or_default(),
+    })
+}
+
 fn main() -> ExitCode {
-    let cli: Cli = match parse_args() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
     };

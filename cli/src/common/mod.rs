@@ -1,6 +1,7 @@
 //! What failc and failstat share: the target options, the runtime choice, the exit codes.
 
-use clap::{Args, Parser, ValueEnum};
+use clap::builder::PossibleValue;
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Command, ValueEnum};
 use failover_core::state::State;
 use failover_core::wire::{Entry, Reply};
 use failover_runtime_blocking::client::{self as blocking, ClientError, Protocol, Target};
@@ -23,7 +24,7 @@ pub mod exit {
 }
 
 /// The runtime a program drives its sockets with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
     Smol,
     Blocking,
@@ -37,6 +38,21 @@ impl Runtime {
         Runtime::Blocking
     };
 
+    /// `--runtime smol|blocking`, default [`Runtime::DEFAULT`].
+    pub fn arg() -> Arg {
+        Arg::new("runtime")
+            .long("runtime")
+            .value_parser(value_parser!(Runtime))
+    }
+
+    /// What `--runtime` said, or the default.
+    pub fn from_matches(matches: &ArgMatches) -> Runtime {
+        matches
+            .get_one::<Runtime>("runtime")
+            .copied()
+            .unwrap_or(Runtime::DEFAULT)
+    }
+
     /// Why this runtime cannot be used in this build, if it cannot.
     pub fn unavailable(self) -> Option<String> {
         (self == Runtime::Smol && !cfg!(feature = "runtime-smol")).then(|| {
@@ -45,36 +61,101 @@ impl Runtime {
     }
 }
 
+impl ValueEnum for Runtime {
+    fn value_variants<'a>() -> &'a [Runtime] {
+        &[Runtime::Smol, Runtime::Blocking]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            Runtime::Smol => "smol",
+            Runtime::Blocking => "blocking",
+        }))
+    }
+}
+
 /// `-H host -p port -c community -T|-U --source --timeout --runtime`.
-#[derive(Clone, Debug, Args)]
+#[derive(Clone, Debug)]
 pub struct TargetArgs {
     /// faild's host (name or address).
-    #[arg(short = 'H', long = "host", default_value = "127.0.0.1")]
     pub host: String,
-    /// faild's port.
-    #[arg(short = 'p', long = "port", default_value_t = failover_core::wire::DEFAULT_PORT)]
     pub port: u16,
-    /// The community.
-    #[arg(short = 'c', long = "community", default_value = "public")]
     pub community: String,
-    /// Use TCP.
-    #[arg(short = 'T', long = "tcp", conflicts_with = "udp")]
+    /// TCP rather than UDP (the default).
     pub tcp: bool,
-    /// Use UDP (the default).
-    #[arg(short = 'U', long = "udp")]
-    pub udp: bool,
     /// Local address to send from.
-    #[arg(long = "source", value_name = "ADDRESS")]
     pub source: Option<IpAddr>,
     /// Milliseconds to wait for an answer.
-    #[arg(short = 't', long = "timeout", value_name = "MS", default_value_t = failover_runtime_blocking::client::DEFAULT_TIMEOUT_MS)]
     pub timeout_ms: u64,
-    /// The runtime to use.
-    #[arg(long = "runtime", value_enum, default_value_t = Runtime::DEFAULT)]
     pub runtime: Runtime,
 }
 
 impl TargetArgs {
+    /// The options, added to `command`.
+    pub fn args(command: Command) -> Command {
+        command
+            .arg(Arg::new("host").short('H').long("host"))
+            .arg(
+                Arg::new("port")
+                    .short('p')
+                    .long("port")
+                    .value_parser(value_parser!(u16)),
+            )
+            .arg(Arg::new("community").short('c').long("community"))
+            .arg(
+                Arg::new("tcp")
+                    .short('T')
+                    .long("tcp")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("udp"),
+            )
+            .arg(
+                Arg::new("udp")
+                    .short('U')
+                    .long("udp")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(
+                Arg::new("source")
+                    .long("source")
+                    .value_name("ADDRESS")
+                    .value_parser(value_parser!(IpAddr)),
+            )
+            .arg(
+                Arg::new("timeout")
+                    .short('t')
+                    .long("timeout")
+                    .value_name("MS")
+                    .value_parser(value_parser!(u64)),
+            )
+            .arg(Runtime::arg())
+    }
+
+    /// What the options said, with the defaults (127.0.0.1, 1291, `public`, UDP, 3000 ms).
+    pub fn from_matches(matches: &ArgMatches) -> TargetArgs {
+        let text = |id: &str, default: &str| {
+            matches
+                .get_one::<String>(id)
+                .cloned()
+                .unwrap_or_else(|| default.to_string())
+        };
+        TargetArgs {
+            host: text("host", "127.0.0.1"),
+            port: matches
+                .get_one::<u16>("port")
+                .copied()
+                .unwrap_or(failover_core::wire::DEFAULT_PORT),
+            community: text("community", "public"),
+            tcp: matches.get_flag("tcp"),
+            source: matches.get_one::<IpAddr>("source").copied(),
+            timeout_ms: matches
+                .get_one::<u64>("timeout")
+                .copied()
+                .unwrap_or(failover_runtime_blocking::client::DEFAULT_TIMEOUT_MS),
+            runtime: Runtime::from_matches(matches),
+        }
+    }
+
     /// Resolves the host; a name that does not resolve is a usage error (exit 2).
     /// [`TargetArgs::target`], or the exit code after telling `program`'s user why not.
     pub fn target_or_exit(&self, program: &str) -> Result<Target, ExitCode> {
@@ -184,10 +265,25 @@ EXIT STATUS
         descriptors left); nothing changed, on disk or for pollers
 ";
 
+/// A program's command: its name, version and man-page help (clap prints it for `-h` and
+/// `--help`), `-V`/`--version`; the caller adds its arguments.
+pub fn program(name: &'static str, help: &'static str) -> Command {
+    Command::new(name)
+        .version(env!("CARGO_PKG_VERSION"))
+        .override_help(help)
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::Version),
+        )
+}
+
 /// Parses the command line; on an error (exit 2, usage) or `--help`/`--version` (exit 0) clap
 /// has printed what to say and the caller exits with the returned code.
-pub fn parse_args<C: Parser>() -> Result<C, ExitCode> {
-    C::try_parse().map_err(|error| {
+pub fn parse_args(command: Command) -> Result<ArgMatches, ExitCode> {
+    command.try_get_matches().map_err(|error| {
         let code = if error.use_stderr() {
             exit::USAGE
         } else {

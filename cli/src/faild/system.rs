@@ -1,6 +1,7 @@
 //! The operating-system side of starting a daemon: detaching, dropping
 //! privileges, locking memory, priority (the pid file and the state file's lock are
-//! `crate::lock`). All through nix and rustix, without unsafe code.
+//! `crate::lock`). All through nix, without unsafe code but for the one call nix lacks,
+//! `nice(2)`.
 
 use std::ffi::CString;
 use std::io;
@@ -21,10 +22,20 @@ pub fn lock_memory() -> Result<(), String> {
 }
 
 /// Adds `increment` to the process's nice value (`-n`; negative raises the priority).
+#[allow(unsafe_code)]
 pub fn renice(increment: i32) -> Result<(), String> {
-    rustix::process::nice(increment)
-        .map(|_| ())
-        .map_err(|e| format!("cannot change the priority by {increment} (-n): {e}"))
+    use nix::errno::Errno;
+    // nice(2) returns the new nice value, which may be -1: only errno tells a failure.
+    Errno::clear();
+    // SAFETY: nice(2) takes an integer and touches no memory of ours.
+    let result = unsafe { libc::nice(increment) };
+    match (result, Errno::last_raw()) {
+        (-1, errno) if errno != 0 => Err(format!(
+            "cannot change the priority by {increment} (-n): {}",
+            Errno::from_raw(errno)
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Switches to `user` (name or numeric uid) and its groups, for good (`-u`).
@@ -47,5 +58,8 @@ pub fn drop_privileges(user: &str) -> Result<(), String> {
 
 /// Random bits from the operating system (boot id, challenge seed).
 pub fn random_u64() -> io::Result<u64> {
-    getrandom::u64().map_err(|e| io::Error::other(format!("no randomness: {e}")))
+    let mut bytes = [0u8; 8];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)
+        .map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
+    Ok(u64::from_ne_bytes(bytes))
 }

@@ -125,7 +125,7 @@ pub fn run(options: Options) -> Result<(), String> {
     };
     let seed = match options.seed {
         Some(seed) => seed,
-        None => getrandom::u64().map_err(|e| format!("no random seed: {e}"))?,
+        None => crate::faild::system::random_u64().map_err(|e| format!("no random seed: {e}"))?,
     };
     let recorder = match &options.record {
         None => None,
