@@ -1,4 +1,5 @@
-//! The discrete-event world: hosts running the real faild store and failsh decision machine,
+//! The discrete-event world: hosts running the real faild store and failsh decision machine
+//! behind the same drivers both runtimes use (`failover_core::drive`),
 //! talking through the real wire codec over a simulated network, on virtual time ordered by
 //! `(time, sequence)`. Everything random comes from named streams of the scenario's seed, so a
 //! run is a pure function of its scenario.
@@ -9,19 +10,25 @@ use crate::scenario::{EventAction, HostSpec, Network, Scenario, TimedEvent};
 use crate::trace::TraceRecorder;
 use failover_core::client::{SetFlow, SetNext};
 use failover_core::community::Communities;
+use failover_core::drive::faild::{Driver, FaildHooks};
+use failover_core::drive::shell::{
+    Message, ProcedureCompletion, ShellDriver, ShellHooks, ShellOptions, Transports,
+};
 use failover_core::rng::Rng;
 use failover_core::shell::{
-    Action, Event, HostConfig, Input, ProcedureId, ProcedureKind, ProcedureNames, Protocol,
-    ServiceConfig, Shell, ShellConfig,
+    Action, Destination, Event, HostConfig, Input, ProcedureId, ProcedureKind, ProcedureNames,
+    Protocol, ServiceConfig, Shell, ShellConfig,
 };
 use failover_core::state::State;
-use failover_core::store::{
-    Peer, ServiceRecord, Store, StoreAction, StoreConfig, StoreEvent, StoreInput,
-};
+use failover_core::store::{Peer, ServiceRecord, Store, StoreConfig, StoreEvent};
 use failover_core::time::Time;
 use failover_core::wire::{self, Nonce};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The name under which every failsh reaches its own faild (the seed's configurations).
 pub const LOCAL_HOST: &str = "localhost";
@@ -146,10 +153,13 @@ struct SimHost {
     powered: bool,
     paused_at: Option<u64>,
     incarnation: u64,
-    store: Option<Store>,
-    /// What the state file holds: the last records faild persisted.
-    state_file: Vec<ServiceRecord>,
-    shell: Option<Shell>,
+    /// faild: the store behind the same driver both runtimes use, persisting to `disk`.
+    store: Option<Driver>,
+    /// The state file and whether the disk is full, shared with faild's persist hook.
+    disk: Rc<RefCell<Disk>>,
+    /// failsh: the core behind the same driver both runtimes use, performing its actions
+    /// through [`SimTransports`] and [`SimHooks`].
+    shell: Option<ShellDriver>,
     shell_config: ShellConfig,
     wake: Option<(u64, u64)>,
     /// Events that fell due while the host was frozen, with their original time.
@@ -175,8 +185,18 @@ struct SimHost {
     /// faild stalls: requests wait in its sockets, in order.
     faild_stalled: bool,
     stalled_requests: Vec<Ev>,
-    disk_full: bool,
     store_wake: Option<(u64, u64)>,
+    /// What faild's driver reported since the world last looked.
+    store_events: Rc<RefCell<Vec<StoreEvent>>>,
+}
+
+/// A host's disk as faild's persist hook sees it.
+#[derive(Debug, Default)]
+struct Disk {
+    /// ENOSPC for every write (`disk-full`).
+    full: bool,
+    /// What the state file holds: the last records faild persisted.
+    state_file: Vec<ServiceRecord>,
 }
 
 /// The result of a run.
@@ -246,7 +266,7 @@ impl World {
                 paused_at: None,
                 incarnation: 0,
                 store: None,
-                state_file: Vec::new(),
+                disk: Rc::default(),
                 shell: None,
                 shell_config: shell_config(&scenario, spec),
                 wake: None,
@@ -266,8 +286,8 @@ impl World {
                 hung_links: Vec::new(),
                 faild_stalled: false,
                 stalled_requests: Vec::new(),
-                disk_full: false,
                 store_wake: None,
+                store_events: Rc::default(),
             })
             .collect();
         let bounds = Bounds::for_scenario(&scenario);
@@ -512,7 +532,7 @@ impl World {
             Ev::StoreWake { host, incarnation } => {
                 if self.hosts[host].incarnation == incarnation {
                     self.hosts[host].store_wake = None;
-                    self.store_input(host, StoreInput::Timeout);
+                    self.store_timeout(host);
                 }
             }
             Ev::VipExpiry { host, incarnation } => {
@@ -584,15 +604,39 @@ impl World {
         let store_seed = h.rng.next_u64();
         let communities = Communities::parse(COMMUNITY_FILE).expect("built-in community file");
         let wall = Time(WALL_EPOCH_MS + (i128::from(h.clock_offset_ms) + i128::from(now)) as u64);
-        h.store = Some(Store::new_at(
+        let store = Store::new_at(
             StoreConfig {
                 boot_id,
                 seed: store_seed,
                 communities,
             },
-            h.state_file.clone(),
+            h.disk.borrow().state_file.clone(),
             wall,
-        ));
+        );
+        let disk = Rc::clone(&h.disk);
+        let (mut driver, _clock) = Driver::new(
+            store,
+            FaildHooks {
+                // faild writes the state file (or, with a full disk, does not) before the store
+                // hears back; the driver then withholds what it could not store.
+                persist: Box::new(move |services| {
+                    let mut disk = disk.borrow_mut();
+                    if disk.full {
+                        return Err(std::io::Error::from_raw_os_error(28));
+                    }
+                    disk.state_file = services.to_vec();
+                    Ok(())
+                }),
+                reload: Box::new(|| Err("the simulator has no community file".to_string())),
+                // The world passes its own time to every call.
+                clock: || Time(0),
+            },
+        );
+        let events = Rc::clone(&h.store_events);
+        driver.observe(Box::new(move |event| {
+            events.borrow_mut().push(event.clone())
+        }));
+        h.store = Some(driver);
         let incarnation = h.incarnation;
         let registers = h.spec.boot_registers;
         self.note(Some(host), format!("boots (faild boot id {boot_id:016x})"));
@@ -604,17 +648,13 @@ impl World {
         let shell_seed = self.hosts[host].rng.next_u64();
         let start = self.local_now(host);
         let config = self.hosts[host].shell_config.clone();
-        match Shell::new(config.clone(), shell_seed, start) {
-            Ok(mut shell) => {
-                // A fresh machine has no actions before its first input; anything else would
-                // be lost by a runtime that only drains after handle().
-                while let Some(action) = shell.poll_action() {
-                    self.note(
-                        Some(host),
-                        format!("Shell::new produced an action: {action:?}"),
-                    );
-                }
-                self.hosts[host].shell = Some(shell);
+        let options = ShellOptions {
+            config: config.clone(),
+            seed: shell_seed,
+        };
+        match ShellDriver::new(options, start) {
+            Ok(driver) => {
+                self.hosts[host].shell = Some(driver);
                 // A new failsh knows none of the addresses an earlier one leased.
                 self.hosts[host].vip_leased = false;
                 if let Some(recorder) = &mut self.recorder {
@@ -903,8 +943,8 @@ impl World {
         let wanted = h
             .shell
             .as_ref()
-            .and_then(|s| s.poll_timeout())
-            .map(|(at, _)| self.world_for_local(host, at.as_ms()).max(self.now_ms));
+            .and_then(|d| d.deadline())
+            .map(|at| self.world_for_local(host, at.as_ms()).max(self.now_ms));
         let current = h.wake.map(|(at, _)| at);
         if wanted == current {
             return;
@@ -921,22 +961,22 @@ impl World {
 
     // ----- failsh ------------------------------------------------------------------------------
 
-    /// Hands one input to a host's decision machine and carries out what it asks.
+    /// Hands one input to a host's failsh through the driver both runtimes use, and carries
+    /// out what the driver's hooks and transports were asked, in order.
     fn feed(&mut self, host: usize, input: Input) {
         let mut inputs = VecDeque::from([input]);
         while let Some(input) = inputs.pop_front() {
             let now = self.local_now(host);
-            let Some(shell) = self.hosts[host].shell.as_mut() else {
+            let effects = Effects::default();
+            let mut hooks = SimHooks(effects.clone());
+            let mut transports = SimTransports(effects.clone());
+            let Some(driver) = self.hosts[host].shell.as_mut() else {
                 break;
             };
             let is_timeout = input == Input::Timeout;
-            let recorded = self.recorder.as_ref().map(|_| input.clone());
-            shell.handle(now, input);
-            let mut actions = Vec::new();
-            while let Some(action) = shell.poll_action() {
-                actions.push(action);
-            }
-            let next = shell.poll_timeout();
+            driver.handle(now, Message::Input(input), &mut hooks, &mut transports);
+            let next = driver.shell().poll_timeout();
+            let exit = driver.perform(now, &mut hooks, &mut transports);
             if is_timeout {
                 if let Some((at, timer)) = next.filter(|(at, _)| *at <= now) {
                     self.checker.timer_stuck(
@@ -948,16 +988,14 @@ impl World {
                     );
                 }
             }
-            if let (Some(recorder), Some(input)) = (&mut self.recorder, recorded) {
-                let name = format!(
-                    "{}-{}",
-                    self.hosts[host].spec.name, self.hosts[host].incarnation
-                );
-                recorder.record(&name, now, &input, &actions);
+            for effect in effects.take() {
+                self.carry_out(host, now, effect, &mut inputs);
             }
-            for action in actions {
-                self.hash_action(host, &action);
-                self.carry_out(host, action, &mut inputs);
+            if exit {
+                self.hosts[host].shell = None;
+                self.hosts[host].vip_leased = false;
+                self.note(Some(host), "failsh exits".to_string());
+                break;
             }
         }
         self.reschedule_wake(host);
@@ -973,40 +1011,53 @@ impl World {
         }
     }
 
-    fn carry_out(&mut self, host: usize, action: Action, inputs: &mut VecDeque<Input>) {
-        match action {
-            Action::Send {
-                to, nonce, bytes, ..
-            } => match (to.host.as_str(), self.scenario.host_index(&to.host)) {
-                (LOCAL_HOST, _) => {
-                    let from_incarnation = self.hosts[host].incarnation;
-                    self.schedule(
-                        self.now_ms,
-                        Ev::Request {
-                            to: host,
+    fn carry_out(&mut self, host: usize, now: Time, effect: Effect, inputs: &mut VecDeque<Input>) {
+        match effect {
+            Effect::Handled { input, actions } => {
+                if let Some(recorder) = &mut self.recorder {
+                    let name = format!(
+                        "{}-{}",
+                        self.hosts[host].spec.name, self.hosts[host].incarnation
+                    );
+                    recorder.record(&name, now, &input, &actions);
+                }
+                for action in &actions {
+                    self.hash_action(host, action);
+                }
+            }
+            Effect::Input(input) => inputs.push_back(input),
+            Effect::Send { to, nonce, bytes } => {
+                match (to.host.as_str(), self.scenario.host_index(&to.host)) {
+                    (LOCAL_HOST, _) => {
+                        let from_incarnation = self.hosts[host].incarnation;
+                        self.schedule(
+                            self.now_ms,
+                            Ev::Request {
+                                to: host,
+                                from: host,
+                                from_incarnation,
+                                bytes,
+                                loopback: true,
+                            },
+                        );
+                    }
+                    (_, Some(to)) => {
+                        let from_incarnation = self.hosts[host].incarnation;
+                        self.transmit(host, to, |to| Ev::Request {
+                            to,
                             from: host,
                             from_incarnation,
-                            bytes,
-                            loopback: true,
-                        },
-                    );
+                            bytes: bytes.clone(),
+                            loopback: false,
+                        });
+                    }
+                    (name, None) => inputs.push_back(Input::SendFailed {
+                        nonce,
+                        error: format!("{name}: unknown host"),
+                    }),
                 }
-                (_, Some(to)) => {
-                    let from_incarnation = self.hosts[host].incarnation;
-                    self.transmit(host, to, |to| Ev::Request {
-                        to,
-                        from: host,
-                        from_incarnation,
-                        bytes: bytes.clone(),
-                        loopback: false,
-                    });
-                }
-                (name, None) => inputs.push_back(Input::SendFailed {
-                    nonce,
-                    error: format!("{name}: unknown host"),
-                }),
-            },
-            Action::RunProcedure { id, kind, .. } => {
+            }
+            Effect::Run { id, kind } => {
                 *self.hosts[host].runs.entry(kind).or_default() += 1;
                 let procedure = self.hosts[host].spec.procedure(kind);
                 let done = if procedure.hangs {
@@ -1038,7 +1089,7 @@ impl World {
                     .procedures
                     .insert(id, Running { kind, done });
             }
-            Action::RenewAddresses { lifetime_s, .. } => {
+            Effect::Renew { lifetime_s } => {
                 let h = &self.hosts[host];
                 if h.vip_leased && h.spec.lease_ms.is_some() {
                     // `ip addr replace`: an address the kernel removed comes back (faild
@@ -1053,7 +1104,7 @@ impl World {
                     self.lease_address(host, u64::from(lifetime_s) * 1000);
                 }
             }
-            Action::KillProcedure { id } => {
+            Effect::Kill { id } => {
                 if let Some(running) = self.hosts[host].procedures.remove(&id) {
                     if let Some(key) = running.done {
                         self.queue.remove(&key);
@@ -1061,12 +1112,7 @@ impl World {
                     self.note(Some(host), format!("{} (#{}) killed", running.kind, id.0));
                 }
             }
-            Action::Event(event) => self.shell_event(host, event),
-            Action::Exit => {
-                self.hosts[host].shell = None;
-                self.hosts[host].vip_leased = false;
-                self.note(Some(host), "failsh exits".to_string());
-            }
+            Effect::Event(event) => self.shell_event(host, event),
         }
     }
 
@@ -1226,43 +1272,30 @@ impl World {
         }
     }
 
-    /// Runs one request through a host's faild: persists what it persists, returns replies.
+    /// Runs one request through a host's faild driver: persists what it persists (or, with
+    /// a full disk, withholds what it could not store), returns the replies.
     fn store_handle(&mut self, host: usize, peer: Peer, bytes: Vec<u8>) -> Vec<Vec<u8>> {
-        self.store_input(host, StoreInput::Request { peer, bytes })
+        let now = self.wall_now(host);
+        let mut replies = Vec::new();
+        if let Some(driver) = self.hosts[host].store.as_mut() {
+            driver.request(now, peer, bytes, &mut |_, reply| replies.push(reply));
+        }
+        self.after_store(host);
+        replies
     }
 
-    /// Hands an input to a host's faild and carries out what it asks: the state file is
-    /// written (or, with a full disk, not) before the store hears back, as faild does.
-    fn store_input(&mut self, host: usize, input: StoreInput) -> Vec<Vec<u8>> {
+    /// The host's faild deadline may have passed: leases that ran out turn FAIL.
+    fn store_timeout(&mut self, host: usize) {
         let now = self.wall_now(host);
-        let disk_full = self.hosts[host].disk_full;
-        let Some(store) = self.hosts[host].store.as_mut() else {
-            return Vec::new();
-        };
-        store.handle(now, input);
-        let mut replies = Vec::new();
-        let mut events = Vec::new();
-        while let Some(action) = self.hosts[host]
-            .store
-            .as_mut()
-            .and_then(|s| s.poll_action())
-        {
-            match action {
-                StoreAction::Persist { token, services } => {
-                    let result = if disk_full {
-                        Err("No space left on device (os error 28)".to_string())
-                    } else {
-                        self.hosts[host].state_file = services;
-                        Ok(())
-                    };
-                    if let Some(store) = self.hosts[host].store.as_mut() {
-                        store.handle(now, StoreInput::Persisted { token, result });
-                    }
-                }
-                StoreAction::Reply { bytes, .. } => replies.push(bytes),
-                StoreAction::Event(event) => events.push(event),
-            }
+        if let Some(driver) = self.hosts[host].store.as_mut() {
+            driver.timeout(now);
         }
+        self.after_store(host);
+    }
+
+    /// Puts what faild's driver reported on the timeline and schedules its next wake.
+    fn after_store(&mut self, host: usize) {
+        let events = std::mem::take(&mut *self.hosts[host].store_events.borrow_mut());
         for event in events {
             let always = matches!(
                 event,
@@ -1275,7 +1308,6 @@ impl World {
             }
         }
         self.reschedule_store_wake(host);
-        replies
     }
 
     /// Wakes the host's faild when its next lease runs out.
@@ -1284,10 +1316,14 @@ impl World {
         if !h.powered || h.paused_at.is_some() || h.faild_stalled {
             return;
         }
-        let wanted = h.store.as_ref().and_then(|s| s.poll_timeout()).map(|at| {
-            self.world_for_local(host, at.as_ms().saturating_sub(WALL_EPOCH_MS))
-                .max(self.now_ms)
-        });
+        let wanted = h
+            .store
+            .as_ref()
+            .and_then(|d| d.store().poll_timeout())
+            .map(|at| {
+                self.world_for_local(host, at.as_ms().saturating_sub(WALL_EPOCH_MS))
+                    .max(self.now_ms)
+            });
         let current = h.store_wake.map(|(at, _)| at);
         if wanted == current {
             return;
@@ -1487,7 +1523,7 @@ impl World {
                 let current = self.hosts[host]
                     .store
                     .as_ref()
-                    .and_then(|s| s.service(&self.scenario.service))
+                    .and_then(|d| d.store().service(&self.scenario.service))
                     .map(|r| r.state);
                 if !*if_fail || current == Some(State::Fail) {
                     if let Err(error) = self.failc(host, State::Recover) {
@@ -1521,12 +1557,12 @@ impl World {
             EventAction::ResumeFaild { host } => self.resume_faild(index(host)),
             EventAction::DiskFull { host } => {
                 let host = index(host);
-                self.hosts[host].disk_full = true;
+                self.hosts[host].disk.borrow_mut().full = true;
                 self.open_fault(format!("disk-{host}"), Some(host));
             }
             EventAction::DiskOk { host } => {
                 let host = index(host);
-                self.hosts[host].disk_full = false;
+                self.hosts[host].disk.borrow_mut().full = false;
                 self.close_fault(&format!("disk-{host}"));
             }
         }
@@ -1542,12 +1578,12 @@ impl World {
             return None;
         }
         match &h.shell {
-            Some(shell) => shell.state(&self.scenario.service),
+            Some(driver) => driver.shell().state(&self.scenario.service),
             // failsh exited: what faild says is all there is.
             None => h
                 .store
                 .as_ref()
-                .and_then(|s| s.service(&self.scenario.service))
+                .and_then(|d| d.store().service(&self.scenario.service))
                 .map(|r| r.state),
         }
     }
@@ -1735,4 +1771,127 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
 /// Runs a scenario quietly and returns its outcome.
 pub fn run_quiet(scenario: &Scenario) -> Outcome {
     World::new(scenario.clone(), LogLevel::Quiet, false).run()
+}
+
+/// What failsh's driver asked of its hooks and transports while handling one input, in the
+/// order it asked; the world carries it out afterwards (the driver's traits cannot borrow the
+/// world they live in).
+#[derive(Debug)]
+enum Effect {
+    /// The core answered `input` with `actions` (hashed and recorded before being performed).
+    Handled {
+        input: Input,
+        actions: Vec<Action>,
+    },
+    Send {
+        to: Destination,
+        nonce: Nonce,
+        bytes: Vec<u8>,
+    },
+    /// An input for the core after this one (a send that failed at once, a renewal error).
+    Input(Input),
+    Run {
+        id: ProcedureId,
+        kind: ProcedureKind,
+    },
+    Kill {
+        id: ProcedureId,
+    },
+    Renew {
+        lifetime_s: u32,
+    },
+    Event(Event),
+}
+
+/// The effects of one input, shared by [`SimHooks`] and [`SimTransports`] (the hooks must be
+/// `Send`, hence the mutex).
+#[derive(Clone, Debug, Default)]
+struct Effects(Arc<Mutex<Vec<Effect>>>);
+
+impl Effects {
+    fn push(&self, effect: Effect) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(effect);
+    }
+
+    fn take(&self) -> Vec<Effect> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// failsh's program side in the world: procedures run on simulated time, addresses are the
+/// world's.
+struct SimHooks(Effects);
+
+impl ShellHooks for SimHooks {
+    fn handled(&mut self, _now: Time, input: &Input, actions: &[Action]) {
+        self.0.push(Effect::Handled {
+            input: input.clone(),
+            actions: actions.to_vec(),
+        });
+    }
+
+    fn run_procedure(
+        &mut self,
+        _now: Time,
+        _service: &str,
+        kind: ProcedureKind,
+        _limit_ms: u64,
+        done: ProcedureCompletion,
+    ) {
+        // The world delivers the result itself, on simulated time (Ev::ProcedureDone).
+        self.0.push(Effect::Run {
+            id: done.id(),
+            kind,
+        });
+    }
+
+    fn kill_procedure(&mut self, _now: Time, id: ProcedureId) {
+        self.0.push(Effect::Kill { id });
+    }
+
+    fn renew_addresses(
+        &mut self,
+        _now: Time,
+        _service: &str,
+        lifetime_s: u32,
+    ) -> Result<(), String> {
+        self.0.push(Effect::Renew { lifetime_s });
+        Ok(())
+    }
+
+    fn event(&mut self, _now: Time, _shell: &Shell, event: &Event) {
+        self.0.push(Effect::Event(event.clone()));
+    }
+
+    fn after_input(&mut self, _now: Time, _shell: &Shell) {}
+
+    fn dump(&mut self, _now: Time, _shell: &Shell) {}
+}
+
+/// failsh's sockets in the world: a request becomes an event on the simulated network.
+struct SimTransports(Effects);
+
+impl Transports for SimTransports {
+    fn send(&mut self, to: &Destination, nonce: Nonce, bytes: Vec<u8>, _timeout: Duration) {
+        self.0.push(Effect::Send {
+            to: to.clone(),
+            nonce,
+            bytes,
+        });
+    }
+
+    fn input(&self, input: Input) {
+        self.0.push(Effect::Input(input));
+    }
+
+    fn retain(&mut self, _keep: &BTreeSet<Destination>) {}
+
+    fn completion(&self, id: ProcedureId) -> ProcedureCompletion {
+        // Never finished: the world feeds Input::ProcedureDone when the procedure's time
+        // comes.
+        ProcedureCompletion::new(id, |_| {})
+    }
 }

@@ -94,12 +94,16 @@ impl fmt::Debug for FaildHooks {
     }
 }
 
+/// Sees every store event as it is logged (the simulator's timeline; faild passes none).
+pub type EventObserver = Box<dyn FnMut(&StoreEvent)>;
+
 /// The store and the program's effects; every method takes the time it happens at.
 pub struct Driver {
     store: Store,
     persist: PersistHook,
     reload: ReloadHook,
     refusals: RefusalLog,
+    observer: Option<EventObserver>,
 }
 
 impl fmt::Debug for Driver {
@@ -124,9 +128,15 @@ impl Driver {
                 persist,
                 reload,
                 refusals: RefusalLog::default(),
+                observer: None,
             },
             clock,
         )
+    }
+
+    /// Also hands every store event to `observer`, after logging it.
+    pub fn observe(&mut self, observer: EventObserver) {
+        self.observer = Some(observer);
     }
 
     pub fn store(&self) -> &Store {
@@ -200,6 +210,9 @@ impl Driver {
                         }
                     }
                     log::log!(target: target, level, "{event}");
+                    if let Some(observer) = self.observer.as_mut() {
+                        observer(&event);
+                    }
                 }
             }
         }
