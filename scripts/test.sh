@@ -52,6 +52,25 @@ cargo test --workspace --no-fail-fast "$@" || status=$?
 # hosts, cut links, killed daemons, a hung failsh, a stalled faild, full disks, clock
 # drift) whose invariants must hold. A failing seed prints the command that reproduces it.
 if [ $# -eq 0 ]; then
+  # The minimal build an old Unix host gets: blocking runtime only, no smol, no curses.
+  # Its programs go to their own target directory so the default ones stay in place; the
+  # cross-crate tests then run against them, leaving out the tests named for smol.
+  say "minimal build (failover-cli --no-default-features): its crates, its tests, and the cross-crate tests on its programs"
+  crates=$(cargo tree -p failover-cli -e normal --no-default-features --prefix none | awk '{print $1}' | sort -u | wc -l)
+  echo "minimal build: $crates crates"
+  if [ "$crates" -gt 40 ]; then loud "the minimal build pulls $crates crates (at most 40)"; status=1; fi
+  if cargo tree -p failover-cli -e normal --no-default-features --prefix none \
+      | grep -E '^(smol|async-io|async-signal|polling|ratatui|crossterm) '; then
+    loud "the minimal build depends on a crate it must not (above)"; status=1
+  fi
+  minimal=target/minimal
+  cargo build --quiet -p failover-cli --no-default-features --bins --target-dir "$minimal" || status=1
+  # The probe the netns tests run in the client namespace is the tests' own, not a program.
+  cargo build --quiet -p failover-tests --bin vip-probe && cp target/debug/vip-probe "$minimal/debug/" || status=1
+  cargo test --quiet -p failover-cli --no-default-features --target-dir "$minimal" --no-fail-fast || status=1
+  FAILOVER_BIN_DIR="$PWD/$minimal/debug" FAILOVER_RUNTIMES=blocking \
+    cargo test -p failover-tests --no-fail-fast -- --skip _smol || status=1
+
   seeds=${FAILOVER_SEEDS:-10000}
   say "exploring $seeds random simulator seeds (release build)"
   cargo build --release --quiet -p failover-sim --bin failsim

@@ -7,8 +7,23 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-/// Both runtimes, for tests that must pass on each.
-pub const RUNTIMES: [&str; 2] = ["smol", "blocking"];
+/// The runtimes the programs under test were built with, for tests that must pass on each:
+/// both, or only `blocking` when `FAILOVER_RUNTIMES=blocking` says the programs come from the
+/// minimal build (`--no-default-features`, no smol). Tests named `..._smol` are then left out
+/// with `--skip _smol` by scripts/test.sh.
+pub fn runtimes() -> Vec<&'static str> {
+    match std::env::var("FAILOVER_RUNTIMES").as_deref() {
+        Ok("blocking") => vec!["blocking"],
+        Ok("smol") => vec!["smol"],
+        _ => vec!["smol", "blocking"],
+    }
+}
+
+/// The first runtime the programs under test have: smol in the default build, blocking in
+/// the minimal one.
+pub fn any_runtime() -> &'static str {
+    runtimes()[0]
+}
 
 #[derive(Debug)]
 pub struct Faild {

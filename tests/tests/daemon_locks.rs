@@ -5,7 +5,7 @@
 
 mod failsh_support;
 
-use failover_tests::faild::{describe, Faild, RUNTIMES};
+use failover_tests::faild::{describe, runtimes, Faild};
 use failover_tests::{command, run_with_limit, text, wait_until, PidGuard, TempDir};
 use std::path::Path;
 use std::time::Duration;
@@ -30,7 +30,7 @@ fn second_faild(state: &Path, runtime: &str, extra: &[&str]) -> std::process::Ou
 
 #[test]
 fn a_second_faild_on_the_same_state_file_refuses_naming_the_first() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("lock-state");
         let communities = "* public RW 127.0.0.1/32\n";
         let mut first = Faild::start(&dir, runtime, Some(communities), &[]).unwrap();
@@ -71,7 +71,7 @@ fn a_second_faild_on_the_same_state_file_refuses_naming_the_first() {
 
 #[test]
 fn a_second_faild_with_the_same_pid_file_refuses_and_a_detached_faild_keeps_its_locks() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("lock-pid");
         let pid_file = dir.join("faild.pid");
         let state = dir.join("faild.state");

@@ -15,6 +15,7 @@
 mod failsh_support;
 
 use failover_tests::abuse::SlowConnections;
+use failover_tests::faild::runtimes;
 use failsh_support::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -297,7 +298,7 @@ fn slow_connection_attack_on_both_faild_causes_no_second_holder_blocking() {
 fn a_client_refused_for_lack_of_slots_always_exits_3() {
     use failover_core::wire::{self, Nonce, Request, RequestBody};
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    for runtime in ["smol", "blocking"] {
+    for runtime in runtimes() {
         let scratch = Scratch::new(&format!("refused-{runtime}"));
         let mut host = Host::new("lukretia", "127.0.0.1", &scratch.0, runtime);
         host.start_faild_with(&["--max-connections", "4"]);
@@ -332,7 +333,8 @@ fn a_client_refused_for_lack_of_slots_always_exits_3() {
         let mut codes = Vec::new();
         for n in 0..20 {
             // Both client runtimes.
-            let client = ["smol", "blocking"][n % 2];
+            let runtimes = runtimes();
+            let client = runtimes[n % runtimes.len()];
             let output = std::process::Command::new(program("failstat"))
                 .args([
                     "--runtime",

@@ -1,7 +1,7 @@
 //! faild, failc and failstat on loopback, for both runtimes: set and query over UDP and
 //! TCP, communities (RO, limited to a network, wrong), SIGHUP with a broken community file.
 
-use failover_tests::faild::{describe, Faild, RUNTIMES};
+use failover_tests::faild::{any_runtime, describe, runtimes, Faild};
 use failover_tests::{text, wait_until, TempDir};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ const COMMUNITIES: &str = "\
 
 #[test]
 fn set_and_query_over_udp_and_tcp_on_both_runtimes() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("access-set");
         let faild = Faild::start(&dir, runtime, Some(COMMUNITIES), &[]).unwrap();
         let out = faild.client(
@@ -72,7 +72,7 @@ fn set_and_query_over_udp_and_tcp_on_both_runtimes() {
 
 #[test]
 fn a_read_only_community_cannot_set() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("access-ro");
         let faild = Faild::start(&dir, runtime, Some(COMMUNITIES), &[]).unwrap();
         for protocol in ["-U", "-T"] {
@@ -100,7 +100,7 @@ fn a_read_only_community_cannot_set() {
 
 #[test]
 fn a_community_limited_to_127_0_0_1_is_refused_from_127_0_0_2() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("access-net");
         let faild = Faild::start(&dir, runtime, Some(COMMUNITIES), &[]).unwrap();
         for protocol in ["-U", "-T"] {
@@ -145,7 +145,7 @@ fn a_community_limited_to_127_0_0_1_is_refused_from_127_0_0_2() {
 #[test]
 fn a_wrong_community_is_refused_and_never_logged() {
     const WRONG: &str = "wrong-community-Zq7";
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("access-wrong");
         let faild = Faild::start(&dir, runtime, Some(COMMUNITIES), &["-d", "all"]).unwrap();
         for protocol in ["-U", "-T"] {
@@ -176,7 +176,7 @@ fn a_wrong_community_is_refused_and_never_logged() {
 
 #[test]
 fn sighup_rereads_communities_and_keeps_them_when_the_new_file_is_broken() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("access-hup");
         let faild = Faild::start(&dir, runtime, Some("* public RO\n"), &[]).unwrap();
         let out = faild.client("failc", &["-s", "UP", "svc"]);
@@ -211,7 +211,7 @@ fn sighup_rereads_communities_and_keeps_them_when_the_new_file_is_broken() {
 #[test]
 fn without_a_community_file_public_reads_and_nobody_writes() {
     let dir = TempDir::new("access-none");
-    let faild = Faild::start(&dir, "smol", None, &[]).unwrap();
+    let faild = Faild::start(&dir, any_runtime(), None, &[]).unwrap();
     assert!(
         faild.log_text().contains("no community file"),
         "{}",

@@ -4,7 +4,7 @@
 //! learn at once that nothing listens on a port.
 
 use failover_core::wire::{self, Nonce, Request, RequestBody};
-use failover_tests::faild::{describe, Faild, RUNTIMES};
+use failover_tests::faild::{describe, runtimes, Faild};
 use failover_tests::{command, free_port, run_with_limit, vm_rss_kib, TempDir};
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -63,7 +63,7 @@ fn garbage(noise: &mut Noise) -> Vec<u8> {
 
 #[test]
 fn random_datagrams_and_frames_leave_faild_answering_with_bounded_memory() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("robust");
         let faild = Faild::start(
             &dir,
@@ -156,7 +156,7 @@ fn random_datagrams_and_frames_leave_faild_answering_with_bounded_memory() {
 #[test]
 fn failc_against_a_port_where_nothing_listens_fails_fast_as_unreachable() {
     let port = free_port().to_string();
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         for protocol in ["-U", "-T"] {
             let mut cmd = command("failc");
             let started = Instant::now();

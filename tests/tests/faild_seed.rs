@@ -6,7 +6,7 @@
 //! whose sbin/grarp only logs; ifconfig is a logging stand-in (IFCONFIG), and `hostname` a
 //! stand-in on PATH that answers lukretia. Nothing touches a real interface.
 
-use failover_tests::faild::{describe, RUNTIMES};
+use failover_tests::faild::{describe, runtimes};
 use failover_tests::{
     command, free_port, program, run_with_limit, text, wait_until, PidGuard, TempDir,
 };
@@ -106,7 +106,7 @@ impl Install {
 
 #[test]
 fn the_seed_scripts_register_their_services_as_the_seed_writes_them() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let install = Install::new(runtime);
         let out = install.run("faild.init", "start");
         let _faild = PidGuard(install.faild_pid().unwrap_or(0));

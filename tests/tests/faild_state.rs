@@ -1,13 +1,13 @@
 //! faild's state file: a SIGKILLed faild comes back with every state; a damaged state file
 //! stops faild with file, line and problem, and is left exactly as it was.
 
-use failover_tests::faild::{describe, Faild, RUNTIMES};
+use failover_tests::faild::{describe, runtimes, Faild};
 use failover_tests::{command, run_with_limit, text, TempDir};
 use std::time::Duration;
 
 #[test]
 fn sigkill_and_restart_keeps_every_state() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("state-kill");
         let communities = "* public RW 127.0.0.1/32\n";
         let wanted = [
@@ -41,7 +41,7 @@ fn sigkill_and_restart_keeps_every_state() {
 
 #[test]
 fn a_truncated_state_file_stops_faild_and_is_left_untouched() {
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("state-cut");
         let communities = "* public RW\n";
         {

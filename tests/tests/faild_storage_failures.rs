@@ -5,7 +5,7 @@
 //! disk keep the old state, and a restarted faild (on the still full disk) reports it; once
 //! there is room again, changes are stored again.
 
-use failover_tests::faild::{describe, Faild, RUNTIMES};
+use failover_tests::faild::{describe, runtimes, Faild};
 use failover_tests::netns::{have, is_root};
 use failover_tests::{skip, text, Guarded, TempDir};
 use std::io::{BufRead, BufReader, Write};
@@ -131,7 +131,7 @@ fn a_full_file_system_keeps_the_old_state_everywhere() {
         skip("root, unshare and nsenter are needed to mount a tmpfs in a private namespace");
         return;
     }
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         let dir = TempDir::new("full-disk");
         let mount_point = dir.join("mnt");
         std::fs::create_dir_all(&mount_point).unwrap();
@@ -219,7 +219,7 @@ fn no_file_descriptors_left_keeps_the_old_state_everywhere() {
         skip("prlimit (util-linux) is needed to lower faild's RLIMIT_NOFILE");
         return;
     }
-    for runtime in RUNTIMES {
+    for runtime in runtimes() {
         // No descriptor left, and one left (the write needs two: the directory's and the
         // temporary file's; with one, nothing may change either).
         for free in [0, 1] {
