@@ -15,7 +15,7 @@ cargo build --release --quiet -p failover-cli --bin faild
 cargo build --release --quiet -p failover-runtime-blocking --example faild_udp_load
 target=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '[ "$pid" = 0 ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 pid=0
 printf '* public RW 127.0.0.1/32\n' >"$work/communities"
 
