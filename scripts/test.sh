@@ -68,6 +68,8 @@ if [ $# -eq 0 ]; then
   # The probe the netns tests run in the client namespace is the tests' own, not a program.
   cargo build --quiet -p failover-tests --bin vip-probe && cp target/debug/vip-probe "$minimal/debug/" || status=1
   cargo test --quiet -p failover-cli --no-default-features --target-dir "$minimal" --no-fail-fast || status=1
+  # The core with its portable HMAC (the minimal build's): RFC 4231 vectors, the codec.
+  cargo test --quiet -p failover-core --no-default-features --lib --target-dir "$minimal" || status=1
   FAILOVER_BIN_DIR="$PWD/$minimal/debug" FAILOVER_RUNTIMES=blocking \
     cargo test -p failover-tests --no-fail-fast -- --skip _smol || status=1
 

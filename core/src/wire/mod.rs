@@ -8,7 +8,8 @@
 //! an earlier reply, so a captured "set" cannot be replayed either.
 
 use crate::state::State;
-use hmac_sha256::HMAC;
+mod mac;
+use mac::Mac;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -329,7 +330,7 @@ impl<T> Signed<'_, T> {
         };
         let mut mac = key.0.clone();
         mac.update(self.signed);
-        mac.finalize_verify(expected)
+        mac.verify(expected)
     }
 }
 
@@ -337,7 +338,7 @@ impl<T> Signed<'_, T> {
 /// message; doing that once per community instead of once per message halves the cost of a
 /// small message's MAC on the polling hot path.
 #[derive(Clone)]
-pub struct Key(HMAC);
+pub struct Key(Mac);
 
 impl Key {
     pub fn new(community: &str) -> Key {
@@ -352,8 +353,8 @@ impl fmt::Debug for Key {
     }
 }
 
-fn new_mac(community: &str) -> HMAC {
-    HMAC::new(community.as_bytes())
+fn new_mac(community: &str) -> Mac {
+    Mac::new(community.as_bytes())
 }
 
 fn seal(mut bytes: Vec<u8>, key: Option<&Key>) -> Vec<u8> {
