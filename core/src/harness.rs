@@ -352,13 +352,14 @@ impl Harness {
                         to, bytes, nonce, ..
                     } => {
                         let local = shell.config().local_host.clone();
-                        let target = to.host;
+                        let target = to.host.to_string();
                         let to = if target == local {
                             name.clone()
                         } else {
                             target
                         };
-                        if self.reachable(name, &to) && self.hosts[&to].refuses {
+                        let reachable = self.reachable(name, &to);
+                        if reachable && self.hosts[&to].refuses {
                             self.schedule(
                                 now.plus_ms(latency),
                                 Delivery::Refused {
@@ -366,7 +367,7 @@ impl Harness {
                                     nonce,
                                 },
                             );
-                        } else if self.reachable(name, &to) {
+                        } else if reachable {
                             self.schedule(
                                 now.plus_ms(latency),
                                 Delivery::Request {

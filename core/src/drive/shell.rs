@@ -296,7 +296,7 @@ pub fn destinations(config: &ShellConfig) -> BTreeSet<Destination> {
         .iter()
         .filter_map(|h| {
             h.address.map(|address| Destination {
-                host: h.name.clone(),
+                host: h.name.as_str().into(),
                 protocol: h.protocol,
                 address,
             })

@@ -52,9 +52,13 @@ mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        // Traces and the simulator's decision hash serialize every request: no format! per
+        // byte.
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut text = String::with_capacity(bytes.len() * 2);
         for b in bytes {
-            text.push_str(&format!("{b:02x}"));
+            text.push(char::from(DIGITS[usize::from(b >> 4)]));
+            text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
         }
         s.serialize_str(&text)
     }
@@ -114,7 +118,8 @@ pub enum Input {
 /// transport (a connected UDP socket, a TCP connection) per destination.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Destination {
-    pub host: String,
+    /// Shared with the host's entry in the core, so that a send does not copy the name.
+    pub host: std::sync::Arc<str>,
     pub protocol: Protocol,
     pub address: std::net::SocketAddr,
 }

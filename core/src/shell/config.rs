@@ -1,7 +1,7 @@
 //! The decision machine's configuration, its validation, and how a new one is applied to a
 //! running machine without disturbing what did not change.
 
-use super::{Host, HostId, Service, ServiceId, Shell};
+use super::{Destination, Host, HostId, Service, ServiceId, Shell};
 use crate::time::Time;
 use crate::timer::Timer;
 use crate::wire::{Key, MAX_NAME_BYTES};
@@ -373,6 +373,7 @@ impl Shell {
         self.hosts.insert(
             id,
             Host {
+                destination: destination_of(&host_config),
                 key: Key::new(&host_config.community),
                 config: host_config,
                 reachable: None,
@@ -415,6 +416,7 @@ impl Shell {
             let id = self.ensure_host(name, &config);
             // A kept host takes the new settings the core does not use (as written).
             if let (Some(new), Some(host)) = (config.host(name), self.hosts.get_mut(&id)) {
+                host.destination = destination_of(new);
                 host.config = new.clone();
             }
         }
@@ -478,4 +480,13 @@ impl Shell {
             .get(&id)
             .map_or_else(|| format!("#{}", id.0), |h| h.config.name.clone())
     }
+}
+
+/// Where a host's requests go, when its name resolved.
+fn destination_of(config: &HostConfig) -> Option<Destination> {
+    config.address.map(|address| Destination {
+        host: config.name.as_str().into(),
+        protocol: config.protocol,
+        address,
+    })
 }

@@ -36,6 +36,8 @@ const HELD_CHALLENGES: usize = 16;
 #[derive(Debug)]
 struct Host {
     config: HostConfig,
+    /// Where its requests go; `None` when its name did not resolve.
+    destination: Option<Destination>,
     key: Key,
     reachable: Option<bool>,
     last_contact: Option<Time>,
@@ -486,14 +488,10 @@ impl Shell {
     /// Sends a request to `host`'s faild, or fails it (after the current input) when the
     /// host has no address.
     fn send(&mut self, host: HostId, nonce: Nonce, bytes: Vec<u8>, timeout_ms: u64) {
-        let config = &self.hosts[&host].config;
-        match config.address {
-            Some(address) => {
-                let to = Destination {
-                    host: config.name.clone(),
-                    protocol: config.protocol,
-                    address,
-                };
+        let entry = &self.hosts[&host];
+        let config = &entry.config;
+        match entry.destination.clone() {
+            Some(to) => {
                 self.actions.push_back(Action::Send {
                     host,
                     to,
