@@ -241,6 +241,10 @@ pub struct World {
     checker: Checker,
     hash: Fnv64,
     decisions: u64,
+    /// What failsh's driver asked while handling an input, and the buffer it is carried out
+    /// from (both kept to reuse their allocations).
+    effects: Effects,
+    performed: Vec<Effect>,
     events: u64,
     log_level: LogLevel,
     log: Vec<LogLine>,
@@ -304,6 +308,8 @@ impl World {
             observer: None,
             checker,
             hash: Fnv64::new(),
+            effects: Effects::default(),
+            performed: Vec::new(),
             decisions: 0,
             events: 0,
             log_level,
@@ -967,8 +973,15 @@ impl World {
         let mut inputs = VecDeque::from([input]);
         while let Some(input) = inputs.pop_front() {
             let now = self.local_now(host);
-            let effects = Effects::default();
-            let mut hooks = SimHooks(effects.clone());
+            let effects = self.effects.clone();
+            let mut hooks = SimHooks {
+                effects: effects.clone(),
+                now_ms: self.now_ms,
+                host: host as u64,
+                hash: self.hash,
+                decisions: self.decisions,
+                record: self.recorder.is_some(),
+            };
             let mut transports = SimTransports(effects.clone());
             let Some(driver) = self.hosts[host].shell.as_mut() else {
                 break;
@@ -977,6 +990,8 @@ impl World {
             driver.handle(now, Message::Input(input), &mut hooks, &mut transports);
             let next = driver.shell().poll_timeout();
             let exit = driver.perform(now, &mut hooks, &mut transports);
+            self.hash = hooks.hash;
+            self.decisions = hooks.decisions;
             if is_timeout {
                 if let Some((at, timer)) = next.filter(|(at, _)| *at <= now) {
                     self.checker.timer_stuck(
@@ -988,9 +1003,12 @@ impl World {
                     );
                 }
             }
-            for effect in effects.take() {
+            let mut performed = std::mem::take(&mut self.performed);
+            effects.take_into(&mut performed);
+            for effect in performed.drain(..) {
                 self.carry_out(host, now, effect, &mut inputs);
             }
+            self.performed = performed;
             if exit {
                 self.hosts[host].shell = None;
                 self.hosts[host].vip_leased = false;
@@ -999,16 +1017,6 @@ impl World {
             }
         }
         self.reschedule_wake(host);
-    }
-
-    fn hash_action(&mut self, host: usize, action: &Action) {
-        self.decisions += 1;
-        self.hash.write(&self.now_ms.to_le_bytes());
-        self.hash.write(&(host as u64).to_le_bytes());
-        match serde_json::to_vec(action) {
-            Ok(bytes) => self.hash.write(&bytes),
-            Err(error) => self.hash.write(error.to_string().as_bytes()),
-        }
     }
 
     fn carry_out(&mut self, host: usize, now: Time, effect: Effect, inputs: &mut VecDeque<Input>) {
@@ -1021,13 +1029,10 @@ impl World {
                     );
                     recorder.record(&name, now, &input, &actions);
                 }
-                for action in &actions {
-                    self.hash_action(host, action);
-                }
             }
             Effect::Input(input) => inputs.push_back(input),
             Effect::Send { to, nonce, bytes } => {
-                match (to.host.as_str(), self.scenario.host_index(&to.host)) {
+                match (&*to.host, self.scenario.host_index(&to.host)) {
                     (LOCAL_HOST, _) => {
                         let from_incarnation = self.hosts[host].incarnation;
                         self.schedule(
@@ -1778,7 +1783,7 @@ pub fn run_quiet(scenario: &Scenario) -> Outcome {
 /// world they live in).
 #[derive(Debug)]
 enum Effect {
-    /// The core answered `input` with `actions` (hashed and recorded before being performed).
+    /// The core answered `input` with `actions` (only when traces are recorded).
     Handled {
         input: Input,
         actions: Vec<Action>,
@@ -1816,21 +1821,41 @@ impl Effects {
             .push(effect);
     }
 
-    fn take(&self) -> Vec<Effect> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    /// Moves every effect into `out` (empty), leaving the shared buffer's allocation behind.
+    fn take_into(&self, out: &mut Vec<Effect>) {
+        out.append(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
 
 /// failsh's program side in the world: procedures run on simulated time, addresses are the
 /// world's.
-struct SimHooks(Effects);
+/// Every action goes into the run's decision hash as the core answers it.
+struct SimHooks {
+    effects: Effects,
+    now_ms: u64,
+    host: u64,
+    hash: Fnv64,
+    decisions: u64,
+    record: bool,
+}
 
 impl ShellHooks for SimHooks {
     fn handled(&mut self, _now: Time, input: &Input, actions: &[Action]) {
-        self.0.push(Effect::Handled {
-            input: input.clone(),
-            actions: actions.to_vec(),
-        });
+        for action in actions {
+            self.decisions += 1;
+            self.hash.write(&self.now_ms.to_le_bytes());
+            self.hash.write(&self.host.to_le_bytes());
+            match serde_json::to_vec(action) {
+                Ok(bytes) => self.hash.write(&bytes),
+                Err(error) => self.hash.write(error.to_string().as_bytes()),
+            }
+        }
+        if self.record {
+            self.effects.push(Effect::Handled {
+                input: input.clone(),
+                actions: actions.to_vec(),
+            });
+        }
     }
 
     fn run_procedure(
@@ -1842,14 +1867,14 @@ impl ShellHooks for SimHooks {
         done: ProcedureCompletion,
     ) {
         // The world delivers the result itself, on simulated time (Ev::ProcedureDone).
-        self.0.push(Effect::Run {
+        self.effects.push(Effect::Run {
             id: done.id(),
             kind,
         });
     }
 
     fn kill_procedure(&mut self, _now: Time, id: ProcedureId) {
-        self.0.push(Effect::Kill { id });
+        self.effects.push(Effect::Kill { id });
     }
 
     fn renew_addresses(
@@ -1858,12 +1883,12 @@ impl ShellHooks for SimHooks {
         _service: &str,
         lifetime_s: u32,
     ) -> Result<(), String> {
-        self.0.push(Effect::Renew { lifetime_s });
+        self.effects.push(Effect::Renew { lifetime_s });
         Ok(())
     }
 
     fn event(&mut self, _now: Time, _shell: &Shell, event: &Event) {
-        self.0.push(Effect::Event(event.clone()));
+        self.effects.push(Effect::Event(event.clone()));
     }
 
     fn after_input(&mut self, _now: Time, _shell: &Shell) {}
