@@ -206,10 +206,12 @@ fo_configure() { # interval [misses [timeout [script|fast]]]
 				-e "s|^failsvc $service misses .*|failsvc $service misses ${2:-1}|" \
 				-e "s|^failsvc $service timeout .*|failsvc $service timeout ${3:-$1}|" \
 				"$examples/$node-fast.tcl" >"$d/etc/$node.tcl"
+			cp "$examples/procedures-fast.tcl" "$d/etc/"
 		else
 			sed -e "s|^set script /etc/init.d/$service|set script $examples/$service|" \
 				-e "s|^failsvc $service interval 1\$|failsvc $service interval $1\n$extra|" \
 				"$examples/$node.tcl" >"$d/etc/$node.tcl"
+			cp "$examples/procedures.tcl" "$d/etc/"
 		fi
 		grep -q "^failsvc $service interval $1\$" "$d/etc/$node.tcl" || die "$d/etc/$node.tcl: no \"failsvc $service interval $1\" line"
 	done

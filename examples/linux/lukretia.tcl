@@ -8,30 +8,17 @@
 #   - `interval 1` instead of 5: a one-second poll costs nothing today (see docs/deploy.md
 #     for faster settings);
 #   - `failhost macbeth address ...` so that failover does not depend on name resolution
-#     (a DNS server that is down must not delay or prevent a takeover).
+#     (a DNS server that is down must not delay or prevent a takeover);
+#   - the procedures live once, in procedures.tcl next to this file, for both hosts.
 
 set script /etc/init.d/198.18.0.50
 
-# the startservice procedure starts the IP address on the virtual interface
-proc	startservice {} {
-	global script
-	exec $script up
-	return "UP"
-}
+# what stopservice returns here: the master stays FAIL until an operator or the boot
+# script says RECOVER
+set stopped FAIL
 
-# the stopservice procedure stops the IP service on the virtual interface
-proc	stopservice {} {
-	global script
-	exec $script down
-	return "FAIL"
-}
-
-# the reclaimservice procedure recovers from a spurious slave
-proc    reclaimservice {} {
-	global script
-	exec $script reclaim
-	return "UP"
-}
+# startservice, stopservice and reclaimservice, shared with macbeth.tcl
+source [file join [file dirname [info script]] procedures.tcl]
 
 failsvc 198.18.0.50 create
 failsvc 198.18.0.50 interval 1

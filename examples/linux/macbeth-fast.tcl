@@ -21,65 +21,12 @@ set addresses {198.18.0.50/24}
 set grarp_rounds 3
 set grarp_interval_ms 100
 
-# configures every address on the interface (the label keeps `ip addr` output readable)
-proc address_up {} {
-	global interface addresses
-	foreach a $addresses {
-		if {[string first : $a] >= 0} {
-			# IPv6: added without duplicate address detection (nodad), usable at once
-			ipaddr add $a dev $interface
-		} else {
-			ipaddr add $a dev $interface label $interface:1
-		}
-	}
-	announce
-}
+# what stopservice returns here: the slave goes back to RECOVER, so that
+# it may take over again the next time the master fails
+set stopped RECOVER
 
-# removes every address (`ipaddr del` returns 0 for one that is not configured: already
-# what we want)
-proc address_down {} {
-	global interface addresses
-	foreach a $addresses {
-		ipaddr del $a dev $interface
-	}
-}
-
-# announces every address, one round for all addresses at a time, so that a second address
-# is not held back by the first one's whole burst; a failed announcement does not fail the
-# procedure: the address is up, and clients find it when their neighbour entries expire
-proc announce {} {
-	global interface addresses grarp_rounds grarp_interval_ms
-	for {set round 0} {$round < $grarp_rounds} {incr round} {
-		if {$round > 0} {
-			after $grarp_interval_ms
-		}
-		foreach a $addresses {
-			set host [lindex [split $a /] 0]
-			if {[catch {grarp -c 1 $interface $host} msg]} {
-				puts stderr "grarp $interface $host failed (the address is up nevertheless): $msg"
-			}
-		}
-	}
-}
-
-# the startservice procedure starts the IP address on the virtual interface
-proc	startservice {} {
-	address_up
-	return "UP"
-}
-
-# the stopservice procedure stops the IP service on the virtual interface; the slave
-# returns RECOVER, so it may take over again the next time the master fails
-proc	stopservice {} {
-	address_down
-	return "RECOVER"
-}
-
-# the reclaimservice procedure recovers from a spurious slave
-proc    reclaimservice {} {
-	announce
-	return "UP"
-}
+# address_up, address_down, announce and the service procedures, shared with lukretia-fast.tcl
+source [file join [file dirname [info script]] procedures-fast.tcl]
 
 failsvc 198.18.0.50 create
 failsvc 198.18.0.50 interval 0.005

@@ -1,31 +1,17 @@
 # IP address failover on host macbeth (the slave), for Linux: /etc/failover/macbeth.tcl
 #
 # The seed's configuration with the same changes as lukretia.tcl (service name and script
-# filled in, the script named once, `interval 1`, the master's address given).
+# filled in, the script named once, `interval 1`, the master's address given, the procedures
+# shared through procedures.tcl).
 
 set script /etc/init.d/198.18.0.50
 
-# the startservice procedure starts the IP address on the virtual interface
-proc	startservice {} {
-	global script
-	exec $script up
-	return "UP"
-}
+# what stopservice returns here: the slave goes back to RECOVER, so that it may take over
+# again the next time the master fails
+set stopped RECOVER
 
-# the stopservice procedure stops the IP service on the virtual interface; the slave
-# returns RECOVER, so it may take over again the next time the master fails
-proc	stopservice {} {
-	global script
-	exec $script down
-	return "RECOVER"
-}
-
-# the reclaimservice procedure recovers from a spurious slave
-proc    reclaimservice {} {
-	global script
-	exec $script reclaim
-	return "UP"
-}
+# startservice, stopservice and reclaimservice, shared with lukretia.tcl
+source [file join [file dirname [info script]] procedures.tcl]
 
 failsvc 198.18.0.50 create
 failsvc 198.18.0.50 interval 1

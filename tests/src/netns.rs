@@ -635,6 +635,14 @@ impl Bed {
             )
         };
         std::fs::write(h.dir.join(format!("etc/{}.tcl", h.name)), tcl).expect("tcl");
+        // The procedures both hosts source from next to their configuration.
+        let shared = if self.options.fast_config {
+            "procedures-fast.tcl"
+        } else {
+            "procedures.tcl"
+        };
+        std::fs::copy(examples.join(shared), h.dir.join("etc").join(shared))
+            .expect("shared procedures");
     }
 
     /// Boots a host as its init system would: faild (registers the service FAIL), the
