@@ -37,8 +37,6 @@ impl Live {
 fn start(label: &str) -> Live {
     let dir = TempDir::new(label);
     let faild_port = free_port();
-    let monitor_port = free_port();
-    let debug_port = free_port();
     // Nothing listens here: macbeth is down for the whole test.
     let macbeth_port = free_port();
     std::fs::write(
@@ -119,21 +117,40 @@ failhost localhost community genesis
 "#
     );
     std::fs::write(dir.join("lukretia.tcl"), config).unwrap();
-    let failsh_log = std::fs::File::create(dir.join("failsh.log")).unwrap();
-    let failsh = Guarded::spawn(
-        command("failsh")
-            .arg("-F")
-            .arg("-f")
-            .arg(dir.join("lukretia.tcl"))
-            .args(["-m", &monitor_port.to_string()])
-            .args(["-D", &debug_port.to_string(), "-c", DEBUG_COMMUNITY])
-            .arg("-l")
-            .arg(dir.join("failsh.dump"))
-            .stdin(Stdio::null())
-            .stdout(failsh_log.try_clone().unwrap())
-            .stderr(failsh_log),
-    )
-    .expect("start failsh");
+    // The monitor and debug ports come from free_port(), so another test may take one
+    // before failsh binds it: then failsh says so and exits, and it gets two new ports.
+    let mut attempt = 0;
+    let (failsh, monitor_port, debug_port) = loop {
+        attempt += 1;
+        let monitor_port = free_port();
+        let debug_port = free_port();
+        let failsh_log = std::fs::File::create(dir.join("failsh.log")).unwrap();
+        let mut failsh = Guarded::spawn(
+            command("failsh")
+                .arg("-F")
+                .arg("-f")
+                .arg(dir.join("lukretia.tcl"))
+                .args(["-m", &monitor_port.to_string()])
+                .args(["-D", &debug_port.to_string(), "-c", DEBUG_COMMUNITY])
+                .arg("-l")
+                .arg(dir.join("failsh.dump"))
+                .stdin(Stdio::null())
+                .stdout(failsh_log.try_clone().unwrap())
+                .stderr(failsh_log),
+        )
+        .expect("start failsh");
+        let in_use = || {
+            std::fs::read_to_string(dir.join("failsh.log"))
+                .unwrap_or_default()
+                .contains("Address already in use")
+        };
+        failover_tests::wait_until(Duration::from_secs(1), || {
+            in_use() || matches!(failsh.child().try_wait(), Ok(Some(_)))
+        });
+        if !in_use() || attempt == 5 {
+            break (failsh, monitor_port, debug_port);
+        }
+    };
     let live = Live {
         dir,
         _faild: faild,
