@@ -158,6 +158,30 @@ fn percentile(times: &mut [Duration], p: usize) -> Duration {
         .unwrap_or_default()
 }
 
+/// [`wait_until`], but a timeout shows the end of every host's failsh log: under attack
+/// the reason is in there, and the scratch directory is gone after the test.
+fn wait_or_show_logs(what: &str, limit: Duration, hosts: &[&Host], condition: impl Fn() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut logs = String::new();
+    for host in hosts {
+        let text = host.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        logs.push_str(&format!(
+            "--- {}'s failsh (holds: {}):\n{}\n",
+            host.name,
+            host.holds(),
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        ));
+    }
+    panic!("timed out after {limit:?} waiting for: {what}\n{logs}");
+}
+
 fn slow_connection_attack(runtime: &'static str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new(&format!("abuse-{runtime}"));
@@ -184,9 +208,10 @@ fn slow_connection_attack(runtime: &'static str) {
     // 1. Both failsh start under attack: lukretia takes the service, macbeth waits.
     l.start_failsh(&l_config, &[]);
     m.start_failsh(&m_config, &[]);
-    wait_until(
+    wait_or_show_logs(
         "lukretia holds under attack",
         Duration::from_secs(10),
+        &[&l, &m],
         || l.holds() && l.state().as_deref() == Some("UP"),
     );
     let phase_1 = Instant::now();
@@ -202,9 +227,10 @@ fn slow_connection_attack(runtime: &'static str) {
     // 2. lukretia's failsh stops (SIGTERM hands over): macbeth takes over, under attack.
     let handover = Instant::now();
     l.failsh.as_ref().expect("failsh").signal("TERM");
-    wait_until(
+    wait_or_show_logs(
         "macbeth holds after the handover",
         Duration::from_secs(10),
+        &[&l, &m],
         || m.holds(),
     );
     eprintln!(
@@ -220,9 +246,12 @@ fn slow_connection_attack(runtime: &'static str) {
     // 3. lukretia comes back: RECOVER, failsh again, and the handback.
     l.failc("RECOVER");
     l.start_failsh(&l_config, &[]);
-    wait_until("lukretia holds again", Duration::from_secs(15), || {
-        l.holds() && !m.holds()
-    });
+    wait_or_show_logs(
+        "lukretia holds again",
+        Duration::from_secs(15),
+        &[&l, &m],
+        || l.holds() && !m.holds(),
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert!(l.holds() && !m.holds(), "[{runtime}] after the handback");
 
