@@ -35,16 +35,32 @@ pub fn program(name: &str) -> PathBuf {
     path
 }
 
-/// A port free for both TCP and UDP on `ip` right now.
+/// A port free for both TCP and UDP on `ip` right now, taken from below the kernel's
+/// ephemeral range: a port from that range (what binding port 0 gives) can be taken a
+/// moment later as the source port of any outgoing connection, and the attack in
+/// faild_abuse opens about a thousand a second (failsh then could not bind its monitor
+/// port). Below the range only an explicit bind can take it.
 pub fn free_port(ip: &str) -> u16 {
-    for _ in 0..100 {
-        let tcp = TcpListener::bind((ip, 0)).expect("bind");
-        let port = tcp.local_addr().expect("addr").port();
-        if UdpSocket::bind((ip, port)).is_ok() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    // 8,000 ports just below the range (from 10000 at least), spread by process id so that
+    // test binaries running at once start in different places.
+    let floor = low.saturating_sub(8000).max(10000);
+    let span = low.saturating_sub(floor).max(1);
+    for _ in 0..500 {
+        let offset = (std::process::id() * 7919 + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let Ok(port) = u16::try_from(floor + offset) else {
+            continue;
+        };
+        if TcpListener::bind((ip, port)).is_ok() && UdpSocket::bind((ip, port)).is_ok() {
             return port;
         }
     }
-    panic!("no free port on {ip}");
+    panic!("no free port on {ip} below the ephemeral range (from {low})");
 }
 
 /// A process killed (SIGKILL) and reaped when dropped.
