@@ -487,8 +487,34 @@ fn sign_prefix(spec: &Spec, neg: bool) -> &'static str {
 }
 
 /// C-style %e with `p` fraction digits; exponent at least two digits.
+/// The most digits after the point asked of Rust's formatter, which panics on large ones
+/// (found by the tcl_parse fuzz target with `format %.222222e 1`). Every finite double is
+/// exact within 1,074 digits after the point (and 767 significant ones), so a larger
+/// precision is those digits and then zeros, as Tcl prints them.
+const MAX_RUST_PRECISION: usize = 1100;
+
+/// `x` with `p` digits after the point.
+fn fixed(x: f64, p: usize) -> String {
+    let q = p.min(MAX_RUST_PRECISION);
+    let mut s = format!("{x:.q$}");
+    s.extend(std::iter::repeat_n('0', p - q));
+    s
+}
+
+/// `x` in Rust's exponent form with `p` digits after the point (`1.50e3`).
+fn exponent(x: f64, p: usize) -> String {
+    let q = p.min(MAX_RUST_PRECISION);
+    let s = format!("{x:.q$e}");
+    if p == q {
+        return s;
+    }
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let zeros: String = std::iter::repeat_n('0', p - q).collect();
+    format!("{mantissa}{zeros}e{exp}")
+}
+
 fn fmt_e(x: f64, p: usize, upper: bool) -> String {
-    let s = format!("{:.*e}", p, x.abs());
+    let s = exponent(x.abs(), p);
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
     let e: i32 = e.parse().unwrap_or(0);
     let es = format!("{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
@@ -505,7 +531,7 @@ fn fmt_g(x: f64, p: usize, alt: bool, upper: bool) -> String {
         }
         return s;
     }
-    let es = format!("{:.*e}", p - 1, x.abs());
+    let es = exponent(x.abs(), p - 1);
     let exp: i32 = es
         .split_once('e')
         .map(|(_, e)| e.parse().unwrap_or(0))
@@ -513,7 +539,7 @@ fn fmt_g(x: f64, p: usize, alt: bool, upper: bool) -> String {
     let mut s = if exp < -4 || exp >= p as i32 {
         fmt_e(x.abs(), p - 1, upper)
     } else {
-        format!("{:.*}", (p as i32 - 1 - exp).max(0) as usize, x.abs())
+        fixed(x.abs(), (p as i32 - 1 - exp).max(0) as usize)
     };
     if !alt {
         // strip trailing zeros of the fraction
@@ -730,7 +756,7 @@ pub(super) fn cmd_format(_it: &mut Interp, a: &[String]) -> TclResult {
                 } else {
                     match conv {
                         'f' => {
-                            let mut s = format!("{:.*}", p, x.abs());
+                            let mut s = fixed(x.abs(), p);
                             if spec.alt && p == 0 {
                                 s.push('.');
                             }

@@ -320,3 +320,23 @@ fn regexp_features_the_regex_crate_lacks_are_clear_errors() {
     assert_eq!(ok(&mut it, "regexp {***=a.b} a.b"), "1");
     assert_eq!(ok(&mut it, "regexp {***=a.b} axb"), "0");
 }
+
+/// Found by the tcl_parse fuzz target: a precision beyond 65,535 made Rust's formatter panic.
+/// The digits a double has come first, then zeros, as tclsh prints them.
+#[test]
+fn format_with_a_precision_beyond_65535_pads_with_zeros() {
+    let mut it = Interp::new();
+    let fixed = ok(&mut it, "format %.70000f 0.5");
+    assert_eq!(fixed.len(), 2 + 70000);
+    assert!(fixed.starts_with("0.5") && fixed[3..].bytes().all(|b| b == b'0'));
+    let exp = ok(&mut it, "format %2.222222e 1");
+    assert_eq!(exp.len(), 2 + 222222 + 4);
+    assert!(exp.starts_with("1.0") && exp.ends_with("0e+00"));
+    let general = ok(&mut it, "format %#.70000g 0.25");
+    assert!(general.starts_with("0.25") && general.len() > 70000);
+    // The fuzzer's input as it was, through the whole script path.
+    ok(
+        &mut it,
+        "# I host macbeth11s!x\nformat %2.222222else222f 1\nset x 1",
+    );
+}
