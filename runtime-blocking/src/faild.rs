@@ -108,7 +108,11 @@ impl Readers {
 }
 
 /// Runs faild until SIGTERM or SIGINT. Installs its signal handlers first.
-pub fn serve(bound: Bound, store: Store, hooks: FaildHooks) -> io::Result<ExitReason> {
+pub fn serve(
+    bound: Bound<UdpSocket, TcpListener>,
+    store: Store,
+    hooks: FaildHooks,
+) -> io::Result<ExitReason> {
     let (sender, receiver) = sync_channel::<Input>(INPUT_QUEUE_LENGTH);
     spawn_signal_thread(sender.clone())?;
     let udp_reply = match &bound.udp {

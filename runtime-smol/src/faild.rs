@@ -93,7 +93,11 @@ impl Open {
 }
 
 /// Runs faild until SIGTERM or SIGINT. Installs its signal handlers first.
-pub fn serve(bound: Bound, store: Store, hooks: FaildHooks) -> io::Result<ExitReason> {
+pub fn serve(
+    bound: Bound<UdpSocket, TcpListener>,
+    store: Store,
+    hooks: FaildHooks,
+) -> io::Result<ExitReason> {
     // Connection tasks own everything they use, so the executor can be 'static and shared.
     let executor = Rc::new(LocalExecutor::new());
     let (driver, clock) = Driver::new(store, hooks);
@@ -229,7 +233,7 @@ impl Tcp {
 
 async fn serve_on(
     executor: Rc<LocalExecutor<'static>>,
-    bound: Bound,
+    bound: Bound<UdpSocket, TcpListener>,
     mut driver: Driver,
     clock: Clock,
 ) -> io::Result<ExitReason> {

@@ -7,7 +7,7 @@ use failover_cli::faild::{sockets, state_file, system};
 use failover_cli::lock::{Lock, LockError};
 use failover_cli::logging::{self, Level, Output};
 use failover_core::community::Communities;
-use failover_core::drive::faild::{Bound, ExitReason, FaildHooks, FaildOptions};
+use failover_core::drive::faild::{ExitReason, FaildHooks, FaildOptions};
 use failover_core::drive::faild_limits::{
     TcpLimits, DEFAULT_MAX_PER_SOURCE, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_MAX_UNAUTHENTICATED,
     DEFAULT_TCP_FRAME_TIMEOUT_MS, DEFAULT_TCP_IDLE_TIMEOUT_MS,
@@ -350,7 +350,7 @@ fn lock_pid_file(path: &Path) -> Result<Lock, String> {
     })
 }
 
-fn bind(cli: &Cli) -> Result<Bound, String> {
+fn bind(cli: &Cli) -> Result<sockets::Bound, String> {
     let options_for = |address: IpAddr| FaildOptions {
         udp: (!cli.no_udp).then_some(SocketAddr::new(address, cli.port)),
         tcp: (!cli.no_tcp).then_some(SocketAddr::new(address, cli.port)),
@@ -469,12 +469,8 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
     let seed = system::random_u64().map_err(|e| e.to_string())?;
     let listening = format!(
         "listening on{}{} with {} services from {} ({} runtime)",
-        bound
-            .udp_address()
-            .map_or(String::new(), |a| format!(" udp {a}")),
-        bound
-            .tcp_address()
-            .map_or(String::new(), |a| format!(" tcp {a}")),
+        sockets::udp_address(&bound).map_or(String::new(), |a| format!(" udp {a}")),
+        sockets::tcp_address(&bound).map_or(String::new(), |a| format!(" tcp {a}")),
         records.len(),
         state_path.display(),
         match cli.runtime {

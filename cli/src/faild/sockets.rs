@@ -2,7 +2,7 @@
 //! port in use or a port below 1024 is reported to the operator and a non-root user can still
 //! serve port 1291; and faild's clock.
 
-use failover_core::drive::faild::{Bound, FaildOptions};
+use failover_core::drive::faild::FaildOptions;
 use failover_core::time::Time;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -11,6 +11,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Binds the sockets of `options`. A port of 0 picks a free port; with both protocols, the
 /// TCP port then follows the UDP one so that one port number serves both (and when another
 /// program holds that port for TCP, both are picked again, a few times).
+/// faild's sockets as the program binds them and either runtime serves them.
+pub type Bound = failover_core::drive::faild::Bound<UdpSocket, TcpListener>;
+
+/// The address a bound socket ended up on (its port, when 0 was asked).
+pub fn udp_address(bound: &Bound) -> Option<SocketAddr> {
+    bound.udp.as_ref().and_then(|s| s.local_addr().ok())
+}
+
+pub fn tcp_address(bound: &Bound) -> Option<SocketAddr> {
+    bound.tcp.as_ref().and_then(|s| s.local_addr().ok())
+}
+
 pub fn bind(options: &FaildOptions) -> io::Result<Bound> {
     let automatic =
         options.udp.is_some_and(|a| a.port() == 0) && options.tcp.is_some_and(|a| a.port() == 0);

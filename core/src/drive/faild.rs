@@ -10,7 +10,7 @@ use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreEvent, StoreInp
 use crate::time::Time;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Inputs waiting for the loop at most; readers block (and the kernel drops datagrams) beyond.
@@ -46,21 +46,13 @@ impl FaildOptions {
 
 /// Sockets the program bound before it detached or dropped privileges (so that a port in
 /// use or below 1024 is reported to the operator), with the options they were bound for.
+/// Generic over the socket types, which the core never touches: the program binds them
+/// and a runtime serves them.
 #[derive(Debug)]
-pub struct Bound {
-    pub udp: Option<UdpSocket>,
-    pub tcp: Option<TcpListener>,
+pub struct Bound<Udp, Tcp> {
+    pub udp: Option<Udp>,
+    pub tcp: Option<Tcp>,
     pub options: FaildOptions,
-}
-
-impl Bound {
-    pub fn udp_address(&self) -> Option<SocketAddr> {
-        self.udp.as_ref().and_then(|s| s.local_addr().ok())
-    }
-
-    pub fn tcp_address(&self) -> Option<SocketAddr> {
-        self.tcp.as_ref().and_then(|s| s.local_addr().ok())
-    }
 }
 
 /// Why the loop ended.
