@@ -466,3 +466,17 @@ pub fn rss_and_threads(pid: u32) -> Option<(u64, u64)> {
     };
     Some((field("VmRSS:")?, field("Threads:")?))
 }
+
+/// The kernel's count of connections dropped because a listener's accept queue was full
+/// (TcpExt ListenOverflows, every namespace-local listener): a client whose SYN was dropped
+/// waits a whole second for its retransmission, longer than a poll's timeout.
+pub fn listen_overflows() -> Option<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = netstat.lines().filter(|line| line.starts_with("TcpExt:"));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let at = names
+        .split_whitespace()
+        .position(|name| name == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}

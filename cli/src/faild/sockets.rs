@@ -78,6 +78,9 @@ fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// The accept queue asked for; the kernel caps it at net.core.somaxconn.
+const LISTEN_BACKLOG: i32 = 4096;
+
 fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(address),
@@ -92,7 +95,11 @@ fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
     socket
         .bind(&address.into())
         .map_err(|e| annotate(e, "TCP", address))?;
-    socket.listen(128)?;
+    // A full accept queue drops new SYNs, and a client's first retransmission comes 1 s
+    // later: longer than a poll's timeout. Strangers holding connections open must not fill
+    // it, so it is as long as the kernel allows (net.core.somaxconn caps it, 4096 by
+    // default); faild accepts at once and its own limits decide what stays open.
+    socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
 }
 
