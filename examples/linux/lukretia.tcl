@@ -27,11 +27,15 @@ failsvc 198.18.0.50 stop stopservice
 failsvc 198.18.0.50 reclaim reclaimservice
 failsvc 198.18.0.50 slaves macbeth
 
+# faild's port, the same on both hosts: PORT of /etc/default/failover, which
+# failsh.service and failsh.init pass on to failsh, or the seed's 1291
+set port [expr {[info exists ::env(PORT)] ? $::env(PORT) : 1291}]
+
 failhost macbeth address 198.18.0.2
-failhost macbeth port 1291
+failhost macbeth port $port
 failhost macbeth protocol tcp
 failhost macbeth community public
 
-failhost localhost port 1291
+failhost localhost port $port
 failhost localhost protocol tcp
 failhost localhost community genesis

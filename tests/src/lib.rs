@@ -253,3 +253,4 @@ pub fn text(bytes: &[u8]) -> String {
 pub mod abuse;
 pub mod faild;
 pub mod netns;
+pub mod systemd;
