@@ -241,6 +241,7 @@ pub fn query_body(services: &[String]) -> RequestBody {
     } else {
         RequestBody::Query {
             services: services.to_vec(),
+            member: None,
         }
     }
 }

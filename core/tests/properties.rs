@@ -6,8 +6,8 @@ use failover_core::shell::{
 use failover_core::state::State;
 use failover_core::time::Time;
 use failover_core::wire::{
-    decode_reply, decode_request, encode_reply, encode_request, Entry, Nonce, Reply, Request,
-    RequestBody, Status, StreamDecoder,
+    decode_reply, decode_request, encode_reply, encode_request, Entry, Heard, Nonce, Reply,
+    Request, RequestBody, Status, StreamDecoder,
 };
 use proptest::prelude::*;
 
@@ -30,7 +30,11 @@ fn nonce() -> impl Strategy<Value = Nonce> {
 
 fn request() -> impl Strategy<Value = Request> {
     let body = prop_oneof![
-        prop::collection::vec(name(), 1..20).prop_map(|services| RequestBody::Query { services }),
+        (
+            prop::collection::vec(name(), 1..20),
+            prop::option::of(name())
+        )
+            .prop_map(|(services, member)| RequestBody::Query { services, member }),
         (
             name(),
             state(),
@@ -82,15 +86,23 @@ fn reply() -> impl Strategy<Value = Reply> {
         any::<u64>(),
         prop::option::of(name()),
         any::<u32>(),
+        prop::option::of((
+            any::<u64>(),
+            prop::collection::vec((name(), any::<u64>()), 0..5),
+        )),
     )
         .prop_map(
-            |(name, state, backup, since_change_ms, note, changes)| Entry {
+            |(name, state, backup, since_change_ms, note, changes, heard)| Entry {
                 name,
                 state,
                 backup,
                 since_change_ms,
                 note,
                 changes: Some(changes),
+                heard: heard.map(|(recorded_ms, members)| Heard {
+                    recorded_ms,
+                    members,
+                }),
             },
         );
     (
@@ -99,15 +111,21 @@ fn reply() -> impl Strategy<Value = Reply> {
         any::<u64>(),
         prop::option::of(1..u64::MAX),
         any::<bool>(),
+        any::<bool>(),
         prop::collection::vec(entry, 0..20),
     )
         .prop_map(
-            |(nonce, status, boot_id, challenge, with_details, mut entries)| {
+            |(nonce, status, boot_id, challenge, with_details, with_heard, mut entries)| {
                 if !with_details {
                     // Without the flag, details do not travel.
                     for entry in &mut entries {
                         entry.note = None;
                         entry.changes = None;
+                    }
+                }
+                if !with_heard {
+                    for entry in &mut entries {
+                        entry.heard = None;
                     }
                 }
                 Reply {
@@ -117,6 +135,7 @@ fn reply() -> impl Strategy<Value = Reply> {
                     boot_id,
                     challenge,
                     with_details,
+                    with_heard,
                     entries,
                 }
             },
@@ -278,6 +297,7 @@ fn replies_to_another_nonce_wrong_community_or_replayed_are_rejected() {
         boot_id: 1,
         challenge: None,
         with_details: false,
+        with_heard: false,
         entries: vec![Entry {
             name: "vip".into(),
             state: Some(state),
@@ -285,6 +305,7 @@ fn replies_to_another_nonce_wrong_community_or_replayed_are_rejected() {
             since_change_ms: 0,
             note: None,
             changes: None,
+            heard: None,
         }],
     };
     // Local faild says RECOVER (so the rule would start the service if the master were FAIL).

@@ -2,8 +2,8 @@
 
 use failover_core::state::State;
 use failover_core::wire::{
-    decode_reply, decode_request, encode_reply, encode_request, Entry, Nonce, Reply, Request,
-    RequestBody, Status,
+    decode_reply, decode_request, encode_reply, encode_request, Entry, Heard, Nonce, Reply,
+    Request, RequestBody, Status,
 };
 
 fn block(doc: &str, tag: &str) -> Vec<u8> {
@@ -30,6 +30,7 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
         want_details: false,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
+            member: None,
         },
     };
     let request_bytes = block(&doc, "request");
@@ -45,6 +46,7 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
         boot_id: 0x0123_4567_89ab_cdef,
         challenge: Some(0x1122_3344_5566_7788),
         with_details: false,
+        with_heard: false,
         entries: vec![Entry {
             name: "198.18.0.50".into(),
             state: Some(State::Up),
@@ -52,6 +54,7 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
             since_change_ms: 5_000,
             note: None,
             changes: None,
+            heard: None,
         }],
     };
     let reply_bytes = block(&doc, "reply");
@@ -93,6 +96,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
         want_details: true,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
+            member: None,
         },
     };
     assert_eq!(
@@ -107,6 +111,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
         boot_id: 0x0123_4567_89ab_cdef,
         challenge: None,
         with_details: true,
+        with_heard: false,
         entries: vec![Entry {
             name: "198.18.0.50".into(),
             state: Some(State::Fail),
@@ -114,6 +119,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
             since_change_ms: 250,
             note: Some("lease expired".into()),
             changes: Some(7),
+            heard: None,
         }],
     };
     let bytes = block(&doc, "details");
@@ -121,4 +127,65 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
     let signed = decode_reply(&bytes).unwrap();
     assert!(signed.verify("public"));
     assert_eq!(signed.message, reply);
+}
+
+/// The witness example: a member's query and what the witness's faild heard.
+#[test]
+fn the_witness_example_in_the_protocol_document_matches_the_codec() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .unwrap();
+    let nonce = Nonce(core::array::from_fn(|i| 0x20 + i as u8));
+    let query = Request {
+        nonce,
+        want_challenge: false,
+        want_details: false,
+        body: RequestBody::Query {
+            services: vec!["198.18.0.50".into()],
+            member: Some("macbeth".into()),
+        },
+    };
+    let bytes = encode_request(&query, "public").unwrap();
+    print_block("member-query", &bytes);
+    assert_eq!(bytes, block(&doc, "member-query"));
+    let signed = decode_request(&bytes).unwrap();
+    assert!(signed.verify("public"));
+    assert_eq!(signed.message, query);
+
+    let reply = Reply {
+        nonce,
+        authenticated: true,
+        status: Status::Ok,
+        boot_id: 0x0123_4567_89ab_cdef,
+        challenge: None,
+        with_details: false,
+        with_heard: true,
+        entries: vec![Entry {
+            name: "198.18.0.50".into(),
+            state: None,
+            backup: None,
+            since_change_ms: 0,
+            note: None,
+            changes: None,
+            heard: Some(Heard {
+                recorded_ms: 3_600_000,
+                members: vec![("lukretia".into(), 2_500), ("macbeth".into(), 0)],
+            }),
+        }],
+    };
+    let bytes = encode_reply(&reply, Some("public")).unwrap();
+    print_block("heard", &bytes);
+    assert_eq!(bytes, block(&doc, "heard"));
+    let signed = decode_reply(&bytes).unwrap();
+    assert!(signed.verify("public"));
+    assert_eq!(signed.message, reply);
+}
+
+/// What the document's block should hold, for when the format changes on purpose.
+fn print_block(tag: &str, bytes: &[u8]) {
+    println!("```{tag}");
+    for line in bytes.chunks(16) {
+        let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+        println!("{}", hex.join(" "));
+    }
+    println!("```");
 }

@@ -36,6 +36,7 @@ fn main() {
                 want_details: false,
                 body: RequestBody::Query {
                     services: vec![service.to_string()],
+                    member: None,
                 },
             };
             wire::encode_request(&request, community).expect("encode")

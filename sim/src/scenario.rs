@@ -120,6 +120,12 @@ pub struct HostSpec {
     /// `failsvc S fence wait`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fence_wait: bool,
+    /// `failsvc S witness HOST...`: the hosts (with `witness`) that complete the group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
+    /// The host runs only faild (a witness): no failsh, no address, no service of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub witness: bool,
     #[serde(default)]
     pub procedures: Procedures,
 }
@@ -154,6 +160,8 @@ impl HostSpec {
             track: false,
             lease_ms: None,
             fence_wait: false,
+            witnesses: Vec::new(),
+            witness: false,
             procedures: Procedures::default(),
         }
     }
@@ -611,6 +619,23 @@ impl Scenario {
                         "host {}: master/slave {peer} is not among \"hosts\"",
                         host.name
                     ));
+                }
+            }
+            for witness in &host.witnesses {
+                match self.host_index(witness) {
+                    Some(index) if self.hosts[index].witness => {}
+                    Some(_) => {
+                        return fail(format!(
+                            "host {}: witness {witness} must say \"witness\": true (it runs only faild)",
+                            host.name
+                        ))
+                    }
+                    None => {
+                        return fail(format!(
+                            "host {}: witness {witness} is not among \"hosts\"",
+                            host.name
+                        ))
+                    }
                 }
             }
             if host.interval_ms == 0 || host.misses == 0 || host.procedure_limit_ms == 0 {

@@ -646,6 +646,13 @@ impl World {
         let incarnation = h.incarnation;
         let registers = h.spec.boot_registers;
         self.note(Some(host), format!("boots (faild boot id {boot_id:016x})"));
+        if self.hosts[host].spec.witness {
+            // A witness runs faild only: it records whom it heard, and decides nothing.
+            self.reschedule_store_wake(host);
+            self.close_fault(&format!("down-{host}"));
+            self.close_fault(&format!("killed-{host}"));
+            return;
+        }
         if let Some(state) = registers {
             if let Err(error) = self.failc(host, state) {
                 self.note(Some(host), format!("boot script: failc failed: {error}"));
@@ -1724,7 +1731,12 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
         address: Some(SocketAddr::from(([127, 0, 0, 1], wire::DEFAULT_PORT))),
         ..HostConfig::new(LOCAL_HOST)
     }];
-    for peer in spec.masters.iter().chain(&spec.slaves) {
+    for peer in spec
+        .masters
+        .iter()
+        .chain(&spec.slaves)
+        .chain(&spec.witnesses)
+    {
         let index = scenario.host_index(peer).unwrap_or(0);
         let last = u8::try_from(index + 1).unwrap_or(u8::MAX);
         hosts.push(HostConfig {
@@ -1765,6 +1777,9 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
         },
         lease_ms: spec.lease_ms,
         fence_wait: spec.fence_wait,
+        witnesses: spec.witnesses.clone(),
+        // The others call it by its scenario name.
+        member: (!spec.witnesses.is_empty()).then(|| spec.name.clone()),
     };
     ShellConfig {
         local_host: LOCAL_HOST.to_string(),

@@ -47,6 +47,7 @@ pub fn query(noise: &mut Noise, community: &str, service: &str, want_challenge: 
         want_details: noise.below(2) == 0,
         body: RequestBody::Query {
             services: vec![service.to_string()],
+            member: None,
         },
     };
     wire::encode_request(&request, community).expect("encode a query")

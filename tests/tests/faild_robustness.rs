@@ -44,6 +44,7 @@ fn garbage(noise: &mut Noise) -> Vec<u8> {
                 want_details: noise.below(2) == 0,
                 body: RequestBody::Query {
                     services: vec!["svc".into()],
+                    member: None,
                 },
             };
             let mut bytes = wire::encode_request(&request, "public").unwrap();

@@ -24,6 +24,9 @@ pub const LEASE_MARGIN_MS: u64 = 400;
 /// in the lease's last second can push the removal to a second late. `failsvc S fence wait`
 /// waits this out.
 pub const KERNEL_LEASE_LAG_MS: u64 = 1_250;
+
+/// Added to the witness deadline for the time between a timer and what it causes.
+pub const WITNESS_SLACK_MS: u64 = 50;
 /// A host that does not answer is probed this often (when its services poll less often),
 /// so that a heal is seen within this time instead of one interval.
 pub const PROBE_INTERVAL_MS: u64 = 20;
@@ -138,6 +141,17 @@ pub struct ServiceConfig {
     /// lease expired), wait until its address has surely expired in its kernel.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fence_wait: bool,
+    /// `failsvc S witness HOST...`: hosts that run only faild and complete the group to an
+    /// odd number: a host holds the service only while in contact with a majority of the
+    /// group (`docs/design.md`, "Quorum with a witness").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
+    /// The name this host has in the group (what the others call it in their `masters`
+    /// and `slaves`): its queries carry it so that every faild records when it heard it.
+    /// Needed with witnesses; the program takes it from `failhost localhost name NAME` or
+    /// the host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 /// A [`ServiceConfig`] as traces hold it. Traces recorded before the procedures' names were
@@ -164,6 +178,10 @@ struct RecordedServiceConfig {
     lease_ms: Option<u64>,
     #[serde(default)]
     fence_wait: bool,
+    #[serde(default)]
+    witnesses: Vec<String>,
+    #[serde(default)]
+    member: Option<String>,
 }
 
 impl From<RecordedServiceConfig> for ServiceConfig {
@@ -187,6 +205,8 @@ impl From<RecordedServiceConfig> for ServiceConfig {
             track: recorded.track,
             lease_ms: recorded.lease_ms,
             fence_wait: recorded.fence_wait,
+            witnesses: recorded.witnesses,
+            member: recorded.member,
         }
     }
 }
@@ -207,6 +227,8 @@ impl ServiceConfig {
             track: Vec::new(),
             lease_ms: None,
             fence_wait: false,
+            witnesses: Vec::new(),
+            member: None,
         }
     }
 
@@ -242,6 +264,36 @@ impl ServiceConfig {
 
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_ms.unwrap_or(self.interval_ms)
+    }
+
+    /// With witnesses: a host is in contact with another while its last answer is at most
+    /// this old (what `misses` rounds allow, by time, so that a host that did not run for a
+    /// while has no contact left when it resumes).
+    pub fn contact_window_ms(&self) -> u64 {
+        u64::from(self.misses) * self.interval_ms + self.timeout_ms()
+    }
+
+    /// With witnesses: a member last heard by a reporter at `h` holds no address after
+    /// `h` plus this (`docs/design.md`, "The fence deadline"): its answer from that
+    /// reporter arrived by `h + T`, its fence ran an interval after its contact window at the
+    /// latest (the rule runs at the end of rounds), its kernel dropped the address `L + K`
+    /// after its last renewal, and 5 % plus 50 ms covers clocks running 2 % apart.
+    pub fn witness_deadline_ms(&self) -> Option<u64> {
+        if self.witnesses.is_empty() {
+            return None;
+        }
+        let lease_ms = self.lease_ms?;
+        let base_ms = self.timeout_ms()
+            + self.contact_window_ms()
+            + self.interval_ms
+            + lease_ms
+            + KERNEL_LEASE_LAG_MS;
+        Some(base_ms + base_ms / 20 + WITNESS_SLACK_MS)
+    }
+
+    /// The hosts of the service's group, this one included.
+    pub fn group_size(&self) -> usize {
+        1 + self.masters.len() + self.slaves.len() + self.witnesses.len()
     }
 
     /// How long a state write to the local faild may take: the poll timeout, but at least
@@ -333,16 +385,60 @@ impl ShellConfig {
                     ));
                 }
             }
+            if !service.witnesses.is_empty() {
+                if service.lease_ms.is_none() {
+                    return fail(format!(
+                        "service {name}: a witness needs a lease (failsvc {name} lease SECONDS): a failsh that hangs while UP cannot fence itself, only the kernel's lifetime of the address can"
+                    ));
+                }
+                match service.member.as_deref() {
+                    None | Some("") => {
+                        return fail(format!(
+                            "service {name}: a witness needs this host's name in the group (failhost {} name NAME)",
+                            self.local_host
+                        ))
+                    }
+                    Some(member) if member.len() > crate::wire::MAX_NAME_BYTES => {
+                        return fail(format!(
+                            "service {name}: the member name \"{member}\" is longer than {} bytes",
+                            crate::wire::MAX_NAME_BYTES
+                        ))
+                    }
+                    Some(member)
+                        if service
+                            .masters
+                            .iter()
+                            .chain(&service.slaves)
+                            .chain(&service.witnesses)
+                            .any(|h| h == member) =>
+                    {
+                        return fail(format!(
+                            "service {name}: this host's member name \"{member}\" is also the name of another host of the group"
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                if service.masters.is_empty() && service.slaves.is_empty() {
+                    return fail(format!(
+                        "service {name}: a witness needs masters or slaves to watch"
+                    ));
+                }
+            }
             let mut seen = BTreeSet::new();
-            for host in service.masters.iter().chain(&service.slaves) {
+            for host in service
+                .masters
+                .iter()
+                .chain(&service.slaves)
+                .chain(&service.witnesses)
+            {
                 if host == &self.local_host {
                     return fail(format!(
-                        "service {name}: {host} is the local faild; list only the other hosts as masters and slaves"
+                        "service {name}: {host} is the local faild; list only the other hosts as masters, slaves and witnesses"
                     ));
                 }
                 if !seen.insert(host) {
                     return fail(format!(
-                        "service {name}: host {host} is listed twice among masters and slaves"
+                        "service {name}: host {host} is listed twice among masters, slaves and witnesses"
                     ));
                 }
             }
@@ -378,6 +474,7 @@ impl Shell {
                 config: host_config,
                 reachable: None,
                 last_contact: None,
+                last_answer_at: None,
                 boot_id: None,
                 unconfirmed_since: None,
             },
@@ -395,6 +492,7 @@ impl Shell {
         for service in &config.services {
             wanted.extend(service.masters.iter().cloned());
             wanted.extend(service.slaves.iter().cloned());
+            wanted.extend(service.witnesses.iter().cloned());
         }
         wanted.extend(config.hosts.iter().map(|h| h.name.clone()));
         let stale: Vec<(String, HostId)> = self
@@ -448,6 +546,11 @@ impl Shell {
                 .iter()
                 .map(|h| self.host_names[h])
                 .collect();
+            let witnesses: Vec<HostId> = service_config
+                .witnesses
+                .iter()
+                .map(|h| self.host_names[h])
+                .collect();
             match self.service_names.get(&service_config.name).copied() {
                 Some(id) => {
                     let service = self.services.get_mut(&id).expect("named service exists");
@@ -455,9 +558,18 @@ impl Shell {
                     service
                         .views
                         .retain(|h, _| masters.contains(h) || slaves.contains(h));
+                    let group: BTreeSet<HostId> = masters
+                        .iter()
+                        .chain(&slaves)
+                        .chain(&witnesses)
+                        .copied()
+                        .chain([self.local])
+                        .collect();
+                    service.reports.retain(|h, _| group.contains(h));
                     service.config = service_config.clone();
                     service.masters = masters;
                     service.slaves = slaves;
+                    service.witnesses = witnesses;
                     if interval_changed && service.round.is_none() {
                         self.timers.set(Timer::Round(id), now);
                     }
@@ -467,6 +579,9 @@ impl Shell {
                     self.next_service_id += 1;
                     self.services
                         .insert(id, Service::new(service_config.clone(), masters, slaves));
+                    if let Some(service) = self.services.get_mut(&id) {
+                        service.witnesses = witnesses;
+                    }
                     self.service_names.insert(service_config.name.clone(), id);
                     self.timers.set(Timer::Round(id), now);
                 }

@@ -11,6 +11,7 @@ mod config;
 mod handover;
 mod poll;
 mod procedure;
+mod quorum;
 mod rule;
 mod writes;
 
@@ -41,6 +42,9 @@ struct Host {
     key: Key,
     reachable: Option<bool>,
     last_contact: Option<Time>,
+    /// When its faild last answered one of our requests (authenticated, Ok), even an
+    /// answer that is not acted on yet: for a witnessed service, contact is by time.
+    last_answer_at: Option<Time>,
     boot_id: Option<u64>,
     /// The host answered after it had counted as silent, at this time: its answers count
     /// again only from a poll sent after that, so that a faild that stalled cannot make a
@@ -125,6 +129,11 @@ struct Service {
     config: ServiceConfig,
     masters: Vec<HostId>,
     slaves: Vec<HostId>,
+    /// Hosts that run only faild and complete the group (`failsvc S witness`).
+    witnesses: Vec<HostId>,
+    /// What each faild of the group (this host's included) last said it heard from the
+    /// members, for a witnessed service.
+    reports: BTreeMap<HostId, Report>,
     views: BTreeMap<HostId, HostView>,
     /// What this host's faild says (or what we wrote); `None` until it first answers.
     state: Option<State>,
@@ -179,7 +188,8 @@ struct Service {
     /// Set when such a service is stopped: the next write says it was up meanwhile, so that
     /// a host that took over re-announces after whatever the procedure announced.
     was_up_unseen: bool,
-    /// When a tracked link of the service last came back.
+    /// When a tracked link of the service last came back, or this failsh resumed after a
+    /// gap: what was known of the others before is stale.
     link_up_at: Option<Time>,
     /// FAIL was written here because a tracked interface went down (the note written with
     /// it): when every tracked interface is up again, RECOVER is written, unless an operator
@@ -194,6 +204,8 @@ impl Service {
             config,
             masters,
             slaves,
+            witnesses: Vec::new(),
+            reports: BTreeMap::new(),
             views: BTreeMap::new(),
             state: None,
             local_note: None,
@@ -262,6 +274,51 @@ impl Service {
     /// Every host of the service other than the local one.
     fn peers(&self) -> impl Iterator<Item = HostId> + '_ {
         self.masters.iter().chain(&self.slaves).copied()
+    }
+}
+
+/// What a faild of the group said it heard from the members of a witnessed service, on
+/// this host's clock: ages turned into "no later than", which delays cannot make too early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Report {
+    received_at: Time,
+    /// `None`: that faild keeps no record of the service (proves nothing).
+    record: Option<HeardRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HeardRecord {
+    /// A member missing from `members` was not heard since then.
+    recorded_since: Time,
+    members: BTreeMap<String, Time>,
+}
+
+impl Report {
+    fn new(received_at: Time, heard: Option<&crate::wire::Heard>) -> Report {
+        let at = |age_ms: u64| Time::from_ms(received_at.as_ms().saturating_sub(age_ms));
+        Report {
+            received_at,
+            record: heard.map(|heard| HeardRecord {
+                recorded_since: at(heard.recorded_ms),
+                members: heard
+                    .members
+                    .iter()
+                    .map(|(member, age_ms)| (member.clone(), at(*age_ms)))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The latest time `member` can have been heard by that faild; `None`: unknown.
+    fn last_heard(&self, member: &str) -> Option<Time> {
+        let record = self.record.as_ref()?;
+        Some(
+            record
+                .members
+                .get(member)
+                .copied()
+                .unwrap_or(record.recorded_since),
+        )
     }
 }
 
@@ -553,6 +610,30 @@ impl Shell {
     fn notice_gap(&mut self, now: Time) {
         let gap_ms = now.since_ms(self.last_input_at);
         self.last_input_at = now;
+        // What we knew of the others before a gap longer than their misses allow is stale,
+        // and so are the misses of the rounds that were under way (we did not read their
+        // answers): one of them may have taken over meanwhile (we were frozen, our lease
+        // lapsed). As after our tracked link came back, nothing starts here until each has
+        // answered a new round, or missed its rounds anew for the settle time.
+        let stale: Vec<ServiceId> = self
+            .services
+            .iter()
+            .filter(|(_, s)| gap_ms > s.config.contact_window_ms())
+            .map(|(id, _)| *id)
+            .collect();
+        for &id in &stale {
+            let service = self.service_mut(id);
+            service.link_up_at = Some(now);
+            for view in service.views.values_mut() {
+                view.misses = 0;
+                view.fresh_needed = true;
+            }
+            service.round = None;
+            self.timers.stop(Timer::ReplyDeadline(id));
+        }
+        if !stale.is_empty() {
+            self.start_rounds(now, &stale);
+        }
         let frozen: Vec<ServiceId> = self
             .services
             .iter()

@@ -66,7 +66,9 @@ impl Shell {
             let mut awaiting: BTreeSet<HostId> = service.peers().collect();
             awaiting.insert(local);
             let timeout_ms = service.config.timeout_ms();
-            for host in &awaiting {
+            // Witnesses are asked in the same round, but the round does not wait for them:
+            // their answers count by time (contact), not as a state.
+            for host in awaiting.iter().chain(&service.witnesses) {
                 by_host.entry(*host).or_default().push((id, round_id));
                 let longest = longest_timeout_ms.entry(*host).or_default();
                 *longest = (*longest).max(timeout_ms);
@@ -103,12 +105,23 @@ impl Shell {
         pending: Pending,
     ) {
         let nonce = self.new_nonce();
+        // For a witnessed service the query says who asks, so that every faild records when
+        // it heard this host (what a majority needs to know before it takes over from us).
+        let member = names
+            .iter()
+            .filter_map(|name| self.service_names.get(name))
+            .filter_map(|id| self.services.get(id))
+            .find(|service| !service.witnesses.is_empty())
+            .and_then(|service| service.config.member.clone());
         let request = Request {
             nonce,
             want_challenge: host == self.local,
             // Why a host is FAIL (`lease expired`), and whether the local FAIL is ours.
             want_details: true,
-            body: RequestBody::Query { services: names },
+            body: RequestBody::Query {
+                services: names,
+                member,
+            },
         };
         match wire::encode_request_keyed(&request, &self.hosts[&host].key) {
             Ok(bytes) => {
@@ -322,6 +335,16 @@ impl Shell {
             return;
         };
         self.pending_expiry.retain(|(_, n)| *n != nonce);
+        if reply.authenticated && reply.status == Status::Ok {
+            // Contact, and what that faild heard, count whenever the answer came: it
+            // answered our nonce, so it heard us after we asked.
+            if let Some(entry) = self.hosts.get_mut(&host) {
+                entry.last_answer_at = Some(now);
+            }
+            if reply.with_heard && !matches!(pending, Pending::Write { .. }) {
+                self.record_reports(now, host, &reply);
+            }
+        }
         if host != self.local && reply.authenticated && reply.status == Status::Ok {
             let sent_at = match &pending {
                 Pending::Poll { sent_at, .. } | Pending::Probe { sent_at, .. } => *sent_at,
@@ -373,6 +396,24 @@ impl Shell {
         self.send_writes(now);
     }
 
+    /// What `host`'s faild heard from the members of the witnessed services it answered for.
+    fn record_reports(&mut self, now: Time, host: HostId, reply: &Reply) {
+        for entry in &reply.entries {
+            let Some(id) = self.service_names.get(&entry.name) else {
+                continue;
+            };
+            let Some(service) = self.services.get_mut(id) else {
+                continue;
+            };
+            if service.witnesses.is_empty() {
+                continue;
+            }
+            service
+                .reports
+                .insert(host, Report::new(now, entry.heard.as_ref()));
+        }
+    }
+
     pub(super) fn poll_answered(
         &mut self,
         now: Time,
@@ -398,6 +439,10 @@ impl Shell {
             let Some(entry) = reply.entries.iter().find(|e| e.name == service.config.name) else {
                 continue;
             };
+            if service.witnesses.contains(&host) && host != local {
+                // A witness has no state for the service; its answer counted as contact.
+                continue;
+            }
             if host == local {
                 service.local_misses = 0;
                 // A write that failed and waits to be retried is dropped if the local faild

@@ -67,6 +67,8 @@ pub(super) struct View {
     pub fence: Option<(Time, String)>,
     /// A master or slave not heard from since our own tracked link came back.
     pub waiting_for: Option<String>,
+    /// With witnesses: who this host is in contact with (`None`: no witness).
+    pub quorum: Option<super::quorum::Quorum>,
 }
 
 /// What to do.
@@ -183,6 +185,27 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
             episode,
         );
     }
+    // A witnessed service is held only by a host in contact with a majority of its group:
+    // without one, it fences itself (and stops renewing its addresses' lifetimes, see
+    // renew), and never starts.
+    if let Some(quorum) = v.quorum.as_ref().filter(|q| !q.majority()) {
+        let why = format!(
+            "no majority: in contact with {} of the {} hosts of the group ({} silent)",
+            quorum.in_contact,
+            quorum.group,
+            quorum.silent.join(", ")
+        );
+        let decision = match v.local {
+            State::Up => stop_then(
+                format!(
+                    "{why}: stopping before the majority starts it elsewhere; RECOVER afterwards"
+                ),
+                State::Recover,
+            ),
+            _ => Decision::Stay(format!("{why}: not starting")),
+        };
+        return (decision, episode);
+    }
     // The seed's rule: any master UP or RECOVER keeps the service off here.
     if let Some((master, state)) = &v.master {
         let who = format!("master {master} is {state}");
@@ -289,15 +312,36 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
             } else {
                 "no slave is UP"
             };
+            let witnessed = v.quorum.as_ref().and_then(|q| q.deadline.as_ref());
             match &v.fence {
                 // Nobody could see that it is UP here: a master would start next to it.
                 _ if v.local_faild != LocalFaild::Answers => Decision::Stay(format!(
                     "{why}, but the local faild does not answer: not starting what nobody could see"
                 )),
                 _ if v.waiting_for.is_some() => Decision::Stay(format!(
-                    "{why}, but {} has not answered since our tracked link came back: waiting for it",
+                    "{why}, but {} has not answered since our tracked link came back or this failsh resumed: waiting for it",
                     v.waiting_for.as_deref().unwrap_or("?")
                 )),
+                _ if matches!(witnessed, Some(Err(_))) => Decision::Stay(format!(
+                    "{why}, but no faild in contact has a record of {}: it may hold the address, not starting",
+                    match witnessed {
+                        Some(Err(name)) => name.as_str(),
+                        _ => "?",
+                    }
+                )),
+                _ if matches!(witnessed, Some(Ok((until, _))) if *until > v.now) => {
+                    let (until, name) = match witnessed {
+                        Some(Ok((until, name))) => (*until, name.as_str()),
+                        _ => (v.now, "?"),
+                    };
+                    Decision::Wait {
+                        until,
+                        reason: format!(
+                            "{why}, but the majority heard {name} too recently: it may still hold the address ({} ms more)",
+                            until.since_ms(v.now)
+                        ),
+                    }
+                }
                 Some((until, whose)) if *until > v.now => Decision::Wait {
                     until: *until,
                     reason: format!(
@@ -400,6 +444,7 @@ impl Shell {
                 .peers()
                 .find(|h| service.views.get(h).is_some_and(|v| v.fresh_needed))
                 .map(|h| self.host_name(h)),
+            quorum: self.quorum(now, id),
         }
     }
 

@@ -161,11 +161,14 @@ impl Shell {
                     service.lease_confirmed_at = Some(now);
                     // Only once start has returned: before, the addresses are start's to add
                     // (one an operator's script removed must not come back ahead of it).
+                    // And only with a majority: the host may have lost it while the write
+                    // was under way, and then its fence must not be undone.
                     let running = service.state == Some(State::Up)
                         && service
                             .procedure
                             .as_ref()
-                            .is_none_or(|p| p.kind != ProcedureKind::Start);
+                            .is_none_or(|p| p.kind != ProcedureKind::Start)
+                        && super::quorum::has_majority(&self.hosts, service, now);
                     if let (Some(lease_ms), true) = (service.config.lease_ms, running) {
                         self.actions.push_back(Action::RenewAddresses {
                             service: id,
@@ -353,7 +356,10 @@ impl Shell {
             return;
         };
         self.timers.set(Timer::Renew(id), now.plus_ms(every_ms));
-        if self.lease_lapsing(now, id) {
+        if self.lease_lapsing(now, id)
+            || !super::quorum::has_majority(&self.hosts, &self.services[&id], now)
+        {
+            // Without a majority the addresses must lapse: the rule stops the service.
             self.evaluate(now, id);
             return;
         }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
+pub mod heard;
 mod persist;
 
 /// How long a challenge handed out in a reply may be used for a Set.
@@ -275,6 +276,8 @@ pub struct Store {
     next_token: u64,
     rng: Rng,
     actions: VecDeque<StoreAction>,
+    /// When each member of a witnessed service's group last queried this faild.
+    heard: heard::HeardTable,
 }
 
 /// A change faild made itself (an expiry) whose write failed is tried again this much later.
@@ -313,6 +316,7 @@ impl Store {
             next_token: 1,
             rng: Rng::new(config.seed, "store-challenge"),
             actions: VecDeque::new(),
+            heard: heard::HeardTable::default(),
         }
     }
 
@@ -387,7 +391,7 @@ impl Store {
         };
         let challenge = request.want_challenge.then(|| self.issue_challenge(now));
         match &request.body {
-            RequestBody::Query { services } => {
+            RequestBody::Query { services, member } => {
                 for service in services {
                     if self
                         .communities
@@ -405,7 +409,17 @@ impl Store {
                         return;
                     }
                 }
-                let entries = services.iter().map(|s| self.entry(now, s)).collect();
+                if let Some(member) = member {
+                    for service in services {
+                        self.heard.heard(now, service, member);
+                    }
+                }
+                let mut entries: Vec<Entry> = services.iter().map(|s| self.entry(now, s)).collect();
+                if member.is_some() {
+                    for entry in &mut entries {
+                        entry.heard = self.heard.report(now, &entry.name);
+                    }
+                }
                 self.reply(
                     peer,
                     &request,
@@ -616,6 +630,7 @@ impl Store {
                 since_change_ms: now.since_ms(record.changed_at),
                 note: record.note.clone(),
                 changes: Some(self.changes.get(service).copied().unwrap_or(0)),
+                heard: None,
             },
             None => Entry {
                 name: service.to_string(),
@@ -624,6 +639,7 @@ impl Store {
                 since_change_ms: 0,
                 note: None,
                 changes: Some(0),
+                heard: None,
             },
         }
     }
@@ -672,6 +688,13 @@ impl Store {
             boot_id: self.boot_id,
             challenge,
             with_details: request.want_details,
+            with_heard: matches!(
+                request.body,
+                RequestBody::Query {
+                    member: Some(_),
+                    ..
+                }
+            ),
             entries,
         };
         let key =

@@ -66,6 +66,29 @@ impl<'a> Reader<'a> {
         Ok(if name.is_empty() { None } else { Some(name) })
     }
 
+    fn heard(&mut self) -> Result<Option<Heard>, DecodeError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => {
+                let recorded_ms = self.u64()?;
+                let count = usize::from(self.u8()?);
+                if count > MAX_HEARD_MEMBERS {
+                    return Err(DecodeError::BadName("too many members in a record"));
+                }
+                let mut members = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let member = self.required_name()?;
+                    members.push((member, self.u64()?));
+                }
+                Ok(Some(Heard {
+                    recorded_ms,
+                    members,
+                }))
+            }
+            _ => Err(DecodeError::BadName("a record is 0 or 1")),
+        }
+    }
+
     fn finish(&self) -> Result<(), DecodeError> {
         match self.bytes.len() - self.at.min(self.bytes.len()) {
             0 => Ok(()),
@@ -112,6 +135,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
     if kind != KIND_SET && flags & (FLAG_LEASE | FLAG_NOTE | FLAG_RENEW | FLAG_WAS_UP) != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
+    if kind != KIND_QUERY && flags & FLAG_MEMBER != 0 {
+        return Err(DecodeError::UnknownFlags(flags));
+    }
     let nonce = reader.nonce()?;
     let body = match kind {
         KIND_QUERY => {
@@ -123,7 +149,12 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
             for _ in 0..count {
                 services.push(reader.required_name()?);
             }
-            RequestBody::Query { services }
+            let member = if flags & FLAG_MEMBER != 0 {
+                Some(reader.required_name()?)
+            } else {
+                None
+            };
+            RequestBody::Query { services, member }
         }
         KIND_SET => {
             let service = reader.required_name()?;
@@ -180,6 +211,7 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
     }
     let authenticated = flags & FLAG_AUTHENTICATED != 0;
     let with_details = flags & FLAG_DETAILS != 0;
+    let with_heard = flags & FLAG_HEARD != 0;
     let nonce = reader.nonce()?;
     let status_byte = reader.u8()?;
     let status = Status::from_wire(status_byte).ok_or(DecodeError::BadStatus(status_byte))?;
@@ -207,6 +239,7 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
         } else {
             (None, None)
         };
+        let heard = if with_heard { reader.heard()? } else { None };
         entries.push(Entry {
             name,
             state,
@@ -214,6 +247,7 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
             since_change_ms,
             note,
             changes,
+            heard,
         });
     }
     reader.finish()?;
@@ -225,6 +259,7 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
             boot_id,
             challenge,
             with_details,
+            with_heard,
             entries,
         },
         signed: reader.bytes,

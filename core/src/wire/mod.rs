@@ -76,12 +76,24 @@ const FLAG_RENEW: u8 = 0x10;
 const FLAG_WAS_UP: u8 = 0x20;
 /// The reply's entries are to carry their details: each service's note and change count.
 const FLAG_WANT_DETAILS: u8 = 0x08;
-const REQUEST_FLAGS: u8 =
-    FLAG_WANT_CHALLENGE | FLAG_LEASE | FLAG_NOTE | FLAG_WANT_DETAILS | FLAG_RENEW | FLAG_WAS_UP;
+/// Query only: the name of the group member asking follows the services; faild records when
+/// it heard that member for each of them and answers with what it recorded (a witness).
+const FLAG_MEMBER: u8 = 0x40;
+const REQUEST_FLAGS: u8 = FLAG_WANT_CHALLENGE
+    | FLAG_LEASE
+    | FLAG_NOTE
+    | FLAG_WANT_DETAILS
+    | FLAG_RENEW
+    | FLAG_WAS_UP
+    | FLAG_MEMBER;
 const FLAG_AUTHENTICATED: u8 = 0x01;
 /// Every entry of the reply ends with its details: its note and its change count.
 const FLAG_DETAILS: u8 = 0x02;
-const REPLY_FLAGS: u8 = FLAG_AUTHENTICATED | FLAG_DETAILS;
+/// Every entry of the reply ends with what faild heard from the service's members.
+const FLAG_HEARD: u8 = 0x04;
+const REPLY_FLAGS: u8 = FLAG_AUTHENTICATED | FLAG_DETAILS | FLAG_HEARD;
+/// At most this many members in one entry's record.
+pub const MAX_HEARD_MEMBERS: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Nonce(pub [u8; NONCE_BYTES]);
@@ -120,8 +132,13 @@ impl Request {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestBody {
-    /// The states of the named services (at least one).
-    Query { services: Vec<String> },
+    /// The states of the named services (at least one). With `member`, the request comes
+    /// from that member of the services' groups: faild records when it heard it, per
+    /// service, and each entry of the reply carries what faild heard ([`Heard`]).
+    Query {
+        services: Vec<String>,
+        member: Option<String>,
+    },
     /// Set a service's state (creating the service if faild does not know it yet, as the
     /// seed's start script does when it registers every service as FAIL).
     Set {
@@ -225,6 +242,21 @@ pub struct Entry {
     /// sees a change it missed between two answers (RECOVER -> UP -> RECOVER) exactly,
     /// whatever the clocks and delays.
     pub changes: Option<u32>,
+    /// In replies to queries from a member: when faild last heard each member of the
+    /// service's group. `None`: faild keeps no record of this service (its table is full),
+    /// which proves nothing about anyone.
+    pub heard: Option<Heard>,
+}
+
+/// What a faild heard from the members of one service's group, as ages at the moment it
+/// answered: a receiver turns "age" into "no later than (received - age)" on its own clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heard {
+    /// How long faild has recorded the service: a member never heard was not heard for at
+    /// least this long (and maybe just before, by a faild that has since restarted).
+    pub recorded_ms: u64,
+    /// (member, milliseconds since faild last heard it), sorted by member.
+    pub members: Vec<(String, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +271,8 @@ pub struct Reply {
     pub challenge: Option<u64>,
     /// Whether the entries carry their details (the request asked for them).
     pub with_details: bool,
+    /// Whether the entries carry what faild heard from the members (a member asked).
+    pub with_heard: bool,
     pub entries: Vec<Entry>,
 }
 
@@ -405,6 +439,12 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
     if request.want_details {
         flags |= FLAG_WANT_DETAILS;
     }
+    if let RequestBody::Query {
+        member: Some(_), ..
+    } = &request.body
+    {
+        flags |= FLAG_MEMBER;
+    }
     if let RequestBody::Set {
         lease_ms,
         note,
@@ -429,7 +469,7 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
     out.push(flags);
     out.extend_from_slice(&request.nonce.0);
     match &request.body {
-        RequestBody::Query { services } => {
+        RequestBody::Query { services, member } => {
             if services.is_empty() {
                 return Err(EncodeError::NoServices);
             }
@@ -438,6 +478,9 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
             out.extend_from_slice(&count.to_be_bytes());
             for service in services {
                 put_required_name(&mut out, service)?;
+            }
+            if let Some(member) = member {
+                put_required_name(&mut out, member)?;
             }
         }
         RequestBody::Set {
@@ -485,6 +528,9 @@ pub fn encode_reply_keyed(reply: &Reply, key: Option<&Key>) -> Result<Vec<u8>, E
     if reply.with_details {
         flags |= FLAG_DETAILS;
     }
+    if reply.with_heard {
+        flags |= FLAG_HEARD;
+    }
     out.push(flags);
     out.extend_from_slice(&reply.nonce.0);
     out.push(reply.status.to_wire());
@@ -502,6 +548,9 @@ pub fn encode_reply_keyed(reply: &Reply, key: Option<&Key>) -> Result<Vec<u8>, E
             put_name(&mut out, entry.note.as_deref().unwrap_or(""))?;
             out.extend_from_slice(&entry.changes.unwrap_or(0).to_be_bytes());
         }
+        if reply.with_heard {
+            put_heard(&mut out, entry.heard.as_ref())?;
+        }
         if out.len() + MAC_BYTES > MAX_MESSAGE_BYTES {
             return Err(EncodeError::TooLarge {
                 length: out.len() + MAC_BYTES,
@@ -509,6 +558,23 @@ pub fn encode_reply_keyed(reply: &Reply, key: Option<&Key>) -> Result<Vec<u8>, E
         }
     }
     Ok(seal(out, key))
+}
+
+/// A record: 0 (none), or 1, how long it was kept, the member count and (name, age) pairs.
+fn put_heard(out: &mut Vec<u8>, heard: Option<&Heard>) -> Result<(), EncodeError> {
+    let Some(heard) = heard else {
+        out.push(0);
+        return Ok(());
+    };
+    out.push(1);
+    out.extend_from_slice(&heard.recorded_ms.to_be_bytes());
+    let members = &heard.members[..heard.members.len().min(MAX_HEARD_MEMBERS)];
+    out.push(members.len() as u8);
+    for (member, age_ms) in members {
+        put_required_name(out, member)?;
+        out.extend_from_slice(&age_ms.to_be_bytes());
+    }
+    Ok(())
 }
 
 mod decode;

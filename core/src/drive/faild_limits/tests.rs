@@ -27,6 +27,7 @@ fn reply(authenticated: bool) -> Vec<u8> {
         boot_id: 1,
         challenge: None,
         with_details: false,
+        with_heard: false,
         entries: Vec::new(),
     };
     wire::encode_reply(&reply, authenticated.then_some("public")).unwrap()

@@ -29,6 +29,7 @@ fn quiet(local: State) -> View {
         checked: false,
         fence: None,
         waiting_for: None,
+        quorum: None,
     }
 }
 
@@ -413,4 +414,63 @@ fn row_21_fail_stays() {
     };
     assert!(stays(&view));
     assert!(stays(&quiet(State::Fail)));
+}
+
+// ----- with a witness (docs/design.md, "Quorum with a witness") ------------------------------
+
+fn witnessed(
+    in_contact: usize,
+    deadline: Option<Result<(Time, String), String>>,
+) -> Option<super::super::quorum::Quorum> {
+    Some(super::super::quorum::Quorum {
+        in_contact,
+        group: 3,
+        silent: vec!["witness".to_string()],
+        deadline,
+    })
+}
+
+#[test]
+fn w1_up_without_a_majority_fences_itself_then_recover() {
+    let mut v = quiet(State::Up);
+    v.quorum = witnessed(1, None);
+    assert_eq!(kind(&v), Some((ProcedureKind::Stop, Some(State::Recover))));
+    // With a majority (two of three) nothing changes.
+    v.quorum = witnessed(2, None);
+    assert!(matches!(decision(&v), Decision::Stay(_)));
+}
+
+#[test]
+fn w2_without_a_majority_nothing_starts() {
+    for local in [State::Recover, State::Fail] {
+        let mut v = quiet(local);
+        v.quorum = witnessed(1, None);
+        match decision(&v) {
+            Decision::Stay(why) => assert!(why.contains("no majority"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn w3_a_silent_master_is_replaced_only_after_its_deadline_by_every_reporter() {
+    let mut v = quiet(State::Recover);
+    let until = NOW.plus_ms(1_200);
+    v.quorum = witnessed(2, Some(Ok((until, "lukretia".to_string()))));
+    match decision(&v) {
+        Decision::Wait { until: at, reason } => {
+            assert_eq!(at, until);
+            assert!(reason.contains("lukretia"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Past the deadline: the usual start.
+    v.quorum = witnessed(2, Some(Ok((NOW, "lukretia".to_string()))));
+    assert_eq!(kind(&v), Some((ProcedureKind::Start, None)));
+    // A reporter without a record cannot vouch for it: never start.
+    v.quorum = witnessed(2, Some(Err("lukretia".to_string())));
+    match decision(&v) {
+        Decision::Stay(why) => assert!(why.contains("no faild in contact has a record"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }
