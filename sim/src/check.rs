@@ -90,12 +90,25 @@ impl Bounds {
             .unwrap_or(interval_ms + timeout_ms + work_ms + 2 * net_ms);
         // A host that answers again after a silence is believed only after a second poll
         // (one more round trip), and may have to finish a procedure before it re-announces.
+        // With a witness, a silent master is replaced only after its fence deadline
+        // (docs/design.md, "Quorum with a witness"): nobody serves meanwhile.
+        let witness_ms = scenario
+            .hosts
+            .iter()
+            .filter_map(|host| {
+                let config = crate::world::shell_config(scenario, host);
+                let deadline_ms = config.services.first()?.witness_deadline_ms()?;
+                let slow_ppm = (-host.drift_ppm).max(0) as u64;
+                Some(deadline_ms + (deadline_ms * slow_ppm).div_ceil(1_000_000 - slow_ppm))
+            })
+            .max()
+            .unwrap_or(0);
         let observer_ms = always
             .observer_ms
-            .unwrap_or(split_brain_ms + work_ms + 2 * net_ms);
+            .unwrap_or(split_brain_ms + work_ms + 2 * net_ms + witness_ms);
         let liveness_ms = always
             .liveness_ms
-            .unwrap_or(2 * split_brain_ms + 2 * work_ms + hang_ms);
+            .unwrap_or(2 * split_brain_ms + 2 * work_ms + hang_ms + witness_ms);
         let dual_ms = always
             .dual_ms
             .or_else(|| derived_dual_ms(scenario, work_ms, net_ms));
@@ -410,7 +423,10 @@ impl Checker {
             for b in a + 1..hosts.len() {
                 let (x, y) = (&hosts[a], &hosts[b]);
                 let both_up = x.is_up() && y.is_up();
-                let both_vip = x.powered && y.powered && x.holds_vip && y.holds_vip;
+                // A frozen VM's address answers nobody until it runs again (and its kernel
+                // then drops it first if its lifetime ran out): not a second holder.
+                let both_vip =
+                    x.powered && y.powered && x.holds_vip && y.holds_vip && !x.paused && !y.paused;
                 // A host whose failsh has exited (`-k`) cannot step down: out of the promise.
                 let connected = x.powered
                     && y.powered

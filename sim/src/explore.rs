@@ -340,3 +340,225 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
     scenario.duration_ms = bounds.settled_from_ms + interval_ms * 3;
     scenario
 }
+
+/// The three hosts of a witnessed group: master, slave, witness (faild only).
+const WITNESS_NAMES: [&str; 3] = ["lukretia", "macbeth", "dunsinane"];
+
+/// The scenario of witness seed `seed`: a master, a slave and a witness with `lease`, and
+/// every kind of fault a witness must make harmless (partitions of any host from any others,
+/// one or both ways; lost, duplicated and reordered messages; frozen VMs, crashes, hung or
+/// killed daemons, clock drift). The checker holds it to the strict promise: never two
+/// holders, whatever the faults (a frozen VM's address answers nobody, see check.rs).
+pub fn scenario_for_witness_seed(seed: u64) -> Scenario {
+    let mut rng = Rng::new(seed, "explore-witness");
+    let interval_ms = pick(&mut rng, &[100, 200, 250, 500, 1000]);
+    let misses = 1 + rng.below(3) as u32;
+    let timeout_ms = pick(
+        &mut rng,
+        &[interval_ms, interval_ms * 3 / 4, interval_ms / 2],
+    );
+    let latency_ms = rng.below(timeout_ms / 10 + 1);
+    let jitter_ms = rng.below(timeout_ms / 10 + 1);
+    let work_ms = interval_ms / 2;
+    let limit_ms = (interval_ms * 4).max(500);
+    let lease_ms = pick(&mut rng, &[1_000, 2_000]);
+    let track = rng.chance(0.5);
+    let witness = WITNESS_NAMES[2].to_string();
+    let mut hosts = Vec::new();
+    for (i, (masters, slaves)) in [(vec![], vec!["macbeth"]), (vec!["lukretia"], vec![])]
+        .into_iter()
+        .enumerate()
+    {
+        let mut host = HostSpec::new(WITNESS_NAMES[i], &masters, &slaves, interval_ms);
+        host.misses = misses;
+        host.timeout_ms = (timeout_ms != interval_ms).then_some(timeout_ms);
+        host.procedure_limit_ms = limit_ms;
+        host.lease_ms = Some(lease_ms);
+        host.track = track;
+        host.witnesses = vec![witness.clone()];
+        host.drift_ppm = if rng.chance(0.3) {
+            rng.below(40_001) as i64 - 20_000
+        } else {
+            0
+        };
+        host.boot_at_ms = Some(rng.below(interval_ms * 2));
+        let stop_returns = if masters.is_empty() {
+            "FAIL"
+        } else {
+            "RECOVER"
+        };
+        host.procedures = Procedures {
+            start: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
+            stop: Some(Procedure::returning(stop_returns, rng.below(work_ms + 1))),
+            reclaim: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
+            check: None,
+            has_reclaim: true,
+        };
+        hosts.push(host);
+    }
+    let mut witness_host = HostSpec::new(&witness, &[], &[], interval_ms);
+    witness_host.witness = true;
+    witness_host.boot_at_ms = Some(0);
+    witness_host.drift_ppm = if rng.chance(0.3) {
+        rng.below(40_001) as i64 - 20_000
+    } else {
+        0
+    };
+    hosts.push(witness_host);
+    let network = Network {
+        latency_ms,
+        jitter_ms,
+        ..Network::default()
+    };
+
+    let faults_end_ms = interval_ms * (8 + rng.below(13)) + 4 * lease_ms;
+    let mut events = Vec::new();
+    let mut needs = BTreeSet::new();
+    let fault_count = 1 + rng.below(5);
+    for _ in 0..fault_count {
+        let at_ms = interval_ms * 2 + rng.below(faults_end_ms - interval_ms * 2);
+        let until_ms =
+            (at_ms + interval_ms + rng.below(interval_ms * 12 + 2 * lease_ms)).min(faults_end_ms);
+        let host = rng.below(3) as usize;
+        let name = WITNESS_NAMES[host].to_string();
+        let mut add = |at_ms: u64, action: EventAction| events.push(TimedEvent { at_ms, action });
+        // The witness runs no failsh: failsh faults hit a member.
+        let member = WITNESS_NAMES[rng.below(2) as usize].to_string();
+        match rng.below(9) {
+            0 => {
+                add(at_ms, EventAction::Crash { host: name.clone() });
+                add(until_ms, EventAction::Restart { host: name });
+            }
+            1 => {
+                add(at_ms, EventAction::Pause { host: name.clone() });
+                add(until_ms, EventAction::Resume { host: name.clone() });
+                needs.insert(("resume", name));
+            }
+            2 | 3 => {
+                // One host from one or both of the others.
+                let others: Vec<String> = (0..3)
+                    .filter(|i| *i != host)
+                    .map(|i| WITNESS_NAMES[i].to_string())
+                    .collect();
+                let to = match rng.below(3) {
+                    0 => others,
+                    n => vec![others[n as usize - 1].clone()],
+                };
+                add(
+                    at_ms,
+                    EventAction::Partition {
+                        from: vec![name],
+                        to,
+                        one_way: rng.chance(0.4),
+                    },
+                );
+                add(until_ms, EventAction::Heal);
+            }
+            4 => {
+                let lossy = Network {
+                    latency_ms,
+                    jitter_ms,
+                    loss: rng.below(11) as f64 / 100.0,
+                    duplicate: rng.below(6) as f64 / 100.0,
+                    reorder: rng.below(11) as f64 / 100.0,
+                    reorder_ms: rng.below(interval_ms / 2 + 1),
+                };
+                add(at_ms, EventAction::Network(lossy));
+                add(until_ms, EventAction::Network(network.clone()));
+            }
+            5 => {
+                add(
+                    at_ms,
+                    EventAction::HangFailsh {
+                        host: member.clone(),
+                    },
+                );
+                add(
+                    until_ms,
+                    EventAction::ResumeFailsh {
+                        host: member.clone(),
+                    },
+                );
+                needs.insert(("failsh", member));
+            }
+            6 => {
+                add(
+                    at_ms,
+                    EventAction::KillDaemons {
+                        host: member.clone(),
+                    },
+                );
+                add(
+                    until_ms,
+                    EventAction::Restart {
+                        host: member.clone(),
+                    },
+                );
+                needs.insert(("boot", member));
+            }
+            7 if track => {
+                add(at_ms, EventAction::LinkDown { host: name.clone() });
+                add(until_ms, EventAction::LinkUp { host: name.clone() });
+                needs.insert(("link", name));
+            }
+            _ => {
+                add(
+                    at_ms,
+                    EventAction::Shutdown {
+                        host: member.clone(),
+                        keep_services: false,
+                    },
+                );
+                needs.insert(("boot", member));
+            }
+        }
+    }
+    let mut repair = |action: EventAction| {
+        events.push(TimedEvent {
+            at_ms: faults_end_ms,
+            action,
+        })
+    };
+    repair(EventAction::Heal);
+    repair(EventAction::Network(network.clone()));
+    for (what, host) in needs {
+        repair(match what {
+            "resume" => EventAction::Resume { host },
+            "failsh" => EventAction::ResumeFailsh { host },
+            "link" => EventAction::LinkUp { host },
+            _ => EventAction::Restart { host },
+        });
+    }
+    for name in WITNESS_NAMES.iter().take(2) {
+        events.push(TimedEvent {
+            at_ms: faults_end_ms + interval_ms + limit_ms,
+            action: EventAction::Recover {
+                host: name.to_string(),
+                if_fail: true,
+            },
+        });
+    }
+    events.sort_by_key(|e| e.at_ms);
+    let mut expect = Expectations::default();
+    // The strict promise of a witness: never two holders, whatever the faults.
+    expect.always.dual_ms = Some(0);
+    let mut scenario = Scenario {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        name: format!("witness seed {seed}"),
+        description: format!(
+            "generated from witness seed {seed}; reproduce: cargo run -p failover-sim --bin failsim -- seed {seed} --witness"
+        ),
+        seed,
+        duration_ms: 0,
+        service: DEFAULT_SERVICE.to_string(),
+        network,
+        hosts,
+        events,
+        expect,
+        known_core_bug: None,
+    };
+    let bounds = Bounds::for_scenario(&scenario);
+    scenario.duration_ms = bounds.settled_from_ms + interval_ms * 3;
+    scenario
+}

@@ -91,6 +91,24 @@ pub fn explore_seed(seed: u64, dir: &Path) -> Result<Outcome, String> {
     Err(failure_line(&outcome, written.then_some(path.as_path())))
 }
 
+/// [`explore_seed`] for the witness seeds ([`explore::scenario_for_witness_seed`]).
+pub fn explore_witness_seed(seed: u64, dir: &Path) -> Result<Outcome, String> {
+    let scenario = explore::scenario_for_witness_seed(seed);
+    let outcome = run(&scenario);
+    if only_known_bugs(&outcome) {
+        return Ok(outcome);
+    }
+    let path = dir.join(format!("witness-seed-{seed}.json"));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, scenario.to_json()))
+        .is_ok();
+    let line = failure_line(&outcome, written.then_some(path.as_path()));
+    Err(line.replace(
+        &explore::reproduce_line(seed),
+        &format!("{} --witness", explore::reproduce_line(seed)),
+    ))
+}
+
 /// Where failing seeds' scenarios go by default.
 pub fn failure_dir() -> PathBuf {
     std::env::temp_dir().join("failsim-failures")

@@ -782,8 +782,18 @@ impl World {
         // Its kernel and faild run again: an expired lease is acted on now.
         self.schedule_vip_expiry(host);
         self.reschedule_store_wake(host);
-        // Its clock jumped: every overdue timer fires at once.
+        // Its clock jumped: every overdue timer fires at once. Carrier changes its failsh
+        // missed while hung (and frozen) come first.
         if self.hosts[host].shell.is_some() && !self.hosts[host].failsh_hung {
+            for up in std::mem::take(&mut self.hosts[host].hung_links) {
+                self.feed(
+                    host,
+                    Input::Link {
+                        interface: TRACKED_INTERFACE.to_string(),
+                        up,
+                    },
+                );
+            }
             self.feed(host, Input::Timeout);
         }
     }
@@ -848,6 +858,15 @@ impl World {
         let now = self.now_ms;
         for other in 0..self.hosts.len() {
             self.checker.disrupted(now, host, other);
+        }
+        if self.hosts[host].paused_at.is_some() {
+            // The VM is frozen too: failsh runs again only when the VM does. What it was
+            // told while hung waits with the VM's other events; its carrier changes too.
+            let inputs = std::mem::take(&mut self.hosts[host].hung_inputs);
+            for (_, ev) in inputs {
+                self.hosts[host].frozen.push((now, ev));
+            }
+            return;
         }
         for (_, ev) in std::mem::take(&mut self.hosts[host].hung_inputs) {
             let id = match &ev {

@@ -79,7 +79,12 @@ impl Shell {
             .collect();
         let deadline_ms = service.config.witness_deadline_ms().unwrap_or(0);
         let mut deadline: Option<Result<(Time, String), String>> = None;
-        for host in service.peers().filter(|h| silent.contains(h)) {
+        // Every master or slave the rule counts as silent (its misses) or that is out of
+        // contact (by time): either way, only the majority's records can clear it.
+        for host in service
+            .peers()
+            .filter(|h| silent.contains(h) || !answers(service, *h))
+        {
             let name = self.host_name(host);
             let mut last: Option<Time> = None;
             let mut vouched = true;

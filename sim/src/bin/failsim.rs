@@ -14,10 +14,11 @@ const USAGE: &str = "\
 usage:
   failsim run SCENARIO.json [--timeline FILE.svg] [--trace-dir DIR] [--verbose] [--quiet]
       run a scenario, print its timeline and every violation (exit 1 on a violation)
-  failsim seed SEED [--write FILE.json] [--timeline FILE.svg] [--trace-dir DIR] [--verbose]
+  failsim seed SEED [--witness] [--write FILE.json] [--timeline FILE.svg] [--trace-dir DIR] [--verbose]
       expand SEED into a scenario, run it twice (determinism check) and print its timeline
-  failsim seeds FROM TO
+  failsim seeds FROM TO [--witness]
       run seeds FROM..TO; print one reproduce line per failing seed (exit 1 if any)
+      --witness: seeds of a master, a slave and a witness, held to never two holders
   failsim replay TRACE.jsonl
       re-run a recorded trace through a fresh decision machine; report the first action that
       differs (exit 1) or \"no difference\" (exit 0)
@@ -45,6 +46,7 @@ struct Options {
     write: Option<PathBuf>,
     verbose: bool,
     quiet: bool,
+    witness: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -55,6 +57,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         write: None,
         verbose: false,
         quiet: false,
+        witness: false,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -69,6 +72,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--write" => options.write = Some(value("--write")?),
             "--verbose" | "-v" => options.verbose = true,
             "--quiet" | "-q" => options.quiet = true,
+            "--witness" => options.witness = true,
             flag if flag.starts_with('-') => {
                 return Err(format!("unknown option {flag} (expected one listed below)"))
             }
@@ -98,7 +102,11 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
             let seed: u64 = seed
                 .parse()
                 .map_err(|_| format!("seed: \"{seed}\" is not a number (expected 0..2^64)"))?;
-            let scenario = explore::scenario_for_seed(seed);
+            let scenario = if options.witness {
+                explore::scenario_for_witness_seed(seed)
+            } else {
+                explore::scenario_for_seed(seed)
+            };
             if let Some(path) = &options.write {
                 std::fs::write(path, scenario.to_json())
                     .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
@@ -114,7 +122,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
                 t.parse::<u64>()
                     .map_err(|_| format!("seeds: \"{t}\" is not a number"))
             };
-            sweep(parse(from)?, parse(to)?)
+            sweep(parse(from)?, parse(to)?, options.witness)
         }
         "replay" => {
             let [path] = &options.positional[..] else {
@@ -202,7 +210,7 @@ fn run_and_show(scenario: Scenario, options: &Options, is_seed: bool) -> Result<
     Ok(ExitCode::from(1))
 }
 
-fn sweep(from: u64, to: u64) -> Result<ExitCode, String> {
+fn sweep(from: u64, to: u64, witness: bool) -> Result<ExitCode, String> {
     if to < from {
         return Err(format!("seeds: TO ({to}) is before FROM ({from})"));
     }
@@ -211,7 +219,12 @@ fn sweep(from: u64, to: u64) -> Result<ExitCode, String> {
     let mut failures = 0;
     let mut known = 0;
     for seed in from..to {
-        match failover_sim::explore_seed(seed, &dir) {
+        let explored = if witness {
+            failover_sim::explore_witness_seed(seed, &dir)
+        } else {
+            failover_sim::explore_seed(seed, &dir)
+        };
+        match explored {
             Err(line) => {
                 println!("{line}");
                 failures += 1;
@@ -223,7 +236,8 @@ fn sweep(from: u64, to: u64) -> Result<ExitCode, String> {
     let seconds = started.elapsed().as_secs_f64();
     let count = to - from;
     println!(
-        "{count} seeds, {failures} failed, {known} showed only known core bugs, {seconds:.2} s ({:.0} seeds/s)",
+        "{count} {}seeds, {failures} failed, {known} showed only known core bugs, {seconds:.2} s ({:.0} seeds/s)",
+        if witness { "witness " } else { "" },
         count as f64 / seconds.max(1e-9)
     );
     Ok(if failures == 0 {
