@@ -139,6 +139,8 @@ impl Locations {
 struct Model {
     config: ShellConfig,
     locations: Locations,
+    /// `failhost LOCAL name NAME`: this host's name in the groups of witnessed services.
+    member: Option<String>,
 }
 
 impl Model {
@@ -167,7 +169,7 @@ impl Model {
 
 const SVC_SUBCOMMANDS: &[&str] = &[
     "check", "create", "fence", "interval", "lease", "limit", "masters", "misses", "reclaim",
-    "slaves", "start", "stop", "timeout", "track",
+    "slaves", "start", "stop", "timeout", "track", "witness",
 ];
 
 fn one_of(words: &[&str]) -> String {
@@ -256,12 +258,13 @@ fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
         "misses" => "count",
         "masters" | "slaves" => "hostList",
         "track" => "interface ?interface ...?",
+        "witness" => "host ?host ...?",
         "fence" => "wait|none",
         _ => "procName",
     };
-    let variadic = sub == "track";
+    let variadic = matches!(sub, "track" | "witness");
     if (rest.len() > 1 && !variadic)
-        || (rest.is_empty() && !matches!(sub, "masters" | "slaves" | "track"))
+        || (rest.is_empty() && !matches!(sub, "masters" | "slaves" | "track" | "witness"))
     {
         return wrong_args(&format!("{cmd} serviceName {sub} {usage}"));
     }
@@ -281,12 +284,16 @@ fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
         let v = match sub {
             "masters" => &s.masters,
             "slaves" => &s.slaves,
+            "witness" => &s.witnesses,
             _ => &s.track,
         };
         return Ok(make_list(v));
     }
     if sub == "track" {
         return track(&mut model, name, rest);
+    }
+    if sub == "witness" {
+        return witness(&mut model, name, rest);
     }
     let v = &rest[0];
     match sub {
@@ -393,7 +400,30 @@ fn track(model: &mut Model, name: &str, args: &[String]) -> TclResult {
     Ok(make_list(&s.track))
 }
 
-const HOST_OPTIONS: &[&str] = &["address", "community", "port", "protocol"];
+/// `failsvc S witness HOST ...` (or one list): hosts that run only faild and complete the
+/// service's group to a majority (`docs/design.md`, "Quorum with a witness").
+fn witness(model: &mut Model, name: &str, args: &[String]) -> TclResult {
+    let mut hosts = Vec::new();
+    for arg in args {
+        hosts.extend(parse_list(arg).map_err(TclError::new)?);
+    }
+    if let Some(h) = hosts.iter().find(|h| h.is_empty()) {
+        return err(format!("bad host name \"{h}\" in witness list"));
+    }
+    if hosts.is_empty() {
+        return err("witness needs at least one host");
+    }
+    add_hosts(model, &hosts);
+    let s = service(model, name);
+    for host in hosts {
+        if !s.witnesses.contains(&host) {
+            s.witnesses.push(host);
+        }
+    }
+    Ok(make_list(&s.witnesses))
+}
+
+const HOST_OPTIONS: &[&str] = &["address", "community", "name", "port", "protocol"];
 
 fn failhost(model: &Mutex<Model>, args: &[String]) -> TclResult {
     let cmd = &args[0];
@@ -414,6 +444,23 @@ fn failhost(model: &Mutex<Model>, args: &[String]) -> TclResult {
         ));
     }
     let mut model = Model::lock(model);
+    if opt == "name" {
+        // Only this host's name in its groups is ours to set: the others are called what
+        // their failhost lines call them.
+        if name != &model.config.local_host {
+            return err(format!(
+                "bad option \"name\" for host \"{name}\": only the local host ({}) has a name in the group to set; the others are called by their failhost names",
+                model.config.local_host
+            ));
+        }
+        if v.trim().is_empty() || v.contains(char::is_whitespace) {
+            return err(format!(
+                "bad name \"{v}\": must be this host's name as the other hosts' configurations call it"
+            ));
+        }
+        model.member = Some(v.clone());
+        return Ok(v.clone());
+    }
     model.locations.set_host(name, None, None);
     let h = model.host_mut(name);
     match opt {
@@ -566,17 +613,33 @@ pub fn load_str_with(
     let model = Arc::new(Mutex::new(Model {
         config: empty_config(local_host),
         locations: Locations::default(),
+        member: None,
     }));
     let mut interp = Interp::new();
     register_commands(&mut interp, model.clone());
     setup(&mut interp);
     interp.eval_source(text, file)?;
-    let model = Model::lock(&model);
+    let mut model = Model::lock(&model);
+    // Witnessed services ask under this host's name in the group: as set, or the host name
+    // up to its first dot (what the others' configurations usually call it).
+    let member = model.member.clone().or_else(short_host_name);
+    for service in &mut model.config.services {
+        if !service.witnesses.is_empty() {
+            service.member = member.clone();
+        }
+    }
     Ok(LoadedConfig {
         config: model.config.clone(),
         locations: model.locations.clone(),
         interp,
     })
+}
+
+/// This machine's node name up to its first dot (`uname -n`).
+fn short_host_name() -> Option<String> {
+    let name = nix::unistd::gethostname().ok()?.into_string().ok()?;
+    let short = name.split('.').next().unwrap_or("").trim().to_string();
+    (!short.is_empty()).then_some(short)
 }
 
 /// Load a configuration from text.
@@ -645,6 +708,22 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<String> {
             errs.push(format!(
                 "{}service \"{name}\": fence wait needs a lease (failsvc {name} lease SECONDS): it waits the master's lease out",
                 at.location(name, "fence")
+            ));
+        }
+        if !s.witnesses.is_empty() && s.lease_ms.is_none() {
+            errs.push(format!(
+                "{}service \"{name}\": a witness needs a lease (failsvc {name} lease SECONDS): a failsh that hangs while UP cannot fence itself, only the kernel's lifetime of the address can",
+                at.location(name, "witness")
+            ));
+        }
+        if let Some(h) = s
+            .witnesses
+            .iter()
+            .find(|h| s.masters.contains(h) || s.slaves.contains(h))
+        {
+            errs.push(format!(
+                "{}service \"{name}\": host \"{h}\" is both a witness and a master or slave",
+                at.location(name, "witness")
             ));
         }
     }
@@ -765,6 +844,17 @@ pub fn describe(config: &ShellConfig, locations: &Locations) -> String {
         );
         let _ = writeln!(o, "  masters: {}", hosts(&s.masters));
         let _ = writeln!(o, "  slaves: {}", hosts(&s.slaves));
+        if !s.witnesses.is_empty() {
+            let group = s.group_size();
+            let _ = writeln!(
+                o,
+                "  witnesses: {}; this host asks as {}; held only with {} of the {group} hosts; a silent member is replaced {} after the majority last heard it",
+                s.witnesses.join(" "),
+                s.member.as_deref().unwrap_or("(no name: set failhost localhost name NAME)"),
+                group / 2 + 1,
+                s.witness_deadline_ms().map_or("(needs a lease)".to_string(), secs),
+            );
+        }
         if !s.track.is_empty() || s.lease_ms.is_some() || s.fence_wait {
             let _ = writeln!(
                 o,

@@ -579,3 +579,65 @@ fn crlf_line_endings_are_accepted_as_if_they_were_newlines() {
         "a \\r stayed in a name:\n{stdout}"
     );
 }
+
+/// `failsvc S witness HOST` and `failhost localhost name NAME`: what failsh -t shows, and the
+/// mistakes it refuses with the line (no lease, a witness that is also a peer, a name for
+/// another host).
+#[test]
+fn a_witnessed_service_shows_its_group_and_refuses_what_cannot_be_safe() {
+    let base = "proc startservice {} { return UP }\n\
+                proc stopservice {} { return FAIL }\n\
+                failsvc 198.18.0.50 create\n\
+                failsvc 198.18.0.50 interval 1\n\
+                failsvc 198.18.0.50 start startservice\n\
+                failsvc 198.18.0.50 stop stopservice\n\
+                failsvc 198.18.0.50 slaves macbeth\n\
+                failhost macbeth address 198.18.0.2\n\
+                failhost dunsinane address 198.18.0.3\n\
+                failhost localhost name lukretia\n";
+    let path = temp_file(
+        "witness-ok",
+        &format!("{base}failsvc 198.18.0.50 lease 1\nfailsvc 198.18.0.50 witness dunsinane\n"),
+    );
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // interval 1, misses 1, timeout 1, lease 1: 2 + 2 + 1 + 1.25 s, plus 5 % and 50 ms.
+    assert!(
+        stdout.contains("  witnesses: dunsinane; this host asks as lukretia; held only with 2 of the 3 hosts; a silent member is replaced 6.612s after the majority last heard it"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("faild of dunsinane: 198.18.0.3:1291"),
+        "{stdout}"
+    );
+
+    let path = temp_file(
+        "witness-no-lease",
+        &format!("{base}failsvc 198.18.0.50 witness dunsinane\n"),
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("x.tcl:11: service \"198.18.0.50\": a witness needs a lease"),
+        "{stderr}"
+    );
+
+    let path = temp_file(
+        "witness-peer",
+        &format!("{base}failsvc 198.18.0.50 lease 1\nfailsvc 198.18.0.50 witness macbeth\n"),
+    );
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("x.tcl:12: service \"198.18.0.50\": host \"macbeth\" is both a witness and a master or slave"),
+        "{stderr}"
+    );
+
+    let path = temp_file("witness-name", "failhost macbeth name lukretia\n");
+    let (code, _, stderr) = failsh_t(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("only the local host (localhost) has a name in the group to set"),
+        "{stderr}"
+    );
+}
