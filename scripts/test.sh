@@ -13,7 +13,7 @@ loud() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
 # command -> Debian package that provides it
 declare -A PACKAGE_OF=(
   [tclsh]=tcl8.6 [ip]=iproute2 [ping]=iputils-ping [tcpdump]=tcpdump
-  [chromium]=chromium [setpriv]=util-linux [ps]=procps [bridge]=iproute2
+  [chromium]=chromium [setpriv]=util-linux [ps]=procps [bridge]=iproute2 [nft]=nftables
 )
 missing=()
 for command in "${!PACKAGE_OF[@]}"; do

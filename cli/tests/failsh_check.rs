@@ -107,7 +107,7 @@ fn the_core_rules_are_checked_too() {
     assert_eq!(
         stderr,
         format!(
-            "failsh: {}: service S: localhost is the local faild; list only the other hosts as masters and slaves\n",
+            "failsh: {}: service S: localhost is the local faild; list only the other hosts as masters, slaves and witnesses\n",
             path.display()
         )
     );

@@ -67,7 +67,7 @@ fn failsvc_without_the_service_name() {
 fn unknown_host_option() {
     check(
         "failhost macbeth colour blue\n",
-        "bad option \"colour\": must be address, community, port, or protocol",
+        "bad option \"colour\": must be address, community, name, port, or protocol",
         1,
     );
 }
@@ -104,7 +104,7 @@ fn bad_misses() {
 fn unknown_failsvc_subcommand() {
     check(
         "failsvc S create\nfailsvc S intervall 5\n",
-        "bad subcommand \"intervall\": must be check, create, fence, interval, lease, limit, masters, misses, reclaim, slaves, start, stop, timeout, or track",
+        "bad subcommand \"intervall\": must be check, create, fence, interval, lease, limit, masters, misses, reclaim, slaves, start, stop, timeout, track, or witness",
         2,
     );
 }

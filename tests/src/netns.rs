@@ -390,6 +390,9 @@ pub struct BedOptions {
     /// How the hosts poll each other's faild (`failhost ... protocol`; `None`: the
     /// configurations' own, TCP).
     pub protocol: Option<&'static str>,
+    /// A fourth host, dunsinane (198.18.0.3), that runs only faild and is the witness of
+    /// the service (`failsvc 198.18.0.50 witness dunsinane`; the configurations need a lease).
+    pub witness: bool,
 }
 
 impl Default for BedOptions {
@@ -403,6 +406,7 @@ impl Default for BedOptions {
             fast_timing: false,
             runtime: None,
             protocol: None,
+            witness: false,
         }
     }
 }
@@ -414,6 +418,8 @@ pub struct Bed {
     pub lukretia: Host,
     pub macbeth: Host,
     pub client: Host,
+    /// With [`BedOptions::witness`]: dunsinane, faild only.
+    pub witness: Option<Host>,
     pub dir: PathBuf,
     pub options: BedOptions,
     _one_at_a_time: MutexGuard<'static, ()>,
@@ -421,17 +427,13 @@ pub struct Bed {
 
 impl Drop for Bed {
     fn drop(&mut self) {
-        for host in [&self.lukretia, &self.macbeth, &self.client] {
+        for host in self.hosts() {
             kill_namespace_processes(&host.ns);
         }
-        for ns in [
-            &self.lukretia.ns,
-            &self.macbeth.ns,
-            &self.client.ns,
-            &self.switch,
-        ] {
-            let _ = sh(&["ip", "netns", "del", ns]);
+        for host in self.hosts() {
+            let _ = sh(&["ip", "netns", "del", &host.ns]);
         }
+        let _ = sh(&["ip", "netns", "del", &self.switch]);
         if std::thread::panicking() {
             eprintln!(
                 "netns bed: logs kept in {}\n{}{}",
@@ -491,6 +493,16 @@ impl Bed {
                 "198.18.0.100",
                 "2001:db8::100",
             ),
+            witness: options.witness.then(|| {
+                host(
+                    "dunsinane",
+                    "wi",
+                    "wi0",
+                    "02:fa:00:00:01:03",
+                    "198.18.0.3",
+                    "2001:db8::3",
+                )
+            }),
             dir,
             options,
             _one_at_a_time: guard,
@@ -515,7 +527,7 @@ impl Bed {
             "0",
         ]);
         must(&["ip", "-n", sw, "link", "set", "br0", "up"]);
-        for h in [&bed.lukretia, &bed.macbeth, &bed.client] {
+        for h in bed.hosts() {
             std::fs::create_dir_all(&h.dir).expect("host dir");
             must(&["ip", "netns", "add", &h.ns]);
             // The pair is created in the switch namespace, its other end moved straight
@@ -555,7 +567,7 @@ impl Bed {
         // IPv6 delivers multicast (neighbour solicitations and the unsolicited
         // advertisements) only once the kernel has set the link up for IPv6 and added its
         // ff00::/8 route, shortly after the carrier comes up: wait for it, bounded.
-        for h in [&bed.lukretia, &bed.macbeth, &bed.client] {
+        for h in bed.hosts() {
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 let routes = must(&[
@@ -643,6 +655,112 @@ impl Bed {
         };
         std::fs::copy(examples.join(shared), h.dir.join("etc").join(shared))
             .expect("shared procedures");
+        if let Some(witness) = &self.witness {
+            let protocol = self.options.protocol.unwrap_or("tcp");
+            let mut text =
+                std::fs::read_to_string(h.dir.join(format!("etc/{}.tcl", h.name))).expect("tcl");
+            text.push_str(&format!(
+                "# written by the netns test bed: dunsinane is the witness\n\
+                 failsvc {SERVICE} witness {name}\n\
+                 failhost {name} address {address}\n\
+                 failhost {name} community public\n\
+                 failhost {name} protocol {protocol}\n\
+                 failhost localhost name {me}\n",
+                name = witness.name,
+                address = witness.addr4,
+                me = h.name,
+            ));
+            std::fs::write(h.dir.join(format!("etc/{}.tcl", h.name)), text).expect("tcl");
+        }
+    }
+
+    /// Every host of the bed: lukretia, macbeth, the client and the witness if there is one.
+    pub fn hosts(&self) -> Vec<&Host> {
+        let mut hosts = vec![&self.lukretia, &self.macbeth, &self.client];
+        hosts.extend(self.witness.as_ref());
+        hosts
+    }
+
+    /// Starts the witness's faild (the only program it runs), on port 1291, with the example
+    /// communities file; waits until it listens.
+    pub fn start_witness(&self) {
+        let w = self.witness.as_ref().expect("a bed with a witness");
+        std::fs::create_dir_all(w.run_dir()).expect("run dir");
+        let communities = w.dir.join("communities");
+        std::fs::copy(repo_dir().join("examples/linux/communities"), &communities)
+            .expect("communities");
+        let log = std::fs::File::create(w.dir.join("faild.log")).expect("log");
+        let mut cmd = w.command(bin_dir().join("faild").to_str().expect("utf-8 path"));
+        cmd.args(["-F", "-p", "1291", "-c"])
+            .arg(&communities)
+            .arg("-s")
+            .arg(w.dir.join("faild.state"));
+        if let Some(runtime) = self.options.runtime {
+            cmd.args(["--runtime", runtime]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log);
+        // Not waited for: Drop kills every process of the namespace.
+        let _child = cmd.spawn().expect("start the witness's faild");
+        self.wait_for(
+            "the witness's faild listens",
+            Duration::from_secs(10),
+            || {
+                String::from_utf8_lossy(&sh(&["ip", "netns", "exec", &w.ns, "ss", "-ltn"]).stdout)
+                    .contains(":1291")
+            },
+        );
+    }
+
+    /// The witness dies (every process of its namespace is killed).
+    pub fn stop_witness(&self) {
+        let w = self.witness.as_ref().expect("a bed with a witness");
+        kill_namespace_processes(&w.ns);
+    }
+
+    /// Cuts `h` off from `others` (IPv4 and IPv6, both ways) with nftables in `h`'s
+    /// namespace, leaving its link, its carrier and every other host alone: a partition
+    /// that `track` cannot see. `heal_isolation` ends it.
+    pub fn isolate(&self, h: &Host, others: &[&Host]) {
+        let v4: Vec<&str> = others.iter().map(|o| o.addr4).collect();
+        let v6: Vec<&str> = others.iter().map(|o| o.addr6).collect();
+        let rules = format!(
+            "table inet fo_partition {{\n\
+               chain input {{ type filter hook input priority 0; policy accept;\n\
+                 ip saddr {{ {v4} }} drop\n  ip6 saddr {{ {v6} }} drop\n }}\n\
+               chain output {{ type filter hook output priority 0; policy accept;\n\
+                 ip daddr {{ {v4} }} drop\n  ip6 daddr {{ {v6} }} drop\n }}\n\
+             }}\n",
+            v4 = v4.join(", "),
+            v6 = v6.join(", "),
+        );
+        let file = self.dir.join(format!("partition-{}.nft", h.name));
+        std::fs::write(&file, rules).expect("nft rules");
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &h.ns,
+            "nft",
+            "-f",
+            file.to_str().expect("utf-8 path"),
+        ]);
+    }
+
+    /// Ends `isolate` of `h`.
+    pub fn heal_isolation(&self, h: &Host) {
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &h.ns,
+            "nft",
+            "delete",
+            "table",
+            "inet",
+            "fo_partition",
+        ]);
     }
 
     /// Boots a host as its init system would: faild (registers the service FAIL), the

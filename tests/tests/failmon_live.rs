@@ -336,8 +336,9 @@ fn failmon_html_page_shows_every_service_with_its_state_in_headless_chromium() {
         (FAIL_SERVICE, "FAIL"),
         (RECOVER_SERVICE, "RECOVER"),
     ] {
-        let cells =
-            format!("<td class=\"name\">{service}</td><td class=\"state {state}\">{state}</td>");
+        // A procedure running at the moment (the RECOVER service's check, every 0.1 s) is
+        // shown after the state: "RECOVER <em>(check running)</em>".
+        let cells = format!("<td class=\"name\">{service}</td><td class=\"state {state}\">{state}");
         assert!(
             dom_text.contains(&cells),
             "the rendered page lacks {cells}; DOM kept in {}",
