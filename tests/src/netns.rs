@@ -420,6 +420,8 @@ pub struct Bed {
     pub client: Host,
     /// With [`BedOptions::witness`]: dunsinane, faild only.
     pub witness: Option<Host>,
+    /// The witness's faild, reaped when it is stopped or the bed goes.
+    witness_faild: Mutex<Option<std::process::Child>>,
     pub dir: PathBuf,
     pub options: BedOptions,
     _one_at_a_time: MutexGuard<'static, ()>,
@@ -430,6 +432,7 @@ impl Drop for Bed {
         for host in self.hosts() {
             kill_namespace_processes(&host.ns);
         }
+        self.reap_witness();
         for host in self.hosts() {
             let _ = sh(&["ip", "netns", "del", &host.ns]);
         }
@@ -503,6 +506,7 @@ impl Bed {
                     "2001:db8::3",
                 )
             }),
+            witness_faild: Mutex::new(None),
             dir,
             options,
             _one_at_a_time: guard,
@@ -701,8 +705,8 @@ impl Bed {
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log);
-        // Not waited for: Drop kills every process of the namespace.
-        let _child = cmd.spawn().expect("start the witness's faild");
+        let child = cmd.spawn().expect("start the witness's faild");
+        *self.witness_faild.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
         self.wait_for(
             "the witness's faild listens",
             Duration::from_secs(10),
@@ -717,6 +721,19 @@ impl Bed {
     pub fn stop_witness(&self) {
         let w = self.witness.as_ref().expect("a bed with a witness");
         kill_namespace_processes(&w.ns);
+        self.reap_witness();
+    }
+
+    fn reap_witness(&self) {
+        let taken = self
+            .witness_faild
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut child) = taken {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Cuts `h` off from `others` (IPv4 and IPv6, both ways) with nftables in `h`'s
