@@ -47,6 +47,12 @@
 #   MON_PRIO ("chrt -r 20"): the priority of the address monitors, above the daemons'.
 #   KEEPALIVED_FAST (0.01): keepalived's fast advert_int (VRRPv3, centiseconds).
 #   SOAK_SYSTEMS ("failover"; add keepalived for its soak at KEEPALIVED_FAST).
+#   WITNESS (""): "1" adds a fourth namespace, dunsinane (198.18.0.3), running only faild,
+#     as the witness of the service (`failsvc S witness dunsinane`, docs/design.md "Quorum
+#     with a witness"); failover's labels then end in "+witness". The silent partition
+#     (bridge port isolation of lukretia and macbeth) leaves the witness reaching both: with
+#     a witness nothing moves, so that fault is measured over the whole partition
+#     (WITNESS_HOLD_S, 8) and its heal instead of from the heal only.
 #   KEEP_WORK: set to keep the work directory (configurations and logs of the last setting).
 #   FAILOVER_BIN_DIR: use the programs there; unset, the script builds the release ones
 #     (cargo build --release -p failover-cli --bins) and uses target/release.
@@ -73,6 +79,8 @@ SLOW_CONFIG=${SLOW_CONFIG:-fast}
 MON_PRIO=${MON_PRIO-chrt -r 20}
 SETTINGS=${SETTINGS:-slow fast}
 SOAK_SYSTEMS=${SOAK_SYSTEMS:-failover}
+WITNESS=${WITNESS:-}
+WITNESS_HOLD_S=${WITNESS_HOLD_S:-8}
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -99,7 +107,7 @@ fi
 [ -z "$PRIO" ] || $PRIO true || die "PRIO=\"$PRIO\" does not work here"
 
 base=fo-bench-$$
-sw=$base-sw; lu=$base-lu; ma=$base-ma; cl=$base-cl
+sw=$base-sw; lu=$base-lu; ma=$base-ma; cl=$base-cl; wi=$base-wi
 work=$(mktemp -d "/tmp/$base.XXXX")
 
 nspids() { ip netns pids "$1" 2>/dev/null; }
@@ -113,7 +121,7 @@ killns() {
 	done
 }
 cleanup() {
-	for ns in $lu $ma $cl $sw; do killns "$ns"; ip netns del "$ns" 2>/dev/null; done
+	for ns in $lu $ma $cl $wi $sw; do killns "$ns"; ip netns del "$ns" 2>/dev/null; done
 	if [ -n "${KEEP_WORK:-}" ]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -144,6 +152,7 @@ mk_host() { # ns port mac addr
 mk_host $lu lu0 02:fa:00:00:01:01 198.18.0.1
 mk_host $ma ma0 02:fa:00:00:01:02 198.18.0.2
 mk_host $cl cl0 02:fa:00:00:01:64 198.18.0.100
+[ -n "$WITNESS" ] && mk_host $wi wi0 02:fa:00:00:01:03 198.18.0.3
 mac_lu=02:fa:00:00:01:01
 mac_ma=02:fa:00:00:01:02
 
@@ -173,7 +182,21 @@ stop_all() {
 		mkdir -p "$old"; mv "$work/lukretia" "$work/macbeth" "$old/" 2>/dev/null
 	fi
 	rm -rf "$work/lukretia" "$work/macbeth"
+	if [ -n "$WITNESS" ]; then killns $wi; rm -rf "$work/dunsinane"; fi
 }
+
+# The witness: faild only, with the example communities (the pair's `public` reads).
+wi_start() {
+	local d=$work/dunsinane
+	mkdir -p "$d"
+	cp "$examples/communities" "$d/"
+	# shellcheck disable=SC2086
+	ip netns exec $wi $PRIO "$bindir/faild" -F -p 1291 -c "$d/communities" -s "$d/faild.state" \
+		$FAILD_OPTS >"$d/faild.log" 2>&1 &
+	disown $!
+	wait_until 10 wi_listens || die "the witness's faild does not start"
+}
+wi_listens() { ip netns exec $wi ss -ltn 2>/dev/null | grep -q ':1291 '; }
 
 # ---- failover (faild + failsh with the example scripts) ----
 fo_configure() { # interval [misses [timeout [script|fast]]]
@@ -214,6 +237,15 @@ fo_configure() { # interval [misses [timeout [script|fast]]]
 			cp "$examples/procedures.tcl" "$d/etc/"
 		fi
 		grep -q "^failsvc $service interval $1\$" "$d/etc/$node.tcl" || die "$d/etc/$node.tcl: no \"failsvc $service interval $1\" line"
+		if [ -n "$WITNESS" ]; then
+			cat >>"$d/etc/$node.tcl" <<-EOF
+			failsvc $service lease 1
+			failsvc $service witness dunsinane
+			failhost dunsinane address 198.18.0.3
+			failhost dunsinane community public
+			failhost localhost name $node
+			EOF
+		fi
 	done
 }
 fo_run() { # ns node script action
@@ -225,6 +257,7 @@ fo_boot() { # ns node
 }
 fo_start() { # interval [misses [timeout [script|fast]]]
 	fo_configure "$@"
+	if [ -n "$WITNESS" ]; then wi_start; fi
 	fo_boot $lu lukretia || die "lukretia does not boot"
 	wait_until 15 only_lu || die "lukretia does not take the address"
 	fo_boot $ma macbeth || die "macbeth does not boot"
@@ -437,7 +470,14 @@ measure() {
 	local from ok=yes
 	from=$(now_s)
 	${sys}_event "$sc"
-	if ! wait_until 20 ma_holds; then
+	if [ -n "$WITNESS" ] && [ "$sys" = fo ] && [ "$sc" = partition ]; then
+		# The witness still reaches both: nothing may move. The whole partition and its
+		# heal are measured.
+		sleep "$WITNESS_HOLD_S"
+		common_heal "$sc"
+		wait_until 20 only_lu || ok=no
+		sleep 1
+	elif ! wait_until 20 ma_holds; then
 		ok=no
 	else
 		case $sc in
@@ -511,11 +551,15 @@ run_setting() { # sys label start-args...
 
 fast_label="failover/i$FAST-m$MISSES-t${TIMEOUT:-$FAST}"
 [ "$FAST_CONFIG" = fast ] || fast_label="$fast_label-script"
+witness_suffix=""
+[ -n "$WITNESS" ] && witness_suffix="+witness"
+fast_label="$fast_label$witness_suffix"
 for sys in $SYSTEMS; do
 	case $sys in
 	failover)
 		slow_label="failover/interval-1"
 		[ "$SLOW_CONFIG" = fast ] || slow_label="$slow_label-script"
+		slow_label="$slow_label$witness_suffix"
 		[[ " $SETTINGS " == *" slow "* ]] && run_setting failover "$slow_label" 1 1 "" "$SLOW_CONFIG"
 		[[ " $SETTINGS " == *" fast "* ]] && run_setting failover "$fast_label" "$FAST" "$MISSES" "$TIMEOUT" "$FAST_CONFIG";;
 	keepalived)

@@ -461,3 +461,80 @@ fn a_master_whose_link_report_comes_after_a_refused_poll_still_starts() {
         "lukretia waited for a host that refuses every poll"
     );
 }
+
+/// A witness's faild records a member only when its community verifies (and grants read
+/// access from that address): a stranger cannot make a silent master look alive, nor a live
+/// one look silent by filling the record; and it answers each member with its ages.
+#[test]
+fn a_witness_records_only_authenticated_members_and_answers_with_their_ages() {
+    let mut store = Store::new(
+        StoreConfig {
+            boot_id: 7,
+            seed: 1,
+            communities: Communities::parse("* public RO 198.18.0.0/24\n").unwrap(),
+        },
+        Vec::new(),
+    );
+    let ask = |store: &mut Store, at: u64, n: u8, community: &str, from: &str, member: &str| {
+        let request = Request::new(
+            Nonce([n; 16]),
+            RequestBody::Query {
+                services: vec![SERVICE.into()],
+                member: Some(member.into()),
+            },
+        );
+        let peer = Peer {
+            token: 1,
+            address: from.parse().unwrap(),
+        };
+        let bytes = wire::encode_request(&request, community).unwrap();
+        store.handle(Time(at), StoreInput::Request { peer, bytes });
+        let mut reply = None;
+        while let Some(action) = store.poll_action() {
+            if let StoreAction::Reply { bytes, .. } = action {
+                reply = Some(wire::decode_reply(&bytes).unwrap().message);
+            }
+        }
+        reply.expect("a reply")
+    };
+    let reply = ask(&mut store, 1_000, 1, "public", "198.18.0.1", "lukretia");
+    assert_eq!(reply.status, Status::Ok);
+    assert!(reply.with_heard);
+    // The witness knows no such service; it records who asked about it all the same.
+    assert_eq!(reply.entries[0].state, None);
+    let heard = reply.entries[0].heard.clone().expect("a record");
+    assert_eq!(heard.members, vec![("lukretia".to_string(), 0)]);
+    // A wrong community, or the right one from outside its network: refused, not recorded.
+    let reply = ask(&mut store, 2_000, 2, "guess", "198.18.0.2", "macbeth");
+    assert_eq!(reply.status, Status::Refused);
+    let reply = ask(&mut store, 2_100, 3, "public", "203.0.113.9", "macbeth");
+    assert_eq!(reply.status, Status::Forbidden);
+    let reply = ask(&mut store, 2_500, 4, "public", "198.18.0.2", "macbeth");
+    let heard = reply.entries[0].heard.clone().expect("a record");
+    assert_eq!(heard.recorded_ms, 1_500);
+    assert_eq!(
+        heard.members,
+        vec![("lukretia".to_string(), 1_500), ("macbeth".to_string(), 0)]
+    );
+    // A query without a member name records nothing and carries no record.
+    let request = Request::new(
+        Nonce([5; 16]),
+        RequestBody::Query {
+            services: vec![SERVICE.into()],
+            member: None,
+        },
+    );
+    let bytes = wire::encode_request(&request, "public").unwrap();
+    let peer = Peer {
+        token: 1,
+        address: "198.18.0.1".parse().unwrap(),
+    };
+    store.handle(Time(3_000), StoreInput::Request { peer, bytes });
+    while let Some(action) = store.poll_action() {
+        if let StoreAction::Reply { bytes, .. } = action {
+            let reply = wire::decode_reply(&bytes).unwrap().message;
+            assert!(!reply.with_heard);
+            assert_eq!(reply.entries[0].heard, None);
+        }
+    }
+}
