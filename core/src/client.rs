@@ -9,9 +9,9 @@
 
 use crate::state::State;
 use crate::wire::{self, EncodeError, Entry, Nonce, Protocol, Reply, Request, RequestBody, Status};
+use core::net::{IpAddr, SocketAddr};
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// How long a client waits for a reply unless told otherwise.

@@ -14,6 +14,26 @@ use std::collections::BTreeSet;
 
 const NAMES: [&str; 3] = ["lukretia", "macbeth", "banquo"];
 
+/// A clock 2 % fast or slow at most, on 30 % of the hosts.
+fn drift_ppm(rng: &mut Rng) -> i64 {
+    if rng.chance(0.3) {
+        rng.below(40_001) as i64 - 20_000
+    } else {
+        0
+    }
+}
+
+/// Procedures that work and take up to `work_ms` each.
+fn procedures(rng: &mut Rng, work_ms: u64, stop_returns: &str) -> Procedures {
+    Procedures {
+        start: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
+        stop: Some(Procedure::returning(stop_returns, rng.below(work_ms + 1))),
+        reclaim: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
+        check: None,
+        has_reclaim: true,
+    }
+}
+
 /// The command that reproduces a seed.
 pub fn reproduce_line(seed: u64) -> String {
     format!("cargo run -p failover-sim --bin failsim -- seed {seed}")
@@ -48,11 +68,7 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
         host.misses = misses;
         host.timeout_ms = (timeout_ms != interval_ms).then_some(timeout_ms);
         host.procedure_limit_ms = limit_ms;
-        host.drift_ppm = if rng.chance(0.3) {
-            rng.below(40_001) as i64 - 20_000
-        } else {
-            0
-        };
+        host.drift_ppm = drift_ppm(&mut rng);
         // Hosts boot within a couple of intervals of each other.
         host.boot_at_ms = Some(rng.below(interval_ms * 2));
         let stop_returns = if masters.is_empty() {
@@ -60,13 +76,7 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
         } else {
             "RECOVER"
         };
-        host.procedures = Procedures {
-            start: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
-            stop: Some(Procedure::returning(stop_returns, rng.below(work_ms + 1))),
-            reclaim: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
-            check: None,
-            has_reclaim: true,
-        };
+        host.procedures = procedures(&mut rng, work_ms, stop_returns);
         hosts.push(host);
     }
     let network = Network {
@@ -376,34 +386,20 @@ pub fn scenario_for_witness_seed(seed: u64) -> Scenario {
         host.lease_ms = Some(lease_ms);
         host.track = track;
         host.witnesses = vec![witness.clone()];
-        host.drift_ppm = if rng.chance(0.3) {
-            rng.below(40_001) as i64 - 20_000
-        } else {
-            0
-        };
+        host.drift_ppm = drift_ppm(&mut rng);
         host.boot_at_ms = Some(rng.below(interval_ms * 2));
         let stop_returns = if masters.is_empty() {
             "FAIL"
         } else {
             "RECOVER"
         };
-        host.procedures = Procedures {
-            start: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
-            stop: Some(Procedure::returning(stop_returns, rng.below(work_ms + 1))),
-            reclaim: Some(Procedure::returning("UP", rng.below(work_ms + 1))),
-            check: None,
-            has_reclaim: true,
-        };
+        host.procedures = procedures(&mut rng, work_ms, stop_returns);
         hosts.push(host);
     }
     let mut witness_host = HostSpec::new(&witness, &[], &[], interval_ms);
     witness_host.witness = true;
     witness_host.boot_at_ms = Some(0);
-    witness_host.drift_ppm = if rng.chance(0.3) {
-        rng.below(40_001) as i64 - 20_000
-    } else {
-        0
-    };
+    witness_host.drift_ppm = drift_ppm(&mut rng);
     hosts.push(witness_host);
     let network = Network {
         latency_ms,

@@ -785,15 +785,7 @@ impl World {
         // Its clock jumped: every overdue timer fires at once. Carrier changes its failsh
         // missed while hung (and frozen) come first.
         if self.hosts[host].shell.is_some() && !self.hosts[host].failsh_hung {
-            for up in std::mem::take(&mut self.hosts[host].hung_links) {
-                self.feed(
-                    host,
-                    Input::Link {
-                        interface: TRACKED_INTERFACE.to_string(),
-                        up,
-                    },
-                );
-            }
+            self.feed_hung_links(host);
             self.feed(host, Input::Timeout);
         }
     }
@@ -878,6 +870,14 @@ impl World {
                 running.done = Some(key);
             }
         }
+        self.feed_hung_links(host);
+        if self.hosts[host].shell.is_some() {
+            self.feed(host, Input::Timeout);
+        }
+    }
+
+    /// Carrier changes a hung (or frozen) failsh missed, in order.
+    fn feed_hung_links(&mut self, host: usize) {
         for up in std::mem::take(&mut self.hosts[host].hung_links) {
             self.feed(
                 host,
@@ -886,9 +886,6 @@ impl World {
                     up,
                 },
             );
-        }
-        if self.hosts[host].shell.is_some() {
-            self.feed(host, Input::Timeout);
         }
     }
 

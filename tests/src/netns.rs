@@ -1115,6 +1115,34 @@ impl AddressWatch {
 }
 
 /// The stretches in which both hosts held the address, from the watch's events: (from, to).
+/// The address events, one per line, for a failing assertion.
+pub fn describe_events(events: &[AddressEvent]) -> String {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "  {:>8.3}s {} {}\n",
+                e.at.as_secs_f64(),
+                e.host,
+                if e.added { "added/renewed" } else { "deleted" }
+            )
+        })
+        .collect()
+}
+
+/// When `host` first added (or deleted) the address at or after `after`.
+pub fn first_event(
+    events: &[AddressEvent],
+    host: &str,
+    added: bool,
+    after: Duration,
+) -> Option<Duration> {
+    events
+        .iter()
+        .find(|e| e.host == host && e.added == added && e.at >= after)
+        .map(|e| e.at)
+}
+
 pub fn dual_holding(
     initial: (bool, bool),
     events: &[AddressEvent],

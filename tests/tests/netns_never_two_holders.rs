@@ -14,7 +14,8 @@
 use std::time::{Duration, Instant};
 
 use failover_tests::netns::{
-    dual_holding, longest_silence, ready, AddressEvent, AddressWatch, Bed, BedOptions, Probe, VIP4,
+    describe_events, dual_holding, first_event, longest_silence, ready, AddressWatch, Bed,
+    BedOptions, Probe, VIP4,
 };
 
 const PHASE_LIMIT: Duration = Duration::from_secs(15);
@@ -31,27 +32,6 @@ fn bed(fast: bool, runtime: &'static str, protocol: Option<&'static str>) -> Bed
         ipv6: false,
         ..BedOptions::default()
     })
-}
-
-fn describe(events: &[AddressEvent]) -> String {
-    events
-        .iter()
-        .map(|e| {
-            format!(
-                "  {:>8.3}s {} {}\n",
-                e.at.as_secs_f64(),
-                e.host,
-                if e.added { "added/renewed" } else { "deleted" }
-            )
-        })
-        .collect()
-}
-
-fn first(events: &[AddressEvent], host: &str, added: bool, after: Duration) -> Option<Duration> {
-    events
-        .iter()
-        .find(|e| e.host == host && e.added == added && e.at >= after)
-        .map(|e| e.at)
 }
 
 fn longest(stretches: &[(Duration, Duration)]) -> Duration {
@@ -99,8 +79,8 @@ fn link_cut_with_track(fast: bool, runtime: &'static str) {
     let end = watch.now();
     let answers = probe.finish();
     let events = watch.finish();
-    let dropped = first(&events, "lukretia", false, cut_at).map(|t| t - cut_at);
-    let taken = first(&events, "macbeth", true, cut_at).map(|t| t - cut_at);
+    let dropped = first_event(&events, "lukretia", false, cut_at).map(|t| t - cut_at);
+    let taken = first_event(&events, "macbeth", true, cut_at).map(|t| t - cut_at);
     let both = dual_holding((true, false), &events, end);
     let outage = longest_silence(&answers, cut_probe);
     eprintln!(
@@ -108,20 +88,20 @@ fn link_cut_with_track(fast: bool, runtime: &'static str) {
         if fast { "fast" } else { "interval 1" },
         longest(&both)
     );
-    let dropped =
-        dropped.unwrap_or_else(|| panic!("lukretia never dropped it:\n{}", describe(&events)));
+    let dropped = dropped
+        .unwrap_or_else(|| panic!("lukretia never dropped it:\n{}", describe_events(&events)));
     assert!(
         dropped <= Duration::from_millis(50),
         "lukretia dropped the address {dropped:?} after its carrier was lost:\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     assert!(
         both.is_empty(),
         "both hosts held the address: {both:?}\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     // After the link returns: one holder at every moment (checked above), lukretia again.
-    let back = first(&events, "lukretia", true, restored_at).map(|t| t - restored_at);
+    let back = first_event(&events, "lukretia", true, restored_at).map(|t| t - restored_at);
     eprintln!(
         "link cut ({runtime}): lukretia holds the address again {back:?} after the link returned"
     );
@@ -164,7 +144,7 @@ fn sigkill_everything(fast: bool, runtime: &'static str) {
     std::thread::sleep(Duration::from_millis(300));
     let end = watch.now();
     let events = watch.finish();
-    let removed = first(&events, "lukretia", false, killed_at).map(|t| t - killed_at);
+    let removed = first_event(&events, "lukretia", false, killed_at).map(|t| t - killed_at);
     let both = dual_holding((true, false), &events, end);
     eprintln!(
         "sigkill of everything ({}, {runtime}): the kernel removed lukretia's address {removed:?} after the kill (sampled {gone_after:?}); both held it {:?}",
@@ -175,7 +155,7 @@ fn sigkill_everything(fast: bool, runtime: &'static str) {
     assert!(
         removed <= Duration::from_millis(1_500),
         "the address stayed {removed:?} after every daemon was killed:\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     assert!(longest(&both) <= Duration::from_millis(1_500));
 }
@@ -218,8 +198,8 @@ fn hung_failsh(fast: bool, runtime: &'static str) {
     std::thread::sleep(bed.interval() * 10 + Duration::from_millis(300));
     let end = watch.now();
     let events = watch.finish();
-    let removed = first(&events, "lukretia", false, stopped_at).map(|t| t - stopped_at);
-    let taken = first(&events, "macbeth", true, stopped_at).map(|t| t - stopped_at);
+    let removed = first_event(&events, "lukretia", false, stopped_at).map(|t| t - stopped_at);
+    let taken = first_event(&events, "macbeth", true, stopped_at).map(|t| t - stopped_at);
     let both = dual_holding((true, false), &events, end);
     let (misses, interval) = if fast {
         (4, Duration::from_millis(5))
@@ -232,7 +212,8 @@ fn hung_failsh(fast: bool, runtime: &'static str) {
         if fast { "fast" } else { "interval 1" },
         longest(&both)
     );
-    let taken = taken.unwrap_or_else(|| panic!("macbeth never took over:\n{}", describe(&events)));
+    let taken =
+        taken.unwrap_or_else(|| panic!("macbeth never took over:\n{}", describe_events(&events)));
     assert!(
         taken <= bound,
         "macbeth took over {taken:?} after the hang (bound {bound:?})"
@@ -240,7 +221,7 @@ fn hung_failsh(fast: bool, runtime: &'static str) {
     assert!(
         both.is_empty(),
         "both hosts held the address: {both:?}\n{}",
-        describe(&events)
+        describe_events(&events)
     );
 }
 
@@ -306,7 +287,7 @@ fn partition_heal(fast: bool, runtime: &'static str, protocol: &'static str) {
     assert!(
         both_until <= bound + slack,
         "both held the address {both_until:?} after the heal (bound {bound:?}):\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     assert!(
         outage <= bound + slack,

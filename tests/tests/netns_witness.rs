@@ -14,7 +14,8 @@
 use std::time::Duration;
 
 use failover_tests::netns::{
-    dual_holding, longest_silence, ready, AddressEvent, AddressWatch, Bed, BedOptions, Probe, VIP4,
+    describe_events, dual_holding, first_event, longest_silence, ready, AddressWatch, Bed,
+    BedOptions, Probe, VIP4,
 };
 
 const PHASE_LIMIT: Duration = Duration::from_secs(20);
@@ -42,27 +43,6 @@ fn deadline(fast: bool) -> Duration {
     let (interval_ms, misses, timeout_ms) = if fast { (5, 4, 5) } else { (1000, 1, 1000) };
     let base = 2 * timeout_ms + (misses + 1) * interval_ms + 1000 + 1250;
     Duration::from_millis(base + base / 20 + 50)
-}
-
-fn describe(events: &[AddressEvent]) -> String {
-    events
-        .iter()
-        .map(|e| {
-            format!(
-                "  {:>8.3}s {} {}\n",
-                e.at.as_secs_f64(),
-                e.host,
-                if e.added { "added/renewed" } else { "deleted" }
-            )
-        })
-        .collect()
-}
-
-fn first(events: &[AddressEvent], host: &str, added: bool) -> Option<Duration> {
-    events
-        .iter()
-        .find(|e| e.host == host && e.added == added)
-        .map(|e| e.at)
 }
 
 fn setting(fast: bool) -> &'static str {
@@ -103,8 +83,10 @@ fn master_isolated(fast: bool, runtime: &'static str) {
     let answers = probe.finish();
     let events = watch.finish();
     let both = dual_holding((true, false), &events, end);
-    let dropped = first(&events, "lukretia", false).map(|t| t.saturating_sub(cut_at));
-    let added = first(&events, "macbeth", true).map(|t| t.saturating_sub(cut_at));
+    let dropped =
+        first_event(&events, "lukretia", false, Duration::ZERO).map(|t| t.saturating_sub(cut_at));
+    let added =
+        first_event(&events, "macbeth", true, Duration::ZERO).map(|t| t.saturating_sub(cut_at));
     let outage = longest_silence(&answers, cut_probe);
     let handback = events
         .iter()
@@ -120,7 +102,7 @@ fn master_isolated(fast: bool, runtime: &'static str) {
     assert!(
         both.is_empty(),
         "both hosts held the address: {both:?}\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     let (dropped, added) = (
         dropped.expect("lukretia dropped the address"),
@@ -129,7 +111,7 @@ fn master_isolated(fast: bool, runtime: &'static str) {
     assert!(
         dropped < added,
         "macbeth added the address before lukretia dropped it:\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     // The deadline, plus slack for a loaded two-core machine running debug builds.
     assert!(
@@ -165,17 +147,17 @@ fn pair_partitioned(fast: bool, runtime: &'static str) {
     assert!(
         !events.iter().any(|e| e.host == "macbeth" && e.added),
         "macbeth took the address while the witness still heard lukretia:\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     assert!(
         !events.iter().any(|e| e.host == "lukretia" && !e.added),
         "lukretia gave the address up although it had a majority:\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     assert!(
         dual_holding((true, false), &events, end).is_empty(),
         "{}",
-        describe(&events)
+        describe_events(&events)
     );
     assert!(
         outage <= Duration::from_millis(500),
@@ -207,7 +189,7 @@ fn slave_isolated(fast: bool, runtime: &'static str) {
     assert!(
         events.iter().all(|e| e.host != "macbeth"),
         "macbeth touched the address without a majority:\n{}",
-        describe(&events)
+        describe_events(&events)
     );
     assert!(bed.lukretia.holds() && !bed.macbeth.holds());
 }
@@ -233,7 +215,8 @@ fn witness_down(fast: bool, runtime: &'static str) {
     std::thread::sleep(Duration::from_millis(500));
     let end = watch.now();
     let events = watch.finish();
-    let added = first(&events, "macbeth", true).map(|t| t.saturating_sub(stopped_at));
+    let added =
+        first_event(&events, "macbeth", true, Duration::ZERO).map(|t| t.saturating_sub(stopped_at));
     eprintln!(
         "witness down ({}, {runtime}): after lukretia's SIGTERM macbeth added the address {added:?} later",
         setting(fast)
@@ -241,7 +224,7 @@ fn witness_down(fast: bool, runtime: &'static str) {
     assert!(
         dual_holding((true, false), &events, end).is_empty(),
         "{}",
-        describe(&events)
+        describe_events(&events)
     );
     let added = added.expect("macbeth added the address");
     assert!(

@@ -8,9 +8,9 @@ use super::faild_limits::{RefusalLog, TcpLimits};
 use crate::community::Communities;
 use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreEvent, StoreInput};
 use crate::time::Time;
+use core::net::{IpAddr, SocketAddr};
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Inputs waiting for the loop at most; readers block (and the kernel drops datagrams) beyond.

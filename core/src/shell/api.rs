@@ -121,7 +121,7 @@ pub struct Destination {
     /// Shared with the host's entry in the core, so that a send does not copy the name.
     pub host: std::sync::Arc<str>,
     pub protocol: Protocol,
-    pub address: std::net::SocketAddr,
+    pub address: core::net::SocketAddr,
 }
 
 /// Everything the decision machine asks its runtime to do, in order.

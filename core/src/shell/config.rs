@@ -60,7 +60,7 @@ pub struct HostConfig {
     /// Where its faild listens, resolved by the program from `failhost HOST address` or the
     /// host's name; `None`: not resolved, and every request to it fails at once.
     #[serde(default)]
-    pub address: Option<std::net::SocketAddr>,
+    pub address: Option<core::net::SocketAddr>,
 }
 
 fn default_port() -> u16 {

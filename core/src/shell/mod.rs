@@ -607,6 +607,21 @@ impl Shell {
     /// A failsh that got no input for longer than a slave needs to take over was frozen (a
     /// stopped process, a paused VM): another host may have taken the service and announced
     /// the address meanwhile, so every service UP here re-announces at its next round.
+    /// What was known of the others is stale (our tracked link was down, or failsh did not
+    /// run): their misses count again from now, each must answer a new round (or miss its
+    /// rounds for the settle time) before we may take over, and the round under way, which
+    /// could not be answered, is dropped. The caller starts the new round.
+    fn lose_sight(&mut self, now: Time, id: ServiceId) {
+        let service = self.service_mut(id);
+        service.link_up_at = Some(now);
+        for view in service.views.values_mut() {
+            view.misses = 0;
+            view.fresh_needed = true;
+        }
+        service.round = None;
+        self.timers.stop(Timer::ReplyDeadline(id));
+    }
+
     fn notice_gap(&mut self, now: Time) {
         let gap_ms = now.since_ms(self.last_input_at);
         self.last_input_at = now;
@@ -622,14 +637,7 @@ impl Shell {
             .map(|(id, _)| *id)
             .collect();
         for &id in &stale {
-            let service = self.service_mut(id);
-            service.link_up_at = Some(now);
-            for view in service.views.values_mut() {
-                view.misses = 0;
-                view.fresh_needed = true;
-            }
-            service.round = None;
-            self.timers.stop(Timer::ReplyDeadline(id));
+            self.lose_sight(now, id);
         }
         if !stale.is_empty() {
             self.start_rounds(now, &stale);
@@ -684,14 +692,7 @@ impl Shell {
                 // others: they count again from now, and they must answer (or miss again)
                 // before we may take over: another host may have taken over meanwhile. The
                 // round under way polled them through the dead link: a new one starts now.
-                let service = self.service_mut(id);
-                service.link_up_at = Some(now);
-                for view in service.views.values_mut() {
-                    view.misses = 0;
-                    view.fresh_needed = true;
-                }
-                service.round = None;
-                self.timers.stop(Timer::ReplyDeadline(id));
+                self.lose_sight(now, id);
             }
             self.evaluate(now, id);
         }

@@ -40,9 +40,9 @@
 //!   community verifies ([`RefusalLog`]), so an attack cannot fill a disk with log lines.
 
 use crate::wire::MAX_MESSAGE_BYTES;
+use core::net::IpAddr;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
 
 /// An authenticated connection that sends nothing for this long is closed (this also reaps
 /// half-open connections whose peer vanished).

@@ -1,6 +1,6 @@
 use super::*;
 use crate::wire::{self, Nonce, Reply, Status};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 fn v4(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
