@@ -267,7 +267,7 @@ pub struct Checker {
     vip_mismatch_since: BTreeMap<usize, u64>,
     dual_since: BTreeMap<(usize, usize), u64>,
     /// Since when two hosts hold the address, for the dual-holding bound.
-    holding_since: BTreeMap<(usize, usize), u64>,
+    holding_since: BTreeMap<(usize, usize), (u64, bool)>,
     /// The longest two hosts held the address at once in this run (ms).
     pub max_dual_ms: u64,
     up_set: Vec<usize>,
@@ -460,7 +460,11 @@ impl Checker {
                 // Whatever the faults: how long both hold the address, against the bound
                 // `track` and `lease` promise.
                 let holding_for = if both_vip {
-                    let since = *self.holding_since.entry((a, b)).or_insert(now);
+                    // A holder that is not UP while the two can talk is a leftover (an address
+                    // put back behind a stop): no handshake resolves that, so the strict bound
+                    // holds at once. Two UP holders are a conflict the handshake resolves.
+                    let leftover = connected && !(x.is_up() && y.is_up());
+                    let (since, _) = *self.holding_since.entry((a, b)).or_insert((now, leftover));
                     now - since
                 } else {
                     self.holding_since.remove(&(a, b));
@@ -473,15 +477,15 @@ impl Checker {
                     // Counted from the fault that separated them, if the episode began while
                     // they could still talk (a boot race cut short by a link loss).
                     let disrupted = self.disrupted_at.get(&(a, b)).copied().unwrap_or(0);
-                    let separated_for = now.saturating_sub(
-                        self.holding_since
-                            .get(&(a, b))
-                            .copied()
-                            .unwrap_or(now)
-                            .max(disrupted),
-                    );
+                    let (holding_from, began_as_leftover) = self
+                        .holding_since
+                        .get(&(a, b))
+                        .copied()
+                        .unwrap_or((now, false));
+                    let separated_for = now.saturating_sub(holding_from.max(disrupted));
                     let over = if connected {
-                        holding_for > dual_bound && reachable_ms > self.bounds.split_brain_ms
+                        holding_for > dual_bound
+                            && (began_as_leftover || reachable_ms > self.bounds.split_brain_ms)
                     } else {
                         separated_for > dual_bound
                     };

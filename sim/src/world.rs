@@ -171,6 +171,10 @@ struct SimHost {
     vip_leased: bool,
     /// When the kernel removes the address (`lease_ms`), in world time.
     vip_expires_at: Option<u64>,
+    /// A renewal ran while a stop procedure ran: on a real host it can land after the stop's
+    /// `ipaddr del` (they run on different threads) and put the address back, which then
+    /// stays until its kernel lifetime ends. The core must never ask for one then.
+    renewed_during_stop: bool,
     clock_offset_ms: u64,
     rng: Rng,
     /// Since when the host is powered and not frozen.
@@ -278,6 +282,7 @@ impl World {
                 procedures: BTreeMap::new(),
                 holds_vip: false,
                 vip_leased: false,
+                renewed_during_stop: false,
                 vip_expires_at: None,
                 // Hosts disagree about time: nothing may assume a shared clock.
                 clock_offset_ms: setup.below(1_000_000),
@@ -1087,6 +1092,9 @@ impl World {
             }
             Effect::Run { id, kind } => {
                 *self.hosts[host].runs.entry(kind).or_default() += 1;
+                if kind == ProcedureKind::Stop {
+                    self.hosts[host].renewed_during_stop = false;
+                }
                 let procedure = self.hosts[host].spec.procedure(kind);
                 let done = if procedure.hangs {
                     None
@@ -1118,6 +1126,10 @@ impl World {
                     .insert(id, Running { kind, done });
             }
             Effect::Renew { lifetime_s } => {
+                let h = &self.hosts[host];
+                if h.procedures.values().any(|r| r.kind == ProcedureKind::Stop) {
+                    self.hosts[host].renewed_during_stop = true;
+                }
                 let h = &self.hosts[host];
                 if h.vip_leased && h.spec.lease_ms.is_some() {
                     // `ip addr replace`: an address the kernel removed comes back (faild
@@ -1205,9 +1217,20 @@ impl World {
                 }
             }
             ProcedureKind::Stop => {
-                self.hosts[host].holds_vip = false;
-                self.hosts[host].vip_leased = false;
-                self.hosts[host].vip_expires_at = None;
+                let h = &mut self.hosts[host];
+                h.vip_leased = false;
+                if std::mem::take(&mut h.renewed_during_stop) && h.holds_vip {
+                    // The renewal's `ip addr replace` came after the stop's `ipaddr del`.
+                    self.note(
+                        Some(host),
+                        "a renewal during stop put the address back after its ipaddr del: \
+                         it stays until its kernel lifetime ends"
+                            .to_string(),
+                    );
+                } else {
+                    h.holds_vip = false;
+                    h.vip_expires_at = None;
+                }
             }
             ProcedureKind::Check => {}
         }

@@ -174,15 +174,26 @@ impl AddressLeases {
             .insert(address);
     }
 
-    /// An address was removed (by any service's procedure): nothing renews it any more.
-    fn removed(&self, interface: &str, address: IpAddr, prefix_len: u8) {
+    /// Removes an address (`del` runs the removal) and forgets it for every service, under
+    /// the lock a renewal holds: a renewal on failsh's loop thread can then never put the
+    /// address back after a procedure's `ipaddr del` (the core also never asks for one while
+    /// a stop runs).
+    fn remove(
+        &self,
+        interface: &str,
+        address: IpAddr,
+        prefix_len: u8,
+        del: impl FnOnce() -> TclResult,
+    ) -> TclResult {
         let mut leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let result = del()?;
         for addresses in leases.values_mut() {
             addresses.retain(|a| {
                 !(a.interface == interface && a.address == address && a.prefix_len == prefix_len)
             });
         }
         leases.retain(|_, addresses| !addresses.is_empty());
+        Ok(result)
     }
 
     /// The addresses of `service` now.
@@ -199,11 +210,14 @@ impl AddressLeases {
     /// address is tried; the errors are joined.
     pub fn renew(&self, service: &str, lifetime_s: u32) -> Result<(), String> {
         let mut errors = Vec::new();
-        for leased in self.of(service) {
-            if let Err(e) = renew(&leased, lifetime_s) {
+        // Held across the netlink calls: see `remove`.
+        let leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for leased in leases.get(service).into_iter().flatten() {
+            if let Err(e) = renew(leased, lifetime_s) {
                 errors.push(e);
             }
         }
+        drop(leases);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -227,29 +241,33 @@ pub fn register_leased(interp: &mut Interp, lease: ProcedureLease) {
         "ipaddr",
         Arc::new(move |_interp: &mut Interp, args: &[String]| {
             let command = parse_ipaddr_args(&args[1..])?;
-            let result = run(&command, Some(lease.lease_s))?;
             match &command {
                 IpaddrCommand::Add {
                     address,
                     prefix_len,
                     interface,
                     label,
-                } => lease.leases.added(
-                    &lease.service,
-                    LeasedAddress {
-                        interface: interface.clone(),
-                        address: *address,
-                        prefix_len: *prefix_len,
-                        label: label.clone(),
-                    },
-                ),
+                } => {
+                    let result = run(&command, Some(lease.lease_s))?;
+                    lease.leases.added(
+                        &lease.service,
+                        LeasedAddress {
+                            interface: interface.clone(),
+                            address: *address,
+                            prefix_len: *prefix_len,
+                            label: label.clone(),
+                        },
+                    );
+                    Ok(result)
+                }
                 IpaddrCommand::Del {
                     address,
                     prefix_len,
                     interface,
-                } => lease.leases.removed(interface, *address, *prefix_len),
+                } => lease.leases.remove(interface, *address, *prefix_len, || {
+                    run(&command, Some(lease.lease_s))
+                }),
             }
-            Ok(result)
         }),
     );
 }

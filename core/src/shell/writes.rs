@@ -161,13 +161,16 @@ impl Shell {
                     service.lease_confirmed_at = Some(now);
                     // Only once start has returned: before, the addresses are start's to add
                     // (one an operator's script removed must not come back ahead of it).
+                    // Never while stop runs: failsh renews on its own thread, and a renewal
+                    // landing after the stop's `ipaddr del` put the address back until its
+                    // kernel lifetime ended, next to the host that took over (484 ms, CI
+                    // 2026-12-07; regressions/no_renewal_during_stop.json).
                     // And only with a majority: the host may have lost it while the write
                     // was under way, and then its fence must not be undone.
                     let running = service.state == Some(State::Up)
-                        && service
-                            .procedure
-                            .as_ref()
-                            .is_none_or(|p| p.kind != ProcedureKind::Start)
+                        && service.procedure.as_ref().is_none_or(|p| {
+                            matches!(p.kind, ProcedureKind::Reclaim | ProcedureKind::Check)
+                        })
                         && super::quorum::has_majority(&self.hosts, service, now);
                     if let (Some(lease_ms), true) = (service.config.lease_ms, running) {
                         self.actions.push_back(Action::RenewAddresses {
