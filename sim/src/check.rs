@@ -483,9 +483,13 @@ impl Checker {
                         .copied()
                         .unwrap_or((now, false));
                     let separated_for = now.saturating_sub(holding_from.max(disrupted));
+                    // A bound of 0 (a witness's promise, a regression's) means never: not
+                    // even a conflict the handshake would resolve.
                     let over = if connected {
                         holding_for > dual_bound
-                            && (began_as_leftover || reachable_ms > self.bounds.split_brain_ms)
+                            && (dual_bound == 0
+                                || began_as_leftover
+                                || reachable_ms > self.bounds.split_brain_ms)
                     } else {
                         separated_for > dual_bound
                     };

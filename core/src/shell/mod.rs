@@ -64,6 +64,8 @@ struct HostView {
     /// Its faild's "milliseconds since the last change" in that answer, and when it came.
     since_change_ms: u64,
     seen_at: Time,
+    /// When we sent the query that answer is for: what it says is true at some time after.
+    asked_at: Time,
     /// When we first saw its UP lease expired (for `fence wait`).
     expired_seen_at: Option<Time>,
     /// Its faild's count of state changes, and that faild's boot id.
@@ -90,6 +92,24 @@ struct Running {
     /// faild whose disk is full) would let another host start next to it, and a master
     /// could not know that it must re-announce after it.
     awaiting_up: bool,
+    /// A start of a witnessed service whose UP is stored waits until every master and slave
+    /// that answered has answered a query sent after that (rule row W5).
+    confirming: Option<Confirming>,
+}
+
+/// Rule row W5 (`docs/design.md`, "Quorum with a witness"): a start is registered (the UP in
+/// the local faild) before the others are read. Of two hosts that decide to start at once,
+/// the one that reads second sees the other's UP and backs off: never both.
+#[derive(Debug)]
+struct Confirming {
+    /// When the local faild acknowledged the UP.
+    since: Time,
+    /// The masters and slaves that answered then.
+    peers: Vec<HostId>,
+    /// The failds whose records of who they heard W3 relies on: this host's and the
+    /// witnesses' in contact. A master or slave that was silent to us may have come back
+    /// and decided to start too; the majority heard it then, so fresh records show it.
+    reporters: Vec<HostId>,
 }
 
 #[derive(Debug)]
@@ -282,6 +302,8 @@ impl Service {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Report {
     received_at: Time,
+    /// When the query it answers was sent: what it says holds at some time after.
+    asked_at: Time,
     /// `None`: that faild keeps no record of the service (proves nothing).
     record: Option<HeardRecord>,
 }
@@ -294,10 +316,11 @@ struct HeardRecord {
 }
 
 impl Report {
-    fn new(received_at: Time, heard: Option<&crate::wire::Heard>) -> Report {
+    fn new(received_at: Time, asked_at: Time, heard: Option<&crate::wire::Heard>) -> Report {
         let at = |age_ms: u64| Time::from_ms(received_at.as_ms().saturating_sub(age_ms));
         Report {
             received_at,
+            asked_at,
             record: heard.map(|heard| HeardRecord {
                 recorded_since: at(heard.recorded_ms),
                 members: heard

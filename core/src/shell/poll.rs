@@ -191,6 +191,7 @@ impl Shell {
         for host in silent {
             self.host_silent(now, host, format!("no answer within {timeout_ms} ms"));
         }
+        self.confirm_start(now, id);
         self.evaluate(now, id);
     }
 
@@ -341,8 +342,13 @@ impl Shell {
             if let Some(entry) = self.hosts.get_mut(&host) {
                 entry.last_answer_at = Some(now);
             }
-            if reply.with_heard && !matches!(pending, Pending::Write { .. }) {
-                self.record_reports(now, host, &reply);
+            match &pending {
+                Pending::Poll { sent_at, .. } | Pending::Probe { sent_at, .. }
+                    if reply.with_heard =>
+                {
+                    self.record_reports(now, *sent_at, host, &reply);
+                }
+                _ => {}
             }
         }
         if host != self.local && reply.authenticated && reply.status == Status::Ok {
@@ -385,8 +391,8 @@ impl Shell {
                 host,
                 services,
                 generation,
-                ..
-            } => self.poll_answered(now, host, services, generation, &reply),
+                sent_at,
+            } => self.poll_answered(now, host, services, generation, sent_at, &reply),
             Pending::Probe { .. } => {}
             Pending::Write {
                 service,
@@ -397,7 +403,7 @@ impl Shell {
     }
 
     /// What `host`'s faild heard from the members of the witnessed services it answered for.
-    fn record_reports(&mut self, now: Time, host: HostId, reply: &Reply) {
+    fn record_reports(&mut self, now: Time, asked_at: Time, host: HostId, reply: &Reply) {
         for entry in &reply.entries {
             let Some(id) = self.service_names.get(&entry.name) else {
                 continue;
@@ -410,7 +416,7 @@ impl Shell {
             }
             service
                 .reports
-                .insert(host, Report::new(now, entry.heard.as_ref()));
+                .insert(host, Report::new(now, asked_at, entry.heard.as_ref()));
         }
     }
 
@@ -420,6 +426,7 @@ impl Shell {
         host: HostId,
         services: Vec<(ServiceId, u64)>,
         generation: Vec<u64>,
+        sent_at: Time,
         reply: &Reply,
     ) {
         if reply.status != Status::Ok {
@@ -440,7 +447,9 @@ impl Shell {
                 continue;
             };
             if service.witnesses.contains(&host) && host != local {
-                // A witness has no state for the service; its answer counted as contact.
+                // A witness has no state for the service; its answer counted as contact, and
+                // its record of who it heard may be what a start waits for (W5).
+                self.confirm_start(now, id);
                 continue;
             }
             if host == local {
@@ -532,12 +541,14 @@ impl Shell {
                 view.fresh_needed = false;
                 view.since_change_ms = entry.since_change_ms;
                 view.seen_at = now;
+                view.asked_at = sent_at;
                 // Whoever holds the service here (master or slave) re-announces after another
                 // host that may have announced later than we did.
                 if local_up && (unseen_change || left_up || missed_announcement) {
                     service.reannounce = true;
                 }
             }
+            self.confirm_start(now, id);
             let Some(service) = self.services.get_mut(&id) else {
                 continue;
             };

@@ -13,6 +13,7 @@ impl Shell {
             id: procedure,
             kind,
             awaiting_up,
+            confirming: None,
         });
         service.decision = format!("running {kind}: {reason}");
         let limit_ms = service.config.procedure_limit_ms;
@@ -51,39 +52,160 @@ impl Shell {
         let Some(service) = self.services.get_mut(&id) else {
             return;
         };
-        let Some(running) = service.procedure.as_mut().filter(|p| p.awaiting_up) else {
+        if !service.procedure.as_ref().is_some_and(|p| p.awaiting_up) {
             return;
-        };
+        }
         match stored {
             Ok(()) => {
+                if service.witnesses.is_empty() {
+                    if let Some(running) = service.procedure.as_mut() {
+                        running.awaiting_up = false;
+                    }
+                    self.run_start(now, id);
+                    return;
+                }
+                // W5: ask every master and slave that answers again, now that our UP is
+                // there for them to see, and every faild whose record W3 relies on; the start
+                // runs on their answers.
+                let peers: Vec<HostId> = service.peers().filter(|h| answers(service, *h)).collect();
+                let reporters: Vec<HostId> =
+                    std::iter::once(self.local)
+                        .chain(
+                            service.witnesses.iter().copied().filter(|h| {
+                                super::quorum::in_contact(&self.hosts, service, *h, now)
+                            }),
+                        )
+                        .collect();
+                let timeout_ms = service.config.timeout_ms();
+                let round_id = service.round.as_ref().map_or(u64::MAX, |r| r.id);
+                service.decision = "confirming the start: asking the group again now that our \
+                                    UP is stored (W5)"
+                    .to_string();
+                let Some(running) = service.procedure.as_mut() else {
+                    return;
+                };
                 running.awaiting_up = false;
-                let (procedure, limit_ms) = (running.id, service.config.procedure_limit_ms);
-                // The limit is the procedure's: it counts from now (the wait for faild is
-                // bounded by the write's timeout).
-                self.timers
-                    .set(Timer::ProcedureLimit(id), now.plus_ms(limit_ms));
-                self.actions.push_back(Action::RunProcedure {
-                    id: procedure,
-                    service: id,
-                    kind: ProcedureKind::Start,
-                    limit_ms,
+                running.confirming = Some(Confirming {
+                    since: now,
+                    peers: peers.clone(),
+                    reporters: reporters.clone(),
                 });
+                for host in peers.into_iter().chain(reporters) {
+                    self.send_poll(now, host, vec![(id, round_id)], timeout_ms);
+                }
             }
             Err(why) => {
-                let procedure = running.id;
-                service.procedure = None;
-                self.timers.stop(Timer::ProcedureLimit(id));
-                let name = service.config.name.clone();
-                let reason = format!("not started: the local faild did not store UP ({why})");
-                self.event(Event::ProcedureFinished {
-                    service: name,
-                    kind: ProcedureKind::Start,
-                    id: procedure,
-                    outcome: reason.clone(),
-                });
-                self.publish(now, id, State::Recover, reason.clone());
-                self.decide(id, reason);
+                self.give_up_start(now, id, format!("the local faild did not store UP ({why})"))
             }
+        }
+    }
+
+    fn run_start(&mut self, now: Time, id: ServiceId) {
+        let service = self.service_mut(id);
+        let Some(running) = service.procedure.as_mut() else {
+            return;
+        };
+        running.confirming = None;
+        let (procedure, limit_ms) = (running.id, service.config.procedure_limit_ms);
+        // The limit is the procedure's: it counts from now (the wait for faild is bounded
+        // by the write's timeout, a confirmation by the others' misses).
+        self.timers
+            .set(Timer::ProcedureLimit(id), now.plus_ms(limit_ms));
+        self.actions.push_back(Action::RunProcedure {
+            id: procedure,
+            service: id,
+            kind: ProcedureKind::Start,
+            limit_ms,
+        });
+    }
+
+    /// A start that has not run is given up: RECOVER is written back (the UP may be stored).
+    fn give_up_start(&mut self, now: Time, id: ServiceId, why: String) {
+        let service = self.service_mut(id);
+        let Some(procedure) = service.procedure.take().map(|p| p.id) else {
+            return;
+        };
+        let name = service.config.name.clone();
+        self.timers.stop(Timer::ProcedureLimit(id));
+        let reason = format!("not started: {why}");
+        self.event(Event::ProcedureFinished {
+            service: name,
+            kind: ProcedureKind::Start,
+            id: procedure,
+            outcome: reason.clone(),
+        });
+        self.publish(now, id, State::Recover, reason.clone());
+        self.decide(id, reason);
+    }
+
+    /// Rule row W5: a start waiting for fresh answers runs once every master and slave that
+    /// answered has answered a query sent after our UP was stored, none of them UP; it is
+    /// given up when one is UP (it decided to start too, or is up: it saw no UP of ours
+    /// when it looked) or falls silent (the rule then waits for its deadline, W3).
+    pub(super) fn confirm_start(&mut self, now: Time, id: ServiceId) {
+        let Some(service) = self.services.get(&id) else {
+            return;
+        };
+        let Some(confirming) = service
+            .procedure
+            .as_ref()
+            .and_then(|p| p.confirming.as_ref())
+        else {
+            return;
+        };
+        let mut fresh = true;
+        // Every master and slave, also one that was silent when the UP was stored and
+        // answers now (it came back): UP is a start of its own, or the service up there.
+        let peers: Vec<HostId> = service.peers().collect();
+        for peer in peers {
+            let view = service.views.get(&peer);
+            let name = self.host_name(peer);
+            if answers(service, peer) && view.is_some_and(|v| v.state == Some(State::Up)) {
+                let why = format!("{name} is UP or starting too (W5): backing off");
+                self.give_up_start(now, id, why);
+                return;
+            }
+            if answers(service, peer) {
+                fresh &= view.is_some_and(|v| v.asked_at >= confirming.since);
+            } else if confirming.peers.contains(&peer) {
+                let why = format!("{name} fell silent while the start was being confirmed (W5)");
+                self.give_up_start(now, id, why);
+                return;
+            }
+        }
+        for &reporter in &confirming.reporters {
+            if reporter != self.local
+                && !super::quorum::in_contact(&self.hosts, service, reporter, now)
+            {
+                // Its record is what lets the start pass W3: without it, the rule decides
+                // again (W2, W3) rather than a start running on an old one.
+                let name = self.host_name(reporter);
+                let why =
+                    format!("{name} fell out of contact while the start was being confirmed (W5)");
+                self.give_up_start(now, id, why);
+                return;
+            }
+            fresh &= service
+                .reports
+                .get(&reporter)
+                .is_some_and(|r| r.asked_at >= confirming.since);
+        }
+        if !fresh {
+            return;
+        }
+        // The fresh records again: a master or slave silent to us that the group heard
+        // since (it came back, and may have decided to start) is waited for (W3).
+        let waits_for = match self.quorum(now, id).and_then(|q| q.deadline) {
+            Some(Err(name)) => Some(format!("no record vouches for {name}")),
+            Some(Ok((until, name))) if until > now => Some(format!(
+                "{name} may hold the address until {} ms (heard by the group since)",
+                until.as_ms()
+            )),
+            _ => None,
+        };
+        match waits_for {
+            Some(why) => self.give_up_start(now, id, format!("{why} (W5, W3)")),
+            None => self.run_start(now, id),
         }
     }
 
@@ -241,6 +363,11 @@ impl Shell {
                 // again.
                 let why = end_in.map(|(_, why)| why).unwrap_or_default();
                 self.change_state(now, id, State::Up, format!("{kind} {outcome}"), false);
+                // It announced the address, and its faild never said UP since the FAIL:
+                // the FAIL after the stop counts as two changes, so that whoever holds the
+                // service re-announces after us (a VM frozen while it started, whose start
+                // ends after the other host's; witness seed 31334).
+                self.service_mut(id).was_up_unseen = true;
                 if !self.shutting_down {
                     self.run(
                         now,

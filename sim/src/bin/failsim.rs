@@ -218,6 +218,10 @@ fn sweep(from: u64, to: u64, witness: bool) -> Result<ExitCode, String> {
     let dir = failure_dir();
     let mut failures = 0;
     let mut known = 0;
+    // Dual holding within the bounds (two UP hosts that can talk, which the handshake
+    // resolves): how much, over the passing seeds, so that a sweep reports it as a number.
+    let mut with_dual = 0;
+    let mut longest_dual: Option<(u64, u64)> = None;
     for seed in from..to {
         let explored = if witness {
             failover_sim::explore_witness_seed(seed, &dir)
@@ -229,12 +233,25 @@ fn sweep(from: u64, to: u64, witness: bool) -> Result<ExitCode, String> {
                 println!("{line}");
                 failures += 1;
             }
-            Ok(outcome) if !outcome.passed() => known += 1,
-            Ok(_) => {}
+            Ok(outcome) => {
+                known += usize::from(!outcome.passed());
+                if outcome.max_dual_ms > 0 {
+                    with_dual += 1;
+                    if longest_dual.is_none_or(|(ms, _)| outcome.max_dual_ms > ms) {
+                        longest_dual = Some((outcome.max_dual_ms, seed));
+                    }
+                }
+            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();
     let count = to - from;
+    let longest = longest_dual.map_or("none".to_string(), |(ms, seed)| {
+        format!("at most {ms} ms (seed {seed})")
+    });
+    println!(
+        "passing seeds in which two hosts held the address at once (within the bounds): {with_dual}, {longest}"
+    );
     println!(
         "{count} {}seeds, {failures} failed, {known} showed only known core bugs, {seconds:.2} s ({:.0} seeds/s)",
         if witness { "witness " } else { "" },
