@@ -14,6 +14,7 @@ loud() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
 declare -A PACKAGE_OF=(
   [tclsh]=tcl8.6 [ip]=iproute2 [ping]=iputils-ping [tcpdump]=tcpdump
   [chromium]=chromium [setpriv]=util-linux [ps]=procps [bridge]=iproute2 [nft]=nftables
+  [promtool]=prometheus
 )
 missing=()
 for command in "${!PACKAGE_OF[@]}"; do

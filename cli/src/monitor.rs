@@ -5,7 +5,7 @@
 //! second. Readers never write; a slow reader is disconnected rather than allowed to stall
 //! failsh.
 
-use failover_core::shell::{HostStatus, ServiceStatus};
+use failover_core::shell::{HostStatus, QuorumStatus, ServiceStatus};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_MONITOR_PORT: u16 = 1848;
@@ -27,6 +27,10 @@ pub struct Snapshot {
     pub uptime_ms: u64,
     pub services: Vec<ServiceStatus>,
     pub hosts: Vec<HostStatus>,
+    /// The witnessed services' quorum: which members are in contact, and whether that is a
+    /// majority (absent without witnesses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quorum: Vec<QuorumStatus>,
     /// The most recent events, oldest first (at most 50), as log lines.
     pub recent_events: Vec<String>,
 }

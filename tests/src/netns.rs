@@ -366,6 +366,29 @@ pub fn holds(ns: &str) -> bool {
     !String::from_utf8_lossy(&o.stdout).trim().is_empty()
 }
 
+/// failsh's `--metrics` port inside each namespace of a witnessed bed.
+pub const METRICS_PORT: u16 = 9291;
+
+impl Host {
+    /// `GET /metrics` from this host's failsh (a witnessed bed), inside its namespace.
+    pub fn metrics(&self) -> String {
+        let request = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{METRICS_PORT} && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+        );
+        let (ok, text) = self.run("bash", &["-c", &request]);
+        assert!(ok, "{}: cannot scrape failsh's metrics: {text}", self.name);
+        text
+    }
+
+    /// `failmon -1` against this host's failsh, inside its namespace.
+    pub fn failmon(&self) -> String {
+        let failmon = bin_dir().join("failmon");
+        let (ok, text) = self.run(failmon.to_str().expect("utf-8 path"), &["-1"]);
+        assert!(ok, "{}: failmon -1 failed: {text}", self.name);
+        text
+    }
+}
+
 /// How the bed configures failover.
 #[derive(Clone, Debug)]
 pub struct BedOptions {
@@ -621,7 +644,7 @@ impl Bed {
              PREFIXLEN=24\n\
              EXTRA_ADDRESSES=\"{extra}\"\n\
              GRARP_OPTS=\"{grarp}\"\n\
-             FAILSH_OPTS=\"-l {dir}/run/failsh.dump {runtime}\"\n\
+             FAILSH_OPTS=\"-l {dir}/run/failsh.dump {runtime}{metrics}\"\n\
              FAILD_OPTS=\"{runtime}\"\n",
             node = h.name,
             bin = bin_dir().display(),
@@ -632,6 +655,11 @@ impl Bed {
                 .options
                 .runtime
                 .map_or(String::new(), |r| format!("--runtime {r}")),
+            metrics = if self.options.witness {
+                format!(" --metrics 127.0.0.1:{METRICS_PORT}")
+            } else {
+                String::new()
+            },
         );
         std::fs::write(h.defaults_file(), defaults).expect("defaults file");
         std::fs::copy(examples.join("communities"), h.dir.join("etc/communities"))

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use failover_tests::netns::{
     describe_events, dual_holding, first_event, longest_silence, ready, AddressWatch, Bed,
-    BedOptions, Probe, VIP4,
+    BedOptions, Probe, SERVICE, VIP4,
 };
 
 const PHASE_LIMIT: Duration = Duration::from_secs(20);
@@ -205,6 +205,32 @@ fn witness_down(fast: bool, runtime: &'static str) {
         bed.lukretia.holds() && !bed.macbeth.holds(),
         "the witness's death moved the service"
     );
+    // Loud where operators look: failmon and the metrics of both hosts.
+    let member = format!(
+        "failsh_quorum_member_in_contact{{service=\"{SERVICE}\",member=\"dunsinane\",role=\"witness\"}} 0"
+    );
+    let majority = format!("failsh_quorum_majority{{service=\"{SERVICE}\"}} 1");
+    for host in [&bed.lukretia, &bed.macbeth] {
+        // The monitor refreshes at least once a second: bounded waits, not one look.
+        let (mut failmon, mut metrics) = (String::new(), String::new());
+        let shown = |failmon: &str, metrics: &str| {
+            failmon.contains("quorum:      majority (2 of 3)")
+                && failmon.contains("dunsinane (witness) OUT OF CONTACT")
+                && metrics.contains(&member)
+                && metrics.contains(&majority)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !shown(&failmon, &metrics) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            failmon = host.failmon();
+            metrics = host.metrics();
+        }
+        assert!(
+            shown(&failmon, &metrics),
+            "{}: failmon and the metrics do not both show the witness gone:\n{failmon}\n{metrics}",
+            host.name
+        );
+    }
     let watch = AddressWatch::start(&bed);
     std::thread::sleep(Duration::from_millis(300));
     let stopped_at = watch.now();

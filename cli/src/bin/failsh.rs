@@ -3,6 +3,7 @@
 use clap::{value_parser, Arg, ArgAction};
 use failover_cli::common::{parse_args, program};
 use failover_cli::failsh::{self, Options, RuntimeKind};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ NAME
 SYNOPSIS
     failsh -f tclfile [-F] [-t] [-k] [-d facility[=level]]... [-c community] [-l dumpfile]
            [-m monitorport] [-D debugport] [-i pidfile] [--runtime smol|blocking]
-           [--record TRACE] [--local-host NAME] [--seed N]
+           [--metrics ADDR:PORT] [--record TRACE] [--local-host NAME] [--seed N]
     failsh -V
 
 OPTIONS
@@ -31,6 +32,8 @@ OPTIONS
     -l dumpfile    SIGINT dumps the state there (default /var/tmp/failsh.dump); a FIFO works
     -m port        monitor port for failmon (default 1848; 0 turns it off)
     -D port        debug port for faildebug (default: none)
+    --metrics A:P  serve Prometheus metrics at http://A:P/metrics (default: none; for example
+                   127.0.0.1:9291; docs/metrics.md lists them)
     -i pidfile     write the process id there; it is locked while failsh runs, so a second
                    failsh with the same pid file refuses to start (exit 1), naming the pid
     --runtime R    smol (default) or blocking
@@ -78,6 +81,11 @@ fn parse() -> Result<(Options, bool), ExitCode> {
                 .long("record")
                 .value_parser(value_parser!(PathBuf)),
         )
+        .arg(
+            Arg::new("metrics")
+                .long("metrics")
+                .value_parser(parse_metrics_address),
+        )
         .arg(Arg::new("local-host").long("local-host"))
         .arg(
             Arg::new("seed")
@@ -100,6 +108,7 @@ fn parse() -> Result<(Options, bool), ExitCode> {
         options.monitor_port = *port;
     }
     options.debug_port = m.get_one::<u16>("D").copied();
+    options.metrics = m.get_one::<SocketAddr>("metrics").copied();
     options.pidfile = m.get_one::<PathBuf>("i").cloned();
     if let Some(runtime) = m.get_one::<RuntimeKind>("runtime") {
         options.runtime = *runtime;
@@ -110,6 +119,12 @@ fn parse() -> Result<(Options, bool), ExitCode> {
     }
     options.seed = m.get_one::<u64>("seed").copied();
     Ok((options, m.get_flag("t")))
+}
+
+fn parse_metrics_address(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("\"{text}\" (expected ADDRESS:PORT, e.g. 127.0.0.1:9291 or [::1]:9291)")
+    })
 }
 
 fn parse_runtime(text: &str) -> Result<RuntimeKind, String> {

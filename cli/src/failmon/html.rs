@@ -102,6 +102,22 @@ pub fn render(snapshot: &Snapshot, options: &PageOptions) -> String {
     }
     let _ = writeln!(out, "</table>");
 
+    if !snapshot.quorum.is_empty() {
+        let _ = writeln!(out, "<h2>Quorum</h2>");
+        let _ = writeln!(out, "<table id=\"quorum\">");
+        let _ = writeln!(out, "<tr><th>Service</th><th>Members in contact</th></tr>");
+        for quorum in &snapshot.quorum {
+            let _ = writeln!(
+                out,
+                "<tr class=\"quorum\" data-majority=\"{}\"><td>{}</td><td>{}</td></tr>",
+                quorum.majority,
+                escape(&quorum.service),
+                escape(&super::text::quorum_text(quorum))
+            );
+        }
+        let _ = writeln!(out, "</table>");
+    }
+
     let _ = writeln!(out, "<h2>Hosts</h2>");
     let _ = writeln!(out, "<table id=\"hosts\">");
     let _ = writeln!(

@@ -224,7 +224,9 @@ pub fn reachable_text(reachable: Option<bool>) -> &'static str {
 #[cfg(test)]
 pub(crate) mod sample {
     //! A snapshot like the seed's lukretia shows it, for the renderers' tests.
-    use failover_core::shell::{HostStatus, ProcedureKind, Protocol, ServiceStatus};
+    use failover_core::shell::{
+        HostStatus, MemberContact, ProcedureKind, Protocol, QuorumStatus, ServiceStatus,
+    };
     use failover_core::state::State;
     use failover_core::time::Time;
 
@@ -281,6 +283,23 @@ pub(crate) mod sample {
                     last_contact: None,
                 },
             ],
+            quorum: vec![QuorumStatus {
+                service: "198.18.0.50".to_string(),
+                group: 3,
+                members: vec![
+                    MemberContact {
+                        name: "macbeth".to_string(),
+                        role: "slave".to_string(),
+                        in_contact: false,
+                    },
+                    MemberContact {
+                        name: "dunsinane".to_string(),
+                        role: "witness".to_string(),
+                        in_contact: true,
+                    },
+                ],
+                majority: true,
+            }],
             recent_events: vec!["198.18.0.50: RECOVER -> UP (start returned UP)".to_string()],
         }
     }

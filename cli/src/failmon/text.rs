@@ -46,6 +46,9 @@ pub fn render(snapshot: &Snapshot) -> String {
         if let Some(kind) = service.procedure {
             let _ = writeln!(out, "      running:     {} procedure", kind.as_str());
         }
+        if let Some(quorum) = snapshot.quorum.iter().find(|q| q.service == service.name) {
+            let _ = writeln!(out, "      quorum:      {}", quorum_text(quorum));
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "Hosts ({}):", snapshot.hosts.len());
@@ -84,6 +87,35 @@ pub fn peers(peers: &[(String, failover_core::state::State)]) -> String {
         .join(", ")
 }
 
+/// `majority (3 of 3): macbeth (slave) in contact, dunsinane (witness) in contact`, or
+/// `NO MAJORITY (1 of 3): ... dunsinane (witness) OUT OF CONTACT` — loud, since a host without
+/// a majority neither starts nor keeps the service.
+pub fn quorum_text(quorum: &failover_core::shell::QuorumStatus) -> String {
+    let in_contact = 1 + quorum.members.iter().filter(|m| m.in_contact).count();
+    let members: Vec<String> = quorum
+        .members
+        .iter()
+        .map(|m| {
+            let contact = if m.in_contact {
+                "in contact"
+            } else {
+                "OUT OF CONTACT"
+            };
+            format!("{} ({}) {contact}", m.name, m.role)
+        })
+        .collect();
+    format!(
+        "{} ({in_contact} of {}): {}",
+        if quorum.majority {
+            "majority"
+        } else {
+            "NO MAJORITY"
+        },
+        quorum.group,
+        members.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +137,7 @@ mod tests {
             "macbeth                  udp  reachable: no       last contact: never",
             "localhost                tcp  reachable: yes      last contact: 100 ms ago",
             "198.18.0.50: RECOVER -> UP",
+            "quorum:      majority (2 of 3): macbeth (slave) OUT OF CONTACT, dunsinane (witness) in contact",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }

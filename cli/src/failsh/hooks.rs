@@ -5,6 +5,7 @@
 use crate::failsh::dump::{self, Dumper};
 use crate::failsh::ipaddr::{self, AddressLeases, ProcedureLease};
 use crate::failsh::load::Procedures;
+use crate::failsh::metrics::Metrics;
 use crate::failsh::monitor::{unix_ms, MonitorServer};
 use crate::failsh::trace::Recorder;
 use crate::logging::Level;
@@ -33,6 +34,8 @@ pub struct FailshHooks {
     pub procedures: SharedProcedures,
     pub recorder: Option<Recorder>,
     pub monitor: Option<MonitorServer>,
+    /// `--metrics`: what the Prometheus endpoint serves.
+    pub metrics: Option<Metrics>,
     pub dumper: Dumper,
     pub node: String,
     /// The addresses the procedures added under a lease.
@@ -54,6 +57,7 @@ impl FailshHooks {
             procedures,
             recorder,
             monitor,
+            metrics: None,
             dumper,
             node,
             leases: AddressLeases::default(),
@@ -79,6 +83,7 @@ impl FailshHooks {
             uptime_ms: now.as_ms(),
             services: shell.services_status(),
             hosts: shell.hosts_status(),
+            quorum: shell.quorum_status(now),
             recent_events: self.recent.iter().cloned().collect(),
         }
     }
@@ -176,7 +181,10 @@ impl ShellHooks for FailshHooks {
         log::warn!(target: "procedure", "procedure #{} ran past its limit: killed", id.0);
     }
 
-    fn event(&mut self, _now: Time, _shell: &Shell, event: &Event) {
+    fn event(&mut self, now: Time, _shell: &Shell, event: &Event) {
+        if let Some(metrics) = &self.metrics {
+            metrics.event(now, event);
+        }
         let (facility, level) = facility_of(event);
         let line = event.to_string();
         log::log!(target: facility, level.to_log(), "{line}");
@@ -214,14 +222,20 @@ impl ShellHooks for FailshHooks {
     }
 
     fn after_input(&mut self, now: Time, shell: &Shell) {
-        let Some(monitor) = &self.monitor else {
+        if self.monitor.is_none() && self.metrics.is_none() {
             return;
-        };
+        }
         let stale = self
             .last_publish
             .is_none_or(|at| now.since_ms(at) >= MONITOR_REFRESH_MS);
         if self.changed || stale {
-            monitor.publish(self.snapshot(now, shell));
+            let snapshot = self.snapshot(now, shell);
+            if let Some(metrics) = &self.metrics {
+                metrics.publish(snapshot.clone());
+            }
+            if let Some(monitor) = &self.monitor {
+                monitor.publish(snapshot);
+            }
             self.changed = false;
             self.last_publish = Some(now);
         }

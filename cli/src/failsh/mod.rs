@@ -7,6 +7,7 @@ pub mod grarp;
 pub mod hooks;
 pub mod ipaddr;
 pub mod load;
+pub mod metrics;
 pub mod monitor;
 pub mod trace;
 
@@ -48,6 +49,8 @@ pub struct Options {
     /// 0: no monitor port.
     pub monitor_port: u16,
     pub debug_port: Option<u16>,
+    /// `--metrics ADDR:PORT`: the Prometheus endpoint (default: none).
+    pub metrics: Option<std::net::SocketAddr>,
     pub pidfile: Option<PathBuf>,
     pub keep_services: bool,
     pub runtime: RuntimeKind,
@@ -66,6 +69,7 @@ impl Options {
             dumpfile: PathBuf::from(DEFAULT_DUMP_FILE),
             monitor_port: crate::monitor::DEFAULT_MONITOR_PORT,
             debug_port: None,
+            metrics: None,
             pidfile: None,
             keep_services: false,
             runtime: RuntimeKind::DEFAULT,
@@ -123,6 +127,13 @@ pub fn run(options: Options) -> Result<(), String> {
                 .map_err(|e| format!("cannot listen on debug port {port}: {e}"))?,
         ),
     };
+    let metrics_listener = match options.metrics {
+        None => None,
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .map_err(|e| format!("cannot listen on metrics address {address}: {e}"))?,
+        ),
+    };
     let seed = match options.seed {
         Some(seed) => seed,
         None => crate::faild::system::random_u64().map_err(|e| format!("no random seed: {e}"))?,
@@ -176,13 +187,19 @@ pub fn run(options: Options) -> Result<(), String> {
         .ok()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "localhost".to_string());
-    let hooks = FailshHooks::new(
+    let mut hooks = FailshHooks::new(
         procedures.clone(),
         recorder,
         monitor,
         dump::Dumper::new(options.dumpfile.clone()),
         node,
     );
+    if let Some(listener) = metrics_listener {
+        let metrics = metrics::Metrics::start(listener)
+            .map_err(|e| format!("cannot start the metrics endpoint: {e}"))?;
+        log::info!(target: "monitor", "metrics on http://{}/metrics", metrics.local_addr());
+        hooks.metrics = Some(metrics);
+    }
     let shell_options = ShellOptions {
         config: loaded.core,
         seed,

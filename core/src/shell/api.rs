@@ -301,3 +301,25 @@ pub struct ServiceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_renewed: Option<Time>,
 }
+
+/// One other member of a witnessed service's group, as the monitor and the metrics show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberContact {
+    pub name: String,
+    /// `master`, `slave` or `witness`.
+    pub role: String,
+    /// Its faild answered us within the contact window (`misses × interval + timeout`).
+    pub in_contact: bool,
+}
+
+/// The quorum of a witnessed service (`failsvc S witness`), as the monitor shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumStatus {
+    pub service: String,
+    /// This host, its masters and slaves, and the witnesses.
+    pub group: usize,
+    pub members: Vec<MemberContact>,
+    /// In contact with more than half of the group, this host included: it may hold the
+    /// service (rules W1, W2).
+    pub majority: bool,
+}

@@ -52,6 +52,38 @@ pub(super) fn has_majority(hosts: &BTreeMap<HostId, Host>, service: &Service, no
 }
 
 impl Shell {
+    /// The quorum of every witnessed service at `now`, for the monitor and the metrics.
+    pub fn quorum_status(&self, now: Time) -> Vec<QuorumStatus> {
+        self.service_names
+            .values()
+            .filter_map(|id| self.services.get(id))
+            .filter(|s| !s.witnesses.is_empty())
+            .map(|service| {
+                let roles = [
+                    ("master", &service.masters),
+                    ("slave", &service.slaves),
+                    ("witness", &service.witnesses),
+                ];
+                let members = roles
+                    .iter()
+                    .flat_map(|(role, hosts)| {
+                        hosts.iter().map(move |h| MemberContact {
+                            name: self.host_name(*h),
+                            role: role.to_string(),
+                            in_contact: in_contact(&self.hosts, service, *h, now),
+                        })
+                    })
+                    .collect();
+                QuorumStatus {
+                    service: service.config.name.clone(),
+                    group: service.config.group_size(),
+                    members,
+                    majority: has_majority(&self.hosts, service, now),
+                }
+            })
+            .collect()
+    }
+
     /// The quorum of a witnessed service; `None` without witnesses.
     pub(super) fn quorum(&self, now: Time, id: ServiceId) -> Option<Quorum> {
         let service = self.services.get(&id)?;

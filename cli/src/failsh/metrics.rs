@@ -1,0 +1,677 @@
+//! `failsh --metrics ADDR:PORT`: Prometheus text format (version 0.0.4) over HTTP `GET
+//! /metrics`, from failsh's own state (the monitor's snapshot), the counters its events feed,
+//! and the process (`/proc/self`). `docs/metrics.md` lists every metric.
+//!
+//! One thread serves one connection at a time, with 2 s read and write timeouts and requests
+//! of at most 8 KiB: a scraper that stalls delays other scrapes, never failsh's decisions (the
+//! loop only swaps in a new snapshot under a lock it holds for microseconds).
+
+use crate::monitor::Snapshot;
+use failover_core::shell::{Event, ProcedureId};
+use failover_core::state::State;
+use failover_core::time::Time;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_REQUEST_BYTES: usize = 8192;
+const STATES: [&str; 4] = ["UP", "RECOVER", "FAIL", "UNKNOWN"];
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// (service, from, to) -> count.
+    transitions: BTreeMap<(String, String, String), u64>,
+    /// (service, kind, outcome) -> count.
+    procedures: BTreeMap<(String, String, String), u64>,
+    /// (service, kind) -> (seconds summed, count) of finished procedures.
+    durations: BTreeMap<(String, String), (f64, u64)>,
+    running: BTreeMap<ProcedureId, Time>,
+    /// host -> times it became unreachable.
+    unreachable: BTreeMap<String, u64>,
+    /// host -> replies that did not verify or parse.
+    bad_replies: BTreeMap<String, u64>,
+    /// service -> writes to the local faild that failed.
+    write_failures: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    snapshot: Option<Snapshot>,
+    counters: Counters,
+}
+
+/// What the loop feeds (events, snapshots) and the server reads.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    shared: Arc<Mutex<Shared>>,
+    local_addr: SocketAddr,
+}
+
+impl Metrics {
+    /// Serves `listener` from a thread of its own.
+    pub fn start(listener: TcpListener) -> std::io::Result<Metrics> {
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let serving = shared.clone();
+        let started_unix_s = unix_seconds();
+        thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    if let Err(e) = serve(stream, &serving, started_unix_s) {
+                        log::debug!(target: "monitor", "metrics request: {e}");
+                    }
+                }
+            })?;
+        Ok(Metrics { shared, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.lock().snapshot = Some(snapshot);
+    }
+
+    pub fn event(&self, now: Time, event: &Event) {
+        let mut shared = self.lock();
+        let counters = &mut shared.counters;
+        match event {
+            Event::StateChanged {
+                service, from, to, ..
+            } => {
+                let from = from.map_or("UNKNOWN", State::as_str).to_string();
+                *counters
+                    .transitions
+                    .entry((service.clone(), from, to.as_str().to_string()))
+                    .or_default() += 1;
+            }
+            Event::ProcedureStarted { id, .. } => {
+                counters.running.insert(*id, now);
+            }
+            Event::ProcedureFinished {
+                service,
+                kind,
+                id,
+                outcome,
+            } => {
+                *counters
+                    .procedures
+                    .entry((
+                        service.clone(),
+                        kind.as_str().to_string(),
+                        outcome_label(outcome).to_string(),
+                    ))
+                    .or_default() += 1;
+                if let Some(started) = counters.running.remove(id) {
+                    let entry = counters
+                        .durations
+                        .entry((service.clone(), kind.as_str().to_string()))
+                        .or_default();
+                    entry.0 += now.since_ms(started) as f64 / 1000.0;
+                    entry.1 += 1;
+                }
+            }
+            Event::HostUnreachable { host, .. } => {
+                *counters.unreachable.entry(host.clone()).or_default() += 1;
+            }
+            Event::BadReply { host, .. } => {
+                *counters.bad_replies.entry(host.clone()).or_default() += 1;
+            }
+            Event::WriteFailed { service, .. } => {
+                *counters.write_failures.entry(service.clone()).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// The text `GET /metrics` answers now.
+    pub fn render(&self) -> String {
+        let shared = self.lock();
+        render(&shared, None)
+    }
+}
+
+/// `returned UP` -> `up`; a procedure that failed, was killed or did not start -> `error`.
+fn outcome_label(outcome: &str) -> &'static str {
+    match outcome.strip_prefix("returned ") {
+        Some(rest) if rest.starts_with("UP") => "up",
+        Some(rest) if rest.starts_with("RECOVER") => "recover",
+        Some(rest) if rest.starts_with("FAIL") => "fail",
+        _ if outcome.starts_with("not started") => "not_started",
+        _ => "error",
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    shared: &Mutex<Shared>,
+    started_unix_s: f64,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n")
+    {
+        let n = stream.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buffer[..n]);
+        if request.len() > MAX_REQUEST_BYTES {
+            return respond(&mut stream, "431 Request Header Fields Too Large", "", "");
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    let mut words = text.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    match (method, path) {
+        ("GET", "/metrics") => {
+            let body = {
+                let shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+                render(&shared, Some(started_unix_s))
+            };
+            respond(
+                &mut stream,
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                &body,
+            )
+        }
+        ("GET", "/") => respond(
+            &mut stream,
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "failsh metrics: GET /metrics\n",
+        ),
+        ("GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
+        _ => respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n",
+        ),
+    }
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if !content_type.is_empty() {
+        let _ = write!(head, "Content-Type: {content_type}\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()
+}
+
+/// A label value in the exposition format: backslash, double quote and newline escaped.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (key, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{key}=\"{}\"", label(value));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
+    let mut out = String::new();
+    let mut f = Family { out: &mut out };
+    let counters = &shared.counters;
+    f.head("failsh_build_info", "gauge", "failsh's version (always 1).");
+    f.sample(
+        "failsh_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+    if let Some(snapshot) = &shared.snapshot {
+        let uptime_ms = snapshot.uptime_ms;
+        f.head(
+            "failsh_service_state",
+            "gauge",
+            "1 for the state the service is in here (UNKNOWN until the local faild answers).",
+        );
+        for service in &snapshot.services {
+            let current = service.state.map_or("UNKNOWN", State::as_str);
+            for state in STATES {
+                f.sample(
+                    "failsh_service_state",
+                    &[("service", &service.name), ("state", state)],
+                    u8::from(state == current),
+                );
+            }
+        }
+        f.head(
+            "failsh_service_state_change_age_seconds",
+            "gauge",
+            "Seconds since the service last changed state here.",
+        );
+        for service in &snapshot.services {
+            if let Some(at) = service.last_change {
+                let age = uptime_ms.saturating_sub(at.as_ms()) as f64 / 1000.0;
+                f.sample(
+                    "failsh_service_state_change_age_seconds",
+                    &[("service", &service.name)],
+                    age,
+                );
+            }
+        }
+        f.head(
+            "failsh_service_interval_seconds",
+            "gauge",
+            "The service's poll interval.",
+        );
+        for service in &snapshot.services {
+            f.sample(
+                "failsh_service_interval_seconds",
+                &[("service", &service.name)],
+                service.interval_ms as f64 / 1000.0,
+            );
+        }
+        f.head(
+            "failsh_procedure_running",
+            "gauge",
+            "1 while a procedure of the service runs, by kind.",
+        );
+        for service in &snapshot.services {
+            for kind in ["start", "stop", "reclaim", "check"] {
+                let running = service.procedure.is_some_and(|p| p.as_str() == kind);
+                f.sample(
+                    "failsh_procedure_running",
+                    &[("service", &service.name), ("kind", kind)],
+                    u8::from(running),
+                );
+            }
+        }
+        f.head(
+            "failsh_peer_state",
+            "gauge",
+            "1 for the state each master and slave counts as here (FAIL when it does not answer).",
+        );
+        for service in &snapshot.services {
+            for (role, peers) in [("master", &service.masters), ("slave", &service.slaves)] {
+                for (host, state) in peers {
+                    for candidate in ["UP", "RECOVER", "FAIL"] {
+                        f.sample(
+                            "failsh_peer_state",
+                            &[
+                                ("service", &service.name),
+                                ("host", host),
+                                ("role", role),
+                                ("state", candidate),
+                            ],
+                            u8::from(state.as_str() == candidate),
+                        );
+                    }
+                }
+            }
+        }
+        f.head(
+            "failsh_track_carrier",
+            "gauge",
+            "Carrier of each tracked interface: 1 up, 0 down (absent until reported).",
+        );
+        for service in &snapshot.services {
+            for (interface, up) in &service.track {
+                if let Some(up) = up {
+                    f.sample(
+                        "failsh_track_carrier",
+                        &[("service", &service.name), ("interface", interface)],
+                        u8::from(*up),
+                    );
+                }
+            }
+        }
+        f.head(
+            "failsh_lease_seconds",
+            "gauge",
+            "The service's lease: the kernel lifetime of its addresses and faild's UP lease.",
+        );
+        for service in &snapshot.services {
+            if let Some(lease_ms) = service.lease_ms {
+                f.sample(
+                    "failsh_lease_seconds",
+                    &[("service", &service.name)],
+                    lease_ms as f64 / 1000.0,
+                );
+            }
+        }
+        f.head(
+            "failsh_lease_renewal_age_seconds",
+            "gauge",
+            "Seconds since the local faild last acknowledged the UP lease (absent when not UP).",
+        );
+        for service in &snapshot.services {
+            if let Some(at) = service.lease_renewed {
+                f.sample(
+                    "failsh_lease_renewal_age_seconds",
+                    &[("service", &service.name)],
+                    uptime_ms.saturating_sub(at.as_ms()) as f64 / 1000.0,
+                );
+            }
+        }
+        f.head(
+            "failsh_host_reachable",
+            "gauge",
+            "1 when the host's faild answers, 0 when it does not (absent before the first poll).",
+        );
+        for host in &snapshot.hosts {
+            if let Some(reachable) = host.reachable {
+                f.sample(
+                    "failsh_host_reachable",
+                    &[("host", &host.name)],
+                    u8::from(reachable),
+                );
+            }
+        }
+        f.head(
+            "failsh_host_last_contact_age_seconds",
+            "gauge",
+            "Seconds since the host's faild last answered.",
+        );
+        for host in &snapshot.hosts {
+            if let Some(at) = host.last_contact {
+                f.sample(
+                    "failsh_host_last_contact_age_seconds",
+                    &[("host", &host.name)],
+                    uptime_ms.saturating_sub(at.as_ms()) as f64 / 1000.0,
+                );
+            }
+        }
+        f.head(
+            "failsh_quorum_majority",
+            "gauge",
+            "Witnessed services: 1 while this host is in contact with a majority of the group.",
+        );
+        for quorum in &snapshot.quorum {
+            f.sample(
+                "failsh_quorum_majority",
+                &[("service", &quorum.service)],
+                u8::from(quorum.majority),
+            );
+        }
+        f.head(
+            "failsh_quorum_group_size",
+            "gauge",
+            "Witnessed services: this host, its masters and slaves, and the witnesses.",
+        );
+        for quorum in &snapshot.quorum {
+            f.sample(
+                "failsh_quorum_group_size",
+                &[("service", &quorum.service)],
+                quorum.group,
+            );
+        }
+        f.head(
+            "failsh_quorum_member_in_contact",
+            "gauge",
+            "Witnessed services: 1 while the member's faild answered within the contact window.",
+        );
+        for quorum in &snapshot.quorum {
+            for member in &quorum.members {
+                f.sample(
+                    "failsh_quorum_member_in_contact",
+                    &[
+                        ("service", &quorum.service),
+                        ("member", &member.name),
+                        ("role", &member.role),
+                    ],
+                    u8::from(member.in_contact),
+                );
+            }
+        }
+    }
+    f.head(
+        "failsh_transitions_total",
+        "counter",
+        "State changes of each service here since failsh started.",
+    );
+    for ((service, from, to), count) in &counters.transitions {
+        f.sample(
+            "failsh_transitions_total",
+            &[("service", service), ("from", from), ("to", to)],
+            count,
+        );
+    }
+    f.head(
+        "failsh_procedure_runs_total",
+        "counter",
+        "Procedures that finished, by kind and outcome (up, recover, fail, error, not_started).",
+    );
+    for ((service, kind, outcome), count) in &counters.procedures {
+        f.sample(
+            "failsh_procedure_runs_total",
+            &[("service", service), ("kind", kind), ("outcome", outcome)],
+            count,
+        );
+    }
+    f.head(
+        "failsh_procedure_duration_seconds",
+        "summary",
+        "How long procedures ran, from the decision to the result.",
+    );
+    for ((service, kind), (sum, count)) in &counters.durations {
+        let labels = [("service", service.as_str()), ("kind", kind.as_str())];
+        f.sample("failsh_procedure_duration_seconds_sum", &labels, sum);
+        f.sample("failsh_procedure_duration_seconds_count", &labels, count);
+    }
+    f.head(
+        "failsh_host_unreachable_total",
+        "counter",
+        "Times each host's faild stopped answering.",
+    );
+    for (host, count) in &counters.unreachable {
+        f.sample("failsh_host_unreachable_total", &[("host", host)], count);
+    }
+    f.head(
+        "failsh_bad_replies_total",
+        "counter",
+        "Replies that did not parse, verify or were refused, by host.",
+    );
+    for (host, count) in &counters.bad_replies {
+        f.sample("failsh_bad_replies_total", &[("host", host)], count);
+    }
+    f.head(
+        "failsh_write_failures_total",
+        "counter",
+        "State writes to the local faild that failed, by service.",
+    );
+    for (service, count) in &counters.write_failures {
+        f.sample(
+            "failsh_write_failures_total",
+            &[("service", service)],
+            count,
+        );
+    }
+    process_metrics(&mut f, started_unix_s);
+    out
+}
+
+/// The standard process metrics, from `/proc/self` (absent where it cannot be read).
+fn process_metrics(f: &mut Family<'_>, started_unix_s: Option<f64>) {
+    let page_bytes = 4096u64;
+    if let Some(resident_pages) = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+    {
+        f.head(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+        );
+        f.sample(
+            "process_resident_memory_bytes",
+            &[],
+            resident_pages * page_bytes,
+        );
+    }
+    if let Some(cpu_ticks) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+    {
+        // USER_HZ is 100 on every Linux architecture failover runs on.
+        f.head(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent in seconds.",
+        );
+        f.sample("process_cpu_seconds_total", &[], cpu_ticks as f64 / 100.0);
+    }
+    if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+        f.head(
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+        );
+        f.sample("process_open_fds", &[], entries.count());
+    }
+    if let Some(started) = started_unix_s {
+        f.head(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+        );
+        f.sample("process_start_time_seconds", &[], started);
+    }
+}
+
+fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use failover_core::shell::ProcedureKind;
+
+    #[test]
+    fn labels_are_escaped_and_outcomes_named() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(outcome_label("returned UP"), "up");
+        assert_eq!(outcome_label("returned RECOVER"), "recover");
+        assert_eq!(outcome_label("failed: boom"), "error");
+        assert_eq!(
+            outcome_label("not started: the local faild did not store UP"),
+            "not_started"
+        );
+    }
+
+    #[test]
+    fn events_become_counters_and_durations() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let metrics = Metrics::start(listener).expect("start");
+        let service = "198.18.0.50".to_string();
+        metrics.event(
+            Time(1_000),
+            &Event::ProcedureStarted {
+                service: service.clone(),
+                kind: ProcedureKind::Start,
+                id: ProcedureId(1),
+                reason: "no slave is UP".to_string(),
+            },
+        );
+        metrics.event(
+            Time(1_250),
+            &Event::ProcedureFinished {
+                service: service.clone(),
+                kind: ProcedureKind::Start,
+                id: ProcedureId(1),
+                outcome: "returned UP".to_string(),
+            },
+        );
+        metrics.event(
+            Time(1_250),
+            &Event::StateChanged {
+                service: service.clone(),
+                from: Some(State::Recover),
+                to: State::Up,
+                reason: "start returned UP".to_string(),
+            },
+        );
+        let text = metrics.render();
+        for expected in [
+            "failsh_transitions_total{service=\"198.18.0.50\",from=\"RECOVER\",to=\"UP\"} 1",
+            "failsh_procedure_runs_total{service=\"198.18.0.50\",kind=\"start\",outcome=\"up\"} 1",
+            "failsh_procedure_duration_seconds_sum{service=\"198.18.0.50\",kind=\"start\"} 0.25",
+            "failsh_procedure_duration_seconds_count{service=\"198.18.0.50\",kind=\"start\"} 1",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        // Over HTTP: the same text, and a clear answer to anything else.
+        let get = |request: &str| {
+            let mut stream = TcpStream::connect(metrics.local_addr()).expect("connect");
+            stream.write_all(request.as_bytes()).expect("write");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            answer
+        };
+        let answer = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.contains("text/plain; version=0.0.4"), "{answer}");
+        assert!(answer.contains("failsh_procedure_runs_total"), "{answer}");
+        assert!(get("GET /nothing HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(get("POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+    }
+}
