@@ -262,6 +262,29 @@ fn witness_down(fast: bool, runtime: &'static str) {
         log.contains("host dunsinane does not answer"),
         "macbeth's log does not say the witness is gone:\n{log}"
     );
+    // The heal: the witness returns; macbeth sees it again and nothing moves.
+    let watch = AddressWatch::start(&bed);
+    bed.start_witness();
+    let back = format!(
+        "failsh_quorum_member_in_contact{{service=\"{SERVICE}\",member=\"dunsinane\",role=\"witness\"}} 1"
+    );
+    bed.wait_for(
+        "macbeth's metrics show the witness again",
+        PHASE_LIMIT,
+        || bed.macbeth.metrics().contains(&back),
+    );
+    std::thread::sleep(bed.interval() * 3 + Duration::from_millis(300));
+    let events = watch.finish();
+    // macbeth's lease renewals show as "added/renewed": what must not happen is lukretia
+    // adding it or macbeth losing it.
+    let moved = events
+        .iter()
+        .any(|e| (e.host == "lukretia" && e.added) || (e.host == "macbeth" && !e.added));
+    assert!(
+        !moved && bed.macbeth.holds() && !bed.lukretia.holds(),
+        "the witness's return moved the address:\n{}",
+        describe_events(&events)
+    );
 }
 
 #[test]
@@ -296,5 +319,26 @@ fn witness_slave_isolated_fast_smol() {
 fn witness_down_fast_blocking() {
     if ready("netns_witness::witness_down", TOOLS) {
         witness_down(true, "blocking");
+    }
+}
+
+#[test]
+fn witness_pair_partitioned_interval_1_smol() {
+    if ready("netns_witness::pair_partitioned_slow", TOOLS) {
+        pair_partitioned(false, "smol");
+    }
+}
+
+#[test]
+fn witness_slave_isolated_interval_1_blocking() {
+    if ready("netns_witness::slave_isolated_slow", TOOLS) {
+        slave_isolated(false, "blocking");
+    }
+}
+
+#[test]
+fn witness_down_interval_1_smol() {
+    if ready("netns_witness::witness_down_slow", TOOLS) {
+        witness_down(false, "smol");
     }
 }
