@@ -153,6 +153,14 @@ impl Shell {
         else {
             return;
         };
+        let window_ms = service.config.contact_window_ms();
+        if now.since_ms(confirming.since) > window_ms {
+            // Answers that never come fresh (a faild that keeps no record, lost replies)
+            // must not hold a start, and the service, forever: the rule decides again.
+            let why = format!("the group did not answer afresh within {window_ms} ms (W5)");
+            self.give_up_start(now, id, why);
+            return;
+        }
         let mut fresh = true;
         // Every master and slave, also one that was silent when the UP was stored and
         // answers now (it came back): UP is a start of its own, or the service up there.
