@@ -240,18 +240,32 @@ fn label(value: &str) -> String {
     out
 }
 
+/// Writes one metric family after another: `head` names the family that the samples after
+/// it belong to, so a sample can never carry another family's name.
 struct Family<'a> {
     out: &'a mut String,
+    name: &'static str,
 }
 
 impl Family<'_> {
-    fn head(&mut self, name: &str, kind: &str, help: &str) {
+    fn head(&mut self, name: &'static str, kind: &str, help: &str) {
+        self.name = name;
         let _ = writeln!(self.out, "# HELP {name} {help}");
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.out.push_str(name);
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.sample_suffixed("", labels, value);
+    }
+
+    /// A sample of the family with a suffix (`_sum`, `_count` of a summary).
+    fn sample_suffixed(
+        &mut self,
+        suffix: &str,
+        labels: &[(&str, &str)],
+        value: impl std::fmt::Display,
+    ) {
+        let _ = write!(self.out, "{}{suffix}", self.name);
         if !labels.is_empty() {
             self.out.push('{');
             for (i, (key, value)) in labels.iter().enumerate() {
@@ -266,16 +280,20 @@ impl Family<'_> {
     }
 }
 
+/// Seconds from `at` to `now_ms`, both on failsh's clock.
+fn age_s(now_ms: u64, at: Time) -> f64 {
+    now_ms.saturating_sub(at.as_ms()) as f64 / 1000.0
+}
+
 fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
     let mut out = String::new();
-    let mut f = Family { out: &mut out };
+    let mut f = Family {
+        out: &mut out,
+        name: "",
+    };
     let counters = &shared.counters;
     f.head("failsh_build_info", "gauge", "failsh's version (always 1).");
-    f.sample(
-        "failsh_build_info",
-        &[("version", env!("CARGO_PKG_VERSION"))],
-        1,
-    );
+    f.sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
     if let Some(snapshot) = &shared.snapshot {
         let uptime_ms = snapshot.uptime_ms;
         f.head(
@@ -287,7 +305,6 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
             let current = service.state.map_or("UNKNOWN", State::as_str);
             for state in STATES {
                 f.sample(
-                    "failsh_service_state",
                     &[("service", &service.name), ("state", state)],
                     u8::from(state == current),
                 );
@@ -300,12 +317,8 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         );
         for service in &snapshot.services {
             if let Some(at) = service.last_change {
-                let age = uptime_ms.saturating_sub(at.as_ms()) as f64 / 1000.0;
-                f.sample(
-                    "failsh_service_state_change_age_seconds",
-                    &[("service", &service.name)],
-                    age,
-                );
+                let age = age_s(uptime_ms, at);
+                f.sample(&[("service", &service.name)], age);
             }
         }
         f.head(
@@ -315,7 +328,6 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         );
         for service in &snapshot.services {
             f.sample(
-                "failsh_service_interval_seconds",
                 &[("service", &service.name)],
                 service.interval_ms as f64 / 1000.0,
             );
@@ -329,7 +341,6 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
             for kind in ["start", "stop", "reclaim", "check"] {
                 let running = service.procedure.is_some_and(|p| p.as_str() == kind);
                 f.sample(
-                    "failsh_procedure_running",
                     &[("service", &service.name), ("kind", kind)],
                     u8::from(running),
                 );
@@ -345,7 +356,6 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
                 for (host, state) in peers {
                     for candidate in ["UP", "RECOVER", "FAIL"] {
                         f.sample(
-                            "failsh_peer_state",
                             &[
                                 ("service", &service.name),
                                 ("host", host),
@@ -367,7 +377,6 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
             for (interface, up) in &service.track {
                 if let Some(up) = up {
                     f.sample(
-                        "failsh_track_carrier",
                         &[("service", &service.name), ("interface", interface)],
                         u8::from(*up),
                     );
@@ -381,11 +390,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         );
         for service in &snapshot.services {
             if let Some(lease_ms) = service.lease_ms {
-                f.sample(
-                    "failsh_lease_seconds",
-                    &[("service", &service.name)],
-                    lease_ms as f64 / 1000.0,
-                );
+                f.sample(&[("service", &service.name)], lease_ms as f64 / 1000.0);
             }
         }
         f.head(
@@ -395,11 +400,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         );
         for service in &snapshot.services {
             if let Some(at) = service.lease_renewed {
-                f.sample(
-                    "failsh_lease_renewal_age_seconds",
-                    &[("service", &service.name)],
-                    uptime_ms.saturating_sub(at.as_ms()) as f64 / 1000.0,
-                );
+                f.sample(&[("service", &service.name)], age_s(uptime_ms, at));
             }
         }
         f.head(
@@ -409,11 +410,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         );
         for host in &snapshot.hosts {
             if let Some(reachable) = host.reachable {
-                f.sample(
-                    "failsh_host_reachable",
-                    &[("host", &host.name)],
-                    u8::from(reachable),
-                );
+                f.sample(&[("host", &host.name)], u8::from(reachable));
             }
         }
         f.head(
@@ -423,11 +420,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         );
         for host in &snapshot.hosts {
             if let Some(at) = host.last_contact {
-                f.sample(
-                    "failsh_host_last_contact_age_seconds",
-                    &[("host", &host.name)],
-                    uptime_ms.saturating_sub(at.as_ms()) as f64 / 1000.0,
-                );
+                f.sample(&[("host", &host.name)], age_s(uptime_ms, at));
             }
         }
         f.head(
@@ -436,11 +429,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
             "Witnessed services: 1 while this host is in contact with a majority of the group.",
         );
         for quorum in &snapshot.quorum {
-            f.sample(
-                "failsh_quorum_majority",
-                &[("service", &quorum.service)],
-                u8::from(quorum.majority),
-            );
+            f.sample(&[("service", &quorum.service)], u8::from(quorum.majority));
         }
         f.head(
             "failsh_quorum_group_size",
@@ -448,11 +437,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
             "Witnessed services: this host, its masters and slaves, and the witnesses.",
         );
         for quorum in &snapshot.quorum {
-            f.sample(
-                "failsh_quorum_group_size",
-                &[("service", &quorum.service)],
-                quorum.group,
-            );
+            f.sample(&[("service", &quorum.service)], quorum.group);
         }
         f.head(
             "failsh_quorum_member_in_contact",
@@ -462,7 +447,6 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         for quorum in &snapshot.quorum {
             for member in &quorum.members {
                 f.sample(
-                    "failsh_quorum_member_in_contact",
                     &[
                         ("service", &quorum.service),
                         ("member", &member.name),
@@ -479,11 +463,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         "State changes of each service here since failsh started.",
     );
     for ((service, from, to), count) in &counters.transitions {
-        f.sample(
-            "failsh_transitions_total",
-            &[("service", service), ("from", from), ("to", to)],
-            count,
-        );
+        f.sample(&[("service", service), ("from", from), ("to", to)], count);
     }
     f.head(
         "failsh_procedure_runs_total",
@@ -492,7 +472,6 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
     );
     for ((service, kind, outcome), count) in &counters.procedures {
         f.sample(
-            "failsh_procedure_runs_total",
             &[("service", service), ("kind", kind), ("outcome", outcome)],
             count,
         );
@@ -504,8 +483,8 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
     );
     for ((service, kind), (sum, count)) in &counters.durations {
         let labels = [("service", service.as_str()), ("kind", kind.as_str())];
-        f.sample("failsh_procedure_duration_seconds_sum", &labels, sum);
-        f.sample("failsh_procedure_duration_seconds_count", &labels, count);
+        f.sample_suffixed("_sum", &labels, sum);
+        f.sample_suffixed("_count", &labels, count);
     }
     f.head(
         "failsh_host_unreachable_total",
@@ -513,7 +492,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         "Times each host's faild stopped answering.",
     );
     for (host, count) in &counters.unreachable {
-        f.sample("failsh_host_unreachable_total", &[("host", host)], count);
+        f.sample(&[("host", host)], count);
     }
     f.head(
         "failsh_bad_replies_total",
@@ -521,7 +500,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         "Replies that did not parse, verify or were refused, by host.",
     );
     for (host, count) in &counters.bad_replies {
-        f.sample("failsh_bad_replies_total", &[("host", host)], count);
+        f.sample(&[("host", host)], count);
     }
     f.head(
         "failsh_write_failures_total",
@@ -529,11 +508,7 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         "State writes to the local faild that failed, by service.",
     );
     for (service, count) in &counters.write_failures {
-        f.sample(
-            "failsh_write_failures_total",
-            &[("service", service)],
-            count,
-        );
+        f.sample(&[("service", service)], count);
     }
     process_metrics(&mut f, started_unix_s);
     out
@@ -551,11 +526,7 @@ fn process_metrics(f: &mut Family<'_>, started_unix_s: Option<f64>) {
             "gauge",
             "Resident memory size in bytes.",
         );
-        f.sample(
-            "process_resident_memory_bytes",
-            &[],
-            resident_pages * page_bytes,
-        );
+        f.sample(&[], resident_pages * page_bytes);
     }
     if let Some(cpu_ticks) = std::fs::read_to_string("/proc/self/stat")
         .ok()
@@ -574,7 +545,7 @@ fn process_metrics(f: &mut Family<'_>, started_unix_s: Option<f64>) {
             "counter",
             "User and system CPU time spent in seconds.",
         );
-        f.sample("process_cpu_seconds_total", &[], cpu_ticks as f64 / 100.0);
+        f.sample(&[], cpu_ticks as f64 / 100.0);
     }
     if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
         f.head(
@@ -582,7 +553,7 @@ fn process_metrics(f: &mut Family<'_>, started_unix_s: Option<f64>) {
             "gauge",
             "Number of open file descriptors.",
         );
-        f.sample("process_open_fds", &[], entries.count());
+        f.sample(&[], entries.count());
     }
     if let Some(started) = started_unix_s {
         f.head(
@@ -590,7 +561,7 @@ fn process_metrics(f: &mut Family<'_>, started_unix_s: Option<f64>) {
             "gauge",
             "Start time of the process since unix epoch in seconds.",
         );
-        f.sample("process_start_time_seconds", &[], started);
+        f.sample(&[], started);
     }
 }
 
