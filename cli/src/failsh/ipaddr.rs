@@ -196,15 +196,6 @@ impl AddressLeases {
         Ok(result)
     }
 
-    /// The addresses of `service` now.
-    pub fn of(&self, service: &str) -> Vec<LeasedAddress> {
-        let leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        leases
-            .get(service)
-            .map(|a| a.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
     /// Gives every address of `service` `lifetime_s` seconds from now (an address removed
     /// behind failsh's back while the service is UP comes back: the service is UP here). Every
     /// address is tried; the errors are joined.
