@@ -168,8 +168,26 @@ impl Model {
 }
 
 const SVC_SUBCOMMANDS: &[&str] = &[
-    "check", "create", "fence", "interval", "lease", "limit", "masters", "misses", "reclaim",
-    "slaves", "start", "stop", "timeout", "track", "witness",
+    "check",
+    "create",
+    "fall",
+    "fence",
+    "interval",
+    "lease",
+    "limit",
+    "masters",
+    "misses",
+    "preempt",
+    "preempt_delay",
+    "reclaim",
+    "rise",
+    "slaves",
+    "start",
+    "startup_delay",
+    "stop",
+    "timeout",
+    "track",
+    "witness",
 ];
 
 fn one_of(words: &[&str]) -> String {
@@ -201,6 +219,34 @@ fn seconds_ms(what: &str, v: &str) -> Result<u64, Exception> {
         ));
     }
     Ok(ms)
+}
+
+/// Parse a delay in seconds (fractional allowed, 0 for none) into milliseconds.
+fn delay_ms(what: &str, v: &str) -> Result<u64, Exception> {
+    let t = v.trim();
+    match t.parse::<f64>() {
+        Ok(secs)
+            if secs.is_finite()
+                && secs >= 0.0
+                && secs <= 86_400.0
+                && !t.contains(['x', 'X', 'e', 'E']) =>
+        {
+            Ok((secs * 1000.0).round() as u64)
+        }
+        _ => err(format!(
+            "bad {what} \"{v}\": must be a number of seconds from 0 to 86400"
+        )),
+    }
+}
+
+/// Parse a count of at least 1.
+fn count(what: &str, v: &str) -> Result<u32, Exception> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => err(format!(
+            "bad {what} \"{v}\": must be an integer of at least 1"
+        )),
+    }
 }
 
 /// Hosts named in a masters or slaves list: in the configuration from now on.
@@ -254,8 +300,9 @@ fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
         return Ok(name.clone());
     }
     let usage = match sub {
-        "interval" | "timeout" | "limit" | "lease" => "seconds",
-        "misses" => "count",
+        "interval" | "timeout" | "limit" | "lease" | "preempt_delay" | "startup_delay" => "seconds",
+        "misses" | "rise" | "fall" => "count",
+        "preempt" => "on|off",
         "masters" | "slaves" => "hostList",
         "track" => "interface ?interface ...?",
         "witness" => "host ?host ...?",
@@ -316,6 +363,22 @@ fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
             };
             service(&mut model, name).fence_wait = wait;
         }
+        "preempt" => {
+            let on = match v.as_str() {
+                "on" | "yes" | "true" | "1" => true,
+                "off" | "no" | "false" | "0" => false,
+                _ => return err(format!("bad preempt \"{v}\": must be on or off")),
+            };
+            service(&mut model, name).preempt = on;
+        }
+        "preempt_delay" => {
+            service(&mut model, name).preempt_delay_ms = delay_ms("preempt_delay", v)?
+        }
+        "startup_delay" => {
+            service(&mut model, name).startup_delay_ms = delay_ms("startup_delay", v)?
+        }
+        "rise" => service(&mut model, name).check_rise = count("rise", v)?,
+        "fall" => service(&mut model, name).check_fall = count("fall", v)?,
         "interval" => service(&mut model, name).interval_ms = seconds_ms("interval", v)?,
         "timeout" => service(&mut model, name).timeout_ms = Some(seconds_ms("timeout", v)?),
         "limit" => service(&mut model, name).procedure_limit_ms = seconds_ms("limit", v)?,
@@ -867,6 +930,22 @@ pub fn describe(config: &ShellConfig, locations: &Locations) -> String {
                 s.lease_ms
                     .map_or("(none)".to_string(), |ms| format!("{}s", ms / 1000)),
                 if s.fence_wait { "wait" } else { "none" }
+            );
+        }
+        if !s.preempt || s.preempt_delay_ms > 0 || s.startup_delay_ms > 0 {
+            let _ = writeln!(
+                o,
+                "  preempt: {}; preempt_delay: {}; startup_delay: {}",
+                if s.preempt { "on" } else { "off" },
+                secs(s.preempt_delay_ms),
+                secs(s.startup_delay_ms)
+            );
+        }
+        if s.procedures.check.is_some() {
+            let _ = writeln!(
+                o,
+                "  check: acts after {} failures in a row (fall), back to RECOVER after {} passes in a row (rise)",
+                s.check_fall, s.check_rise
             );
         }
         let p = &s.procedures;

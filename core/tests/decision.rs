@@ -457,7 +457,71 @@ fn a_failing_health_check_stops_an_up_service_and_keeps_a_slave_from_taking_over
     );
     h.run_for(5 * INTERVAL_MS);
     assert!(!h.procedures("macbeth").contains(&ProcedureKind::Start));
+    // Held FAIL by its check (so no other host waits for it), and back by itself once the
+    // check passes: it then takes the service over.
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Fail));
+    h.set_behaviour(
+        "macbeth",
+        ProcedureKind::Check,
+        Behaviour::Return {
+            text: "1".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Up));
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+}
+
+/// The case: a master whose check fails while its stop returns RECOVER used to stay
+/// RECOVER and keep the slave off, so that nobody served. It now ends FAIL whatever its stop
+/// returns, the slave takes over, and after `rise` passes the master takes it back.
+#[test]
+fn a_master_whose_check_fails_hands_over_and_takes_back_after_rise_passes() {
+    let mut h = Harness::new(6);
+    let mut cfg = lukretia();
+    cfg.services[0].procedures.check = Some("checkservice".into());
+    cfg.services[0].check_fall = 3;
+    cfg.services[0].check_rise = 2;
+    h.add_host("lukretia", Some(cfg), record(State::Recover));
+    h.add_host("macbeth", Some(macbeth()), record(State::Recover));
+    h.set_behaviour(
+        "lukretia",
+        ProcedureKind::Stop,
+        Behaviour::Return {
+            text: "RECOVER".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    h.set_behaviour(
+        "lukretia",
+        ProcedureKind::Check,
+        Behaviour::Return {
+            text: "0".into(),
+            delay_ms: 5,
+        },
+    );
+    // Two failures are not enough (fall 3).
+    h.run_for(INTERVAL_MS + INTERVAL_MS / 2);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Fail));
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+    h.set_behaviour(
+        "lukretia",
+        ProcedureKind::Check,
+        Behaviour::Return {
+            text: "1".into(),
+            delay_ms: 5,
+        },
+    );
+    h.run_for(6 * INTERVAL_MS);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
     assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
 }
 
 #[test]
@@ -744,5 +808,87 @@ fn writes_succeed_at_once_after_a_long_run_at_a_5_ms_interval() {
         "{} failed writes: {:?}",
         refused.len(),
         refused.first()
+    );
+}
+
+/// `failsvc S preempt off`: a master that comes back in RECOVER waits while the slave keeps
+/// the service, until an operator moves it (FAIL on the slave).
+#[test]
+fn preempt_off_leaves_the_service_on_the_slave_until_an_operator_moves_it() {
+    let mut h = Harness::new(21);
+    let mut slave = macbeth();
+    slave.services[0].preempt = false;
+    let mut master = lukretia();
+    master.services[0].preempt = false;
+    h.add_host("lukretia", Some(master), record(State::Recover));
+    h.add_host("macbeth", Some(slave), record(State::Recover));
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    h.host_mut("lukretia").holds_service = false;
+    h.failc("lukretia", SERVICE, State::Fail);
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+    h.failc("lukretia", SERVICE, State::Recover);
+    for _ in 0..12 {
+        h.run_for(INTERVAL_MS);
+        assert_eq!(h.state("lukretia", SERVICE), Some(State::Recover));
+        assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+    }
+    // The operator moves it: fail it on the slave.
+    h.host_mut("macbeth").holds_service = false;
+    h.failc("macbeth", SERVICE, State::Fail);
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+}
+
+/// `failsvc S preempt_delay 5`: the slave steps down only once the master has been
+/// RECOVER for 5 s.
+#[test]
+fn preempt_delay_hands_back_only_after_the_master_was_recover_that_long() {
+    let mut h = Harness::new(22);
+    let mut slave = macbeth();
+    slave.services[0].preempt_delay_ms = 5_000;
+    h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+    h.add_host("macbeth", Some(slave), record(State::Recover));
+    h.run_for(3 * INTERVAL_MS);
+    h.host_mut("lukretia").holds_service = false;
+    h.failc("lukretia", SERVICE, State::Fail);
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+    h.failc("lukretia", SERVICE, State::Recover);
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Recover));
+    h.run_for(4 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+}
+
+/// A reload that removes a service that is UP here stops it with its stop procedure and
+/// leaves FAIL in the local faild, so that the slave takes over; the service is then
+/// forgotten.
+#[test]
+fn a_reload_that_removes_an_up_service_stops_it_and_leaves_fail() {
+    let mut h = Harness::new(23);
+    h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+    h.add_host("macbeth", Some(macbeth()), record(State::Recover));
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    let mut without = lukretia();
+    without.services.clear();
+    let now = h.now;
+    h.host_mut("lukretia")
+        .shell
+        .as_mut()
+        .expect("failsh")
+        .handle(now, failover_core::shell::Input::Reconfigure(without));
+    h.run_for(3 * INTERVAL_MS);
+    assert_eq!(h.procedures("lukretia").last(), Some(&ProcedureKind::Stop));
+    assert_eq!(h.stored("lukretia", SERVICE), Some(State::Fail));
+    assert_eq!(h.holders(), vec!["macbeth".to_string()]);
+    let shell = h.host("lukretia").shell.as_ref().expect("failsh");
+    assert!(
+        shell.services_status().is_empty(),
+        "the service is forgotten"
     );
 }

@@ -15,7 +15,8 @@ NAME
 SYNOPSIS
     failsh -f tclfile [-F] [-t] [-k] [-d facility[=level]]... [-c community] [-l dumpfile]
            [-m monitorport] [-D debugport] [-i pidfile] [--runtime smol|blocking]
-           [--metrics ADDR:PORT] [--record TRACE] [--local-host NAME] [--seed N]
+           [--metrics ADDR:PORT] [--notify PATH] [--record TRACE] [--local-host NAME]
+           [--seed N]
     failsh -V
 
 OPTIONS
@@ -34,6 +35,9 @@ OPTIONS
     -D port        debug port for faildebug (default: none)
     --metrics A:P  serve Prometheus metrics at http://A:P/metrics (default: none; for example
                    127.0.0.1:9291; docs/metrics.md lists them)
+    --notify PATH  write one line per change of state there: TIME SERVICE FROM TO REASON (TIME
+                   in UTC, RFC 3339); a file or a FIFO, never waited for (a FIFO without a
+                   reader, or a slow one, loses lines, which are counted in the log)
     -i pidfile     write the process id there; it is locked while failsh runs, so a second
                    failsh with the same pid file refuses to start (exit 1), naming the pid
     --runtime R    smol (default) or blocking
@@ -86,6 +90,11 @@ fn parse() -> Result<(Options, bool), ExitCode> {
                 .long("metrics")
                 .value_parser(parse_metrics_address),
         )
+        .arg(
+            Arg::new("notify")
+                .long("notify")
+                .value_parser(value_parser!(PathBuf)),
+        )
         .arg(Arg::new("local-host").long("local-host"))
         .arg(
             Arg::new("seed")
@@ -110,6 +119,7 @@ fn parse() -> Result<(Options, bool), ExitCode> {
     options.debug_port = m.get_one::<u16>("D").copied();
     options.metrics = m.get_one::<SocketAddr>("metrics").copied();
     options.pidfile = m.get_one::<PathBuf>("i").cloned();
+    options.notify = m.get_one::<PathBuf>("notify").cloned();
     if let Some(runtime) = m.get_one::<RuntimeKind>("runtime") {
         options.runtime = *runtime;
     }

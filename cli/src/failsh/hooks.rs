@@ -7,6 +7,7 @@ use crate::failsh::ipaddr::{self, AddressLeases, ProcedureLease};
 use crate::failsh::load::Procedures;
 use crate::failsh::metrics::Metrics;
 use crate::failsh::monitor::{unix_ms, MonitorServer};
+use crate::failsh::notify::{Notifier, Traps};
 use crate::failsh::trace::Recorder;
 use crate::logging::Level;
 use crate::monitor::{Snapshot, FORMAT, VERSION};
@@ -16,12 +17,10 @@ use failover_core::time::Time;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The monitor and the dump keep this many events.
 const RECENT_EVENTS: usize = 50;
-/// A failtrap procedure gets this long.
-const TRAP_LIMIT: Duration = Duration::from_secs(30);
 /// The monitor gets fresh contact times at least this often even without a change.
 const MONITOR_REFRESH_MS: u64 = 1000;
 
@@ -40,6 +39,9 @@ pub struct FailshHooks {
     pub node: String,
     /// The addresses the procedures added under a lease.
     pub leases: AddressLeases,
+    /// `--notify PATH`.
+    pub notifier: Option<Notifier>,
+    traps: Traps,
     recent: VecDeque<String>,
     changed: bool,
     last_publish: Option<Time>,
@@ -61,6 +63,8 @@ impl FailshHooks {
             dumper,
             node,
             leases: AddressLeases::default(),
+            notifier: None,
+            traps: Traps::default(),
             recent: VecDeque::new(),
             changed: true,
             last_publish: None,
@@ -131,7 +135,7 @@ impl ShellHooks for FailshHooks {
             done.finish(Err(format!("service {service} has no {kind} procedure")));
             return;
         };
-        let mut interp = procedures.interp.clone();
+        let mut interp = procedures.interp_of(service).clone();
         if let Some(lease_s) = procedures.lease_s(service) {
             ipaddr::register_leased(
                 &mut interp,
@@ -194,29 +198,24 @@ impl ShellHooks for FailshHooks {
         self.recent.push_back(line);
         self.changed = true;
         if let Event::StateChanged {
-            service, from, to, ..
+            service,
+            from,
+            to,
+            reason,
         } = event
         {
+            let from = from.map_or("UNKNOWN", |s| s.as_str());
+            if let Some(notifier) = self.notifier.as_mut() {
+                notifier.change(SystemTime::now(), service, from, to.as_str(), reason);
+            }
             let procedures = self.current();
             if let Some(trap) = procedures.trap(service) {
-                let mut interp = procedures.interp.clone();
-                let from = from.map_or("UNKNOWN", |s| s.as_str()).to_string();
-                let args = [service.clone(), from, to.as_str().to_string()];
-                // Traps notify; they never hold up the loop.
-                let _ = thread::Builder::new()
-                    .name(format!("failtrap {service}"))
-                    .spawn(move || {
-                        interp.set_deadline(Some(Instant::now() + TRAP_LIMIT));
-                        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-                        if let Err(e) = interp.call_proc(&trap, &refs) {
-                            log::warn!(
-                                target: "procedure",
-                                "failtrap {trap} for {} failed: {}",
-                                args[0],
-                                e.message
-                            );
-                        }
-                    });
+                // Traps notify; they never hold up the loop, and each gets the service's
+                // procedure limit.
+                let limit = Duration::from_millis(procedures.limit_ms(service));
+                let interp = procedures.interp_of(service).clone();
+                self.traps
+                    .call(service, trap, interp, from, to.as_str(), limit);
             }
         }
     }

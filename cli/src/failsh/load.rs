@@ -11,6 +11,7 @@ use crate::config::{self, FaildAddress, LoadedConfig, LOCAL_FAILD};
 use crate::failsh::{grarp, ipaddr};
 use failover_core::shell::{ProcedureKind, ServiceConfig, ShellConfig};
 use failover_tcl::Interp;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
@@ -19,11 +20,56 @@ use std::path::Path;
 pub struct Procedures {
     pub interp: Interp,
     pub config: ShellConfig,
+    /// Services that reloads removed, with the interpreter of the file that last had them:
+    /// the core still stops such a service if it runs here (and its trap reports that).
+    pub retired: BTreeMap<String, (ServiceConfig, Interp)>,
 }
 
 impl Procedures {
+    pub fn new(interp: Interp, config: ShellConfig) -> Procedures {
+        Procedures {
+            interp,
+            config,
+            retired: BTreeMap::new(),
+        }
+    }
+
+    /// The procedures after a reload to `next`: the services it removed stay callable.
+    pub fn reloaded(&self, mut next: Procedures) -> Procedures {
+        let kept = |name: &str| next.config.service(name).is_none();
+        let mut retired: BTreeMap<String, (ServiceConfig, Interp)> = self
+            .retired
+            .iter()
+            .filter(|(name, _)| kept(name))
+            .map(|(name, (config, interp))| (name.clone(), (config.clone(), interp.clone())))
+            .collect();
+        for service in self.config.services.iter().filter(|s| kept(&s.name)) {
+            retired.insert(service.name.clone(), (service.clone(), self.interp.clone()));
+        }
+        next.retired = retired;
+        next
+    }
+
     fn service(&self, service: &str) -> Option<&ServiceConfig> {
-        self.config.service(service)
+        self.config
+            .service(service)
+            .or_else(|| self.retired.get(service).map(|(config, _)| config))
+    }
+
+    /// The interpreter that defines the procedures of `service`.
+    pub fn interp_of(&self, service: &str) -> &Interp {
+        match (self.config.service(service), self.retired.get(service)) {
+            (None, Some((_, interp))) => interp,
+            _ => &self.interp,
+        }
+    }
+
+    /// The time limit of the procedures of `service` (`failsvc S limit`).
+    pub fn limit_ms(&self, service: &str) -> u64 {
+        self.service(service)
+            .map_or(failover_core::shell::DEFAULT_PROCEDURE_LIMIT_MS, |s| {
+                s.procedure_limit_ms
+            })
     }
 
     /// The procedure of `service` for `kind`, if the configuration names one.
@@ -106,7 +152,7 @@ pub fn load(path: &Path, local_host: &str) -> Result<Loaded, String> {
     resolve_addresses(&mut config).map_err(|unresolved| unresolved.join("\n"))?;
     Ok(Loaded {
         core: config.clone(),
-        procedures: Procedures { interp, config },
+        procedures: Procedures::new(interp, config),
     })
 }
 

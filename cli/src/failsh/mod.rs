@@ -9,6 +9,7 @@ pub mod ipaddr;
 pub mod load;
 pub mod metrics;
 pub mod monitor;
+pub mod notify;
 pub mod trace;
 
 use crate::logging::{self, Level, Output};
@@ -51,6 +52,8 @@ pub struct Options {
     pub debug_port: Option<u16>,
     /// `--metrics ADDR:PORT`: the Prometheus endpoint (default: none).
     pub metrics: Option<std::net::SocketAddr>,
+    /// `--notify PATH`: one line per change of state there (a file or FIFO).
+    pub notify: Option<PathBuf>,
     pub pidfile: Option<PathBuf>,
     pub keep_services: bool,
     pub runtime: RuntimeKind,
@@ -70,6 +73,7 @@ impl Options {
             monitor_port: crate::monitor::DEFAULT_MONITOR_PORT,
             debug_port: None,
             metrics: None,
+            notify: None,
             pidfile: None,
             keep_services: false,
             runtime: RuntimeKind::DEFAULT,
@@ -200,6 +204,7 @@ pub fn run(options: Options) -> Result<(), String> {
         log::info!(target: "monitor", "metrics on http://{}/metrics", metrics.local_addr());
         hooks.metrics = Some(metrics);
     }
+    hooks.notifier = options.notify.clone().map(notify::Notifier::new);
     let shell_options = ShellOptions {
         config: loaded.core,
         seed,
@@ -258,8 +263,9 @@ impl Reload {
                 "SIGHUP: new configuration rejected, the old one keeps running: {e}"
             ),
             Ok(loaded) => {
-                *self.procedures.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Arc::new(loaded.procedures);
+                let mut procedures = self.procedures.lock().unwrap_or_else(|e| e.into_inner());
+                *procedures = Arc::new(procedures.reloaded(loaded.procedures));
+                drop(procedures);
                 log::info!(
                     target: "config",
                     "SIGHUP: configuration {} reloaded",

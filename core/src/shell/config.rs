@@ -1,7 +1,8 @@
 //! The decision machine's configuration, its validation, and how a new one is applied to a
 //! running machine without disturbing what did not change.
 
-use super::{Destination, Host, HostId, Service, ServiceId, Shell};
+use super::{Destination, Host, HostId, ProcedureKind, Service, ServiceId, Shell};
+use crate::state::State;
 use crate::time::Time;
 use crate::timer::Timer;
 use crate::wire::{Key, MAX_NAME_BYTES};
@@ -152,6 +153,47 @@ pub struct ServiceConfig {
     /// the host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
+    /// `failsvc S preempt on|off`: whether a host holding the service stops for a master
+    /// that comes back in RECOVER (the seed's rule, on), or keeps it until it fails or an
+    /// operator moves it (off). A master that is UP is never left next to another holder.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub preempt: bool,
+    /// `failsvc S preempt_delay SECONDS`: a holder stops for a returning master only once
+    /// that master has been RECOVER this long without a break.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub preempt_delay_ms: u64,
+    /// `failsvc S startup_delay SECONDS`: for this long after failsh starts, nothing is
+    /// started from RECOVER unless every master and slave has answered (a link that is not
+    /// yet forwarding hides a master that holds the service).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub startup_delay_ms: u64,
+    /// `failsvc S fall N`: the health check acts after this many failures in a row.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub check_fall: u32,
+    /// `failsvc S rise N`: a service held FAIL by its health check returns to RECOVER after
+    /// this many passes in a row.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub check_rise: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(value: &bool) -> bool {
+    *value
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(value: &u32) -> bool {
+    *value == 1
 }
 
 /// A [`ServiceConfig`] as traces hold it. Traces recorded before the procedures' names were
@@ -182,6 +224,16 @@ struct RecordedServiceConfig {
     witnesses: Vec<String>,
     #[serde(default)]
     member: Option<String>,
+    #[serde(default = "yes")]
+    preempt: bool,
+    #[serde(default)]
+    preempt_delay_ms: u64,
+    #[serde(default)]
+    startup_delay_ms: u64,
+    #[serde(default = "one")]
+    check_fall: u32,
+    #[serde(default = "one")]
+    check_rise: u32,
 }
 
 impl From<RecordedServiceConfig> for ServiceConfig {
@@ -207,6 +259,11 @@ impl From<RecordedServiceConfig> for ServiceConfig {
             fence_wait: recorded.fence_wait,
             witnesses: recorded.witnesses,
             member: recorded.member,
+            preempt: recorded.preempt,
+            preempt_delay_ms: recorded.preempt_delay_ms,
+            startup_delay_ms: recorded.startup_delay_ms,
+            check_fall: recorded.check_fall,
+            check_rise: recorded.check_rise,
         }
     }
 }
@@ -229,6 +286,11 @@ impl ServiceConfig {
             fence_wait: false,
             witnesses: Vec::new(),
             member: None,
+            preempt: true,
+            preempt_delay_ms: 0,
+            startup_delay_ms: 0,
+            check_fall: 1,
+            check_rise: 1,
         }
     }
 
@@ -369,6 +431,9 @@ impl ShellConfig {
                         "service {name}: lease must be a whole number of seconds, at least 1"
                     ));
                 }
+            }
+            if service.check_fall == 0 || service.check_rise == 0 {
+                return fail(format!("service {name}: rise and fall must be at least 1"));
             }
             if service.fence_wait && service.lease_ms.is_none() {
                 return fail(format!(
@@ -527,13 +592,23 @@ impl Shell {
             .map(|(n, id)| (n.clone(), *id))
             .collect();
         for (name, id) in removed {
-            self.service_names.remove(&name);
-            self.services.remove(&id);
-            self.timers.stop(Timer::Round(id));
-            self.timers.stop(Timer::ReplyDeadline(id));
-            self.timers.stop(Timer::ProcedureLimit(id));
-            self.timers.stop(Timer::Renew(id));
-            self.timers.stop(Timer::Fence(id));
+            // Nobody manages it here any more: it is stopped if it runs, and FAIL is left in
+            // the local faild so that no slave waits for this host (its RECOVER would keep
+            // them off). It is forgotten once faild has that FAIL (see `retire`).
+            let service = &self.services[&id];
+            let known = service.state.is_some() || service.procedure.is_some();
+            if known && !self.shutting_down {
+                if !service.retiring {
+                    self.service_mut(id).retiring = true;
+                    self.timers.set(Timer::Round(id), now);
+                    self.decide(
+                        id,
+                        format!("service {name} was removed from the configuration: retiring it"),
+                    );
+                }
+                continue;
+            }
+            self.forget_service(id);
         }
         for service_config in &config.services {
             let masters: Vec<HostId> = service_config
@@ -554,6 +629,8 @@ impl Shell {
             match self.service_names.get(&service_config.name).copied() {
                 Some(id) => {
                     let service = self.services.get_mut(&id).expect("named service exists");
+                    // Added back while it was being retired: managed again from here.
+                    service.retiring = false;
                     let interval_changed = service.config.interval_ms != service_config.interval_ms;
                     service
                         .views
@@ -588,6 +665,49 @@ impl Shell {
             }
         }
         self.config = config;
+    }
+
+    /// Drops service `id` and its timers.
+    pub(super) fn forget_service(&mut self, id: ServiceId) {
+        if let Some(service) = self.services.remove(&id) {
+            self.service_names.remove(&service.config.name);
+        }
+        self.timers.stop(Timer::Round(id));
+        self.timers.stop(Timer::ReplyDeadline(id));
+        self.timers.stop(Timer::ProcedureLimit(id));
+        self.timers.stop(Timer::Renew(id));
+        self.timers.stop(Timer::Fence(id));
+    }
+
+    /// A service removed by a reload: stop it if it runs here, publish FAIL, and forget it
+    /// once the local faild has the FAIL.
+    pub(super) fn retire(&mut self, now: Time, id: ServiceId) {
+        let service = &self.services[&id];
+        let why = "removed from the configuration by a reload".to_string();
+        match service.state {
+            Some(State::Up) => {
+                self.service_mut(id).end_in = Some((State::Fail, why.clone()));
+                self.run(now, id, ProcedureKind::Stop, format!("{why}: stopping it"));
+            }
+            Some(State::Fail) if service.write.is_none() => {
+                self.decide(
+                    id,
+                    format!("{why}: FAIL stored in the local faild, forgotten"),
+                );
+                self.forget_service(id);
+            }
+            Some(State::Fail) => self.decide(
+                id,
+                format!("{why}: waiting for the local faild to store FAIL"),
+            ),
+            _ => {
+                self.change_state(now, id, State::Fail, why.clone(), true);
+                self.decide(
+                    id,
+                    format!("{why}: FAIL so that no other host waits for this one"),
+                );
+            }
+        }
     }
 
     pub(super) fn host_name(&self, id: HostId) -> String {

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// After the longest stop limit, how long SIGTERM waits for the local faild to confirm the
+/// FAIL it publishes.
+pub const HANDOVER_WRITE_GRACE_MS: u64 = 1_500;
+
 impl Shell {
     // ----- SIGTERM handover ----------------------------------------------------------------
 
@@ -12,10 +16,13 @@ impl Shell {
         }
         self.shutting_down = true;
         self.keep_services = keep_services;
+        // The stops get their limit; the FAIL written after them gets a short grace, so
+        // that SIGTERM ends within `limit` + 2 s whatever the local faild does (a dead one
+        // fails the write at once, see `settled`).
         let longest_ms = self
             .services
             .values()
-            .map(|s| s.config.procedure_limit_ms + 2 * s.config.write_timeout_ms())
+            .map(|s| s.config.procedure_limit_ms + HANDOVER_WRITE_GRACE_MS)
             .max()
             .unwrap_or(0);
         self.timers
@@ -76,10 +83,15 @@ impl Shell {
             }
             return;
         }
+        // A FAIL whose write failed is not retried: the local faild is dead or refuses it,
+        // and a slave learns nothing more from our waiting (it sees that faild silent).
         let settled = |s: &Service| {
             s.procedure.is_none()
                 && (s.handover == Handover::Abandoned
-                    || (s.handover == Handover::Published && s.write.is_none()))
+                    || (s.handover == Handover::Published
+                        && s.write
+                            .as_ref()
+                            .is_none_or(|w| w.in_flight.is_none() && w.retry_at.is_some())))
         };
         if self.services.values().all(settled) {
             let abandoned = self

@@ -76,6 +76,10 @@ struct HostView {
     /// It missed a poll around our last announcement (we may have been cut off, our
     /// announcement lost): its next answer calls for another.
     missed_around_announcement: bool,
+    /// When we sent the first query of an unbroken run of RECOVER answers (no other state,
+    /// no miss in between): how long a returning master has been steady, for
+    /// `preempt_delay`.
+    recover_since: Option<Time>,
 }
 
 #[derive(Debug)]
@@ -195,8 +199,20 @@ struct Service {
     reannounce: bool,
     /// When start or reclaim last announced the address here.
     announced_at: Option<Time>,
-    /// The round in which the health check last passed.
+    /// The round in which the health check last passed, and in which it last ran.
     check_passed_round: Option<u64>,
+    check_ran_round: Option<u64>,
+    /// Failures of the health check in a row (`fall`), and passes in a row while it holds
+    /// the service FAIL (`rise`).
+    check_failures: u32,
+    check_passes: u32,
+    /// FAIL was written here because the health check failed `fall` times (the note
+    /// written with it): after `rise` passes in a row, RECOVER is written, unless an
+    /// operator changed the state or its note meanwhile.
+    check_hold: Option<String>,
+    /// Removed from the configuration while UP here (a reload): stopped, FAIL published,
+    /// then forgotten.
+    retiring: bool,
     /// The state the service must end in once it is stopped, and why: an operator set FAIL
     /// in the local faild while a procedure ran, a start or reclaim failed and stop is
     /// cleaning up, a tracked interface went down (FAIL), the lease lapsed (RECOVER).
@@ -249,6 +265,11 @@ impl Service {
             announced_at: None,
             reannounce: false,
             check_passed_round: None,
+            check_ran_round: None,
+            check_failures: 0,
+            check_passes: 0,
+            check_hold: None,
+            retiring: false,
             end_in: None,
             changed_during_procedure: false,
             was_up_unseen: false,
@@ -274,6 +295,7 @@ impl Service {
         let around = self.missed_around_announcement(now);
         let view = self.views.entry(host).or_default();
         view.misses = view.misses.saturating_add(1);
+        view.recover_since = None;
         view.missed_around_announcement |= around;
         if view.misses >= misses && settled {
             view.fresh_needed = false;

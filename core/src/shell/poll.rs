@@ -533,6 +533,13 @@ impl Shell {
                 // It could not hear us around our announcement, nor we it: the announcement
                 // may have been lost with our link (one that `track` does not watch).
                 let missed_announcement = std::mem::take(&mut view.missed_around_announcement);
+                view.recover_since = match entry.state {
+                    Some(State::Recover) if view.state == Some(State::Recover) && view.answered => {
+                        view.recover_since.or(Some(sent_at))
+                    }
+                    Some(State::Recover) => Some(sent_at),
+                    _ => None,
+                };
                 view.state = entry.state;
                 view.note = entry.note.clone();
                 view.changes = entry.changes.map(|c| (reply.boot_id, c));

@@ -286,21 +286,77 @@ impl Shell {
                 self.handover_step(now, id);
                 return;
             }
+            let service = self.service_mut(id);
+            service.check_ran_round = Some(round);
+            let (fall, rise) = (service.config.check_fall, service.config.check_rise);
             if healthy {
-                self.service_mut(id).check_passed_round = Some(round);
+                service.check_passed_round = Some(round);
+                service.check_failures = 0;
+                if service.check_hold.is_some() {
+                    service.check_passes = service.check_passes.saturating_add(1);
+                    let passes = service.check_passes;
+                    if passes < rise {
+                        self.decide(
+                            id,
+                            format!("health check {outcome}: {passes} of {rise} passes in a row, FAIL until then"),
+                        );
+                        return;
+                    }
+                    let service = self.service_mut(id);
+                    service.check_hold = None;
+                    service.check_passes = 0;
+                    if service.state == Some(State::Fail) {
+                        let why = format!("health check passed {rise} times in a row");
+                        self.change_state(now, id, State::Recover, why.clone(), true);
+                        self.decide(id, why);
+                    }
+                }
                 if self.services[&id].state == Some(State::Recover) {
                     self.evaluate(now, id);
                 }
             } else {
-                self.service_mut(id).check_passed_round = None;
-                match self.services[&id].state {
-                    Some(State::Up) => self.run(
-                        now,
-                        id,
-                        ProcedureKind::Stop,
-                        format!("health check {outcome}"),
-                    ),
-                    _ => self.decide(id, format!("health check {outcome}: not taking over")),
+                service.check_passed_round = None;
+                service.check_passes = 0;
+                service.check_failures = service.check_failures.saturating_add(1);
+                let failures = service.check_failures;
+                if failures < fall || service.check_hold.is_some() {
+                    let why = if service.check_hold.is_some() {
+                        format!(
+                            "health check {outcome}: FAIL until it passes {rise} times in a row"
+                        )
+                    } else {
+                        format!(
+                            "health check {outcome} ({failures} of {fall} in a row before it acts)"
+                        )
+                    };
+                    self.decide(id, why);
+                    return;
+                }
+                // `fall` failures in a row: the service goes to FAIL here, whatever its stop
+                // returns, so that a slave takes over (a master left in RECOVER would keep
+                // every slave off, and nobody would serve). It returns to RECOVER by
+                // itself after `rise` passes in a row.
+                let why = if fall > 1 {
+                    format!("health check {outcome} ({failures} times in a row)")
+                } else {
+                    format!("health check {outcome}")
+                };
+                service.check_hold = Some(why.clone());
+                service.check_passes = 0;
+                match service.state {
+                    Some(State::Up) => {
+                        service.end_in = Some((State::Fail, why.clone()));
+                        self.run(now, id, ProcedureKind::Stop, why);
+                    }
+                    Some(State::Recover) => {
+                        self.change_state(now, id, State::Fail, why.clone(), true);
+                        self.hold_written_note(id);
+                        self.decide(
+                            id,
+                            format!("{why}: FAIL so that another host may take over"),
+                        );
+                    }
+                    _ => self.decide(id, format!("{why}: not taking over")),
                 }
             }
             return;

@@ -43,8 +43,22 @@ pub(super) struct View {
     pub link: Link,
     /// FAIL here is ours, for a tracked interface that went down.
     pub track_hold: bool,
-    /// The first master (in configuration order) that is UP or RECOVER.
-    pub master: Option<(String, State)>,
+    /// The first master (in configuration order) that is UP, else the first that is
+    /// RECOVER, with when its unbroken run of RECOVER answers began.
+    pub master: Option<(String, State, Option<Time>)>,
+    /// `preempt on|off` and `preempt_delay`.
+    pub preempt: bool,
+    pub preempt_delay_ms: u64,
+    /// `startup_delay`: until when nothing starts from RECOVER, and the first master or
+    /// slave that has not answered since failsh started.
+    pub startup_hold: Option<(Time, String)>,
+    /// FAIL here is ours, for a health check that failed `fall` times; the passes in a
+    /// row since, and how many lift it.
+    pub check_hold: bool,
+    pub check_passes: u32,
+    pub check_rise: u32,
+    /// The check ran in this round already.
+    pub check_ran: bool,
     pub has_masters: bool,
     /// The first slave that is UP.
     pub slave_up: Option<String>,
@@ -206,13 +220,34 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
         };
         return (decision, episode);
     }
-    // The seed's rule: any master UP or RECOVER keeps the service off here.
-    if let Some((master, state)) = &v.master {
+    // The seed's rule: any master UP or RECOVER keeps the service off here. A master UP
+    // is never left next to us; one in RECOVER waits for us if preemption is off or
+    // delayed.
+    if let Some((master, state, recover_since)) = &v.master {
         let who = format!("master {master} is {state}");
-        let decision = if v.local == State::Up {
-            run(ProcedureKind::Stop, who)
-        } else {
-            Decision::Stay(format!("{who}: standing by"))
+        let decision = match v.local {
+            State::Up if *state == State::Recover && !v.preempt => Decision::Stay(format!(
+                "{who}, but preempt is off: keeping the service until it fails here or an operator moves it (failc -s FAIL here)"
+            )),
+            State::Up
+                if *state == State::Recover
+                    && recover_since
+                        .unwrap_or(v.now)
+                        .plus_ms(v.preempt_delay_ms)
+                        > v.now =>
+            {
+                let until = recover_since.unwrap_or(v.now).plus_ms(v.preempt_delay_ms);
+                Decision::Wait {
+                    until,
+                    reason: format!(
+                        "{who}: preempt_delay, stepping down once it has been RECOVER for {} ms ({} ms more)",
+                        v.preempt_delay_ms,
+                        until.since_ms(v.now)
+                    ),
+                }
+            }
+            State::Up => run(ProcedureKind::Stop, who),
+            _ => Decision::Stay(format!("{who}: standing by")),
         };
         return (decision, episode);
     }
@@ -303,6 +338,9 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                 Decision::Stay("UP: no master available".to_string())
             }
         }
+        (State::Recover, Some(slave)) if !v.preempt => Decision::Stay(format!(
+            "slave {slave} is UP and preempt is off: waiting until it fails there or an operator moves the service"
+        )),
         (State::Recover, Some(slave)) => Decision::Stay(format!(
             "slave {slave} is UP: waiting for it to see RECOVER and step down"
         )),
@@ -318,6 +356,16 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                 _ if v.local_faild != LocalFaild::Answers => Decision::Stay(format!(
                     "{why}, but the local faild does not answer: not starting what nobody could see"
                 )),
+                _ if v.startup_hold.as_ref().is_some_and(|(until, _)| *until > v.now) => {
+                    let (until, name) = v.startup_hold.clone().unwrap_or((v.now, String::new()));
+                    Decision::Wait {
+                        until,
+                        reason: format!(
+                            "{why}, but {name} has not answered since failsh started: startup_delay, not starting for {} ms more",
+                            until.since_ms(v.now)
+                        ),
+                    }
+                }
                 _ if v.waiting_for.is_some() => Decision::Stay(format!(
                     "{why}, but {} has not answered since our tracked link came back or this failsh resumed: waiting for it",
                     v.waiting_for.as_deref().unwrap_or("?")
@@ -356,6 +404,17 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                 _ => run(ProcedureKind::Start, why),
             }
         }
+        (State::Fail, _) if v.check_hold && v.has_check && !v.check_ran => run(
+            ProcedureKind::Check,
+            format!(
+                "FAIL held by the health check: checking again ({} of {} passes in a row)",
+                v.check_passes, v.check_rise
+            ),
+        ),
+        (State::Fail, _) if v.check_hold => Decision::Stay(format!(
+            "FAIL held by the health check until it passes {} times in a row ({} so far)",
+            v.check_rise, v.check_passes
+        )),
         (State::Fail, _) => Decision::Stay("FAIL: left alone until set to RECOVER".to_string()),
     };
     (decision, episode)
@@ -399,12 +458,26 @@ impl Shell {
             Some(other) => other,
             None => Link::Up,
         };
-        let master = service
-            .masters
-            .iter()
-            .map(|h| (*h, effective(service, *h)))
-            .find(|(_, state)| state.is_available())
-            .map(|(h, state)| (self.host_name(h), state));
+        let master_in = |wanted: State| {
+            service
+                .masters
+                .iter()
+                .find(|h| effective(service, **h) == wanted)
+                .map(|h| {
+                    let since = service.views.get(h).and_then(|v| v.recover_since);
+                    (self.host_name(*h), wanted, since)
+                })
+        };
+        let master = master_in(State::Up).or_else(|| master_in(State::Recover));
+        let startup_hold = (service.config.startup_delay_ms > 0)
+            .then(|| self.started_at.plus_ms(service.config.startup_delay_ms))
+            .filter(|until| *until > now)
+            .and_then(|until| {
+                service
+                    .peers()
+                    .find(|h| !service.views.get(h).is_some_and(|v| v.answered))
+                    .map(|h| (until, self.host_name(h)))
+            });
         let slave_up = service
             .slaves
             .iter()
@@ -426,6 +499,13 @@ impl Shell {
             link,
             track_hold: service.track_hold.is_some(),
             master,
+            preempt: service.config.preempt,
+            preempt_delay_ms: service.config.preempt_delay_ms,
+            startup_hold,
+            check_hold: service.check_hold.is_some(),
+            check_passes: service.check_passes,
+            check_rise: service.config.check_rise,
+            check_ran: service.check_ran_round == Some(current_round),
             has_masters: !service.masters.is_empty(),
             slave_up,
             peer_unseen,
@@ -493,9 +573,17 @@ impl Shell {
             return;
         }
         let Some(local) = service.state else {
+            if service.retiring {
+                self.forget_service(id);
+                return;
+            }
             self.decide(id, "waiting for the local faild to answer".to_string());
             return;
         };
+        if service.retiring {
+            self.retire(now, id);
+            return;
+        }
         if service.changed_during_procedure && service.local_misses < service.config.misses {
             // faild refused the UP the last procedure returned: nothing more is run on the
             // strength of an UP that someone changed, until its answer says what it is now

@@ -18,6 +18,14 @@ impl Shell {
                 service.track_hold = None;
             }
         }
+        if let Some(hold) = &service.check_hold {
+            // Likewise for a FAIL held by the health check.
+            if reported != Some(State::Fail) || service.local_note.as_deref() != Some(hold) {
+                service.check_hold = None;
+                service.check_passes = 0;
+                service.check_failures = 0;
+            }
+        }
         let changed_during_procedure = std::mem::take(&mut service.changed_during_procedure);
         match (reported, service.state) {
             (Some(state), Some(State::Up)) if state != State::Up && changed_during_procedure => {
@@ -243,6 +251,7 @@ impl Shell {
                 self.start_stored(now, id, Err(reason));
             }
             if self.shutting_down {
+                self.check_handover_done();
                 return;
             }
             self.evaluate(now, id);
@@ -344,6 +353,9 @@ impl Shell {
         let service = self.service_mut(id);
         if service.track_hold.is_some() {
             service.track_hold = service.write.as_ref().and_then(|w| w.note.clone());
+        }
+        if service.check_hold.is_some() {
+            service.check_hold = service.write.as_ref().and_then(|w| w.note.clone());
         }
     }
 

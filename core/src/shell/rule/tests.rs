@@ -15,6 +15,13 @@ fn quiet(local: State) -> View {
         link: Link::Up,
         track_hold: false,
         master: None,
+        preempt: true,
+        preempt_delay_ms: 0,
+        startup_hold: None,
+        check_hold: false,
+        check_passes: 0,
+        check_rise: 1,
+        check_ran: false,
         has_masters: true,
         slave_up: None,
         peer_unseen: None,
@@ -91,7 +98,7 @@ fn row_04_up_with_a_tracked_interface_down_stops_then_holds_fail() {
     assert_eq!(episode.track_hold, Some(true));
     // Even a master UP elsewhere, or a slave UP, does not change that.
     let view = View {
-        master: Some(("lukretia".into(), State::Up)),
+        master: Some(("lukretia".into(), State::Up, None)),
         slave_up: Some("macbeth".into()),
         ..view
     };
@@ -165,7 +172,7 @@ fn row_08_a_held_fail_returns_to_recover_when_every_tracked_interface_is_up() {
 fn row_09_up_with_a_master_up_or_recover_stops() {
     for master in [State::Up, State::Recover] {
         let view = View {
-            master: Some(("lukretia".into(), master)),
+            master: Some(("lukretia".into(), master, None)),
             ..quiet(State::Up)
         };
         assert_eq!(kind(&view), Some((ProcedureKind::Stop, None)));
@@ -176,7 +183,7 @@ fn row_09_up_with_a_master_up_or_recover_stops() {
 fn row_10_recover_or_fail_with_a_master_up_or_recover_stands_by() {
     for local in [State::Recover, State::Fail] {
         let view = View {
-            master: Some(("lukretia".into(), State::Recover)),
+            master: Some(("lukretia".into(), State::Recover, None)),
             ..quiet(local)
         };
         assert!(stays(&view));
@@ -473,4 +480,93 @@ fn w3_a_silent_master_is_replaced_only_after_its_deadline_by_every_reporter() {
         Decision::Stay(why) => assert!(why.contains("no faild in contact has a record"), "{why}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn preempt_off_keeps_the_service_from_a_master_in_recover() {
+    let view = View {
+        master: Some(("lukretia".into(), State::Recover, Some(NOW))),
+        preempt: false,
+        ..quiet(State::Up)
+    };
+    assert!(stays(&view), "{:?}", decision(&view));
+}
+
+#[test]
+fn preempt_off_still_stops_for_a_master_that_is_up() {
+    let view = View {
+        master: Some(("lukretia".into(), State::Up, None)),
+        preempt: false,
+        ..quiet(State::Up)
+    };
+    assert_eq!(kind(&view), Some((ProcedureKind::Stop, None)));
+}
+
+#[test]
+fn preempt_off_a_master_in_recover_waits_for_the_slave() {
+    let view = View {
+        slave_up: Some("macbeth".into()),
+        preempt: false,
+        ..quiet(State::Recover)
+    };
+    assert!(stays(&view), "{:?}", decision(&view));
+}
+
+#[test]
+fn preempt_delay_waits_until_the_master_has_been_recover_that_long() {
+    let since = Time::from_ms(NOW.as_ms() - 2_000);
+    let view = View {
+        master: Some(("lukretia".into(), State::Recover, Some(since))),
+        preempt_delay_ms: 5_000,
+        ..quiet(State::Up)
+    };
+    match decision(&view) {
+        Decision::Wait { until, .. } => assert_eq!(until, since.plus_ms(5_000)),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    let view = View {
+        master: Some(("lukretia".into(), State::Recover, Some(since))),
+        preempt_delay_ms: 2_000,
+        ..quiet(State::Up)
+    };
+    assert_eq!(kind(&view), Some((ProcedureKind::Stop, None)));
+}
+
+#[test]
+fn startup_delay_holds_a_start_until_every_peer_answered_or_it_ends() {
+    let until = NOW.plus_ms(3_000);
+    let view = View {
+        startup_hold: Some((until, "lukretia".into())),
+        ..quiet(State::Recover)
+    };
+    match decision(&view) {
+        Decision::Wait { until: at, .. } => assert_eq!(at, until),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    let view = View {
+        startup_hold: Some((NOW, "lukretia".into())),
+        ..quiet(State::Recover)
+    };
+    assert_eq!(kind(&view), Some((ProcedureKind::Start, None)));
+}
+
+#[test]
+fn a_fail_held_by_the_check_checks_once_per_round() {
+    let view = View {
+        check_hold: true,
+        has_check: true,
+        ..quiet(State::Fail)
+    };
+    assert_eq!(kind(&view), Some((ProcedureKind::Check, None)));
+    let view = View {
+        check_ran: true,
+        ..view
+    };
+    assert!(stays(&view));
+    // An operator's FAIL is left alone.
+    let view = View {
+        has_check: true,
+        ..quiet(State::Fail)
+    };
+    assert!(stays(&view));
 }
