@@ -27,15 +27,17 @@ impl Bounds {
     /// network delay and clock drift. `docs/scenarios.md` gives the formulas.
     pub fn for_scenario(scenario: &Scenario) -> Bounds {
         let mut networks = vec![&scenario.network];
-        let mut procedures: Vec<(usize, &crate::scenario::Procedure)> = Vec::new();
+        let mut procedures: Vec<(usize, (ProcedureKind, &crate::scenario::Procedure))> = Vec::new();
         for event in &scenario.events {
             match &event.action {
                 EventAction::Network(n) => networks.push(n),
                 EventAction::SetProcedure {
-                    host, procedure, ..
+                    host,
+                    kind,
+                    procedure,
                 } => {
                     if let Some(i) = scenario.host_index(host) {
-                        procedures.push((i, procedure));
+                        procedures.push((i, (*kind, procedure)));
                     }
                 }
                 _ => {}
@@ -68,18 +70,28 @@ impl Bounds {
                 ProcedureKind::Reclaim,
                 ProcedureKind::Check,
             ];
-            let own = kinds.iter().map(|k| host.procedure(*k)).collect::<Vec<_>>();
+            let own = kinds
+                .iter()
+                .map(|k| (*k, host.procedure(*k)))
+                .collect::<Vec<_>>();
             let later = procedures
                 .iter()
                 .filter(|(h, _)| *h == i)
-                .map(|(_, p)| (*p).clone());
-            for procedure in own.into_iter().chain(later) {
+                .map(|(_, (kind, p))| (*kind, (*p).clone()));
+            // A periodic health check that is running delays whatever must run next (a
+            // stop, a start after it passed) by up to its own duration.
+            let (mut host_work_ms, mut check_ms) = (0, 0);
+            for (kind, procedure) in own.into_iter().chain(later) {
                 if procedure.hangs {
                     hang_ms = hang_ms.max(host.procedure_limit_ms);
+                } else if kind == ProcedureKind::Check && host.procedures.check.is_some() {
+                    check_ms = check_ms.max(procedure.duration_ms.min(host.procedure_limit_ms));
                 } else {
-                    work_ms = work_ms.max(procedure.duration_ms.min(host.procedure_limit_ms));
+                    host_work_ms =
+                        host_work_ms.max(procedure.duration_ms.min(host.procedure_limit_ms));
                 }
             }
+            work_ms = work_ms.max(host_work_ms + check_ms);
         }
         let always = &scenario.expect.always;
         let split_brain_ms = always

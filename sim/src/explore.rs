@@ -268,6 +268,46 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
             }
         }
     }
+    // A third of the seeds give every host the operator controls of `failsvc` (preempt,
+    // preempt_delay, startup_delay) and a health check with rise and fall, which fails for
+    // a while on one host (a separate stream, so the other draws stay as they were).
+    let mut controls_rng = Rng::new(seed, "explore-controls");
+    if controls_rng.chance(0.3) {
+        let preempt = !controls_rng.chance(0.4);
+        let preempt_delay_ms = pick(&mut controls_rng, &[0, interval_ms * 2, interval_ms * 5]);
+        let startup_delay_ms = pick(&mut controls_rng, &[0, interval_ms * 3]);
+        let check_rise = 1 + controls_rng.below(3) as u32;
+        let check_fall = 1 + controls_rng.below(3) as u32;
+        for host in &mut hosts {
+            host.preempt = preempt;
+            host.preempt_delay_ms = preempt_delay_ms;
+            host.startup_delay_ms = startup_delay_ms;
+            host.check_rise = check_rise;
+            host.check_fall = check_fall;
+            host.procedures.check = Some(Procedure::returning(
+                "1",
+                controls_rng.below(work_ms / 2 + 1),
+            ));
+        }
+        if controls_rng.chance(0.6) {
+            let host = controls_rng.below(host_count as u64) as usize;
+            let at_ms = interval_ms * 2 + controls_rng.below(faults_end_ms - interval_ms * 2);
+            let until_ms = (at_ms + interval_ms * (1 + controls_rng.below(10))).min(faults_end_ms);
+            let check = |returns: &str| EventAction::SetProcedure {
+                host: NAMES[host].to_string(),
+                kind: ProcedureKind::Check,
+                procedure: Procedure::returning(returns, 5),
+            };
+            events.push(TimedEvent {
+                at_ms,
+                action: check("0"),
+            });
+            events.push(TimedEvent {
+                at_ms: until_ms,
+                action: check("1"),
+            });
+        }
+    }
     // The repair: every fault ends at faults_end_ms.
     let mut repair = |action: EventAction| {
         events.push(TimedEvent {

@@ -126,12 +126,39 @@ pub struct HostSpec {
     /// The host runs only faild (a witness): no failsh, no address, no service of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub witness: bool,
+    /// `failsvc S preempt off`: a holder keeps the service when a master returns in
+    /// RECOVER.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub preempt: bool,
+    /// `failsvc S preempt_delay`, in milliseconds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub preempt_delay_ms: u64,
+    /// `failsvc S startup_delay`, in milliseconds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub startup_delay_ms: u64,
+    /// `failsvc S rise N` and `fall N` for the health check.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub check_rise: u32,
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub check_fall: u32,
     #[serde(default)]
     pub procedures: Procedures,
 }
 
 fn one() -> u32 {
     1
+}
+fn is_one(value: &u32) -> bool {
+    *value == 1
+}
+fn yes() -> bool {
+    true
+}
+fn is_yes(value: &bool) -> bool {
+    *value
+}
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 fn default_limit_ms() -> u64 {
     failover_core::shell::DEFAULT_PROCEDURE_LIMIT_MS
@@ -162,6 +189,11 @@ impl HostSpec {
             fence_wait: false,
             witnesses: Vec::new(),
             witness: false,
+            preempt: true,
+            preempt_delay_ms: 0,
+            startup_delay_ms: 0,
+            check_rise: 1,
+            check_fall: 1,
             procedures: Procedures::default(),
         }
     }

@@ -1819,6 +1819,11 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
         witnesses: spec.witnesses.clone(),
         // The others call it by its scenario name.
         member: (!spec.witnesses.is_empty()).then(|| spec.name.clone()),
+        preempt: spec.preempt,
+        preempt_delay_ms: spec.preempt_delay_ms,
+        startup_delay_ms: spec.startup_delay_ms,
+        check_fall: spec.check_fall,
+        check_rise: spec.check_rise,
     };
     ShellConfig {
         local_host: LOCAL_HOST.to_string(),

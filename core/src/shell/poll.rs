@@ -473,7 +473,15 @@ impl Shell {
                 if current {
                     service.local_note = entry.note.clone();
                 }
-                if current && service.procedure.is_none() {
+                // A health check changes nothing here: what an operator wrote meanwhile is
+                // taken over at once. Otherwise a periodic check that overlaps every answer
+                // of the local faild (a slow check at a short interval) hid an operator's
+                // FAIL until the lease lapsed (seed 5737 with controls).
+                let adoptable = service
+                    .procedure
+                    .as_ref()
+                    .is_none_or(|p| p.kind == ProcedureKind::Check);
+                if current && adoptable {
                     self.adopt_local_state(now, id, entry.state);
                 } else if current
                     && entry.state == Some(State::Fail)

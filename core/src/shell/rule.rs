@@ -223,33 +223,35 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
     // The seed's rule: any master UP or RECOVER keeps the service off here. A master UP
     // is never left next to us; one in RECOVER waits for us if preemption is off or
     // delayed.
+    // While it keeps the service, the rest of the rule still applies (re-announcing after a
+    // master that was unseen, the periodic check): the returning master may have announced
+    // the address while it could not see us.
+    let mut keeping = None;
     if let Some((master, state, recover_since)) = &v.master {
         let who = format!("master {master} is {state}");
-        let decision = match v.local {
-            State::Up if *state == State::Recover && !v.preempt => Decision::Stay(format!(
+        let until = recover_since.unwrap_or(v.now).plus_ms(v.preempt_delay_ms);
+        keeping = match v.local {
+            State::Up if *state == State::Recover && !v.preempt => Some(Decision::Stay(format!(
                 "{who}, but preempt is off: keeping the service until it fails here or an operator moves it (failc -s FAIL here)"
-            )),
-            State::Up
-                if *state == State::Recover
-                    && recover_since
-                        .unwrap_or(v.now)
-                        .plus_ms(v.preempt_delay_ms)
-                        > v.now =>
-            {
-                let until = recover_since.unwrap_or(v.now).plus_ms(v.preempt_delay_ms);
-                Decision::Wait {
-                    until,
-                    reason: format!(
-                        "{who}: preempt_delay, stepping down once it has been RECOVER for {} ms ({} ms more)",
-                        v.preempt_delay_ms,
-                        until.since_ms(v.now)
-                    ),
-                }
-            }
-            State::Up => run(ProcedureKind::Stop, who),
-            _ => Decision::Stay(format!("{who}: standing by")),
+            ))),
+            State::Up if *state == State::Recover && until > v.now => Some(Decision::Wait {
+                until,
+                reason: format!(
+                    "{who}: preempt_delay, stepping down once it has been RECOVER for {} ms ({} ms more)",
+                    v.preempt_delay_ms,
+                    until.since_ms(v.now)
+                ),
+            }),
+            _ => None,
         };
-        return (decision, episode);
+        if keeping.is_none() {
+            let decision = if v.local == State::Up {
+                run(ProcedureKind::Stop, who)
+            } else {
+                Decision::Stay(format!("{who}: standing by"))
+            };
+            return (decision, episode);
+        }
     }
     if v.slave_up.is_none() {
         episode.conflict_since = None;
@@ -334,6 +336,8 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
         (State::Up, None) => {
             if v.has_check {
                 run(ProcedureKind::Check, "periodic health check")
+            } else if let Some(keeping) = keeping {
+                keeping
             } else {
                 Decision::Stay("UP: no master available".to_string())
             }
