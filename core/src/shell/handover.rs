@@ -83,15 +83,16 @@ impl Shell {
             }
             return;
         }
-        // A FAIL whose write failed is not retried: the local faild is dead or refuses it,
-        // and a slave learns nothing more from our waiting (it sees that faild silent).
+        // A FAIL whose write failed, or that waits for a challenge from a local faild that
+        // missed its last poll, is not waited for: that faild is dead or refuses it, and a
+        // slave learns nothing more from our waiting (it sees that faild silent).
         let settled = |s: &Service| {
             s.procedure.is_none()
                 && (s.handover == Handover::Abandoned
                     || (s.handover == Handover::Published
-                        && s.write
-                            .as_ref()
-                            .is_none_or(|w| w.in_flight.is_none() && w.retry_at.is_some())))
+                        && s.write.as_ref().is_none_or(|w| {
+                            w.in_flight.is_none() && (w.retry_at.is_some() || s.local_misses > 0)
+                        })))
         };
         if self.services.values().all(settled) {
             let abandoned = self

@@ -345,6 +345,11 @@ failhost localhost community genesis
     }
 
     pub fn failc(&self, state: &str) {
+        self.failc_service(SERVICE, state);
+    }
+
+    /// `failc -s STATE SERVICE` on this host's faild.
+    pub fn failc_service(&self, service: &str, state: &str) {
         let output = Command::new(program("failc"))
             .args([
                 "-H",
@@ -357,7 +362,7 @@ failhost localhost community genesis
                 "-s",
                 state,
             ])
-            .arg(SERVICE)
+            .arg(service)
             .output()
             .expect("failc");
         assert!(
