@@ -26,7 +26,7 @@ usage:
       time one simulated hour of a two-host group and a sweep of seeds
   failsim -h | --help
       print this help
-options: -v is --verbose, -q is --quiet";
+  -v, --verbose / -q, --quiet: every event / only the violations (run, seed)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
