@@ -29,9 +29,11 @@ fn failsh_with(test: &str, scratch: &Scratch, extra: &[&str]) -> (Host, u16, u16
     let monitor_port = l.monitor_port;
     let listening = extra.iter().skip_while(|a| **a != "-a").nth(1).copied();
     let probe = listening.unwrap_or("127.0.0.1").to_string();
-    wait_until(&format!("{test}: failsh listens"), Duration::from_secs(10), || {
-        accepts(&probe, monitor_port)
-    });
+    wait_until(
+        &format!("{test}: failsh listens"),
+        Duration::from_secs(10),
+        || accepts(&probe, monitor_port),
+    );
     (l, monitor_port, debug_port)
 }
 

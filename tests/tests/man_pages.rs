@@ -27,7 +27,7 @@ const PROGRAMS: &[(&str, &str)] = &[
 /// added by a parallel branch (issue 17's `faild --metrics`, the lead's `failsh --notify`).
 /// Once that branch is merged the option is in `--help` and its line here can go.
 const DOCUMENTED_AHEAD: &[(&str, &str)] = &[
-    ("faild", "--metrics"),  // added by a parallel branch
+    ("faild", "--metrics"), // added by a parallel branch
     ("failsh", "--notify"), // added by a parallel branch
 ];
 
@@ -62,7 +62,9 @@ fn options_in(line: &str, into: &mut BTreeSet<String>) {
     while i < chars.len() {
         let starts = chars[i] == '-'
             && (i == 0 || " \t[|(,/".contains(chars[i - 1]))
-            && chars.get(i + 1).is_some_and(|&c| c.is_ascii_alphanumeric() || c == '-');
+            && chars
+                .get(i + 1)
+                .is_some_and(|&c| c.is_ascii_alphanumeric() || c == '-');
         if !starts {
             i += 1;
             continue;
@@ -95,11 +97,7 @@ fn help_options(name: &str, help: &str) -> BTreeSet<String> {
     let mut options = BTreeSet::new();
     let mut heading: Option<&str> = None;
     for line in help.lines() {
-        if !line.is_empty()
-            && line
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c == ' ')
-        {
+        if !line.is_empty() && line.chars().all(|c| c.is_ascii_uppercase() || c == ' ') {
             heading = Some(line);
         }
         let trimmed = line.trim_start();
@@ -175,7 +173,10 @@ fn every_option_of_every_program_is_in_its_man_page_and_nothing_else_is() {
         );
         for option in &listed {
             if !mentions(&page, option) {
-                problems.push(format!("{}: {option} (in {name} --help) is missing", path.display()));
+                problems.push(format!(
+                    "{}: {option} (in {name} --help) is missing",
+                    path.display()
+                ));
             }
         }
         for option in documented_options(&page) {
@@ -188,7 +189,11 @@ fn every_option_of_every_program_is_in_its_man_page_and_nothing_else_is() {
             }
         }
     }
-    assert!(problems.is_empty(), "man pages drifted:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "man pages drifted:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -216,7 +221,12 @@ fn every_option_of_every_program_is_completed() {
             }
         }
     }
-    assert!(problems.is_empty(), "{}:\n{}", path.display(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{}:\n{}",
+        path.display(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -224,7 +234,10 @@ fn every_page_formats_without_warnings() {
     let pages: Vec<PathBuf> = std::fs::read_dir(repo().join("man"))
         .expect("man/")
         .map(|entry| entry.expect("man/ entry").path())
-        .filter(|p| p.extension().is_some_and(|e| ["1", "5", "8"].contains(&e.to_str().unwrap_or(""))))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| ["1", "5", "8"].contains(&e.to_str().unwrap_or("")))
+        })
         .collect();
     assert!(pages.len() >= PROGRAMS.len() + 3, "man/ has only {pages:?}");
     if Command::new("man").arg("--version").output().is_err() {
@@ -270,7 +283,8 @@ fn the_units_name_only_pages_that_exist() {
             .flat_map(str::split_whitespace)
             .collect();
         assert!(
-            documentation.contains(&format!("man:{}(8)", unit.trim_end_matches(".service")).as_str()),
+            documentation
+                .contains(&format!("man:{}(8)", unit.trim_end_matches(".service")).as_str()),
             "{unit} names no man page of its own: {documentation:?}"
         );
         for reference in documentation {
@@ -309,5 +323,8 @@ fn every_program_has_a_page() {
         }
     }
     let listed: BTreeSet<String> = PROGRAMS.iter().map(|(n, _)| n.to_string()).collect();
-    assert_eq!(programs, listed, "PROGRAMS must list every program of cli/ and sim/");
+    assert_eq!(
+        programs, listed,
+        "PROGRAMS must list every program of cli/ and sim/"
+    );
 }
