@@ -98,7 +98,7 @@ if [ $# -eq 0 ]; then
     echo "package: $deb"
     if command -v lintian >/dev/null 2>&1; then
       # Errors fail; warnings are printed (overrides in scripts/package.sh say why).
-      lintian --fail-on error --no-tag-display-limit "$deb" || { loud "lintian reports errors in $deb"; status=1; }
+      lintian --fail-on error --tag-display-limit 0 "$deb" || { loud "lintian reports errors in $deb"; status=1; }
     else
       loud "lintian is not installed: the package is NOT checked"; [ "${FAILOVER_ALLOW_SKIP:-}" = 1 ] || status=1
     fi
@@ -107,7 +107,11 @@ if [ $# -eq 0 ]; then
       dpkg-deb -x "$deb" "$unpacked"
       # --root resolves ExecStart= and the other programs inside the unpacked package;
       # MANPATH lets it find the man pages the units' Documentation= names (only the
-      # package's: a page missing from it is an error).
+      # package's: a page missing from it is an error). What a real root has and the package
+      # does not bring, the host lends: the targets and slices the units are ordered
+      # against, and /bin/sh and /bin/kill of ExecStopPost= and ExecReload=.
+      cp -n /lib/systemd/system/*.target /lib/systemd/system/*.slice "$unpacked/lib/systemd/system/" 2>/dev/null || true
+      mkdir -p "$unpacked/bin" && cp /bin/sh /bin/kill "$unpacked/bin/"
       if ! out=$(MANPATH="$unpacked/usr/share/man" systemd-analyze verify --man=yes \
           --root="$unpacked" "$unpacked"/lib/systemd/system/faild.service \
           "$unpacked"/lib/systemd/system/failsh.service 2>&1) || [ -n "$out" ]; then
