@@ -78,9 +78,7 @@ fn options_in(line: &str, into: &mut BTreeSet<String>) {
         let delimited = next.is_none_or(|c| " \t,]|)=:".contains(c));
         let bracketed = i > 0 && chars[i - 1] == '[' && next == Some(']');
         if delimited && token.len() > 1 && !token.ends_with('-') {
-            if token.starts_with("--") && token.len() > 2 {
-                into.insert(token);
-            } else if token.len() == 2 {
+            if (token.starts_with("--") && token.len() > 2) || token.len() == 2 {
                 into.insert(token);
             } else if bracketed && token[1..].chars().all(|c| c.is_ascii_alphabetic()) {
                 into.extend(token[1..].chars().map(|c| format!("-{c}")));
