@@ -14,7 +14,8 @@ loud() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
 declare -A PACKAGE_OF=(
   [tclsh]=tcl8.6 [ip]=iproute2 [ping]=iputils-ping [tcpdump]=tcpdump
   [chromium]=chromium [setpriv]=util-linux [ps]=procps [bridge]=iproute2 [nft]=nftables
-  [promtool]=prometheus
+  [promtool]=prometheus [man]=man-db [lintian]=lintian [systemd-analyze]=systemd
+  [dpkg-deb]=dpkg [dpkg-shlibdeps]=dpkg-dev
 )
 missing=()
 for command in "${!PACKAGE_OF[@]}"; do
@@ -88,5 +89,43 @@ if [ $# -eq 0 ]; then
   start=$(date +%s)
   target/release/failsim seeds 0 "$seeds" --witness || status=1
   echo "witness sweep: $(( $(date +%s) - start )) s"
+
+  # The Debian package (issue 17): built from the release programs (the failsim above
+  # shares their dependencies), lintian without errors, and its units verified by systemd
+  # against the unpacked package, with its man pages and programs in place.
+  say "Debian package: scripts/package.sh, lintian, systemd-analyze verify"
+  if deb=$(scripts/package.sh | tail -n 1) && [ -f "$deb" ]; then
+    echo "package: $deb"
+    if command -v lintian >/dev/null 2>&1; then
+      # Errors fail; warnings are printed (overrides in scripts/package.sh say why).
+      lintian --fail-on error --tag-display-limit 0 "$deb" || { loud "lintian reports errors in $deb"; status=1; }
+    else
+      loud "lintian is not installed: the package is NOT checked"; [ "${FAILOVER_ALLOW_SKIP:-}" = 1 ] || status=1
+    fi
+    if command -v systemd-analyze >/dev/null 2>&1; then
+      unpacked=$(mktemp -d)
+      dpkg-deb -x "$deb" "$unpacked"
+      # --root resolves ExecStart= and the other programs inside the unpacked package;
+      # MANPATH lets it find the man pages the units' Documentation= names (only the
+      # package's: a page missing from it is an error). What a real root has and the package
+      # does not bring, the host lends: the targets and slices the units are ordered
+      # against, and /bin/sh and /bin/kill of ExecStopPost= and ExecReload=.
+      cp -n /lib/systemd/system/*.target /lib/systemd/system/*.slice "$unpacked/lib/systemd/system/" 2>/dev/null || true
+      mkdir -p "$unpacked/bin" && cp /bin/sh /bin/kill "$unpacked/bin/"
+      if ! out=$(MANPATH="$unpacked/usr/share/man" systemd-analyze verify --man=yes \
+          --root="$unpacked" "$unpacked"/lib/systemd/system/faild.service \
+          "$unpacked"/lib/systemd/system/failsh.service 2>&1) || [ -n "$out" ]; then
+        printf '%s\n' "$out"; loud "systemd-analyze verify complains about the packaged units"; status=1
+      else
+        echo "systemd-analyze verify: the packaged units are clean"
+      fi
+      rm -rf "$unpacked"
+    else
+      loud "systemd-analyze is not installed (package systemd): the packaged units are NOT verified"
+      [ "${FAILOVER_ALLOW_SKIP:-}" = 1 ] || status=1
+    fi
+  else
+    loud "scripts/package.sh failed"; status=1
+  fi
 fi
 exit $status

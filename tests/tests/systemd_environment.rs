@@ -241,7 +241,8 @@ fn faild_and_failsh_started_as_their_units_say_meet_on_the_port_of_the_defaults_
         format!(
             "NODE=lukretia\nPORT={port}\nMONITOR_PORT={monitor_port}\nDEBUG_PORT={debug_port}\n\
              FAILD_OPTS=\"-a 127.0.0.1\"\n\
-             FAILSH_OPTS=\"-i {dir}/failsh.pid -l {dir}/failsh.dump\"\n",
+             DUMPFILE={dir}/failsh.dump\n\
+             FAILSH_OPTS=\"-i {dir}/failsh.pid\"\n",
             dir = scratch.0.display()
         ),
     )

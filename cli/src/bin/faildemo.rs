@@ -599,6 +599,9 @@ impl Demo {
                 .join(format!("{}.tcl", host.name))
                 .display()
                 .to_string(),
+            // Each failsh listens on its own loopback address (macbeth's is 127.0.0.2).
+            "-a".to_string(),
+            host.address.to_string(),
             "-m".to_string(),
             host.monitor_port.to_string(),
             "-D".to_string(),

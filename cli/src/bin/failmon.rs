@@ -26,8 +26,8 @@ DESCRIPTION
     shows the services (state, the masters and slaves with the state each counts as, interval,
     last change and its reason) and the hosts (reachability and last contact).
 
-    Without a target failmon contacts the address the local node name resolves to (as the
-    original did), or 127.0.0.1 if the name does not resolve.
+    Without a target failmon contacts 127.0.0.1, where failsh's monitor port listens unless
+    failsh runs with -a (the original contacted the address of the local node name).
 
 MODES
     -1  Wait for one update, print it as text and exit.

@@ -3,7 +3,7 @@
 use clap::{value_parser, Arg, ArgAction};
 use failover_cli::common::{parse_args, program};
 use failover_cli::failsh::{self, Options, RuntimeKind};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,7 +14,7 @@ NAME
 
 SYNOPSIS
     failsh -f tclfile [-F] [-t] [-k] [-d facility[=level]]... [-c community] [-l dumpfile]
-           [-m monitorport] [-D debugport] [-i pidfile] [--runtime smol|blocking]
+           [-a address] [-m monitorport] [-D debugport] [-i pidfile] [--runtime smol|blocking]
            [--metrics ADDR:PORT] [--notify PATH] [--record TRACE] [--local-host NAME]
            [--seed N]
     failsh -V
@@ -31,6 +31,8 @@ OPTIONS
                    config, or all
     -c community   community faildebug clients must present (default public, with a warning)
     -l dumpfile    SIGINT dumps the state there (default /var/tmp/failsh.dump); a FIFO works
+    -a address     address the monitor and debug ports listen on (default 127.0.0.1, loopback
+                   only; e.g. ::1, or 0.0.0.0 / :: for every address)
     -m port        monitor port for failmon (default 1848; 0 turns it off)
     -D port        debug port for faildebug (default: none)
     --metrics A:P  serve Prometheus metrics at http://A:P/metrics (default: none; for example
@@ -72,6 +74,7 @@ fn parse() -> Result<(Options, bool), ExitCode> {
         .arg(value("d").action(ArgAction::Append))
         .arg(value("c"))
         .arg(value("l").value_parser(value_parser!(PathBuf)))
+        .arg(value("a").value_parser(value_parser!(IpAddr)))
         .arg(value("m").value_parser(value_parser!(u16)))
         .arg(value("D").value_parser(value_parser!(u16)))
         .arg(value("i").value_parser(value_parser!(PathBuf)))
@@ -112,6 +115,9 @@ fn parse() -> Result<(Options, bool), ExitCode> {
     options.community = m.get_one::<String>("c").cloned();
     if let Some(dumpfile) = m.get_one::<PathBuf>("l") {
         options.dumpfile = dumpfile.clone();
+    }
+    if let Some(address) = m.get_one::<IpAddr>("a") {
+        options.listen_address = *address;
     }
     if let Some(port) = m.get_one::<u16>("m") {
         options.monitor_port = *port;

@@ -44,13 +44,12 @@ impl std::fmt::Display for MonitorError {
 
 impl std::error::Error for MonitorError {}
 
-/// The address failmon contacts without a target: what the local node name resolves to, as
-/// the original did, or 127.0.0.1 when the name does not resolve.
+/// The address failmon contacts without a target: 127.0.0.1, where failsh's monitor port
+/// listens unless failsh runs with `-a`. (The original contacted the address the local node
+/// name resolves to; on Debian that is 127.0.1.1, or a LAN address, where failsh does not
+/// listen by default.)
 pub fn default_target() -> String {
-    match node_name() {
-        Some(name) if (name.as_str(), 0u16).to_socket_addrs().is_ok() => name,
-        _ => "127.0.0.1".to_string(),
-    }
+    "127.0.0.1".to_string()
 }
 
 /// The local node name (`uname -n`), if it can be found.

@@ -15,12 +15,15 @@ pub mod trace;
 use crate::logging::{self, Level, Output};
 use failover_core::drive::shell::{Control, ShellHandle, ShellOptions};
 use hooks::{FailshHooks, SharedProcedures};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub const DEFAULT_DUMP_FILE: &str = "/var/tmp/failsh.dump";
+
+/// Where the monitor and debug ports listen without `-a`: loopback only.
+pub const DEFAULT_LISTEN_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuntimeKind {
@@ -47,6 +50,9 @@ pub struct Options {
     /// Community for faildebug clients; `None`: `public`, with a warning.
     pub community: Option<String>,
     pub dumpfile: PathBuf,
+    /// `-a ADDR`: the address the monitor and debug ports listen on (default 127.0.0.1, so
+    /// that they are not reachable from other hosts unless asked for).
+    pub listen_address: IpAddr,
     /// 0: no monitor port.
     pub monitor_port: u16,
     pub debug_port: Option<u16>,
@@ -70,6 +76,7 @@ impl Options {
             debug_facilities: Vec::new(),
             community: None,
             dumpfile: PathBuf::from(DEFAULT_DUMP_FILE),
+            listen_address: DEFAULT_LISTEN_ADDRESS,
             monitor_port: crate::monitor::DEFAULT_MONITOR_PORT,
             debug_port: None,
             metrics: None,
@@ -120,15 +127,23 @@ pub fn run(options: Options) -> Result<(), String> {
     let monitor_listener = match options.monitor_port {
         0 => None,
         port => Some(
-            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
-                .map_err(|e| format!("cannot listen on monitor port {port}: {e}"))?,
+            TcpListener::bind((options.listen_address, port)).map_err(|e| {
+                format!(
+                    "cannot listen on monitor port {port} of {}: {e}",
+                    options.listen_address
+                )
+            })?,
         ),
     };
     let debug_listener = match options.debug_port {
         None => None,
         Some(port) => Some(
-            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
-                .map_err(|e| format!("cannot listen on debug port {port}: {e}"))?,
+            TcpListener::bind((options.listen_address, port)).map_err(|e| {
+                format!(
+                    "cannot listen on debug port {port} of {}: {e}",
+                    options.listen_address
+                )
+            })?,
         ),
     };
     let metrics_listener = match options.metrics {

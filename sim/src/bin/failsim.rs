@@ -23,7 +23,10 @@ usage:
       re-run a recorded trace through a fresh decision machine; report the first action that
       differs (exit 1) or \"no difference\" (exit 0)
   failsim bench
-      time one simulated hour of a two-host group and a sweep of seeds";
+      time one simulated hour of a two-host group and a sweep of seeds
+  failsim -h | --help
+      print this help
+  -v, --verbose / -q, --quiet: every event / only the violations (run, seed)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -86,6 +89,10 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
     let Some(command) = args.first() else {
         return Err("usage: a command is expected".to_string());
     };
+    if matches!(command.as_str(), "-h" | "--help" | "help") {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = parse_options(&args[1..])?;
     match command.as_str() {
         "run" => {
