@@ -70,6 +70,8 @@ if [ $# -eq 0 ]; then
   cargo build --quiet -p failover-cli --no-default-features --bins --target-dir "$minimal" || status=1
   # The probe the netns tests run in the client namespace is the tests' own, not a program.
   cargo build --quiet -p failover-tests --bin vip-probe && cp target/debug/vip-probe "$minimal/debug/" || status=1
+  # failsim is not a failover-cli program; the man-page test runs its --help from there too.
+  cp target/debug/failsim "$minimal/debug/" || status=1
   cargo test --quiet -p failover-cli --no-default-features --target-dir "$minimal" --no-fail-fast || status=1
   # The core with its portable HMAC (the minimal build's): RFC 4231 vectors, the codec.
   cargo test --quiet -p failover-core --no-default-features --lib --target-dir "$minimal" || status=1
