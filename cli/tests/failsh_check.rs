@@ -641,3 +641,67 @@ fn a_witnessed_service_shows_its_group_and_refuses_what_cannot_be_safe() {
         "{stderr}"
     );
 }
+
+/// Issue 16: the operator controls' wrong values name the file and line.
+#[test]
+fn bad_operator_controls_are_errors_with_file_and_line() {
+    for (setting, expected, tag) in [
+        (
+            "rise 0",
+            "bad rise \"0\": must be an integer of at least 1",
+            "rise0",
+        ),
+        (
+            "fall x",
+            "bad fall \"x\": must be an integer of at least 1",
+            "fallx",
+        ),
+        (
+            "preempt maybe",
+            "bad preempt \"maybe\": must be on or off",
+            "preempt",
+        ),
+        (
+            "preempt_delay -1",
+            "bad preempt_delay \"-1\": must be a number of seconds from 0 to 86400",
+            "pdelay",
+        ),
+        (
+            "startup_delay -0.5",
+            "bad startup_delay \"-0.5\": must be a number of seconds from 0 to 86400",
+            "sdelay",
+        ),
+    ] {
+        let path = temp_file(
+            tag,
+            &service_with(&format!("failsvc 198.18.0.50 {setting}\n"), ""),
+        );
+        let (code, _, stderr) = failsh_t(&path);
+        assert_eq!(code, 1, "{setting}: {stderr}");
+        let line = format!("{}:13: {expected}", path.display());
+        assert!(
+            stderr.contains(&line),
+            "{setting}: expected {line:?} in:\n{stderr}"
+        );
+    }
+    // Good values are described.
+    let path = temp_file(
+        "controls-good",
+        &service_with(
+            "proc checkservice {} { return 1 }\nfailsvc 198.18.0.50 check checkservice\nfailsvc 198.18.0.50 preempt off\nfailsvc 198.18.0.50 preempt_delay 2.5\nfailsvc 198.18.0.50 startup_delay 5\nfailsvc 198.18.0.50 rise 2\nfailsvc 198.18.0.50 fall 3\n",
+            "",
+        ),
+    );
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("preempt: off; preempt_delay: 2.5s; startup_delay: 5s"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "acts after 3 failures in a row (fall), back to RECOVER after 2 passes in a row (rise)"
+        ),
+        "{stdout}"
+    );
+}
