@@ -892,3 +892,57 @@ fn a_reload_that_removes_an_up_service_stops_it_and_leaves_fail() {
         "the service is forgotten"
     );
 }
+
+/// A reload that adds a service and renames a procedure disturbs nothing of the service
+/// that stays: no procedure runs, it stays UP, and its polls of the other host and of the
+/// local faild never pause longer than one interval (plus the reply time).
+#[test]
+fn a_reload_leaves_an_unchanged_service_alone_and_its_polls_on_time() {
+    let mut h = Harness::new(24);
+    h.add_host("lukretia", Some(lukretia()), record(State::Recover));
+    h.add_host("macbeth", Some(macbeth()), record(State::Recover));
+    h.run_for(5 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    let runs_before = h.procedures("lukretia").len();
+    let mut reloaded = lukretia();
+    reloaded.services[0].procedures.reclaim = Some("reclaim2".into());
+    let mut second = service(&[], &["macbeth"]);
+    second.name = "198.18.0.51".into();
+    reloaded.services.push(second);
+    let reloaded_at = h.now;
+    h.host_mut("lukretia")
+        .shell
+        .as_mut()
+        .expect("failsh")
+        .handle(
+            reloaded_at,
+            failover_core::shell::Input::Reconfigure(reloaded),
+        );
+    h.run_for(5 * INTERVAL_MS);
+    assert_eq!(
+        h.procedures("lukretia").len(),
+        runs_before,
+        "a procedure ran"
+    );
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    let sends = |to: &str| -> Vec<u64> {
+        h.host("lukretia")
+            .actions
+            .iter()
+            .filter(|(at, action)| {
+                at.as_ms() + 2 * INTERVAL_MS >= reloaded_at.as_ms()
+                    && matches!(action, failover_core::shell::Action::Send { to: d, .. } if d.host.to_string() == to)
+            })
+            .map(|(at, _)| at.as_ms())
+            .collect()
+    };
+    for to in ["macbeth", "localhost"] {
+        let times = sends(to);
+        assert!(times.len() >= 6, "polls of {to}: {times:?}");
+        let longest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        assert!(
+            longest <= INTERVAL_MS + 50,
+            "polls of {to} paused {longest} ms around the reload: {times:?}"
+        );
+    }
+}
