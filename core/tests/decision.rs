@@ -945,4 +945,23 @@ fn a_reload_leaves_an_unchanged_service_alone_and_its_polls_on_time() {
             "polls of {to} paused {longest} ms around the reload: {times:?}"
         );
     }
+    // A new host list and a new interval take effect without a stop.
+    let mut relisted = lukretia();
+    relisted.services[0].slaves = vec!["macbeth".into(), "banquo".into()];
+    relisted.services[0].interval_ms = INTERVAL_MS / 2;
+    relisted.hosts.push(host("banquo"));
+    let now = h.now;
+    h.host_mut("lukretia")
+        .shell
+        .as_mut()
+        .expect("failsh")
+        .handle(now, failover_core::shell::Input::Reconfigure(relisted));
+    h.run_for(5 * INTERVAL_MS);
+    assert!(
+        !h.procedures("lukretia")[runs_before..].contains(&ProcedureKind::Stop),
+        "a reload stopped the service: {:?}",
+        h.procedures("lukretia")
+    );
+    assert_eq!(h.state("lukretia", SERVICE), Some(State::Up));
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
 }
