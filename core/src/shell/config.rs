@@ -560,6 +560,19 @@ impl Shell {
             wanted.extend(service.witnesses.iter().cloned());
         }
         wanted.extend(config.hosts.iter().map(|h| h.name.clone()));
+        // A service about to be retired (see below) still polls its group until it is
+        // forgotten: its hosts stay.
+        for service in self.services.values() {
+            let removed = !config
+                .services
+                .iter()
+                .any(|s| s.name == service.config.name);
+            if removed && (service.state.is_some() || service.procedure.is_some()) {
+                wanted.extend(service.config.masters.iter().cloned());
+                wanted.extend(service.config.slaves.iter().cloned());
+                wanted.extend(service.config.witnesses.iter().cloned());
+            }
+        }
         let stale: Vec<(String, HostId)> = self
             .host_names
             .iter()
@@ -598,6 +611,22 @@ impl Shell {
             let service = &self.services[&id];
             let known = service.state.is_some() || service.procedure.is_some();
             if known && !self.shutting_down {
+                // Its hosts were kept (above), possibly under new ids.
+                let ids = |names: &[String]| -> Vec<HostId> {
+                    names
+                        .iter()
+                        .filter_map(|n| self.host_names.get(n).copied())
+                        .collect()
+                };
+                let (masters, slaves, witnesses) = (
+                    ids(&service.config.masters),
+                    ids(&service.config.slaves),
+                    ids(&service.config.witnesses),
+                );
+                let service = self.service_mut(id);
+                service.masters = masters;
+                service.slaves = slaves;
+                service.witnesses = witnesses;
                 if !service.retiring {
                     self.service_mut(id).retiring = true;
                     self.timers.set(Timer::Round(id), now);
