@@ -45,7 +45,7 @@ pub struct FailshHooks {
     pub node: String,
     /// The addresses the procedures added under a lease.
     pub leases: AddressLeases,
-    recent: VecDeque<String>,
+    recent: VecDeque<crate::monitor::RecentEvent>,
     /// Requests sent and not answered yet, for `failsh_poll_rtt_seconds`: host and send time.
     in_flight: BTreeMap<Nonce, (Arc<str>, Instant)>,
     /// systemd: watchdog pings and the status line, from the loop.
@@ -261,7 +261,11 @@ impl ShellHooks for FailshHooks {
         if self.recent.len() >= RECENT_EVENTS {
             self.recent.pop_front();
         }
-        self.recent.push_back(line);
+        self.recent.push_back(crate::monitor::RecentEvent {
+            wall_unix_ms: unix_ms(),
+            uptime_ms: now.as_ms(),
+            text: line,
+        });
         self.changed = true;
         if let Event::StateChanged {
             service, from, to, ..
@@ -315,7 +319,17 @@ impl ShellHooks for FailshHooks {
     }
 
     fn dump(&mut self, now: Time, shell: &Shell) {
-        let recent: Vec<String> = self.recent.iter().cloned().collect();
+        let recent: Vec<String> = self
+            .recent
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    crate::logging::utc_timestamp_ms(e.wall_unix_ms),
+                    e.text
+                )
+            })
+            .collect();
         let text = dump::render(now, shell, &recent);
         match self.dumper.dump(&text) {
             Ok(true) => log::info!(target: "config", "state dumped on SIGINT"),
