@@ -28,8 +28,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null 2>&1 || true
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $packages >/dev/null 2>&1 \
-      || loud "could not install some of: $packages (tests that need them will fail or say SKIPPED)"
+    if ! apt-get install -y -qq --no-install-recommends $packages >/dev/null 2>&1; then
+      # One package this release lacks must not keep the others out: one at a time.
+      for package in $packages; do
+        apt-get install -y -qq --no-install-recommends "$package" >/dev/null 2>&1 \
+          || loud "could not install $package (tests that need it will fail or say SKIPPED)"
+      done
+    fi
   else
     loud "missing tools ($packages) and cannot install them (not root or no apt-get)"
   fi
@@ -42,6 +47,23 @@ fi
 for command in "${!PACKAGE_OF[@]}"; do
   command -v "$command" >/dev/null 2>&1 || { loud "still missing: $command: tests that need it are SKIPPED"; export FAILOVER_ALLOW_SKIP=1; }
 done
+
+# tests/tests/failmon_refresh.rs loads failmon's page in /usr/bin/chromium (Debian's package;
+# on Ubuntu the package may be a snap stub, which does not run in a container): say so now if
+# it is missing or cannot render a page headless, not only in the middle of the test output.
+if [ ! -x /usr/bin/chromium ]; then
+  loud "/usr/bin/chromium is missing (apt-get install chromium): failmon_refresh (failmon's HTML page in headless Chromium) is SKIPPED"
+  export FAILOVER_ALLOW_SKIP=1
+else
+  profile=$(mktemp -d)
+  dom=$(timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
+    --user-data-dir="$profile" --dump-dom 'data:text/html,<p>ok</p>' 2>/dev/null || true)
+  rm -rf "$profile"
+  case "$dom" in
+    *'<p>ok</p>'*) ;;
+    *) loud "/usr/bin/chromium does not render a page headless: failmon_refresh will FAIL";;
+  esac
+fi
 
 say "building the programs"
 cargo build --workspace --bins --quiet

@@ -8,4 +8,5 @@ pub mod failsh;
 pub mod lock;
 pub mod logging;
 pub mod monitor;
+pub mod prometheus;
 pub mod sdnotify;

@@ -225,21 +225,52 @@ pub enum Output {
     /// Standard error with a `<N>` priority prefix and no timestamp: what journald expects
     /// from a service whose output it reads (systemd sets `JOURNAL_STREAM`).
     Journal,
-    /// The local syslog socket `/dev/log`, facility `daemon` (a detached daemon). The socket
-    /// is opened again when the syslog daemon restarted; lines are dropped while there is
-    /// none.
+    /// The local syslog socket `/dev/log` (or `$FAILOVER_SYSLOG_SOCKET`), facility `daemon`
+    /// (a detached daemon). A send that fails (the syslog daemon restarted and made a new
+    /// socket) opens the socket again and retries once; while that fails too, lines are
+    /// dropped (and counted) and the socket is tried again at most once a second. Sends never
+    /// wait: a syslog daemon that does not read loses lines, it does not stall failover.
     Syslog,
 }
 
 impl Output {
-    /// Standard error, with priority prefixes when it goes to the journal.
+    /// Standard error, with priority prefixes when it goes to the journal: systemd sets
+    /// `JOURNAL_STREAM=DEV:INO` to the stream it connected standard error to, and a program
+    /// whose standard error was redirected since (to a file, a pipe) does not match it.
     pub fn stderr() -> Output {
-        if std::env::var_os("JOURNAL_STREAM").is_some() {
+        let stream = std::env::var("JOURNAL_STREAM").ok();
+        if journal_stream_is_stderr(stream.as_deref()) {
             Output::Journal
         } else {
             Output::Stderr
         }
     }
+}
+
+/// Whether `JOURNAL_STREAM` (`DEV:INO`, decimal) names the file standard error is.
+fn journal_stream_is_stderr(stream: Option<&str>) -> bool {
+    let Some((dev, ino)) = stream.and_then(|s| s.trim().split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    match nix::sys::stat::fstat(std::io::stderr()) {
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        Ok(stat) => stat.st_dev as u64 == dev && stat.st_ino as u64 == ino,
+        Err(_) => false,
+    }
+}
+
+/// The variable that names another syslog socket than `/dev/log` (tests use it).
+pub const SYSLOG_SOCKET_ENV: &str = "FAILOVER_SYSLOG_SOCKET";
+
+/// The syslog socket: `$FAILOVER_SYSLOG_SOCKET`, else `/dev/log`.
+pub fn syslog_socket() -> std::path::PathBuf {
+    std::env::var_os(SYSLOG_SOCKET_ENV)
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/dev/log"))
 }
 
 /// syslog facility `daemon` (3) shifted into place, as in `<PRI>` of RFC 3164.
@@ -260,7 +291,10 @@ pub struct Sink {
 struct SinkState {
     output: Output,
     syslog: Option<UnixDatagram>,
+    syslog_path: std::path::PathBuf,
     syslog_tried: Option<Instant>,
+    /// Lines lost since syslog last took one.
+    syslog_lost: u64,
     net_window: Instant,
     net_lines: u32,
     net_suppressed: u32,
@@ -277,7 +311,9 @@ pub fn init(levels: Arc<Levels>, output: Output) -> Arc<Sink> {
             state: Mutex::new(SinkState {
                 output,
                 syslog: None,
+                syslog_path: syslog_socket(),
                 syslog_tried: None,
+                syslog_lost: 0,
                 net_window: Instant::now(),
                 net_lines: 0,
                 net_suppressed: 0,
@@ -380,28 +416,55 @@ impl Sink {
                     "<{}>{program}[{pid}]: {facility} {level}: {message}",
                     LOG_DAEMON | level.severity()
                 );
-                // The syslog daemon may have restarted since: open the socket again once.
-                for attempt in 0..2 {
-                    if state.syslog.is_none() {
-                        let recently = state
-                            .syslog_tried
-                            .is_some_and(|t| t.elapsed().as_millis() < SYSLOG_RETRY_MS);
-                        if recently && attempt == 0 {
-                            return;
-                        }
-                        state.syslog_tried = Some(Instant::now());
-                        state.syslog = UnixDatagram::unbound()
-                            .and_then(|s| s.connect("/dev/log").map(|()| s))
-                            .ok();
-                    }
-                    match state.syslog.as_ref().map(|s| s.send(line.as_bytes())) {
-                        Some(Ok(_)) | None => return,
-                        Some(Err(_)) => state.syslog = None,
-                    }
+                if state.syslog_lost > 0 && send_syslog(state, "") {
+                    // Back after lines were lost: say how many first.
+                    let lost = std::mem::take(&mut state.syslog_lost);
+                    let note = format!(
+                        "<{}>{program}[{pid}]: net warn: {lost} log lines lost while syslog was unavailable",
+                        LOG_DAEMON | Level::Warn.severity()
+                    );
+                    send_syslog(state, &note);
+                }
+                if !send_syslog(state, &line) {
+                    state.syslog_lost += 1;
                 }
             }
         }
     }
+}
+
+/// Sends one line to the syslog socket (an empty line only checks that it can be reached):
+/// on a failure the socket is opened again and the line sent once more; a socket that cannot
+/// be opened is tried again [`SYSLOG_RETRY_MS`] later at the earliest. Never blocks.
+fn send_syslog(state: &mut SinkState, line: &str) -> bool {
+    for attempt in 0..2 {
+        if state.syslog.is_none() {
+            let recently = state
+                .syslog_tried
+                .is_some_and(|t| t.elapsed().as_millis() < SYSLOG_RETRY_MS);
+            if recently && attempt == 0 {
+                return false;
+            }
+            state.syslog_tried = Some(Instant::now());
+            state.syslog = UnixDatagram::unbound()
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .and_then(|s| s.connect(&state.syslog_path).map(|()| s))
+                .ok();
+            if state.syslog.is_none() {
+                return false;
+            }
+        }
+        if line.is_empty() {
+            return true;
+        }
+        match state.syslog.as_ref().map(|s| s.send(line.as_bytes())) {
+            Some(Ok(_)) => return true,
+            // A full queue: the daemon is there but behind; drop the line, keep the socket.
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Some(Err(_)) | None => state.syslog = None,
+        }
+    }
+    false
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` without a date crate (days-to-civil after H. Hinnant).
@@ -463,6 +526,69 @@ mod tests {
         assert!(levels.snapshot().iter().all(|(_, l)| *l == Level::Error));
         let error = levels.set("pol", Level::Debug).unwrap_err();
         assert!(error.contains("unknown facility \"pol\""), "{error}");
+    }
+
+    #[test]
+    fn journal_stream_must_name_stderr() {
+        assert!(!journal_stream_is_stderr(None));
+        assert!(!journal_stream_is_stderr(Some("garbage")));
+        let stat = nix::sys::stat::fstat(std::io::stderr()).unwrap();
+        let ours = format!("{}:{}", stat.st_dev, stat.st_ino);
+        assert!(journal_stream_is_stderr(Some(&ours)));
+        let other = format!("{}:{}", stat.st_dev, stat.st_ino + 1);
+        assert!(!journal_stream_is_stderr(Some(&other)));
+    }
+
+    /// A syslog daemon that restarts makes a new socket at the same path: the lines after
+    /// it arrive there, and the loss in between is reported.
+    #[test]
+    fn syslog_lines_reach_a_recreated_socket() {
+        let dir = std::env::temp_dir().join(format!("fo-syslog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let receive = |socket: &UnixDatagram| {
+            socket
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut buffer = [0u8; 1024];
+            let n = socket.recv(&mut buffer).expect("a line arrives");
+            String::from_utf8_lossy(&buffer[..n]).into_owned()
+        };
+        let first = UnixDatagram::bind(&path).unwrap();
+        let sink = Sink {
+            levels: Arc::new(Levels::new("test")),
+            state: Mutex::new(SinkState {
+                output: Output::Syslog,
+                syslog: None,
+                syslog_path: path.clone(),
+                syslog_tried: None,
+                syslog_lost: 0,
+                net_window: Instant::now(),
+                net_lines: 0,
+                net_suppressed: 0,
+            }),
+        };
+        sink.write("store", log::Level::Error, "one");
+        let line = receive(&first);
+        assert!(line.starts_with("<27>test["), "{line}");
+        assert!(line.ends_with("store error: one"), "{line}");
+        // The daemon goes away: lines are dropped, nothing blocks or panics.
+        drop(first);
+        std::fs::remove_file(&path).unwrap();
+        sink.write("store", log::Level::Warn, "lost");
+        // It comes back with a new socket; the next line reopens (after the retry delay).
+        let second = UnixDatagram::bind(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(
+            SYSLOG_RETRY_MS as u64 + 50,
+        ));
+        sink.write("store", log::Level::Info, "two");
+        let note = receive(&second);
+        assert!(note.contains("1 log lines lost"), "{note}");
+        let line = receive(&second);
+        assert!(line.starts_with("<30>test["), "{line}");
+        assert!(line.ends_with("store info: two"), "{line}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

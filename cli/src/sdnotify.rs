@@ -3,10 +3,16 @@
 //! abstract name written with a leading `@`). No libsystemd and no unsafe code.
 //!
 //! faild and failsh call [`notify_ready`] once they are bound and configured; outside
-//! systemd (`NOTIFY_SOCKET` unset) it does nothing.
+//! systemd (`NOTIFY_SOCKET` unset) it does nothing. From their main loop they then call
+//! [`Notifier::alive`], which sends `WATCHDOG=1` at half of `WATCHDOG_USEC` (when systemd set
+//! it for this process: `WATCHDOG_PID` unset or ours), so a loop that hangs stops the pings
+//! and systemd restarts the daemon, and `STATUS=` whenever the one-line summary changes. A
+//! reload is `RELOADING=1` with `MONOTONIC_USEC=` (what `Type=notify-reload` waits for, systemd
+//! 253 and later), then `READY=1` once the new configuration is in force; a stop `STOPPING=1`.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
 
 /// The environment variable systemd sets for `Type=notify` services.
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
@@ -20,6 +26,129 @@ pub fn notify_ready() -> io::Result<bool> {
 /// Tells systemd the daemon is stopping (`STOPPING=1`), e.g. at the start of a handover.
 pub fn notify_stopping() -> io::Result<bool> {
     notify("STOPPING=1")
+}
+
+/// Tells systemd a reload began: `RELOADING=1` and the `CLOCK_MONOTONIC` time in
+/// `MONOTONIC_USEC=`, as sd_notify(3) asks. Follow it with [`notify_ready`].
+pub fn notify_reloading() -> io::Result<bool> {
+    notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()))
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, the clock systemd compares `MONOTONIC_USEC=` with.
+#[allow(unsafe_code)]
+pub fn monotonic_usec() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `now`.
+    let result = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    if result != 0 {
+        return 0;
+    }
+    (now.tv_sec as u64).saturating_mul(1_000_000) + (now.tv_nsec as u64) / 1_000
+}
+
+/// Half of the watchdog timeout systemd set for this process (`WATCHDOG_USEC`, with
+/// `WATCHDOG_PID` unset or naming this process), the interval sd_watchdog_enabled(3)
+/// recommends; `None` without a watchdog.
+pub fn watchdog_interval() -> Option<Duration> {
+    watchdog_interval_of(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+fn watchdog_interval_of(usec: Option<&str>, pid: Option<&str>, ours: u32) -> Option<Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|usec| *usec > 0)?;
+    if let Some(pid) = pid {
+        if pid.trim().parse::<u32>().ok() != Some(ours) {
+            return None;
+        }
+    }
+    Some(Duration::from_micros(usec / 2))
+}
+
+/// The main loop's side of the protocol: watchdog pings and the status line.
+#[derive(Debug)]
+pub struct Notifier {
+    enabled: bool,
+    watchdog: Option<Duration>,
+    last_ping: Option<Instant>,
+    last_status_at: Option<Instant>,
+    status: String,
+}
+
+/// The status line is recomputed this often at most (it costs a walk over the services).
+pub const STATUS_REFRESH: Duration = Duration::from_secs(1);
+
+impl Notifier {
+    /// From the environment: nothing to do outside systemd.
+    pub fn from_env() -> Notifier {
+        let enabled = std::env::var_os(NOTIFY_SOCKET).is_some();
+        Notifier {
+            enabled,
+            watchdog: if enabled { watchdog_interval() } else { None },
+            last_ping: None,
+            last_status_at: None,
+            status: String::new(),
+        }
+    }
+
+    /// Whether there is a `NOTIFY_SOCKET` to talk to.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// How often the loop must call [`Notifier::alive`] at least: the watchdog's half
+    /// timeout, or [`STATUS_REFRESH`] for the status line. `None` outside systemd.
+    pub fn every(&self) -> Option<Duration> {
+        self.enabled.then(|| {
+            self.watchdog
+                .map_or(STATUS_REFRESH, |ping| ping.min(STATUS_REFRESH))
+        })
+    }
+
+    /// Whether [`Notifier::alive`] has anything to do now (a ping or a status refresh is
+    /// due): lets the caller skip building the status line.
+    pub fn due(&self) -> bool {
+        let elapsed =
+            |at: Option<Instant>, every: Duration| at.is_none_or(|at| at.elapsed() >= every);
+        self.enabled
+            && (elapsed(self.last_status_at, STATUS_REFRESH)
+                || self
+                    .watchdog
+                    .is_some_and(|every| elapsed(self.last_ping, every)))
+    }
+
+    /// From the main loop: `WATCHDOG=1` when a ping is due, `STATUS=status` when the status
+    /// changed, in one datagram. Errors are ignored: systemd's absence must not stop the
+    /// daemon.
+    pub fn alive(&mut self, status: &str) {
+        if !self.enabled {
+            return;
+        }
+        let now = Instant::now();
+        self.last_status_at = Some(now);
+        let mut message = Vec::new();
+        if let Some(every) = self.watchdog {
+            if self
+                .last_ping
+                .is_none_or(|at| now.duration_since(at) >= every)
+            {
+                self.last_ping = Some(now);
+                message.push("WATCHDOG=1".to_string());
+            }
+        }
+        if status != self.status {
+            self.status = status.to_string();
+            message.push(format!("STATUS={}", status.replace('\n', " ")));
+        }
+        if !message.is_empty() {
+            let _ = notify(&message.join("\n"));
+        }
+    }
 }
 
 /// Sends `state` (newline-separated `VAR=value` assignments, see sd_notify(3)) to the
@@ -107,6 +236,24 @@ mod tests {
         let listener = UnixDatagram::bind_addr(&address).unwrap();
         notify_to(&format!("@{name}"), "STOPPING=1").unwrap();
         assert_eq!(receive(&listener), "STOPPING=1");
+    }
+
+    #[test]
+    fn the_watchdog_interval_is_half_the_timeout_for_this_process_only() {
+        let half = Some(Duration::from_secs(5));
+        assert_eq!(watchdog_interval_of(Some("10000000"), None, 7), half);
+        assert_eq!(watchdog_interval_of(Some("10000000"), Some("7"), 7), half);
+        assert_eq!(watchdog_interval_of(Some("10000000"), Some("8"), 7), None);
+        assert_eq!(watchdog_interval_of(Some("0"), None, 7), None);
+        assert_eq!(watchdog_interval_of(Some("x"), None, 7), None);
+        assert_eq!(watchdog_interval_of(None, None, 7), None);
+    }
+
+    #[test]
+    fn the_monotonic_clock_is_read() {
+        let a = monotonic_usec();
+        assert!(a > 0);
+        assert!(monotonic_usec() >= a);
     }
 
     #[test]

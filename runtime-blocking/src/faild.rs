@@ -11,8 +11,8 @@
 //! and does the I/O.
 
 use failover_core::drive::faild::{
-    accept_failed, client_address, Bound, Driver, ExitReason, FaildHooks, DATAGRAM_BUFFER_BYTES,
-    INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
+    accept_failed, client_address, Bound, Driver, ExitReason, FaildHooks, LoopNote,
+    DATAGRAM_BUFFER_BYTES, INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
 };
 use failover_core::drive::faild_limits::{
     self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
@@ -172,12 +172,13 @@ struct Tcp {
 
 impl Tcp {
     /// A new connection: admitted (after closing the one the policy evicts) or refused.
-    fn accepted(&mut self, stream: TcpStream, from: SocketAddr) {
+    fn accepted(&mut self, driver: &mut Driver, stream: TcpStream, from: SocketAddr) {
         let source = client_address(from.ip());
         let (connection, evicted) = match self.table.admit(source) {
             Admission::Refused => {
                 // Closed right away: every slot is held by an authenticated connection.
                 drop(stream);
+                driver.note(LoopNote::Refused);
                 log::debug!(
                     target: "net",
                     "refused a TCP connection from {from}: every slot is held by an authenticated connection"
@@ -189,6 +190,10 @@ impl Tcp {
                 evicted,
             } => (connection, evicted),
         };
+        driver.note(LoopNote::Admitted);
+        if let Some((_, why)) = evicted {
+            driver.note(LoopNote::Evicted(why));
+        }
         if let Some((victim, why)) = evicted {
             if let Some(open) = self.open.remove(&victim) {
                 open.close();
@@ -294,6 +299,7 @@ impl Tcp {
             if let Some(open) = self.open.remove(&connection) {
                 open.close();
                 self.table.closed(connection, &Close::NotReading);
+                driver.note(LoopNote::Closed(&Close::NotReading));
                 log::info!(
                     target: "net",
                     "closed TCP connection {connection}: {}",
@@ -304,8 +310,9 @@ impl Tcp {
         self.publish();
     }
 
-    fn closed(&mut self, connection: u64, why: Close) {
+    fn closed(&mut self, driver: &mut Driver, connection: u64, why: Close) {
         self.table.closed(connection, &why);
+        driver.note(LoopNote::Closed(&why));
         // Connections faild closed itself (evicted, not reading) were logged then.
         if self.open.remove(&connection).is_some() {
             log::debug!(target: "net", "TCP connection {connection} closed: {why}");
@@ -329,7 +336,8 @@ fn run_loop(
     mut tcp: Tcp,
 ) -> io::Result<ExitReason> {
     loop {
-        // Wait for one input, or until a lease runs out.
+        driver.tick(clock(), (tcp.table.len(), tcp.table.unauthenticated()));
+        // Wait for one input, or until a lease runs out (or the watcher's tick is due).
         let input = match driver.wait(clock()) {
             Some(wait) => match receiver.recv_timeout(wait) {
                 Ok(input) => input,
@@ -360,7 +368,7 @@ fn run_loop(
             }
             Input::Accepted { stream, from } => {
                 tcp.readers.queued.fetch_sub(1, Ordering::SeqCst);
-                tcp.accepted(stream, from);
+                tcp.accepted(&mut driver, stream, from);
                 tcp.report();
             }
             Input::Frame {
@@ -369,7 +377,7 @@ fn run_loop(
                 bytes,
             } => tcp.frame(&mut driver, connection, from, bytes),
             Input::Closed { connection, why } => {
-                tcp.closed(connection, why);
+                tcp.closed(&mut driver, connection, why);
                 tcp.report();
             }
             Input::Signal(signal) => match signal {

@@ -9,8 +9,8 @@
 
 use async_signal::{Signal, Signals};
 use failover_core::drive::faild::{
-    accept_failed, client_address, Bound, Driver, ExitReason, FaildHooks, DATAGRAM_BUFFER_BYTES,
-    INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
+    accept_failed, client_address, Bound, Driver, ExitReason, FaildHooks, LoopNote,
+    DATAGRAM_BUFFER_BYTES, INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
 };
 use failover_core::drive::faild_limits::{
     self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
@@ -116,12 +116,13 @@ struct Tcp {
 
 impl Tcp {
     /// A new connection: admitted (after closing the one the policy evicts) or refused.
-    fn accepted(&mut self, stream: Async<TcpStream>, from: SocketAddr) {
+    fn accepted(&mut self, driver: &mut Driver, stream: Async<TcpStream>, from: SocketAddr) {
         let source = client_address(from.ip());
         let (connection, evicted) = match self.table.admit(source) {
             Admission::Refused => {
                 // Closed right away: every slot is held by an authenticated connection.
                 drop(stream);
+                driver.note(LoopNote::Refused);
                 log::debug!(
                     target: "net",
                     "refused a TCP connection from {from}: every slot is held by an authenticated connection"
@@ -133,6 +134,10 @@ impl Tcp {
                 evicted,
             } => (connection, evicted),
         };
+        driver.note(LoopNote::Admitted);
+        if let Some((_, why)) = evicted {
+            driver.note(LoopNote::Evicted(why));
+        }
         if let Some((victim, why)) = evicted {
             if let Some(open) = self.open.remove(&victim) {
                 open.close();
@@ -206,6 +211,7 @@ impl Tcp {
             if let Some(open) = self.open.remove(&connection) {
                 open.close();
                 self.table.closed(connection, &Close::NotReading);
+                driver.note(LoopNote::Closed(&Close::NotReading));
                 log::info!(
                     target: "net",
                     "closed TCP connection {connection}: {}",
@@ -215,8 +221,9 @@ impl Tcp {
         }
     }
 
-    fn closed(&mut self, connection: u64, why: Close) {
+    fn closed(&mut self, driver: &mut Driver, connection: u64, why: Close) {
         self.table.closed(connection, &why);
+        driver.note(LoopNote::Closed(&why));
         // Connections faild closed itself (evicted, not reading) were logged then.
         if self.open.remove(&connection).is_some() {
             log::debug!(target: "net", "TCP connection {connection} closed: {why}");
@@ -260,6 +267,7 @@ async fn serve_on(
     };
     let mut buffer = vec![0u8; DATAGRAM_BUFFER_BYTES];
     loop {
+        driver.tick(clock(), (tcp.table.len(), tcp.table.unauthenticated()));
         let wait = driver.wait(clock());
         let input = next_input(
             udp.as_ref(),
@@ -289,7 +297,7 @@ async fn serve_on(
                 Timer::after(Duration::from_millis(1)).await;
             }
             Input::Tcp(TcpInput::Accepted { stream, from }) => {
-                tcp.accepted(stream, from);
+                tcp.accepted(&mut driver, stream, from);
                 tcp.report();
             }
             Input::Tcp(TcpInput::Frame {
@@ -298,7 +306,7 @@ async fn serve_on(
                 bytes,
             }) => tcp.frame(&mut driver, connection, from, bytes),
             Input::Tcp(TcpInput::Closed { connection, why }) => {
-                tcp.closed(connection, why);
+                tcp.closed(&mut driver, connection, why);
                 tcp.report();
             }
             Input::Signal(Signal::Hup) => driver.reload(clock()),

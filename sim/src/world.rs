@@ -641,6 +641,7 @@ impl World {
                 reload: Box::new(|| Err("the simulator has no community file".to_string())),
                 // The world passes its own time to every call.
                 clock: || Time(0),
+                watcher: None,
             },
         );
         let events = Rc::clone(&h.store_events);

@@ -1,7 +1,7 @@
 //! failsh with the real faild on loopback, for both runtimes: the seed's story with the state
 //! and the holder asserted at every step, the SIGKILL and SIGTERM failover bounds, a hanging
 //! start procedure killed at its limit, SIGHUP with a broken file, and a recorded trace that
-//! replays without a difference.
+//! replays without a difference (and, with failsim built, draws as a timeline).
 
 mod failsh_support;
 
@@ -145,6 +145,35 @@ fn replay_without_difference(trace: &std::path::Path) {
         );
         eprintln!("failsim replay: {}", text.trim());
         assert!(output.status.success(), "failsim replay failed: {text}");
+        // Drawn as a timeline: lukretia's lane, its states and its procedures.
+        let svg_path = trace.with_extension("svg");
+        let output = std::process::Command::new(&failsim)
+            .arg("replay")
+            .arg(trace)
+            .args(["--host", "lukretia", "--timeline"])
+            .arg(&svg_path)
+            .output()
+            .expect("failsim");
+        assert!(output.status.success(), "failsim replay --timeline failed");
+        let svg = std::fs::read_to_string(&svg_path).expect("timeline");
+        assert!(
+            svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+        for part in [
+            ">lukretia</text>",
+            ">macbeth (seen)</text>",
+            "<title>RECOVER: read from the local faild</title>",
+            "<title>UP: start returned UP</title>",
+            // The operator's FAIL, or the RECOVER after it if failsh polled only then.
+            ": changed in the local faild (failc or a service script)</title>",
+            "<title>FAIL: stop returned FAIL</title>",
+            "class=\"procedure start\"",
+            "class=\"procedure stop\"",
+            ">SIGTERM</text>",
+        ] {
+            assert!(svg.contains(part), "the timeline lacks {part}:\n{svg}");
+        }
     }
     let (header, lines) = failover_cli::failsh::trace::read(trace).expect("trace");
     assert!(lines.len() > 10, "trace too short: {} inputs", lines.len());

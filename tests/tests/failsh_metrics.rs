@@ -1,6 +1,7 @@
-//! `failsh --metrics`: scraped from a live loopback pair (real faild, real failsh), the
-//! Prometheus text shows the states, the transitions and procedure runs that led there and
-//! the reachability of the other host, follows a failover, and passes `promtool check
+//! `failsh --metrics` and `faild --metrics`: scraped from a live loopback pair (real faild,
+//! real failsh), the Prometheus text shows the states, the transitions and procedure runs that
+//! led there, the poll round trips and the reachability of the other host, faild's stored
+//! state, requests and authentication failures, follows a failover, and passes `promtool check
 //! metrics`.
 
 mod failsh_support;
@@ -70,7 +71,8 @@ fn metrics_of_a_live_pair_show_states_and_follow_a_failover() {
     let scratch = Scratch::new("metrics");
     let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, "blocking");
     let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, "blocking");
-    l.start_faild();
+    let lf_port = free_port("127.0.0.1");
+    l.start_faild_with(&["--metrics", &format!("127.0.0.1:{lf_port}")]);
     m.start_faild();
     for host in [&l, &m] {
         host.failc("FAIL");
@@ -127,6 +129,77 @@ fn metrics_of_a_live_pair_show_states_and_follow_a_failover() {
         "failsh_peer_state{{service=\"{SERVICE}\",host=\"macbeth\",role=\"slave\",state=\"RECOVER\"}}"
     );
     assert_eq!(value(&l_body, &slave), Some(1.0), "{l_body}");
+    assert!(
+        value(&l_body, "failsh_poll_rtt_seconds_count{host=\"macbeth\"}").is_some_and(|n| n >= 1.0),
+        "{l_body}"
+    );
+    assert!(
+        value(
+            &l_body,
+            "failsh_poll_rtt_seconds_bucket{host=\"macbeth\",le=\"+Inf\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{l_body}"
+    );
+
+    // lukretia's faild: the state failsh stored, the requests that did it, a refused one.
+    let refused = std::process::Command::new(program("failstat"))
+        .args([
+            "-H",
+            l.ip,
+            "-p",
+            &l.port.to_string(),
+            "-c",
+            "wrong",
+            "-T",
+            SERVICE,
+        ])
+        .output()
+        .expect("failstat");
+    assert!(
+        !refused.status.success(),
+        "a wrong community must be refused"
+    );
+    let mut f_body = String::new();
+    wait_until(
+        "lukretia's faild shows UP and the refused request",
+        Duration::from_secs(5),
+        || {
+            f_body = scrape(lf_port);
+            value(
+                &f_body,
+                &format!("faild_service_state{{service=\"{SERVICE}\",state=\"UP\"}}"),
+            ) == Some(1.0)
+                && value(&f_body, "faild_auth_failures_total").is_some_and(|n| n >= 1.0)
+        },
+    );
+    for state in ["RECOVER", "FAIL"] {
+        let sample = format!("faild_service_state{{service=\"{SERVICE}\",state=\"{state}\"}}");
+        assert_eq!(value(&f_body, &sample), Some(0.0), "{sample}\n{f_body}");
+    }
+    for sample in [
+        "faild_requests_total{kind=\"query\"}",
+        "faild_requests_total{kind=\"set\"}",
+        "faild_state_file_writes_total{result=\"ok\"}",
+        "faild_tcp_accepted_total",
+    ] {
+        assert!(
+            value(&f_body, sample).is_some_and(|n| n >= 1.0),
+            "{sample}\n{f_body}"
+        );
+    }
+    let to_up =
+        format!("faild_state_changes_total{{service=\"{SERVICE}\",from=\"RECOVER\",to=\"UP\"}}");
+    assert_eq!(value(&f_body, &to_up), Some(1.0), "{f_body}");
+    assert!(
+        value(&f_body, "faild_loop_tick_age_seconds").is_some_and(|age| age < 3.0),
+        "{f_body}"
+    );
+    assert!(
+        value(&f_body, "process_open_fds").is_some_and(|n| n > 0.0),
+        "{f_body}"
+    );
+    promtool_check(&f_body);
 
     // The master's faild and failsh die: macbeth's metrics show it unreachable, macbeth UP,
     // its own start counted.

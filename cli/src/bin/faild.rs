@@ -3,9 +3,10 @@
 
 use clap::{value_parser, Arg, ArgAction};
 use failover_cli::common::{parse_args, program, Runtime};
-use failover_cli::faild::{sockets, state_file, system};
+use failover_cli::faild::{metrics, sockets, state_file, system};
 use failover_cli::lock::{Lock, LockError};
 use failover_cli::logging::{self, Level, Output};
+use failover_cli::sdnotify::Notifier;
 use failover_core::community::Communities;
 use failover_core::drive::faild::{ExitReason, FaildHooks, FaildOptions};
 use failover_core::drive::faild_limits::{
@@ -33,7 +34,7 @@ SYNOPSIS
           [--runtime smol|blocking] [--tcp-idle-timeout ms] [--tcp-frame-timeout ms]
           [--tcp-unauthenticated-idle-timeout ms] [--max-connections n]
           [--max-unauthenticated n] [--max-per-source n]
-          [-D debugport [--debug-community community]]
+          [-D debugport [--debug-community community]] [--metrics address:port]
     faild -h | --help
 
 DESCRIPTION
@@ -135,6 +136,14 @@ OPTIONS
     --debug-community community
         The community faildebug must prove (it never travels in clear). Default public,
         with a warning.
+    --metrics address:port
+        Serve Prometheus metrics at http://address:port/metrics: the stored states,
+        requests by kind, authentication failures, TCP connections refused and evicted
+        (per-source limit too), state file writes, process metrics (docs/metrics.md).
+        Bound before detaching. Off by default; pick an address only scrapers reach.
+    --journal
+        Log to standard error with <N> priority prefixes (what journald reads), also when
+        JOURNAL_STREAM does not name standard error. Implies nothing else; use with -F.
     -V, --version
         Show the version and exit.
     -h, --help
@@ -146,6 +155,14 @@ SIGNALS
     SIGHUP
         Re-read the community file. A broken file is reported (file, line, problem) and
         the communities in force stay.
+
+SYSTEMD
+    Under Type=notify (NOTIFY_SOCKET set) faild sends READY=1 once its sockets are bound,
+    STATUS= lines (3 services: 2 UP, 1 FAIL; 4 clients ...), WATCHDOG=1 from its loop at
+    half of WatchdogSec= (so a hung loop gets it restarted), RELOADING=1 and READY=1
+    around a SIGHUP re-read (Type=notify-reload), and STOPPING=1 on SIGTERM. In the
+    foreground under systemd (JOURNAL_STREAM naming standard error, or --journal) lines
+    carry <N> priority prefixes, so journalctl -p err shows errors only.
 
 STATE FILE
     Text, one service a line, between a header and a count:
@@ -194,6 +211,8 @@ struct Cli {
     max_per_source: usize,
     debug_port: Option<u16>,
     debug_community: Option<String>,
+    metrics: Option<SocketAddr>,
+    journal: bool,
 }
 
 fn parse() -> Result<Cli, ExitCode> {
@@ -229,7 +248,13 @@ fn parse() -> Result<Cli, ExitCode> {
         .arg(long("max-unauthenticated", "n").value_parser(value_parser!(usize)))
         .arg(long("max-per-source", "n").value_parser(value_parser!(usize)))
         .arg(value("D", 'D', "debugport").value_parser(value_parser!(u16)))
-        .arg(long("debug-community", "community"));
+        .arg(long("debug-community", "community"))
+        .arg(long("metrics", "address:port").value_parser(value_parser!(SocketAddr)))
+        .arg(
+            Arg::new("journal")
+                .long("journal")
+                .action(ArgAction::SetTrue),
+        );
     let m = parse_args(command)?;
     let path = |id: &str| m.get_one::<PathBuf>(id).cloned();
     let number = |id: &str, default: u64| m.get_one::<u64>(id).copied().unwrap_or(default);
@@ -262,6 +287,8 @@ fn parse() -> Result<Cli, ExitCode> {
         max_per_source: count("max-per-source", DEFAULT_MAX_PER_SOURCE),
         debug_port: m.get_one::<u16>("D").copied(),
         debug_community: m.get_one::<String>("debug-community").cloned(),
+        metrics: m.get_one::<SocketAddr>("metrics").copied(),
+        journal: m.get_flag("journal"),
     })
 }
 
@@ -279,7 +306,14 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let levels = logging::global("faild");
-    logging::init(levels.clone(), Output::stderr());
+    logging::init(
+        levels.clone(),
+        if cli.journal {
+            Output::Journal
+        } else {
+            Output::stderr()
+        },
+    );
     for facility in &cli.debug {
         if let Err(why) = levels.set(facility, Level::Debug) {
             eprintln!("faild: -d: {why}");
@@ -414,6 +448,13 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             )
         }
     };
+    let metrics_listener = match cli.metrics {
+        None => None,
+        Some(address) => Some(
+            std::net::TcpListener::bind(address)
+                .map_err(|e| format!("cannot listen on metrics address {address}: {e}"))?,
+        ),
+    };
     let debug_levels = std::sync::Arc::clone(&levels);
     if !cli.foreground {
         system::detach()?;
@@ -489,11 +530,22 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         },
         records,
     );
+    let metrics = match metrics_listener {
+        None => None,
+        Some(listener) => {
+            let metrics = metrics::Metrics::start(listener)
+                .map_err(|e| format!("cannot start the metrics endpoint: {e}"))?;
+            log::info!(target: "monitor", "metrics on http://{}/metrics", metrics.local_addr());
+            Some(metrics)
+        }
+    };
     let community_file = cli.community_file.clone();
     let hooks = FaildHooks {
         persist: Box::new(move |records| state_file::save(&state_path, records)),
         reload: Box::new(move || read_communities(community_file.as_deref())),
         clock: sockets::wall_clock,
+        watcher: metrics::Watcher::new(metrics, Notifier::from_env())
+            .map(|w| Box::new(w) as Box<dyn failover_core::drive::faild::LoopWatcher>),
     };
     let result = match cli.runtime {
         #[cfg(feature = "runtime-smol")]
@@ -508,6 +560,7 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
     drop(state_lock);
     match result {
         Ok(ExitReason::Signal(signal)) => {
+            let _ = failover_cli::sdnotify::notify_stopping();
             log::info!(target: "config", "{signal}: stopping");
             Ok(())
         }

@@ -15,7 +15,7 @@ NAME
     failmon, failmon.cgi - show the state of failsh's services and hosts
 
 SYNOPSIS
-    failmon [-p port] [-t timeout_ms] [target] [-1 | -l | -h | -c | --json]
+    failmon [-p port] [-t timeout_ms] [target] [-1 | -l | -h [-r seconds] | -c | --json]
     failmon --help
     failmon -V | --version
     failmon.cgi
@@ -33,14 +33,18 @@ MODES
     -1  Wait for one update, print it as text and exit.
     -l  Line mode: each Return on standard input prints the latest state; end of input
         (Ctrl-D) exits.
-    -h  Print one HTML page on standard output: self-contained, no scripts, all text escaped.
+    -h  Print one HTML page on standard output: self-contained, no scripts, all text escaped,
+        that reloads itself every 5 seconds (-r) when served by a web server (failmon.cgi) or
+        regenerated in place. Recent events show their UTC time and age.
         Invoked as failmon.cgi, failmon does this with a CGI header (Content-Type: text/html)
         and a page that reloads itself every 5 seconds; an unavailable monitor port gives
         a 502 page that says why. failmon.cgi ignores its arguments and the query string (a
         visitor must not choose what it connects to); the web server's configuration may set
         the environment variables FAILMON_TARGET and FAILMON_PORT.
     --json
-        Print the snapshot as one JSON line (the monitor port's format) and exit.
+        Print the snapshot as one JSON line (the monitor port's format, version 2) and exit.
+        Time fields name their unit and clock: _unix_ms wall clock, _uptime_ms failsh's
+        clock (ms since it started), _ms alone a duration.
     -c  The curses screen (the default on a terminal). Keys: h hosts, c toggle the hosts'
         last contact between time and age (last-connect/last-call), l or Left: the services
         of the selected host, s or Right: the selected service's details, Tab: switch between
@@ -52,6 +56,8 @@ OPTIONS
         The monitor port. Default 1848.
     -t timeout_ms
         Bound on connecting and on waiting for a snapshot, in milliseconds. Default 5000.
+    -r seconds
+        -h: the page reloads itself this often (meta refresh). Default 5; 0: never.
     --help
         Show this help and exit (-h is the HTML mode, as in the original).
     -V, --version
@@ -89,6 +95,7 @@ struct Arguments {
     port: u16,
     timeout_ms: u64,
     target: Option<String>,
+    refresh_s: u32,
 }
 
 enum Parsed {
@@ -101,6 +108,7 @@ fn parse(arguments: &[String]) -> Result<Parsed, String> {
     let mut mode = None;
     let mut port = DEFAULT_MONITOR_PORT;
     let mut timeout_ms = 5000u64;
+    let mut refresh_s = 5u32;
     let mut target = None;
     let mut index = 0;
     let set_mode = |new: Mode, mode: &mut Option<Mode>| -> Result<(), String> {
@@ -123,6 +131,17 @@ fn parse(arguments: &[String]) -> Result<Parsed, String> {
             "-h" => set_mode(Mode::Html, &mut mode)?,
             "-c" => set_mode(Mode::Curses, &mut mode)?,
             "--json" => set_mode(Mode::Json, &mut mode)?,
+            "-r" => {
+                let value = arguments
+                    .get(index)
+                    .ok_or_else(|| format!("{argument} needs a value"))?;
+                index += 1;
+                refresh_s = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|s| *s <= 86_400)
+                    .ok_or_else(|| format!("-r: \"{value}\" is not 0-86400 seconds"))?;
+            }
             "-p" | "-t" => {
                 let value = arguments
                     .get(index)
@@ -158,6 +177,7 @@ fn parse(arguments: &[String]) -> Result<Parsed, String> {
     }
     Ok(Parsed::Run(Arguments {
         mode: mode.unwrap_or(Mode::Curses),
+        refresh_s,
         port,
         timeout_ms,
         target,
@@ -201,6 +221,7 @@ fn main() -> ExitCode {
                 target: std::env::var("FAILMON_TARGET")
                     .ok()
                     .filter(|t| !t.is_empty()),
+                refresh_s: 5,
             })),
         }
     } else {
@@ -267,7 +288,11 @@ fn run(
         Mode::Html => {
             let (snapshot, _) = connection.next_snapshot()?;
             let options = html::PageOptions {
-                refresh_seconds: invoked_as_cgi.then_some(5),
+                refresh_seconds: if invoked_as_cgi {
+                    Some(5)
+                } else {
+                    Some(arguments.refresh_s).filter(|s| *s > 0)
+                },
             };
             if invoked_as_cgi {
                 stdout

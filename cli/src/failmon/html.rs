@@ -143,7 +143,13 @@ pub fn render(snapshot: &Snapshot, options: &PageOptions) -> String {
     if !snapshot.recent_events.is_empty() {
         let _ = writeln!(out, "<h2>Recent events</h2>\n<ul class=\"events\">");
         for event in &snapshot.recent_events {
-            let _ = writeln!(out, "<li>{}</li>", escape(event));
+            let _ = writeln!(
+                out,
+                "<li><time datetime=\"{}\">{}</time> {}</li>",
+                crate::logging::utc_timestamp_ms(event.wall_unix_ms),
+                escape(&super::event_time(snapshot, event)),
+                escape(&event.text)
+            );
         }
         let _ = writeln!(out, "</ul>");
     }

@@ -194,6 +194,16 @@ pub fn human_interval(interval_ms: u64) -> String {
     }
 }
 
+/// A recent event's time: `2024-01-02T03:04:05.678Z, 12.3 s ago` (wall clock as failsh saw
+/// it, age on failsh's clock at the snapshot).
+pub fn event_time(snapshot: &Snapshot, event: &crate::monitor::RecentEvent) -> String {
+    format!(
+        "{}, {} ago",
+        crate::logging::utc_timestamp_ms(event.wall_unix_ms),
+        human_duration(snapshot.uptime_ms.saturating_sub(event.uptime_ms))
+    )
+}
+
 /// `12.3 s ago (2024-01-02T03:04:05.678Z)` or `never`.
 pub fn when(snapshot: &Snapshot, at: Option<Time>) -> String {
     match (age_ms(snapshot, at), wall_ms(snapshot, at)) {
@@ -299,7 +309,11 @@ pub(crate) mod sample {
                 ],
                 majority: true,
             }],
-            recent_events: vec!["198.18.0.50: RECOVER -> UP (start returned UP)".to_string()],
+            recent_events: vec![crate::monitor::RecentEvent {
+                wall_unix_ms: 1_700_000_000_000 - 2_500,
+                uptime_ms: 57_500,
+                text: "198.18.0.50: RECOVER -> UP (start returned UP)".to_string(),
+            }],
         }
     }
 }
@@ -328,6 +342,10 @@ mod tests {
             Some(1_700_000_000_000 - 12_300)
         );
         assert_eq!(when(&snapshot, None), "never");
+        assert_eq!(
+            event_time(&snapshot, &snapshot.recent_events[0]),
+            "2023-11-14T22:13:17.500Z, 2.5 s ago"
+        );
     }
 
     #[test]

@@ -69,7 +69,12 @@ pub fn render(snapshot: &Snapshot) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "Recent events:");
         for event in &snapshot.recent_events {
-            let _ = writeln!(out, "  {event}");
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                super::event_time(snapshot, event),
+                event.text
+            );
         }
     }
     out

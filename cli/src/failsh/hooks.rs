@@ -14,7 +14,8 @@ use crate::monitor::{Snapshot, FORMAT, VERSION};
 use failover_core::drive::shell::{ProcedureCompletion, ShellHooks};
 use failover_core::shell::{Action, Event, Input, ProcedureId, ProcedureKind, Shell};
 use failover_core::time::Time;
-use std::collections::VecDeque;
+use failover_core::wire::Nonce;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +24,10 @@ use std::time::{Duration, Instant, SystemTime};
 const RECENT_EVENTS: usize = 50;
 /// The monitor gets fresh contact times at least this often even without a change.
 const MONITOR_REFRESH_MS: u64 = 1000;
+
+/// Requests remembered for their round trip at most (a host that never answers must not grow
+/// the table); older ones are forgotten first.
+const RTT_IN_FLIGHT: usize = 1024;
 
 /// The procedures in force; SIGHUP swaps in new ones before the core gets the new
 /// configuration, so a procedure started after the reload runs the reloaded code.
@@ -40,9 +45,13 @@ pub struct FailshHooks {
     /// The addresses the procedures added under a lease.
     pub leases: AddressLeases,
     /// `--notify PATH`.
-    pub notifier: Option<Notifier>,
+    pub notify_file: Option<Notifier>,
     traps: Traps,
-    recent: VecDeque<String>,
+    recent: VecDeque<crate::monitor::RecentEvent>,
+    /// Requests sent and not answered yet, for `failsh_poll_rtt_seconds`: host and send time.
+    in_flight: BTreeMap<Nonce, (Arc<str>, Instant)>,
+    /// systemd: watchdog pings and the status line, from the loop.
+    notifier: crate::sdnotify::Notifier,
     changed: bool,
     last_publish: Option<Time>,
 }
@@ -63,9 +72,11 @@ impl FailshHooks {
             dumper,
             node,
             leases: AddressLeases::default(),
-            notifier: None,
+            notify_file: None,
             traps: Traps::default(),
             recent: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            notifier: crate::sdnotify::Notifier::from_env(),
             changed: true,
             last_publish: None,
         }
@@ -93,6 +104,32 @@ impl FailshHooks {
     }
 }
 
+/// systemd's status line: `3 services: 2 UP, 1 RECOVER`.
+pub fn status_line(shell: &Shell) -> String {
+    let services = shell.services_status();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for service in &services {
+        let state = service.state.map_or("UNKNOWN", |s| s.as_str());
+        match counts.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((state, 1)),
+        }
+    }
+    counts.sort_by_key(|(s, _)| {
+        ["UP", "RECOVER", "FAIL", "UNKNOWN"]
+            .iter()
+            .position(|k| k == s)
+    });
+    let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    format!(
+        "{} service{}{}{}",
+        services.len(),
+        if services.len() == 1 { "" } else { "s" },
+        if counts.is_empty() { "" } else { ": " },
+        counts.join(", ")
+    )
+}
+
 fn facility_of(event: &Event) -> (&'static str, Level) {
     match event {
         Event::StateChanged { .. } => ("decision", Level::Info),
@@ -114,10 +151,43 @@ fn facility_of(event: &Event) -> (&'static str, Level) {
 
 impl ShellHooks for FailshHooks {
     fn handled(&mut self, now: Time, input: &Input, actions: &[Action]) {
+        if let Input::Reconfigure(_) = input {
+            // The reloaded configuration is in force (SIGHUP sent RELOADING=1).
+            let _ = crate::sdnotify::notify_ready();
+        }
         if let Some(recorder) = self.recorder.as_mut() {
             if let Err(e) = recorder.record(now, input, actions) {
                 log::error!(target: "config", "cannot write the trace, stopped: {e}");
                 self.recorder = None;
+            }
+        }
+        if let Some(metrics) = &self.metrics {
+            // Wall time, not the loop's milliseconds: a loopback answer takes microseconds.
+            let at = Instant::now();
+            if let Input::Received { bytes } = input {
+                if let Some((host, sent)) = failover_core::wire::reply_nonce(bytes)
+                    .and_then(|nonce| self.in_flight.remove(&nonce))
+                {
+                    metrics.round_trip(&host, at.duration_since(sent).as_secs_f64());
+                }
+            }
+            if let Input::SendFailed { nonce, .. } = input {
+                self.in_flight.remove(nonce);
+            }
+            for action in actions {
+                if let Action::Send { to, nonce, .. } = action {
+                    if self.in_flight.len() >= RTT_IN_FLIGHT {
+                        let oldest = self
+                            .in_flight
+                            .iter()
+                            .min_by_key(|(_, (_, sent))| *sent)
+                            .map(|(nonce, _)| *nonce);
+                        if let Some(oldest) = oldest {
+                            self.in_flight.remove(&oldest);
+                        }
+                    }
+                    self.in_flight.insert(*nonce, (Arc::clone(&to.host), at));
+                }
             }
         }
     }
@@ -195,7 +265,11 @@ impl ShellHooks for FailshHooks {
         if self.recent.len() >= RECENT_EVENTS {
             self.recent.pop_front();
         }
-        self.recent.push_back(line);
+        self.recent.push_back(crate::monitor::RecentEvent {
+            wall_unix_ms: unix_ms(),
+            uptime_ms: now.as_ms(),
+            text: line,
+        });
         self.changed = true;
         if let Event::StateChanged {
             service,
@@ -205,8 +279,8 @@ impl ShellHooks for FailshHooks {
         } = event
         {
             let from = from.map_or("UNKNOWN", |s| s.as_str());
-            if let Some(notifier) = self.notifier.as_mut() {
-                notifier.change(SystemTime::now(), service, from, to.as_str(), reason);
+            if let Some(notify_file) = self.notify_file.as_mut() {
+                notify_file.change(SystemTime::now(), service, from, to.as_str(), reason);
             }
             let procedures = self.current();
             if let Some(trap) = procedures.trap(service) {
@@ -221,6 +295,9 @@ impl ShellHooks for FailshHooks {
     }
 
     fn after_input(&mut self, now: Time, shell: &Shell) {
+        if self.notifier.due() {
+            self.notifier.alive(&status_line(shell));
+        }
         if self.monitor.is_none() && self.metrics.is_none() {
             return;
         }
@@ -241,7 +318,17 @@ impl ShellHooks for FailshHooks {
     }
 
     fn dump(&mut self, now: Time, shell: &Shell) {
-        let recent: Vec<String> = self.recent.iter().cloned().collect();
+        let recent: Vec<String> = self
+            .recent
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    crate::logging::utc_timestamp_ms(e.wall_unix_ms),
+                    e.text
+                )
+            })
+            .collect();
         let text = dump::render(now, shell, &recent);
         match self.dumper.dump(&text) {
             Ok(true) => log::info!(target: "config", "state dumped on SIGINT"),

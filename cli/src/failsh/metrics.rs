@@ -1,25 +1,22 @@
 //! `failsh --metrics ADDR:PORT`: Prometheus text format (version 0.0.4) over HTTP `GET
 //! /metrics`, from failsh's own state (the monitor's snapshot), the counters its events feed,
-//! and the process (`/proc/self`). `docs/metrics.md` lists every metric.
-//!
-//! One thread serves one connection at a time, with 2 s read and write timeouts and requests
-//! of at most 8 KiB: a scraper that stalls delays other scrapes, never failsh's decisions (the
-//! loop only swaps in a new snapshot under a lock it holds for microseconds).
+//! the round trips of its polls, and the process (`/proc/self`). `docs/metrics.md` lists every
+//! metric; the serving and the format are [`crate::prometheus`]'s.
 
 use crate::monitor::Snapshot;
+use crate::prometheus::{self, process_metrics, unix_seconds, Family, Histogram};
 use failover_core::shell::{Event, ProcedureId};
 use failover_core::state::State;
 use failover_core::time::Time;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
-const MAX_REQUEST_BYTES: usize = 8192;
+/// Bounds of `failsh_poll_rtt_seconds`: from a loopback answer (tens of microseconds) to a
+/// poll timeout of a second.
+pub const RTT_BOUNDS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 const STATES: [&str; 4] = ["UP", "RECOVER", "FAIL", "UNKNOWN"];
 
 #[derive(Debug, Default)]
@@ -37,6 +34,8 @@ struct Counters {
     bad_replies: BTreeMap<String, u64>,
     /// service -> writes to the local faild that failed.
     write_failures: BTreeMap<String, u64>,
+    /// host -> round trips of its faild's answers.
+    rtt: BTreeMap<String, Histogram>,
 }
 
 #[derive(Debug, Default)]
@@ -55,20 +54,17 @@ pub struct Metrics {
 impl Metrics {
     /// Serves `listener` from a thread of its own.
     pub fn start(listener: TcpListener) -> std::io::Result<Metrics> {
-        let local_addr = listener.local_addr()?;
         let shared = Arc::new(Mutex::new(Shared::default()));
         let serving = shared.clone();
         let started_unix_s = unix_seconds();
-        thread::Builder::new()
-            .name("metrics".into())
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(stream) = stream else { continue };
-                    if let Err(e) = serve(stream, &serving, started_unix_s) {
-                        log::debug!(target: "monitor", "metrics request: {e}");
-                    }
-                }
-            })?;
+        let local_addr = prometheus::serve_metrics(
+            listener,
+            "failsh",
+            Arc::new(move || {
+                let shared = serving.lock().unwrap_or_else(|e| e.into_inner());
+                render(&shared, Some(started_unix_s))
+            }),
+        )?;
         Ok(Metrics { shared, local_addr })
     }
 
@@ -136,6 +132,17 @@ impl Metrics {
         }
     }
 
+    /// A reply from `host`'s faild arrived `seconds` after its request was sent.
+    pub fn round_trip(&self, host: &str, seconds: f64) {
+        let mut shared = self.lock();
+        shared
+            .counters
+            .rtt
+            .entry(host.to_string())
+            .or_insert_with(|| Histogram::new(&RTT_BOUNDS))
+            .observe(seconds);
+    }
+
     /// The text `GET /metrics` answers now.
     pub fn render(&self) -> String {
         let shared = self.lock();
@@ -154,132 +161,6 @@ fn outcome_label(outcome: &str) -> &'static str {
     }
 }
 
-fn serve(
-    mut stream: TcpStream,
-    shared: &Mutex<Shared>,
-    started_unix_s: f64,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut request = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n")
-    {
-        let n = stream.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&buffer[..n]);
-        if request.len() > MAX_REQUEST_BYTES {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "", "");
-        }
-    }
-    let text = String::from_utf8_lossy(&request);
-    let mut words = text.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET", "/metrics") => {
-            let body = {
-                let shared = shared.lock().unwrap_or_else(|e| e.into_inner());
-                render(&shared, Some(started_unix_s))
-            };
-            respond(
-                &mut stream,
-                "200 OK",
-                "text/plain; version=0.0.4; charset=utf-8",
-                &body,
-            )
-        }
-        ("GET", "/") => respond(
-            &mut stream,
-            "200 OK",
-            "text/plain; charset=utf-8",
-            "failsh metrics: GET /metrics\n",
-        ),
-        ("GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
-        _ => respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET\n",
-        ),
-    }
-}
-
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &str,
-) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if !content_type.is_empty() {
-        let _ = write!(head, "Content-Type: {content_type}\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()
-}
-
-/// A label value in the exposition format: backslash, double quote and newline escaped.
-fn label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Writes one metric family after another: `head` names the family that the samples after
-/// it belong to, so a sample can never carry another family's name.
-struct Family<'a> {
-    out: &'a mut String,
-    name: &'static str,
-}
-
-impl Family<'_> {
-    fn head(&mut self, name: &'static str, kind: &str, help: &str) {
-        self.name = name;
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.sample_suffixed("", labels, value);
-    }
-
-    /// A sample of the family with a suffix (`_sum`, `_count` of a summary).
-    fn sample_suffixed(
-        &mut self,
-        suffix: &str,
-        labels: &[(&str, &str)],
-        value: impl std::fmt::Display,
-    ) {
-        let _ = write!(self.out, "{}{suffix}", self.name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (key, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let _ = write!(self.out, "{key}=\"{}\"", label(value));
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {value}");
-    }
-}
-
 /// Seconds from `at` to `now_ms`, both on failsh's clock.
 fn age_s(now_ms: u64, at: Time) -> f64 {
     now_ms.saturating_sub(at.as_ms()) as f64 / 1000.0
@@ -287,10 +168,7 @@ fn age_s(now_ms: u64, at: Time) -> f64 {
 
 fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
     let mut out = String::new();
-    let mut f = Family {
-        out: &mut out,
-        name: "",
-    };
+    let mut f = Family::new(&mut out);
     let counters = &shared.counters;
     f.head("failsh_build_info", "gauge", "failsh's version (always 1).");
     f.sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
@@ -510,76 +388,27 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
     for (service, count) in &counters.write_failures {
         f.sample(&[("service", service)], count);
     }
+    f.head(
+        "failsh_poll_rtt_seconds",
+        "histogram",
+        "Round trip of polls and writes to each host's faild, from the send to the reply.",
+    );
+    for (host, histogram) in &counters.rtt {
+        histogram.write(&mut f, &[("host", host)]);
+    }
     process_metrics(&mut f, started_unix_s);
     out
-}
-
-/// The standard process metrics, from `/proc/self` (absent where it cannot be read).
-fn process_metrics(f: &mut Family<'_>, started_unix_s: Option<f64>) {
-    let page_bytes = 4096u64;
-    if let Some(resident_pages) = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-    {
-        f.head(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-        );
-        f.sample(&[], resident_pages * page_bytes);
-    }
-    if let Some(cpu_ticks) = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name, which is in parentheses and may hold spaces.
-            let rest = s.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
-        })
-    {
-        // USER_HZ is 100 on every Linux architecture failover runs on.
-        f.head(
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time spent in seconds.",
-        );
-        f.sample(&[], cpu_ticks as f64 / 100.0);
-    }
-    if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
-        f.head(
-            "process_open_fds",
-            "gauge",
-            "Number of open file descriptors.",
-        );
-        f.sample(&[], entries.count());
-    }
-    if let Some(started) = started_unix_s {
-        f.head(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since unix epoch in seconds.",
-        );
-        f.sample(&[], started);
-    }
-}
-
-fn unix_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use failover_core::shell::ProcedureKind;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
 
     #[test]
-    fn labels_are_escaped_and_outcomes_named() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    fn outcomes_are_named() {
         assert_eq!(outcome_label("returned UP"), "up");
         assert_eq!(outcome_label("returned RECOVER"), "recover");
         assert_eq!(outcome_label("failed: boom"), "error");
@@ -630,6 +459,12 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+        metrics.round_trip("macbeth", 0.0003);
+        let text = metrics.render();
+        assert!(
+            text.contains("failsh_poll_rtt_seconds_bucket{host=\"macbeth\",le=\"0.0005\"} 1"),
+            "{text}"
+        );
         // Over HTTP: the same text, and a clear answer to anything else.
         let get = |request: &str| {
             let mut stream = TcpStream::connect(metrics.local_addr()).expect("connect");

@@ -219,7 +219,7 @@ pub fn run(options: Options) -> Result<(), String> {
         log::info!(target: "monitor", "metrics on http://{}/metrics", metrics.local_addr());
         hooks.metrics = Some(metrics);
     }
-    hooks.notifier = options.notify.clone().map(notify::Notifier::new);
+    hooks.notify_file = options.notify.clone().map(notify::Notifier::new);
     let shell_options = ShellOptions {
         config: loaded.core,
         seed,
@@ -272,11 +272,17 @@ impl Reload {
     /// A broken file is rejected with its error and the running configuration stays; a good
     /// one replaces the procedures and goes to the core, which keeps unchanged services.
     fn reload(&self, handle: &ShellHandle) {
+        // systemd (Type=notify-reload): READY=1 follows once the loop has the new
+        // configuration (the hooks see it arrive), or at once when it is rejected.
+        let _ = crate::sdnotify::notify_reloading();
         match load::load(&self.path, &self.local_host) {
-            Err(e) => log::error!(
-                target: "config",
-                "SIGHUP: new configuration rejected, the old one keeps running: {e}"
-            ),
+            Err(e) => {
+                log::error!(
+                    target: "config",
+                    "SIGHUP: new configuration rejected, the old one keeps running: {e}"
+                );
+                let _ = crate::sdnotify::notify_ready();
+            }
             Ok(loaded) => {
                 let mut procedures = self.procedures.lock().unwrap_or_else(|e| e.into_inner());
                 *procedures = Arc::new(procedures.reloaded(loaded.procedures));
@@ -367,6 +373,7 @@ fn watch_signals(handle: ShellHandle, keep_services: bool, reload: Reload) -> Re
             for signal in signals.forever() {
                 match signal {
                     SIGTERM => {
+                        let _ = crate::sdnotify::notify_stopping();
                         log::info!(
                             target: "config",
                             "{}",

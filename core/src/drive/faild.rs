@@ -4,7 +4,7 @@
 //! log. Both runtimes call it, so they behave identically; they only do the I/O around it,
 //! with the TCP policy of [`super::faild_limits`].
 
-use super::faild_limits::{RefusalLog, TcpLimits};
+use super::faild_limits::{Close, Eviction, RefusalLog, TcpLimits};
 use crate::community::Communities;
 use crate::store::{Peer, ServiceRecord, Store, StoreAction, StoreEvent, StoreInput};
 use crate::time::Time;
@@ -78,6 +78,43 @@ pub struct FaildHooks {
     /// The store's clock: faild's keeps wall-clock milliseconds so that "since the last
     /// change" survives restarts. Runtimes read it and pass the time in.
     pub clock: fn() -> Time,
+    /// Watches the loop from inside it (faild's metrics and systemd watchdog); `None`: nobody.
+    pub watcher: Option<Box<dyn LoopWatcher>>,
+}
+
+/// What a [`LoopWatcher`] is told, from the loop's own thread, as it happens.
+#[derive(Debug)]
+pub enum LoopNote<'a> {
+    /// A request arrived; `kind` is `query`, `set`, `list` or `malformed` (it did not
+    /// decode). Whether it verified shows in the events that follow.
+    Request { kind: &'static str },
+    /// Every store event, after it was logged.
+    Event(&'a StoreEvent),
+    /// The state file was written (`ok`), or writing it failed.
+    Persisted { ok: bool },
+    /// A TCP connection was admitted.
+    Admitted,
+    /// A TCP connection was closed right after accept: every slot is authenticated.
+    Refused,
+    /// A TCP connection was closed to make room for a new one.
+    Evicted(Eviction),
+    /// A TCP connection ended (not counting evictions, noted as such).
+    Closed(&'a Close),
+    /// SIGHUP: the community file is about to be re-read.
+    Reloading,
+    /// The re-read finished; `ok` is false when the file was rejected.
+    Reloaded { ok: bool },
+}
+
+/// Sees the loop from inside: a loop that hangs stops calling it, which is what a watchdog
+/// wants to notice. Every call must return at once.
+pub trait LoopWatcher {
+    /// How often [`LoopWatcher::tick`] is due at least, even when nothing arrives.
+    fn every(&self) -> Duration;
+    /// Called by the loop at least every [`LoopWatcher::every`], with the store and the TCP
+    /// connections open (all, unauthenticated).
+    fn tick(&mut self, now: Time, store: &Store, tcp: (usize, usize));
+    fn note(&mut self, note: LoopNote<'_>);
 }
 
 impl fmt::Debug for FaildHooks {
@@ -96,6 +133,8 @@ pub struct Driver {
     reload: ReloadHook,
     refusals: RefusalLog,
     observer: Option<EventObserver>,
+    watcher: Option<Box<dyn LoopWatcher>>,
+    next_tick: Option<Time>,
 }
 
 impl fmt::Debug for Driver {
@@ -113,6 +152,7 @@ impl Driver {
             persist,
             reload,
             clock,
+            watcher,
         } = hooks;
         (
             Driver {
@@ -121,6 +161,8 @@ impl Driver {
                 reload,
                 refusals: RefusalLog::default(),
                 observer: None,
+                watcher,
+                next_tick: None,
             },
             clock,
         )
@@ -143,6 +185,17 @@ impl Driver {
         bytes: Vec<u8>,
         reply: &mut dyn FnMut(Peer, Vec<u8>),
     ) {
+        if let Some(watcher) = self.watcher.as_mut() {
+            let kind = match crate::wire::decode_request(&bytes) {
+                Ok(signed) => match signed.message.body {
+                    crate::wire::RequestBody::Query { .. } => "query",
+                    crate::wire::RequestBody::Set { .. } => "set",
+                    crate::wire::RequestBody::List => "list",
+                },
+                Err(_) => "malformed",
+            };
+            watcher.note(LoopNote::Request { kind });
+        }
         self.store.handle(now, StoreInput::Request { peer, bytes });
         self.drain(now, reply);
         if let Some(summary) = self.refusals.take_summary(now.as_ms()) {
@@ -150,11 +203,45 @@ impl Driver {
         }
     }
 
-    /// How long after `now` the store wants [`Driver::timeout`] (a lease runs out); `None`:
-    /// never.
+    /// How long after `now` the store wants [`Driver::timeout`] (a lease runs out), or the
+    /// watcher its tick (then `timeout` is harmless); `None`: never.
     pub fn wait(&self, now: Time) -> Option<Duration> {
-        let deadline = self.store.poll_timeout()?;
-        Some(Duration::from_millis(deadline.since_ms(now)))
+        let store = self
+            .store
+            .poll_timeout()
+            .map(|deadline| Duration::from_millis(deadline.since_ms(now)));
+        let tick = self
+            .next_tick
+            .map(|at| Duration::from_millis(at.since_ms(now)));
+        match (store, tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Tells the watcher (if any, when due) how the loop is; runtimes call it after every
+    /// input and timeout, with their TCP connections (open, unauthenticated).
+    pub fn tick(&mut self, now: Time, tcp: (usize, usize)) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let every = u64::try_from(watcher.every().as_millis()).unwrap_or(u64::MAX);
+        // Not due yet (a due time further away than `every` is a clock that went back).
+        if self
+            .next_tick
+            .is_some_and(|at| now < at && at.since_ms(now) <= every)
+        {
+            return;
+        }
+        watcher.tick(now, &self.store, tcp);
+        self.next_tick = Some(Time(now.as_ms().saturating_add(every.max(1))));
+    }
+
+    /// Tells the watcher of something the runtime saw (TCP admissions and closes).
+    pub fn note(&mut self, note: LoopNote<'_>) {
+        if let Some(watcher) = self.watcher.as_mut() {
+            watcher.note(note);
+        }
     }
 
     /// The store's deadline may have passed: leases that ran out turn FAIL.
@@ -165,7 +252,10 @@ impl Driver {
 
     /// SIGHUP: re-read the communities; a broken file is reported and changes nothing.
     pub fn reload(&mut self, now: Time) {
-        match (self.reload)() {
+        self.note(LoopNote::Reloading);
+        let result = (self.reload)();
+        let ok = result.is_ok();
+        match result {
             Ok(communities) => {
                 self.store
                     .handle(now, StoreInput::ReplaceCommunities(communities));
@@ -177,6 +267,7 @@ impl Driver {
                 "SIGHUP: {message}; keeping the communities in force"
             ),
         }
+        self.note(LoopNote::Reloaded { ok });
     }
 
     fn drain(&mut self, now: Time, reply: &mut dyn FnMut(Peer, Vec<u8>)) {
@@ -186,6 +277,9 @@ impl Driver {
                 // failed write leaves everything as it was and the writer is told why.
                 StoreAction::Persist { token, services } => {
                     let result = (self.persist)(&services).map_err(|e| e.to_string());
+                    if let Some(watcher) = self.watcher.as_mut() {
+                        watcher.note(LoopNote::Persisted { ok: result.is_ok() });
+                    }
                     self.store
                         .handle(now, StoreInput::Persisted { token, result });
                 }
@@ -204,6 +298,9 @@ impl Driver {
                     log::log!(target: target, level, "{event}");
                     if let Some(observer) = self.observer.as_mut() {
                         observer(&event);
+                    }
+                    if let Some(watcher) = self.watcher.as_mut() {
+                        watcher.note(LoopNote::Event(&event));
                     }
                 }
             }

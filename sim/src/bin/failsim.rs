@@ -19,9 +19,12 @@ usage:
   failsim seeds FROM TO [--witness]
       run seeds FROM..TO; print one reproduce line per failing seed (exit 1 if any)
       --witness: seeds of a master, a slave and a witness, held to never two holders
-  failsim replay TRACE.jsonl
+  failsim replay TRACE.jsonl [--timeline FILE.svg [--host NAME]]
       re-run a recorded trace through a fresh decision machine; report the first action that
       differs (exit 1) or \"no difference\" (exit 0)
+      --timeline: draw the recorded host's state, its procedures and the other hosts as it
+      saw them, in seconds from the trace's start; --host: its name in the drawing (a trace
+      knows it as localhost)
   failsim bench
       time one simulated hour of a two-host group and a sweep of seeds
   failsim -h | --help
@@ -50,6 +53,7 @@ struct Options {
     verbose: bool,
     quiet: bool,
     witness: bool,
+    host: Option<String>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -61,6 +65,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         verbose: false,
         quiet: false,
         witness: false,
+        host: None,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -76,6 +81,12 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--verbose" | "-v" => options.verbose = true,
             "--quiet" | "-q" => options.quiet = true,
             "--witness" => options.witness = true,
+            "--host" => {
+                let name = iter
+                    .next()
+                    .ok_or_else(|| "--host expected a host name after it".to_string())?;
+                options.host = Some(name.clone());
+            }
             flag if flag.starts_with('-') => {
                 return Err(format!("unknown option {flag} (expected one listed below)"))
             }
@@ -138,6 +149,15 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
             let text =
                 std::fs::read_to_string(path).map_err(|e| format!("{path}: cannot read: {e}"))?;
             let report = trace::replay(&text, path).map_err(|e| e.to_string())?;
+            if let Some(svg_path) = &options.timeline {
+                let timeline = trace::timeline(&text, path, options.host.as_deref())
+                    .map_err(|e| e.to_string())?;
+                std::fs::write(svg_path, svg::draw(&timeline))
+                    .map_err(|e| format!("{}: cannot write: {e}", svg_path.display()))?;
+                println!("{path}: timeline drawn in {}", svg_path.display());
+            } else if options.host.is_some() {
+                return Err("replay: --host names the host of a --timeline".to_string());
+            }
             match report.difference {
                 Some(difference) => {
                     println!("{path}: first difference at {difference}");

@@ -173,6 +173,8 @@ pub struct Host {
     pub faild: Option<Daemon>,
     pub failsh: Option<Daemon>,
     pub monitor_port: u16,
+    /// More environment for the programs this host starts (NOTIFY_SOCKET, ...).
+    pub env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -200,6 +202,7 @@ impl Host {
             faild: None,
             failsh: None,
             monitor_port: 0,
+            env: Vec::new(),
         }
     }
 
@@ -286,6 +289,7 @@ failhost localhost community genesis
         command.arg("-c").arg(self.dir.join("communities"));
         command.arg("-s").arg(self.dir.join("faild.state"));
         command.args(extra);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let log = self.dir.join("faild.log");
         self.faild = Some(Daemon::spawn("faild", command, &log));
         // Ready when it answers.
@@ -312,6 +316,7 @@ failhost localhost community genesis
         command.arg("-l").arg(self.dir.join("dump"));
         command.arg("-i").arg(self.dir.join("failsh.pid"));
         command.args(extra_args);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let log = self.log();
         self.failsh = Some(Daemon::spawn("failsh", command, &log));
     }
