@@ -51,7 +51,7 @@ _faild() {
         "-c -s -r -d -u -F -m -U -T -V -n -a -p -D -h --no-udp --no-tcp --runtime
          --tcp-idle-timeout --tcp-frame-timeout --tcp-unauthenticated-idle-timeout
          --max-connections --max-unauthenticated --max-per-source --debug-community
-         --metrics --version --help" \
+         --metrics --journal --version --help" \
         "-c -s -r -d -u -n -a -p -D --runtime --tcp-idle-timeout --tcp-frame-timeout
          --tcp-unauthenticated-idle-timeout --max-connections --max-unauthenticated
          --max-per-source --debug-community --metrics"
@@ -127,7 +127,7 @@ _failstat() {
 _failmon() {
     _failover_value() { COMPREPLY=(); }
     _failover_operand() { mapfile -t COMPREPLY < <(compgen -A hostname -- "$cur"); }
-    _failover_complete "-p -t -1 -l -h -c -V --json --help --version" "-p -t"
+    _failover_complete "-p -t -1 -l -h -r -c -V --json --help --version" "-p -t -r"
 }
 
 _faildebug() {
@@ -159,8 +159,8 @@ _failsim() {
     }
     _failover_operand() { mapfile -t COMPREPLY < <(compgen -f -- "$cur"); }
     _failover_complete \
-        "-h -v -q --help --timeline --trace-dir --write --verbose --quiet --witness" \
-        "--timeline --trace-dir --write"
+        "-h -v -q --help --timeline --trace-dir --write --verbose --quiet --witness --host" \
+        "--timeline --trace-dir --write --host"
 }
 
 complete -F _faild faild

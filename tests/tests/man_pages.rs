@@ -26,9 +26,7 @@ const PROGRAMS: &[(&str, &str)] = &[
 /// Options the man pages document although the program's `--help` does not list them yet:
 /// added by a parallel branch (issue 17's `faild --metrics`).
 /// Once that branch is merged the option is in `--help` and its line here can go.
-const DOCUMENTED_AHEAD: &[(&str, &str)] = &[
-    ("faild", "--metrics"), // added by a parallel branch
-];
+const DOCUMENTED_AHEAD: &[(&str, &str)] = &[];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
