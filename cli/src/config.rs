@@ -227,8 +227,7 @@ fn delay_ms(what: &str, v: &str) -> Result<u64, Exception> {
     match t.parse::<f64>() {
         Ok(secs)
             if secs.is_finite()
-                && secs >= 0.0
-                && secs <= 86_400.0
+                && (0.0..=86_400.0).contains(&secs)
                 && !t.contains(['x', 'X', 'e', 'E']) =>
         {
             Ok((secs * 1000.0).round() as u64)

@@ -110,6 +110,19 @@ impl Notifier {
         })
     }
 
+    /// How long until [`Notifier::alive`] has something to do (a ping or a status refresh);
+    /// `None` outside systemd.
+    pub fn due_in(&self) -> Option<Duration> {
+        let left = |at: Option<Instant>, every: Duration| {
+            at.map_or(Duration::ZERO, |at| every.saturating_sub(at.elapsed()))
+        };
+        self.enabled.then(|| {
+            let status = left(self.last_status_at, STATUS_REFRESH);
+            self.watchdog
+                .map_or(status, |every| status.min(left(self.last_ping, every)))
+        })
+    }
+
     /// Whether [`Notifier::alive`] has anything to do now (a ping or a status refresh is
     /// due): lets the caller skip building the status line.
     pub fn due(&self) -> bool {

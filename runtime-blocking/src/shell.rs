@@ -64,17 +64,25 @@ impl ShellRunner {
             if shell.perform(now(), &mut hooks, &mut transports) {
                 return Ok(());
             }
-            // Wait for one input, or exactly until the core's next deadline.
-            let message = match shell.deadline() {
-                Some(at) => {
+            // Wait for one input, or exactly until the core's next deadline (or the hooks').
+            let message = match shell.wake_at(now(), &hooks) {
+                Some((at, for_core)) => {
                     let wait = at.as_ms().saturating_sub(now().as_ms());
-                    if wait == 0 {
-                        Message::Input(Input::Timeout)
+                    let woke = if wait == 0 {
+                        None
                     } else {
                         match self.rx.recv_timeout(Duration::from_millis(wait)) {
-                            Ok(message) => message,
-                            Err(RecvTimeoutError::Timeout) => Message::Input(Input::Timeout),
+                            Ok(message) => Some(message),
+                            Err(RecvTimeoutError::Timeout) => None,
                             Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                        }
+                    };
+                    match (woke, for_core) {
+                        (Some(message), _) => message,
+                        (None, true) => Message::Input(Input::Timeout),
+                        (None, false) => {
+                            shell.idle(now(), &mut hooks);
+                            continue;
                         }
                     }
                 }

@@ -70,21 +70,30 @@ impl ShellRunner {
             if shell.perform(now(), &mut hooks, &mut transports) {
                 return Ok(());
             }
-            // Wait for one input, or exactly until the core's next deadline.
-            let message = match shell.deadline() {
-                Some(at) => {
-                    if at <= now() {
-                        Message::Input(Input::Timeout)
+            // Wait for one input, or exactly until the core's next deadline (or the hooks').
+            let message = match shell.wake_at(now(), &hooks) {
+                Some((at, for_core)) => {
+                    let woke = if at <= now() {
+                        None
                     } else {
                         let deadline = start + Duration::from_millis(at.as_ms());
-                        let received = async { self.rx.recv().await.ok() };
+                        let received = async { Some(self.rx.recv().await.ok()) };
                         let timer = async {
                             Timer::at(deadline).await;
-                            Some(Message::Input(Input::Timeout))
+                            None
                         };
                         match future::or(received, timer).await {
-                            Some(message) => message,
-                            None => return Ok(()),
+                            Some(Some(message)) => Some(message),
+                            Some(None) => return Ok(()),
+                            None => None,
+                        }
+                    };
+                    match (woke, for_core) {
+                        (Some(message), _) => message,
+                        (None, true) => Message::Input(Input::Timeout),
+                        (None, false) => {
+                            shell.idle(now(), &mut hooks);
+                            continue;
                         }
                     }
                 }

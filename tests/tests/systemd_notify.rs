@@ -132,3 +132,58 @@ fn faild_and_failsh_notify_ready_status_watchdog_reload_and_stop() {
         );
     }
 }
+
+/// A failsh whose only service polls every 5 s still pings a 600 ms watchdog every 300 ms:
+/// the loop wakes for the watchdog, not only for the core (else systemd would kill a healthy
+/// failsh whose interval is longer than half its watchdog).
+#[test]
+fn failsh_pings_the_watchdog_between_long_intervals() {
+    let scratch = Scratch::new("sdnotify-long");
+    let (socket, path) = listener(&scratch.0, "failsh.notify");
+    let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, "blocking");
+    let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, "smol");
+    l.start_faild();
+    m.start_faild();
+    for host in [&l, &m] {
+        host.failc("FAIL");
+        host.failc("RECOVER");
+    }
+    for runtime in ["blocking", "smol"] {
+        // The previous round's SIGTERM handed over: FAIL in faild.
+        l.failc("RECOVER");
+        l.runtime = runtime;
+        l.env = vec![
+            ("NOTIFY_SOCKET".into(), path.clone()),
+            ("WATCHDOG_USEC".into(), "600000".into()),
+        ];
+        let config = l.write_config(&m, true, &format!("failsvc {SERVICE} interval 5"));
+        l.start_failsh(&config, &[]);
+        wait_until("lukretia UP", Duration::from_secs(10), || {
+            l.state().as_deref() == Some("UP")
+        });
+        // What came with the start is drained; then 2 s of a quiet core.
+        socket.set_nonblocking(true).expect("nonblocking");
+        let mut buffer = [0u8; 4096];
+        while socket.recv(&mut buffer).is_ok() {}
+        socket.set_nonblocking(false).expect("blocking");
+        let started = Instant::now();
+        let mut pings = 0;
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        while started.elapsed() < Duration::from_secs(2) {
+            if let Ok(n) = socket.recv(&mut buffer) {
+                let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                pings += usize::from(message.lines().any(|line| line == "WATCHDOG=1"));
+            }
+        }
+        eprintln!("[{runtime}] interval 5 s, watchdog 600 ms: {pings} pings in 2 s");
+        assert!(pings >= 4, "[{runtime}] only {pings} watchdog pings in 2 s");
+        let mut failsh = l.failsh.take().expect("failsh");
+        failsh.signal("TERM");
+        assert!(
+            failsh.wait_exit(Duration::from_secs(10)),
+            "exits on SIGTERM"
+        );
+    }
+}

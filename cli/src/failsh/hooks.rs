@@ -317,6 +317,19 @@ impl ShellHooks for FailshHooks {
         }
     }
 
+    /// The watchdog must hear from the loop even when every service polls less often than
+    /// its half timeout, and the monitor and metrics get fresh ages every second.
+    fn wake_within_ms(&self) -> Option<u64> {
+        // A millisecond past the moment a ping is due, so that the wake finds it due.
+        let watchdog = self
+            .notifier
+            .due_in()
+            .map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX) + 1);
+        let monitor =
+            (self.monitor.is_some() || self.metrics.is_some()).then_some(MONITOR_REFRESH_MS);
+        watchdog.into_iter().chain(monitor).min()
+    }
+
     fn dump(&mut self, now: Time, shell: &Shell) {
         let recent: Vec<String> = self
             .recent

@@ -85,9 +85,16 @@ pub trait ShellHooks: Send + 'static {
     /// `ipaddr` to `lifetime_s` seconds from now. An error stops the service.
     fn renew_addresses(&mut self, now: Time, service: &str, lifetime_s: u32) -> Result<(), String>;
     fn event(&mut self, now: Time, shell: &Shell, event: &Event);
-    /// After every input has been handled and its actions performed.
+    /// After every input has been handled and its actions performed, and when the loop
+    /// woke for [`ShellHooks::wake_within_ms`] without one.
     fn after_input(&mut self, now: Time, shell: &Shell);
     fn dump(&mut self, now: Time, shell: &Shell);
+    /// The longest the loop may wait without calling [`ShellHooks::after_input`] (a systemd
+    /// watchdog that must hear from the loop even when the core sleeps for a long interval);
+    /// `None`: as long as the core allows.
+    fn wake_within_ms(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The runtime's sockets, as the loop uses them.
@@ -195,6 +202,22 @@ impl ShellDriver {
     /// When the core wants its next [`Input::Timeout`] (None: it waits for inputs only).
     pub fn deadline(&self) -> Option<Time> {
         self.shell.poll_timeout().map(|(at, _)| at)
+    }
+
+    /// When the runtime must wake next without an input: the core's deadline (`true`), or
+    /// sooner for the hooks (`false`: call [`ShellDriver::idle`] then, not the core).
+    pub fn wake_at<H: ShellHooks>(&self, now: Time, hooks: &H) -> Option<(Time, bool)> {
+        let idle = hooks.wake_within_ms().map(|ms| now.plus_ms(ms.max(1)));
+        match (self.deadline(), idle) {
+            (Some(core), Some(idle)) if idle < core => Some((idle, false)),
+            (Some(core), _) => Some((core, true)),
+            (None, idle) => idle.map(|at| (at, false)),
+        }
+    }
+
+    /// The loop woke for the hooks, not for the core: only they hear of it.
+    pub fn idle<H: ShellHooks>(&mut self, now: Time, hooks: &mut H) {
+        hooks.after_input(now, &self.shell);
     }
 
     /// Performs the pending actions in order, then calls [`ShellHooks::after_input`]. True
