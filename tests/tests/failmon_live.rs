@@ -7,7 +7,8 @@
 //! - 198.18.0.50: lukretia is the master; its slave macbeth has no faild -> UP;
 //! - 198.18.0.51: registered FAIL with failc -> failsh leaves it FAIL;
 //! - 198.18.0.52: a slave whose master is unreachable but whose health check says no ->
-//!   stays RECOVER ("a failing check on a slave keeps it from taking over").
+//!   stays RECOVER ("a failing check on a slave keeps it from taking over"; `fall` is set
+//!   high so that the check never holds it FAIL).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -103,6 +104,7 @@ failsvc {RECOVER_SERVICE} interval 0.1
 failsvc {RECOVER_SERVICE} start up
 failsvc {RECOVER_SERVICE} stop down
 failsvc {RECOVER_SERVICE} check nocheck
+failsvc {RECOVER_SERVICE} fall 1000000
 failsvc {RECOVER_SERVICE} masters macbeth
 
 failhost macbeth address 127.0.0.1

@@ -35,6 +35,8 @@ OPTIONS
                    only; e.g. ::1, or 0.0.0.0 / :: for every address)
     -m port        monitor port for failmon (default 1848; 0 turns it off)
     -D port        debug port for faildebug (default: none)
+                   (-l, -a, -m and -D given twice: the last wins, so an operator's own in
+                   FAILSH_OPTS overrides what the init script and the unit pass)
     --metrics A:P  serve Prometheus metrics at http://A:P/metrics (default: none; for example
                    127.0.0.1:9291; docs/metrics.md lists them)
     --notify PATH  write one line per change of state there: TIME SERVICE FROM TO REASON (TIME
@@ -73,10 +75,28 @@ fn parse() -> Result<(Options, bool), ExitCode> {
         .arg(flag("k"))
         .arg(value("d").action(ArgAction::Append))
         .arg(value("c"))
-        .arg(value("l").value_parser(value_parser!(PathBuf)))
-        .arg(value("a").value_parser(value_parser!(IpAddr)))
-        .arg(value("m").value_parser(value_parser!(u16)))
-        .arg(value("D").value_parser(value_parser!(u16)))
+        // The units and init scripts pass `-l` from DUMPFILE; an operator's own `-l` in
+        // FAILSH_OPTS comes later and wins rather than refusing to start.
+        .arg(
+            value("l")
+                .value_parser(value_parser!(PathBuf))
+                .overrides_with("l"),
+        )
+        .arg(
+            value("a")
+                .value_parser(value_parser!(IpAddr))
+                .overrides_with("a"),
+        )
+        .arg(
+            value("m")
+                .value_parser(value_parser!(u16))
+                .overrides_with("m"),
+        )
+        .arg(
+            value("D")
+                .value_parser(value_parser!(u16))
+                .overrides_with("D"),
+        )
         .arg(value("i").value_parser(value_parser!(PathBuf)))
         .arg(
             Arg::new("runtime")

@@ -48,6 +48,34 @@ td.state { font-weight: bold; }
 ul.events { font-family: monospace; font-size: 0.9em; }
 ";
 
+/// "2 UP, 1 FAIL": how many services are in each state (unknown last), or "no services".
+fn state_counts(snapshot: &Snapshot) -> String {
+    use failover_core::state::State;
+    let count = |state: Option<State>| {
+        snapshot
+            .services
+            .iter()
+            .filter(|s| s.state == state)
+            .count()
+    };
+    let parts: Vec<String> = [
+        (Some(State::Up), "UP"),
+        (Some(State::Recover), "RECOVER"),
+        (Some(State::Fail), "FAIL"),
+        (None, "unknown"),
+    ]
+    .into_iter()
+    .map(|(state, name)| (count(state), name))
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, name)| format!("{n} {name}"))
+    .collect();
+    if parts.is_empty() {
+        "no services".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// The whole page.
 pub fn render(snapshot: &Snapshot, options: &PageOptions) -> String {
     let node = escape(&snapshot.node);
@@ -56,7 +84,13 @@ pub fn render(snapshot: &Snapshot, options: &PageOptions) -> String {
     if let Some(seconds) = options.refresh_seconds {
         let _ = writeln!(out, "<meta http-equiv=\"refresh\" content=\"{seconds}\">");
     }
-    let _ = writeln!(out, "<title>failover: {node}</title>");
+    // The states in the title: a browser tab (or a script reading it) shows them without
+    // opening the page.
+    let _ = writeln!(
+        out,
+        "<title>failover: {node}: {}</title>",
+        state_counts(snapshot)
+    );
     let _ = writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>");
     let _ = writeln!(out, "<h1>failsh on {node}</h1>");
     let _ = writeln!(
