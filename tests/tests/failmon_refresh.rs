@@ -103,7 +103,12 @@ impl Drop for PageServer {
 /// monitor port.
 fn pair_up(tag: &str) -> (Scratch, Host, Host, String) {
     let scratch = Scratch::new(tag);
-    let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, "smol");
+    let mut l = Host::new(
+        "lukretia",
+        "127.0.0.1",
+        &scratch.0,
+        failover_tests::faild::any_runtime(),
+    );
     let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, "blocking");
     l.start_faild();
     m.start_faild();

@@ -18,8 +18,18 @@ fn accepts(address: &str, port: u16) -> bool {
 /// Starts a failsh (no faild needed: the ports are bound at start) with `extra` arguments
 /// and a debug port; returns the host (which owns the daemon) and the two ports.
 fn failsh_with(test: &str, scratch: &Scratch, extra: &[&str]) -> (Host, u16, u16) {
-    let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, "smol");
-    let m = Host::new("macbeth", "127.0.0.2", &scratch.0, "smol");
+    let mut l = Host::new(
+        "lukretia",
+        "127.0.0.1",
+        &scratch.0,
+        failover_tests::faild::any_runtime(),
+    );
+    let m = Host::new(
+        "macbeth",
+        "127.0.0.2",
+        &scratch.0,
+        failover_tests::faild::any_runtime(),
+    );
     let config = l.write_config(&m, true, "");
     let debug_port = free_port("127.0.0.1");
     let debug = debug_port.to_string();

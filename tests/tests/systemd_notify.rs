@@ -54,7 +54,12 @@ fn faild_and_failsh_notify_ready_status_watchdog_reload_and_stop() {
     let (faild_socket, faild_path) = listener(&scratch.0, "faild.notify");
     let (failsh_socket, failsh_path) = listener(&scratch.0, "failsh.notify");
     let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, "blocking");
-    let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, "smol");
+    let mut m = Host::new(
+        "macbeth",
+        "127.0.0.2",
+        &scratch.0,
+        failover_tests::faild::any_runtime(),
+    );
     // A 600 ms watchdog: pings every 300 ms. WATCHDOG_PID is left unset (systemd sets it to
     // the main pid; unset means "this process").
     l.env = vec![
@@ -141,14 +146,19 @@ fn failsh_pings_the_watchdog_between_long_intervals() {
     let scratch = Scratch::new("sdnotify-long");
     let (socket, path) = listener(&scratch.0, "failsh.notify");
     let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, "blocking");
-    let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, "smol");
+    let mut m = Host::new(
+        "macbeth",
+        "127.0.0.2",
+        &scratch.0,
+        failover_tests::faild::any_runtime(),
+    );
     l.start_faild();
     m.start_faild();
     for host in [&l, &m] {
         host.failc("FAIL");
         host.failc("RECOVER");
     }
-    for runtime in ["blocking", "smol"] {
+    for runtime in failover_tests::faild::runtimes() {
         // The previous round's SIGTERM handed over: FAIL in faild.
         l.failc("RECOVER");
         l.runtime = runtime;
