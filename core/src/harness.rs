@@ -414,6 +414,7 @@ impl Harness {
                     Action::RenewAddresses { lifetime_s, .. } => {
                         host.renewals.push((now, lifetime_s))
                     }
+                    Action::LeaseConfirmed { .. } => {}
                     Action::Event(event) => host.events.push((now, event)),
                     Action::Exit => {}
                 }

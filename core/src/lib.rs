@@ -48,7 +48,8 @@
 //!             // A runtime runs and kills procedures, and renews address lifetimes, here.
 //!             Action::RunProcedure { .. }
 //!             | Action::KillProcedure { .. }
-//!             | Action::RenewAddresses { .. } => {}
+//!             | Action::RenewAddresses { .. }
+//!             | Action::LeaseConfirmed { .. } => {}
 //!             Action::Event(event) => println!("{event}"),
 //!             Action::Exit => return,
 //!         }

@@ -175,6 +175,10 @@ struct SimHost {
     /// `ipaddr del` (they run on different threads) and put the address back, which then
     /// stays until its kernel lifetime ends. The core must never ask for one then.
     renewed_during_stop: bool,
+    /// When faild last acknowledged the service's UP with its lease (`LeaseConfirmed`), in
+    /// world time: a start's `ipaddr add` is refused once that is older than the lease, as
+    /// failsh's AddressLeases refuse it.
+    lease_confirmed_ms: Option<u64>,
     clock_offset_ms: u64,
     rng: Rng,
     /// Since when the host is powered and not frozen.
@@ -283,6 +287,7 @@ impl World {
                 holds_vip: false,
                 vip_leased: false,
                 renewed_during_stop: false,
+                lease_confirmed_ms: None,
                 vip_expires_at: None,
                 // Hosts disagree about time: nothing may assume a shared clock.
                 clock_offset_ms: setup.below(1_000_000),
@@ -528,6 +533,26 @@ impl World {
                 {
                     return;
                 }
+                // `ipaddr add` under a lease whose last acknowledgement by faild is older
+                // than the lease is refused (failsh's AddressLeases::may_add).
+                let h = &self.hosts[host];
+                let lapsed = kind == ProcedureKind::Start
+                    && h.spec.lease_ms.is_some_and(|lease_ms| {
+                        h.lease_confirmed_ms
+                            .is_some_and(|at| self.now_ms.saturating_sub(at) > lease_ms)
+                    });
+                let (result, effect_on_failure) = if lapsed {
+                    self.note(
+                        Some(host),
+                        "start: ipaddr add refused, the lease was last acknowledged longer ago than the lease".to_string(),
+                    );
+                    (
+                        Err("not adding the address: the lease lapsed".to_string()),
+                        false,
+                    )
+                } else {
+                    (result, effect_on_failure)
+                };
                 self.procedure_effect(host, kind, &result, effect_on_failure);
                 self.feed(host, Input::ProcedureDone { id, result });
             }
@@ -711,6 +736,7 @@ impl World {
         h.paused_at = None;
         h.shell = None;
         h.vip_leased = false;
+        h.lease_confirmed_ms = None;
         h.store = None;
         h.holds_vip = false;
         h.vip_expires_at = None;
@@ -808,6 +834,7 @@ impl World {
         let h = &mut self.hosts[host];
         h.shell = None;
         h.vip_leased = false;
+        h.lease_confirmed_ms = None;
         h.store = None;
         h.procedures.clear();
         h.failsh_hung = false;
@@ -1145,6 +1172,7 @@ impl World {
                     self.lease_address(host, u64::from(lifetime_s) * 1000);
                 }
             }
+            Effect::LeaseConfirmed => self.hosts[host].lease_confirmed_ms = Some(self.now_ms),
             Effect::Kill { id } => {
                 if let Some(running) = self.hosts[host].procedures.remove(&id) {
                     if let Some(key) = running.done {
@@ -1865,6 +1893,7 @@ enum Effect {
     Renew {
         lifetime_s: u32,
     },
+    LeaseConfirmed,
     Event(Event),
 }
 
@@ -1945,6 +1974,10 @@ impl ShellHooks for SimHooks {
     ) -> Result<(), String> {
         self.effects.push(Effect::Renew { lifetime_s });
         Ok(())
+    }
+
+    fn lease_confirmed(&mut self, _now: Time, _service: &str) {
+        self.effects.push(Effect::LeaseConfirmed);
     }
 
     fn event(&mut self, _now: Time, _shell: &Shell, event: &Event) {

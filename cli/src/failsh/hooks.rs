@@ -249,6 +249,10 @@ impl ShellHooks for FailshHooks {
         self.leases.renew(service, lifetime_s)
     }
 
+    fn lease_confirmed(&mut self, _now: Time, service: &str) {
+        self.leases.confirmed(service);
+    }
+
     fn kill_procedure(&mut self, _now: Time, id: ProcedureId) {
         // Its interpreter's deadline (set to the same limit) kills the exec'd children; the
         // core ignores the late result.

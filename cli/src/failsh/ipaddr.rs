@@ -24,6 +24,7 @@ use failover_tcl::{Exception, Interp, TclError, TclResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The usage line of `ipaddr`.
 pub const USAGE: &str = "ipaddr add|del ADDRESS/PREFIX dev INTERFACE ?label LABEL?";
@@ -161,13 +162,39 @@ pub struct LeasedAddress {
 }
 
 /// The addresses each service's procedures added with `ipaddr` under a lease, to renew their
-/// kernel lifetime while the service is UP.
+/// kernel lifetime while the service is UP, and when the local faild last acknowledged each
+/// service's UP with its lease.
 #[derive(Clone, Debug, Default)]
-pub struct AddressLeases(Arc<Mutex<BTreeMap<String, BTreeSet<LeasedAddress>>>>);
+pub struct AddressLeases {
+    added: Arc<Mutex<BTreeMap<String, BTreeSet<LeasedAddress>>>>,
+    confirmed: Arc<Mutex<BTreeMap<String, Instant>>>,
+}
 
 impl AddressLeases {
+    /// The local faild acknowledged `service`'s UP with its lease, now.
+    pub fn confirmed(&self, service: &str) {
+        let mut confirmed = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+        confirmed.insert(service.to_string(), Instant::now());
+    }
+
+    /// Whether a procedure of `service` may add an address under a lease of `lease_s`: not
+    /// once faild's acknowledgement is older than the lease. Its UP may have lapsed in faild
+    /// and another host taken over while this failsh was stopped (SIGSTOP, a frozen VM) in
+    /// the middle of the procedure; an address added now would live a whole lease next to it
+    /// (witness seed 56485).
+    fn may_add(&self, service: &str, lease_s: u32) -> Result<(), String> {
+        let confirmed = self.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+        match confirmed.get(service) {
+            Some(at) if at.elapsed() > Duration::from_secs(u64::from(lease_s)) => Err(format!(
+                "not adding the address: the local faild last acknowledged the lease of service {service} {} ms ago, longer than the lease ({lease_s} s); its UP may have lapsed and another host taken over",
+                at.elapsed().as_millis()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn added(&self, service: &str, address: LeasedAddress) {
-        let mut leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.added.lock().unwrap_or_else(|e| e.into_inner());
         leases
             .entry(service.to_string())
             .or_default()
@@ -185,7 +212,7 @@ impl AddressLeases {
         prefix_len: u8,
         del: impl FnOnce() -> TclResult,
     ) -> TclResult {
-        let mut leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut leases = self.added.lock().unwrap_or_else(|e| e.into_inner());
         let result = del()?;
         for addresses in leases.values_mut() {
             addresses.retain(|a| {
@@ -202,7 +229,7 @@ impl AddressLeases {
     pub fn renew(&self, service: &str, lifetime_s: u32) -> Result<(), String> {
         let mut errors = Vec::new();
         // Held across the netlink calls: see `remove`.
-        let leases = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let leases = self.added.lock().unwrap_or_else(|e| e.into_inner());
         for leased in leases.get(service).into_iter().flatten() {
             if let Err(e) = renew(leased, lifetime_s) {
                 errors.push(e);
@@ -239,6 +266,10 @@ pub fn register_leased(interp: &mut Interp, lease: ProcedureLease) {
                     interface,
                     label,
                 } => {
+                    lease
+                        .leases
+                        .may_add(&lease.service, lease.lease_s)
+                        .map_err(|message| TclError::with_code(message, "IPADDR LEASE"))?;
                     let result = run(&command, Some(lease.lease_s))?;
                     lease.leases.added(
                         &lease.service,
@@ -343,6 +374,28 @@ fn run(command: &IpaddrCommand, _lifetime_s: Option<u32>) -> TclResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_added_only_while_faild_vouches_for_the_lease() {
+        let leases = AddressLeases::default();
+        // Never confirmed (no lease known yet): not refused here; the core runs a start only
+        // after faild stored its UP.
+        assert!(leases.may_add("198.18.0.50", 1).is_ok());
+        leases.confirmed("198.18.0.50");
+        assert!(leases.may_add("198.18.0.50", 1).is_ok());
+        // A failsh resumed 2 s after faild last acknowledged a 1 s lease.
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(2))
+            .expect("the clock runs long enough");
+        leases
+            .confirmed
+            .lock()
+            .expect("lock")
+            .insert("198.18.0.50".to_string(), long_ago);
+        let refused = leases.may_add("198.18.0.50", 1).expect_err("refused");
+        assert!(refused.contains("longer than the lease (1 s)"), "{refused}");
+        assert!(leases.may_add("198.18.0.50", 3).is_ok());
+    }
 
     fn words(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()

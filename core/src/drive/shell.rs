@@ -84,6 +84,8 @@ pub trait ShellHooks: Send + 'static {
     /// Renews the kernel lifetime of every address the service's procedures added with
     /// `ipaddr` to `lifetime_s` seconds from now. An error stops the service.
     fn renew_addresses(&mut self, now: Time, service: &str, lifetime_s: u32) -> Result<(), String>;
+    /// The local faild acknowledged the service's UP with its lease ([`Action::LeaseConfirmed`]).
+    fn lease_confirmed(&mut self, _now: Time, _service: &str) {}
     fn event(&mut self, now: Time, shell: &Shell, event: &Event);
     /// After every input has been handled and its actions performed, and when the loop
     /// woke for [`ShellHooks::wake_within_ms`] without one.
@@ -256,6 +258,10 @@ impl ShellDriver {
                     if let Err(error) = hooks.renew_addresses(now, &name, lifetime_s) {
                         transports.input(Input::LeaseFailed { service, error });
                     }
+                }
+                Action::LeaseConfirmed { service } => {
+                    let name = self.shell.service_name(service).unwrap_or("?").to_string();
+                    hooks.lease_confirmed(now, &name);
                 }
                 Action::Event(event) => hooks.event(now, &self.shell, &event),
                 Action::Exit => exit = true,

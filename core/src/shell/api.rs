@@ -159,6 +159,13 @@ pub enum Action {
         service: ServiceId,
         lifetime_s: u32,
     },
+    /// The local faild acknowledged the service's UP with its lease, now. A procedure may
+    /// add an address under the lease only while the last of these is younger than the
+    /// lease: a failsh that was stopped (SIGSTOP, a frozen VM) in the middle of a start must
+    /// not add the address after faild let the UP lapse and another host took over.
+    LeaseConfirmed {
+        service: ServiceId,
+    },
     Event(Event),
     /// The handover is done (or gave up): the program may exit.
     Exit,

@@ -167,6 +167,8 @@ impl Shell {
                     // lifetime is renewed after it, never before, so that it always ends
                     // first (a failsh that hangs here leaves the shorter one behind).
                     service.lease_confirmed_at = Some(now);
+                    self.actions
+                        .push_back(Action::LeaseConfirmed { service: id });
                     // Only once start has returned: before, the addresses are start's to add
                     // (one an operator's script removed must not come back ahead of it).
                     // Never while stop runs: failsh renews on its own thread, and a renewal
