@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +18,63 @@ const MAX_REQUEST_BYTES: usize = 8192;
 
 /// Renders the whole text of a scrape.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What a daemon's loop writes (`S`) and its endpoint's thread renders, under a lock held for
+/// microseconds; the same for faild and failsh.
+pub struct Endpoint<S> {
+    shared: Arc<Mutex<S>>,
+    local_addr: SocketAddr,
+}
+
+impl<S> Clone for Endpoint<S> {
+    fn clone(&self) -> Endpoint<S> {
+        Endpoint {
+            shared: Arc::clone(&self.shared),
+            local_addr: self.local_addr,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Endpoint<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl<S: Default + Send + 'static> Endpoint<S> {
+    /// Serves `listener` from a thread of its own: each scrape is `render(state, the
+    /// process's start time in Unix seconds)`.
+    pub fn start(
+        listener: TcpListener,
+        program: &'static str,
+        render: fn(&S, Option<f64>) -> String,
+    ) -> std::io::Result<Endpoint<S>> {
+        let shared = Arc::new(Mutex::new(S::default()));
+        let serving = Arc::clone(&shared);
+        let started_unix_s = unix_seconds();
+        let local_addr = serve_metrics(
+            listener,
+            program,
+            Arc::new(move || {
+                let state = serving.lock().unwrap_or_else(|e| e.into_inner());
+                render(&state, Some(started_unix_s))
+            }),
+        )?;
+        Ok(Endpoint { shared, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The state, for the loop to update (a poisoned lock is taken over: metrics are not
+    /// worth a panic).
+    pub fn lock(&self) -> MutexGuard<'_, S> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Serves `GET /metrics` on `listener` from a thread of its own (named `metrics`), answering
 /// with `render()`; `program` names the daemon on `GET /`. Returns the address it listens on.

@@ -60,6 +60,20 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
+/// How the tests run Debian's Chromium: headless, without a sandbox (they run as root), and
+/// without anything that reaches beyond loopback (updates, sync, QUIC).
+pub const HEADLESS_CHROMIUM: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+
 /// The path of program `name` (faild, failc, failstat, failsh, ...).
 pub fn program(name: &str) -> PathBuf {
     let path = bin_dir().join(name);

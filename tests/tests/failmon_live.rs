@@ -305,17 +305,7 @@ fn failmon_html_page_shows_every_service_with_its_state_in_headless_chromium() {
     let chromium_command = |extra: &[String]| {
         let mut command = Command::new(chromium);
         command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-            ])
+            .args(failover_tests::HEADLESS_CHROMIUM)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(extra)
             .arg(format!("file://{}", page.display()));

@@ -173,17 +173,7 @@ fn failmon_page_reloads_itself_in_headless_chromium() {
     let profile = scratch.0.join("chromium-profile");
     let mut command = Command::new(chromium);
     command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
+        .args(failover_tests::HEADLESS_CHROMIUM)
         .arg(format!("--remote-debugging-port={devtools_port}"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(&server.url);
@@ -224,18 +214,8 @@ fn failmon_page_refreshes_and_shows_a_state_change_in_headless_chromium() {
     let load = |name: &str| -> String {
         let dom = failover_tests::run_with_limit(
             Command::new(chromium)
-                .args([
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-dev-shm-usage",
-                    "--dump-dom",
-                ])
+                .args(failover_tests::HEADLESS_CHROMIUM)
+                .arg("--dump-dom")
                 .arg(format!("--user-data-dir={}", profile.path().display()))
                 .arg(&url),
             Duration::from_secs(60),

@@ -29,27 +29,6 @@ fn expect_holders(hosts: &[&Host], want: &[&str]) {
     assert_eq!(holders(hosts), want);
 }
 
-fn wait_states(l: &Host, m: &Host, want_l: &str, want_m: &str, what: &str) {
-    wait_until(what, Duration::from_secs(10), || {
-        l.state().as_deref() == Some(want_l) && m.state().as_deref() == Some(want_m)
-    });
-}
-
-/// Both faild running, the service registered RECOVER on both (boot script, then the service
-/// script's `start`).
-fn pair(test: &str, runtime: &'static str) -> (Scratch, Host, Host) {
-    let scratch = Scratch::new(test);
-    let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, runtime);
-    let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, runtime);
-    l.start_faild();
-    m.start_faild();
-    l.failc("FAIL");
-    m.failc("FAIL");
-    l.failc("RECOVER");
-    m.failc("RECOVER");
-    (scratch, l, m)
-}
-
 fn story(runtime: &'static str) {
     let (_scratch, mut l, mut m) = pair(&format!("story-{runtime}"), runtime);
     let l_config = l.write_config(&m, true, "");

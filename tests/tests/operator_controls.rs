@@ -13,25 +13,6 @@ fn interval() -> Duration {
     Duration::from_secs_f64(INTERVAL_S)
 }
 
-fn pair(test: &str, runtime: &'static str) -> (Scratch, Host, Host) {
-    let scratch = Scratch::new(test);
-    let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, runtime);
-    let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, runtime);
-    l.start_faild();
-    m.start_faild();
-    l.failc("FAIL");
-    m.failc("FAIL");
-    l.failc("RECOVER");
-    m.failc("RECOVER");
-    (scratch, l, m)
-}
-
-fn wait_states(l: &Host, m: &Host, want_l: &str, want_m: &str, what: &str) {
-    wait_until(what, Duration::from_secs(10), || {
-        l.state().as_deref() == Some(want_l) && m.state().as_deref() == Some(want_m)
-    });
-}
-
 /// The service script's `fail`: the address goes, then FAIL in faild.
 fn operator_fail(host: &Host) {
     let _ = std::fs::remove_file(host.marker());

@@ -3,7 +3,7 @@
 //! inside faild's loop ([`LoopWatcher`]), so a hung loop stops the watchdog pings and the
 //! scrape shows how old the last tick is (`faild_loop_tick_age_seconds`).
 
-use crate::prometheus::{self, process_metrics, unix_seconds, Family};
+use crate::prometheus::{self, process_metrics, Family};
 use crate::sdnotify::{self, Notifier};
 use failover_core::drive::faild::{LoopNote, LoopWatcher};
 use failover_core::drive::faild_limits::{Close, Eviction};
@@ -12,7 +12,6 @@ use failover_core::store::{Store, StoreEvent};
 use failover_core::time::Time;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The scrape sees the services at most this late.
@@ -56,33 +55,23 @@ struct Shared {
 /// What the endpoint's thread reads and the loop writes.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    shared: Arc<Mutex<Shared>>,
-    local_addr: SocketAddr,
+    endpoint: prometheus::Endpoint<Shared>,
 }
 
 impl Metrics {
     /// Serves `listener` from a thread of its own.
     pub fn start(listener: TcpListener) -> std::io::Result<Metrics> {
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        let serving = Arc::clone(&shared);
-        let started_unix_s = unix_seconds();
-        let local_addr = prometheus::serve_metrics(
-            listener,
-            "faild",
-            Arc::new(move || {
-                let shared = serving.lock().unwrap_or_else(|e| e.into_inner());
-                render(&shared, Some(started_unix_s))
-            }),
-        )?;
-        Ok(Metrics { shared, local_addr })
+        Ok(Metrics {
+            endpoint: prometheus::Endpoint::start(listener, "faild", render)?,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.endpoint.local_addr()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+        self.endpoint.lock()
     }
 }
 

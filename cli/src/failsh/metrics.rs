@@ -4,13 +4,12 @@
 //! metric; the serving and the format are [`crate::prometheus`]'s.
 
 use crate::monitor::Snapshot;
-use crate::prometheus::{self, process_metrics, unix_seconds, Family, Histogram};
+use crate::prometheus::{self, process_metrics, Family, Histogram};
 use failover_core::shell::{Event, ProcedureId};
 use failover_core::state::State;
 use failover_core::time::Time;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
 
 /// Bounds of `failsh_poll_rtt_seconds`: from a loopback answer (tens of microseconds) to a
 /// poll timeout of a second.
@@ -47,33 +46,23 @@ struct Shared {
 /// What the loop feeds (events, snapshots) and the server reads.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    shared: Arc<Mutex<Shared>>,
-    local_addr: SocketAddr,
+    endpoint: prometheus::Endpoint<Shared>,
 }
 
 impl Metrics {
     /// Serves `listener` from a thread of its own.
     pub fn start(listener: TcpListener) -> std::io::Result<Metrics> {
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        let serving = shared.clone();
-        let started_unix_s = unix_seconds();
-        let local_addr = prometheus::serve_metrics(
-            listener,
-            "failsh",
-            Arc::new(move || {
-                let shared = serving.lock().unwrap_or_else(|e| e.into_inner());
-                render(&shared, Some(started_unix_s))
-            }),
-        )?;
-        Ok(Metrics { shared, local_addr })
+        Ok(Metrics {
+            endpoint: prometheus::Endpoint::start(listener, "failsh", render)?,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.endpoint.local_addr()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+        self.endpoint.lock()
     }
 
     pub fn publish(&self, snapshot: Snapshot) {

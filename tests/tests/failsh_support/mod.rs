@@ -390,3 +390,25 @@ pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bo
     }
     panic!("timed out after {limit:?} waiting for: {what}");
 }
+
+/// Waits (10 s at most) until lukretia's and macbeth's faild say `want_l` and `want_m`.
+pub fn wait_states(l: &Host, m: &Host, want_l: &str, want_m: &str, what: &str) {
+    wait_until(what, Duration::from_secs(10), || {
+        l.state().as_deref() == Some(want_l) && m.state().as_deref() == Some(want_m)
+    });
+}
+
+/// Both faild running, the service registered RECOVER on both (boot script, then the service
+/// script's `start`).
+pub fn pair(test: &str, runtime: &'static str) -> (Scratch, Host, Host) {
+    let scratch = Scratch::new(test);
+    let mut l = Host::new("lukretia", "127.0.0.1", &scratch.0, runtime);
+    let mut m = Host::new("macbeth", "127.0.0.2", &scratch.0, runtime);
+    l.start_faild();
+    m.start_faild();
+    l.failc("FAIL");
+    m.failc("FAIL");
+    l.failc("RECOVER");
+    m.failc("RECOVER");
+    (scratch, l, m)
+}
