@@ -175,6 +175,7 @@ impl Exchange {
             want_challenge,
             // Why a service is in its state: failstat shows it, failc reports it.
             want_details: true,
+            subscribe: false,
             body,
         };
         let bytes = wire::encode_request(&request, community).map_err(ClientError::Encode)?;
@@ -380,7 +381,7 @@ mod tests {
                     },
                 ),
                 StoreAction::Reply { bytes, .. } => reply = bytes,
-                StoreAction::Event(_) => {}
+                StoreAction::Push { .. } | StoreAction::Event(_) => {}
             }
         }
         reply

@@ -243,7 +243,7 @@ fn store_round_trip(store: &mut Store, at: u64, request: &Request, disk_full: bo
                 store.handle(Time(at), StoreInput::Persisted { token, result });
             }
             StoreAction::Reply { bytes, .. } => reply = bytes,
-            StoreAction::Event(_) => {}
+            StoreAction::Push { .. } | StoreAction::Event(_) => {}
         }
     }
     reply
@@ -387,6 +387,7 @@ fn a_write_that_says_the_service_was_up_counts_as_two_changes() {
         let ask = Request {
             want_challenge: true,
             want_details: true,
+            subscribe: false,
             ..Request::new(Nonce([n; 16]), RequestBody::List)
         };
         let reply = store_round_trip(store, 5_000, &ask, false);

@@ -61,11 +61,13 @@ fn request() -> impl Strategy<Value = Request> {
             ),
         Just(RequestBody::List),
     ];
-    (nonce(), any::<bool>(), any::<bool>(), body).prop_map(
-        |(nonce, want_challenge, want_details, body)| Request {
+    (nonce(), any::<bool>(), any::<bool>(), any::<bool>(), body).prop_map(
+        |(nonce, want_challenge, want_details, subscribe, body)| Request {
             nonce,
             want_challenge,
             want_details,
+            // Only a query subscribes.
+            subscribe: subscribe && matches!(body, RequestBody::Query { .. }),
             body,
         },
     )
@@ -451,7 +453,7 @@ fn a_replayed_set_is_refused_by_the_store() {
                         result: Ok(()),
                     },
                 ),
-                StoreAction::Event(_) => {}
+                StoreAction::Push { .. } | StoreAction::Event(_) => {}
             }
         }
     }

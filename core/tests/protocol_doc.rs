@@ -2,8 +2,8 @@
 
 use failover_core::state::State;
 use failover_core::wire::{
-    decode_reply, decode_request, encode_reply, encode_request, Entry, Heard, Nonce, Reply,
-    Request, RequestBody, Status,
+    decode_push, decode_reply, decode_request, encode_push_keyed, encode_reply, encode_request,
+    is_push, Entry, Heard, Key, Nonce, Push, Reply, Request, RequestBody, Status,
 };
 
 fn block(doc: &str, tag: &str) -> Vec<u8> {
@@ -28,6 +28,7 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
         nonce,
         want_challenge: true,
         want_details: false,
+        subscribe: false,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
             member: None,
@@ -73,6 +74,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
         nonce,
         want_challenge: true,
         want_details: false,
+        subscribe: false,
         body: RequestBody::Set {
             service: "198.18.0.50".into(),
             state: State::Up,
@@ -94,6 +96,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
         nonce,
         want_challenge: false,
         want_details: true,
+        subscribe: false,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
             member: None,
@@ -139,6 +142,7 @@ fn the_witness_example_in_the_protocol_document_matches_the_codec() {
         nonce,
         want_challenge: false,
         want_details: false,
+        subscribe: false,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
             member: Some("macbeth".into()),
@@ -178,6 +182,45 @@ fn the_witness_example_in_the_protocol_document_matches_the_codec() {
     let signed = decode_reply(&bytes).unwrap();
     assert!(signed.verify("public"));
     assert_eq!(signed.message, reply);
+}
+
+#[test]
+fn the_push_example_in_the_protocol_document_matches_the_codec() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+        .unwrap();
+    let nonce = Nonce(core::array::from_fn(|i| 0x30 + i as u8));
+    let query = Request {
+        nonce,
+        want_challenge: false,
+        want_details: true,
+        subscribe: true,
+        body: RequestBody::Query {
+            services: vec!["198.18.0.50".into()],
+            member: None,
+        },
+    };
+    let bytes = encode_request(&query, "public").unwrap();
+    print_block("subscribe", &bytes);
+    assert_eq!(bytes, block(&doc, "subscribe"));
+    let signed = decode_request(&bytes).unwrap();
+    assert!(signed.verify("public"));
+    assert_eq!(signed.message, query);
+
+    let push = Push {
+        nonce,
+        boot_id: 0x0123_4567_89ab_cdef,
+        seq: 7,
+        services: vec!["198.18.0.50".into()],
+    };
+    let bytes = encode_push_keyed(&push, &Key::new("public")).unwrap();
+    print_block("push", &bytes);
+    assert_eq!(bytes, block(&doc, "push"));
+    assert!(is_push(&bytes));
+    let signed = decode_push(&bytes).unwrap();
+    assert!(signed.verify("public"));
+    assert!(!signed.verify("private"));
+    assert_eq!(signed.message, push);
+    assert!(decode_reply(&bytes).is_err(), "a push is no reply");
 }
 
 /// What the document's block should hold, for when the format changes on purpose.

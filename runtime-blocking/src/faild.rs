@@ -11,8 +11,8 @@
 //! and does the I/O.
 
 use failover_core::drive::faild::{
-    accept_failed, client_address, Bound, Driver, ExitReason, FaildHooks, LoopNote,
-    DATAGRAM_BUFFER_BYTES, INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
+    accept_failed, client_address, udp_destination, udp_peer, Bound, Driver, ExitReason,
+    FaildHooks, LoopNote, DATAGRAM_BUFFER_BYTES, INPUT_QUEUE_LENGTH,
 };
 use failover_core::drive::faild_limits::{
     self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
@@ -269,6 +269,14 @@ impl Tcp {
         Ok(())
     }
 
+    /// A push for the subscriber on `connection`, if it is still open; one that does not
+    /// fit its send buffer now is dropped (its next poll repairs it).
+    fn push(&mut self, connection: u64, bytes: &[u8]) {
+        if let Some(open) = self.open.get(&connection) {
+            let _ = send_without_blocking(&open.stream, &wire::frame(bytes));
+        }
+    }
+
     /// A frame of `connection` (from `from`) for the store; replies go to their connections.
     fn frame(&mut self, driver: &mut Driver, connection: u64, from: IpAddr, bytes: Vec<u8>) {
         let now = (self.clock)();
@@ -335,7 +343,21 @@ fn run_loop(
     udp: Option<UdpSocket>,
     mut tcp: Tcp,
 ) -> io::Result<ExitReason> {
+    let udp_v6 = udp
+        .as_ref()
+        .and_then(|s| s.local_addr().ok())
+        .is_some_and(|a| a.is_ipv6());
     loop {
+        // What the last input changed, its subscribers hear of at once.
+        for (peer, bytes) in driver.take_pushes() {
+            match (udp_destination(&peer, udp_v6), &udp) {
+                (Some(to), Some(socket)) => {
+                    let _ = socket.send_to(&bytes, to);
+                }
+                (Some(_), None) => {}
+                (None, _) => tcp.push(peer.token, &bytes),
+            }
+        }
         driver.tick(clock(), (tcp.table.len(), tcp.table.unauthenticated()));
         // Wait for one input, or until a lease runs out (or the watcher's tick is due).
         let input = match driver.wait(clock()) {
@@ -355,10 +377,7 @@ fn run_loop(
         };
         match input {
             Input::Datagram { from, bytes } => {
-                let peer = Peer {
-                    token: UDP_PEER_TOKEN,
-                    address: client_address(from.ip()),
-                };
+                let peer = udp_peer(from);
                 driver.request(clock(), peer, bytes, &mut |_, bytes| {
                     if let Some(socket) = &udp {
                         // A lost reply is a lost datagram: the client retries.

@@ -9,8 +9,8 @@
 
 use async_signal::{Signal, Signals};
 use failover_core::drive::faild::{
-    accept_failed, client_address, Bound, Driver, ExitReason, FaildHooks, LoopNote,
-    DATAGRAM_BUFFER_BYTES, INPUT_QUEUE_LENGTH, UDP_PEER_TOKEN,
+    accept_failed, client_address, udp_destination, udp_peer, Bound, Driver, ExitReason,
+    FaildHooks, LoopNote, DATAGRAM_BUFFER_BYTES, INPUT_QUEUE_LENGTH,
 };
 use failover_core::drive::faild_limits::{
     self, Admission, Close, Connections, FrameReader, TcpLimits, Throttle, READ_BUFFER_BYTES,
@@ -221,6 +221,16 @@ impl Tcp {
         }
     }
 
+    /// A push for the subscriber on `connection`, if it is still open; one its queue has no
+    /// room for is dropped (its next poll repairs it).
+    fn push(&mut self, connection: u64, bytes: Vec<u8>) {
+        if let Some(open) = self.open.get(&connection) {
+            if open.replies.len() < REPLIES_QUEUED_PER_CONNECTION {
+                let _ = open.replies.try_send(bytes);
+            }
+        }
+    }
+
     fn closed(&mut self, driver: &mut Driver, connection: u64, why: Close) {
         self.table.closed(connection, &why);
         driver.note(LoopNote::Closed(&why));
@@ -266,7 +276,21 @@ async fn serve_on(
         clock,
     };
     let mut buffer = vec![0u8; DATAGRAM_BUFFER_BYTES];
+    let udp_v6 = udp
+        .as_ref()
+        .and_then(|s| s.get_ref().local_addr().ok())
+        .is_some_and(|a| a.is_ipv6());
     loop {
+        // What the last input changed, its subscribers hear of at once.
+        for (peer, bytes) in driver.take_pushes() {
+            match (udp_destination(&peer, udp_v6), &udp) {
+                (Some(to), Some(socket)) => {
+                    let _ = socket.get_ref().send_to(&bytes, to);
+                }
+                (Some(_), None) => {}
+                (None, _) => tcp.push(peer.token, bytes),
+            }
+        }
         driver.tick(clock(), (tcp.table.len(), tcp.table.unauthenticated()));
         let wait = driver.wait(clock());
         let input = next_input(
@@ -280,10 +304,7 @@ async fn serve_on(
         match input {
             Input::Timeout => driver.timeout(clock()),
             Input::Datagram { from, length } => {
-                let peer = Peer {
-                    token: UDP_PEER_TOKEN,
-                    address: client_address(from.ip()),
-                };
+                let peer = udp_peer(from);
                 driver.request(clock(), peer, buffer[..length].to_vec(), &mut |_, bytes| {
                     if let Some(socket) = &udp {
                         // The socket is non-blocking: a full send buffer drops the reply

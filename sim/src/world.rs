@@ -1201,7 +1201,7 @@ impl World {
             | Event::HandoverComplete { .. }
             | Event::Link { .. }
             | Event::BadReply { .. } => true,
-            Event::Decision { .. } => false,
+            Event::Decision { .. } | Event::Pushed { .. } => false,
         };
         if self.log_level >= LogLevel::Verbose || (timeline && self.log_level >= LogLevel::Timeline)
         {
@@ -1373,8 +1373,50 @@ impl World {
         self.after_store(host);
     }
 
+    /// Sends the pushes faild's driver produced to their subscribers' failsh: over the
+    /// network like replies (lost, delayed, duplicated, reordered alike), or on loopback.
+    fn send_pushes(&mut self, host: usize) {
+        let pushes = match self.hosts[host].store.as_mut() {
+            Some(driver) => driver.take_pushes(),
+            None => return,
+        };
+        for (peer, bytes) in pushes {
+            let Ok(to) = usize::try_from(peer.token) else {
+                continue;
+            };
+            let Some(target) = self.hosts.get(to) else {
+                continue;
+            };
+            let incarnation = target.incarnation;
+            if to == host {
+                let ev = Ev::Reply {
+                    to,
+                    from: host,
+                    incarnation,
+                    bytes,
+                    loopback: true,
+                };
+                self.schedule(self.now_ms, ev);
+            } else {
+                self.transmit_marked(
+                    host,
+                    to,
+                    |target| Ev::Reply {
+                        to: target,
+                        from: host,
+                        incarnation,
+                        bytes: bytes.clone(),
+                        loopback: false,
+                    },
+                    false,
+                );
+            }
+        }
+    }
+
     /// Puts what faild's driver reported on the timeline and schedules its next wake.
     fn after_store(&mut self, host: usize) {
+        self.send_pushes(host);
         let events = std::mem::take(&mut *self.hosts[host].store_events.borrow_mut());
         for event in events {
             let always = matches!(
@@ -1472,14 +1514,24 @@ impl World {
 
     /// Sends one message from `from` to `to` through the network model.
     fn transmit(&mut self, from: usize, to: usize, make: impl Fn(usize) -> Ev) {
+        self.transmit_marked(from, to, make, true);
+    }
+
+    /// [`World::transmit`]; `mark`: a loss or delay counts as a disruption of the pair's
+    /// polls for the checker's bounds (not so for a push, which nothing waits for).
+    fn transmit_marked(&mut self, from: usize, to: usize, make: impl Fn(usize) -> Ev, mark: bool) {
         let now = self.now_ms;
         if !self.link_passes(from, to) {
-            self.checker.disrupted(now, from, to);
+            if mark {
+                self.checker.disrupted(now, from, to);
+            }
             return;
         }
         let network = &self.network;
         if self.net_rng.chance(network.loss) {
-            self.checker.disrupted(now, from, to);
+            if mark {
+                self.checker.disrupted(now, from, to);
+            }
             return;
         }
         let copies = if self.net_rng.chance(network.duplicate) {
@@ -1499,7 +1551,7 @@ impl World {
                 .timeout_ms()
                 .min(self.hosts[to].spec.timeout_ms())
                 / 2;
-            if delay >= slowest_ok {
+            if mark && delay >= slowest_ok {
                 self.checker.disrupted(now, from, to);
             }
             self.schedule(now + delay, make(to));

@@ -138,6 +138,8 @@ fn facility_of(event: &Event) -> (&'static str, Level) {
         }
         Event::Decision { .. } => ("decision", Level::Info),
         Event::HostReachable { .. } | Event::HostRestarted { .. } => ("poll", Level::Info),
+        // Every change of every service pushes, this host's own writes too.
+        Event::Pushed { .. } => ("poll", Level::Debug),
         Event::HostUnreachable { .. } => ("poll", Level::Warn),
         Event::BadReply { .. } => ("net", Level::Warn),
         Event::WriteFailed { .. } => ("decision", Level::Warn),

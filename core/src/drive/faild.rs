@@ -17,10 +17,32 @@ use std::time::Duration;
 pub const INPUT_QUEUE_LENGTH: usize = 1024;
 /// Largest datagram read; larger ones are truncated by the kernel and then rejected.
 pub const DATAGRAM_BUFFER_BYTES: usize = 65_536;
-/// The token of every UDP peer: a datagram's reply always goes back to its source, which the
-/// loop still holds when the store answers, so the token needs to carry nothing. TCP
-/// connections count up from 1 below it.
+/// The bit that marks a UDP peer's token ([`udp_peer`]); TCP connections count up from 1
+/// below it.
 pub const UDP_PEER_TOKEN: u64 = 1 << 63;
+
+/// The peer of a datagram from `from`: its token carries the source port, so that a push to
+/// a UDP subscriber can go back to where its subscription came from ([`udp_destination`]).
+pub fn udp_peer(from: SocketAddr) -> Peer {
+    Peer {
+        token: UDP_PEER_TOKEN | u64::from(from.port()),
+        address: client_address(from.ip()),
+    }
+}
+
+/// Where a push to `peer` goes on a UDP socket (`v6`: a dual-stack socket, which reaches
+/// an IPv4 subscriber at its mapped address); `None` for a TCP peer.
+pub fn udp_destination(peer: &Peer, v6: bool) -> Option<SocketAddr> {
+    if peer.token & UDP_PEER_TOKEN == 0 {
+        return None;
+    }
+    let port = (peer.token & 0xffff) as u16;
+    let address = match peer.address {
+        IpAddr::V4(v4) if v6 => IpAddr::V6(v4.to_ipv6_mapped()),
+        other => other,
+    };
+    Some(SocketAddr::new(address, port))
+}
 
 /// Where faild listens and how it bounds TCP connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,6 +157,8 @@ pub struct Driver {
     observer: Option<EventObserver>,
     watcher: Option<Box<dyn LoopWatcher>>,
     next_tick: Option<Time>,
+    /// Pushes to subscribers not yet taken by the runtime ([`Driver::take_pushes`]).
+    pushes: Vec<(Peer, Vec<u8>)>,
 }
 
 impl fmt::Debug for Driver {
@@ -163,9 +187,17 @@ impl Driver {
                 observer: None,
                 watcher,
                 next_tick: None,
+                pushes: Vec::new(),
             },
             clock,
         )
+    }
+
+    /// The pushes to subscribers that the last calls produced, in order: the runtime sends
+    /// each to its peer's TCP connection or UDP source ([`udp_destination`]) after every
+    /// call, and drops one it cannot send.
+    pub fn take_pushes(&mut self) -> Vec<(Peer, Vec<u8>)> {
+        std::mem::take(&mut self.pushes)
     }
 
     /// Also hands every store event to `observer`, after logging it.
@@ -284,6 +316,7 @@ impl Driver {
                         .handle(now, StoreInput::Persisted { token, result });
                 }
                 StoreAction::Reply { peer, bytes } => reply(peer, bytes),
+                StoreAction::Push { peer, bytes } => self.pushes.push((peer, bytes)),
                 StoreAction::Event(event) => {
                     let (mut level, target) = event_level(&event);
                     if let StoreEvent::Refused { from } = event {

@@ -208,6 +208,12 @@ pub enum Event {
     HostRestarted {
         host: String,
     },
+    /// A host's faild pushed a change of these services (verified, in order): they are
+    /// read from it now rather than at their next round.
+    Pushed {
+        host: String,
+        services: Vec<String>,
+    },
     BadReply {
         host: String,
         error: String,
@@ -257,6 +263,11 @@ impl fmt::Display for Event {
                 write!(f, "host {host} does not answer: {reason}")
             }
             Event::HostRestarted { host } => write!(f, "host {host}: its faild restarted"),
+            Event::Pushed { host, services } => write!(
+                f,
+                "host {host} pushed a change of {}: reading it now",
+                services.join(", ")
+            ),
             Event::BadReply { host, error } => write!(f, "host {host}: bad reply: {error}"),
             Event::WriteFailed { service, reason } => write!(
                 f,

@@ -542,6 +542,8 @@ impl Shell {
                 last_answer_at: None,
                 boot_id: None,
                 unconfirmed_since: None,
+                subscribed: std::collections::VecDeque::new(),
+                push_seq: 0,
             },
         );
         self.host_names.insert(name.to_string(), id);

@@ -33,6 +33,10 @@ const CHALLENGE_USABLE_MS: u64 = CHALLENGE_LIFETIME_MS * 5 / 6;
 const MAX_SERVICES_PER_POLL: usize = 200;
 /// Challenges from the local faild held for writes at most (the newest are kept).
 const HELD_CHALLENGES: usize = 16;
+/// Subscribing queries per host whose pushes are still taken: a push answers the newest
+/// subscription of its service, and every poll of a host sends one query per 200 services,
+/// so this covers a thousand services polled at several rounds in flight.
+const RECENT_SUBSCRIPTIONS: usize = 64;
 
 #[derive(Debug)]
 struct Host {
@@ -51,6 +55,12 @@ struct Host {
     /// slave step down with an answer it queued before the stall ended (the answer may be
     /// older than what we know: its failsh may have stopped meanwhile).
     unconfirmed_since: Option<Time>,
+    /// The nonces of our latest subscribing queries to its faild (newest last): a push is
+    /// taken only if it is bound to one of them.
+    subscribed: VecDeque<Nonce>,
+    /// The sequence number of the last push taken from its faild's current boot: a push
+    /// numbered no higher is a copy, a replay or overtaken, and is dropped.
+    push_seq: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -86,6 +96,10 @@ struct HostView {
 struct Round {
     id: u64,
     awaiting: BTreeSet<HostId>,
+    /// Started by a push, between rounds: it reads the host that pushed again, as part of
+    /// the last round (same id: no second health check), and counts no misses, so that
+    /// pushes never make a host's silence count faster than `misses` intervals.
+    reread: bool,
 }
 
 #[derive(Debug)]
@@ -182,6 +196,10 @@ struct Service {
     write_note: Option<String>,
     round: Option<Round>,
     next_round_id: u64,
+    /// Hosts that pushed a change while a round was open: read again when it closes.
+    reread_pending: BTreeSet<HostId>,
+    /// The decision being made closes a reread (no periodic health check for it).
+    deciding_reread: bool,
     procedure: Option<Running>,
     /// Since when a slave has been UP next to us (a conflict episode), and whether we
     /// reclaimed because it stayed UP too long. The master re-announces when the episode
@@ -258,6 +276,8 @@ impl Service {
             write_note: None,
             round: None,
             next_round_id: 0,
+            reread_pending: BTreeSet::new(),
+            deciding_reread: false,
             procedure: None,
             conflict_since: None,
             conflict_reclaimed: false,

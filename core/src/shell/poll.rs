@@ -76,6 +76,7 @@ impl Shell {
             service.round = Some(Round {
                 id: round_id,
                 awaiting,
+                reread: false,
             });
             self.timers
                 .set(Timer::ReplyDeadline(id), now.plus_ms(timeout_ms));
@@ -118,6 +119,9 @@ impl Shell {
             want_challenge: host == self.local,
             // Why a host is FAIL (`lease expired`), and whether the local FAIL is ours.
             want_details: true,
+            // Its faild rings as soon as one of these services changes (an operator's
+            // FAIL, a handover, a RECOVER), so that we read it then, not an interval later.
+            subscribe: true,
             body: RequestBody::Query {
                 services: names,
                 member,
@@ -127,6 +131,12 @@ impl Shell {
             Ok(bytes) => {
                 self.pending.insert(nonce, pending);
                 self.pending_expiry.insert((now.plus_ms(timeout_ms), nonce));
+                if let Some(entry) = self.hosts.get_mut(&host) {
+                    if entry.subscribed.len() >= RECENT_SUBSCRIPTIONS {
+                        entry.subscribed.pop_front();
+                    }
+                    entry.subscribed.push_back(nonce);
+                }
                 self.send(host, nonce, bytes, timeout_ms);
             }
             Err(error) => {
@@ -180,19 +190,126 @@ impl Shell {
         };
         let timeout_ms = service.config.timeout_ms();
         let mut silent = Vec::new();
-        for host in round.awaiting {
-            if host == local {
-                service.local_misses = service.local_misses.saturating_add(1);
-            } else {
-                service.count_miss(now, host);
+        if !round.reread {
+            for host in round.awaiting {
+                if host == local {
+                    service.local_misses = service.local_misses.saturating_add(1);
+                } else {
+                    service.count_miss(now, host);
+                }
+                silent.push(host);
             }
-            silent.push(host);
         }
         for host in silent {
             self.host_silent(now, host, format!("no answer within {timeout_ms} ms"));
         }
         self.confirm_start(now, id);
+        if let Some(service) = self.services.get_mut(&id) {
+            service.deciding_reread = round.reread;
+        }
         self.evaluate(now, id);
+        let Some(service) = self.services.get_mut(&id) else {
+            return;
+        };
+        service.deciding_reread = false;
+        if service.round.is_none() && !service.reread_pending.is_empty() {
+            let hosts = std::mem::take(&mut service.reread_pending);
+            self.reread(now, id, hosts);
+        }
+    }
+
+    /// Reads `hosts` again for service `id` now, between its rounds (they pushed a change);
+    /// during a round, once it closes.
+    pub(super) fn reread(&mut self, now: Time, id: ServiceId, hosts: BTreeSet<HostId>) {
+        let Some(service) = self.services.get_mut(&id) else {
+            return;
+        };
+        if service.round.is_some() {
+            service.reread_pending.extend(hosts);
+            return;
+        }
+        // Before the first round there is nothing to read again: it comes at once.
+        let Some(round_id) = service.next_round_id.checked_sub(1) else {
+            return;
+        };
+        let timeout_ms = service.config.timeout_ms();
+        service.round = Some(Round {
+            id: round_id,
+            awaiting: hosts.clone(),
+            reread: true,
+        });
+        self.timers
+            .set(Timer::ReplyDeadline(id), now.plus_ms(timeout_ms));
+        for host in hosts {
+            self.send_poll(now, host, vec![(id, round_id)], timeout_ms);
+        }
+    }
+
+    /// A push from some faild: verified against the subscription it names, taken once and
+    /// in order, it makes every service it names that involves that host read it again now.
+    /// What is decided rests on that answer, as ever; the push only saves the wait.
+    fn handle_push(&mut self, now: Time, bytes: &[u8]) {
+        let signed = match wire::decode_push(bytes) {
+            Ok(signed) => signed,
+            Err(error) => {
+                self.event(Event::BadReply {
+                    host: "?".to_string(),
+                    error: format!("push: {error}"),
+                });
+                return;
+            }
+        };
+        let push = &signed.message;
+        // Bound to a subscription we no longer hold (a replaced host, or a copy of an old
+        // push): nothing to read again, and nothing worth a log line.
+        let Some((&host, entry)) = self
+            .hosts
+            .iter()
+            .find(|(_, h)| h.subscribed.contains(&push.nonce))
+        else {
+            return;
+        };
+        if !signed.verify_keyed(&entry.key) {
+            let name = entry.config.name.clone();
+            self.event(Event::BadReply {
+                host: name,
+                error: "push does not verify under the host's community".to_string(),
+            });
+            return;
+        }
+        // From a faild boot we have not had an answer from yet, a replay, or one that was
+        // overtaken: the answers to our polls say more.
+        if entry.boot_id != Some(push.boot_id) || push.seq <= entry.push_seq {
+            return;
+        }
+        let name = entry.config.name.clone();
+        if let Some(entry) = self.hosts.get_mut(&host) {
+            entry.push_seq = push.seq;
+        }
+        let local = self.local;
+        let ids: Vec<ServiceId> = push
+            .services
+            .iter()
+            .filter_map(|s| self.service_names.get(s).copied())
+            .filter(|id| {
+                self.services
+                    .get(id)
+                    .is_some_and(|service| host == local || service.peers().any(|h| h == host))
+            })
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        self.event(Event::Pushed {
+            host: name,
+            services: ids
+                .iter()
+                .map(|id| self.services[id].config.name.clone())
+                .collect(),
+        });
+        for id in ids {
+            self.reread(now, id, BTreeSet::from([host]));
+        }
     }
 
     pub(super) fn host_silent(&mut self, now: Time, host: HostId, reason: String) {
@@ -226,6 +343,10 @@ impl Shell {
         entry.last_contact = Some(now);
         let name = entry.config.name.clone();
         let restarted = entry.boot_id.is_some_and(|b| b != boot_id);
+        if entry.boot_id != Some(boot_id) {
+            // A new faild numbers its pushes from 1 again.
+            entry.push_seq = 0;
+        }
         entry.boot_id = Some(boot_id);
         if entry.reachable != Some(true) {
             entry.reachable = Some(true);
@@ -302,6 +423,10 @@ impl Shell {
     // ----- replies -------------------------------------------------------------------------
 
     pub(super) fn handle_received(&mut self, now: Time, bytes: &[u8]) {
+        if wire::is_push(bytes) {
+            self.handle_push(now, bytes);
+            return;
+        }
         let signed = match wire::decode_reply(bytes) {
             Ok(signed) => signed,
             Err(error) => {
@@ -603,9 +728,11 @@ impl Shell {
                     }
                     // It will not answer: count the miss now rather than at the deadline.
                     let complete = round.awaiting.is_empty();
-                    if host == local {
+                    // A reread counts no misses; the next round does.
+                    let counts = !round.reread;
+                    if counts && host == local {
                         service.local_misses = service.local_misses.saturating_add(1);
-                    } else {
+                    } else if counts {
                         service.count_miss(now, host);
                     }
                     if complete {

@@ -59,6 +59,9 @@ pub(super) struct View {
     pub check_rise: u32,
     /// The check ran in this round already.
     pub check_ran: bool,
+    /// This decision closes a reread (a host pushed a change between rounds): the
+    /// periodic health check waits for the next round.
+    pub reread: bool,
     pub has_masters: bool,
     /// The first slave that is UP.
     pub slave_up: Option<String>,
@@ -334,7 +337,7 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
             "UP from before this failsh started: starting again to take its addresses under this failsh's lease",
         ),
         (State::Up, None) => {
-            if v.has_check {
+            if v.has_check && !v.reread {
                 run(ProcedureKind::Check, "periodic health check")
             } else if let Some(keeping) = keeping {
                 keeping
@@ -510,6 +513,7 @@ impl Shell {
             check_passes: service.check_passes,
             check_rise: service.config.check_rise,
             check_ran: service.check_ran_round == Some(current_round),
+            reread: service.deciding_reread,
             has_masters: !service.masters.is_empty(),
             slave_up,
             peer_unseen,

@@ -8,11 +8,13 @@ use crate::time::Time;
 use crate::wire::{self, DecodeError, Entry, Key, Reply, Request, RequestBody, Status};
 use core::net::IpAddr;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 pub mod heard;
 mod persist;
+mod push;
+pub use push::{MAX_SUBSCRIPTIONS, SUBSCRIPTION_LIFETIME_MS};
 
 /// How long a challenge handed out in a reply may be used for a Set.
 pub const CHALLENGE_LIFETIME_MS: u64 = 30_000;
@@ -63,7 +65,7 @@ pub const LEASE_EXPIRED: &str = "lease expired";
 
 /// Who sent a request: its address (checked against community networks) and a token the
 /// runtime uses to route the reply back (a UDP source, a TCP connection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Peer {
     pub token: u64,
     pub address: IpAddr,
@@ -107,6 +109,13 @@ pub enum StoreAction {
         services: Vec<ServiceRecord>,
     },
     Reply {
+        peer: Peer,
+        bytes: Vec<u8>,
+    },
+    /// A doorbell for a subscriber (`docs/protocol.md`, "Push"): send it to `peer` if it
+    /// is still there (its TCP connection, or the UDP source its subscription came from);
+    /// a push that cannot be sent is dropped, the subscriber's next poll repairs it.
+    Push {
         peer: Peer,
         bytes: Vec<u8>,
     },
@@ -278,6 +287,8 @@ pub struct Store {
     actions: VecDeque<StoreAction>,
     /// When each member of a witnessed service's group last queried this faild.
     heard: heard::HeardTable,
+    /// Who is told at once when a service changes.
+    subscriptions: push::Subscriptions,
 }
 
 /// A change faild made itself (an expiry) whose write failed is tried again this much later.
@@ -317,6 +328,22 @@ impl Store {
             rng: Rng::new(config.seed, "store-challenge"),
             actions: VecDeque::new(),
             heard: heard::HeardTable::default(),
+            subscriptions: push::Subscriptions::default(),
+        }
+    }
+
+    /// (subscriber, service) pairs that are pushed to.
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// Tells the subscribers of `changed` services, after the change became visible.
+    pub(super) fn push_changes(&mut self, now: Time, changed: &BTreeSet<String>) {
+        let pushes = self
+            .subscriptions
+            .pushes(now, self.boot_id, &self.keys, changed);
+        for (peer, bytes) in pushes {
+            self.actions.push_back(StoreAction::Push { peer, bytes });
         }
     }
 
@@ -413,6 +440,10 @@ impl Store {
                     for service in services {
                         self.heard.heard(now, service, member);
                     }
+                }
+                if request.subscribe {
+                    self.subscriptions
+                        .subscribe(now, peer, request.nonce, &community, services);
                 }
                 let mut entries: Vec<Entry> = services.iter().map(|s| self.entry(now, s)).collect();
                 if member.is_some() {

@@ -11,6 +11,7 @@ impl Store {
             .filter(|(_, at)| **at <= now)
             .map(|(name, _)| name.clone())
             .collect();
+        let mut expired_names = BTreeSet::new();
         for name in due {
             self.lease_deadlines.remove(&name);
             let Some(record) = self.services.get_mut(&name) else {
@@ -39,11 +40,13 @@ impl Store {
                 }
             }
             self.dirty = true;
+            expired_names.insert(name.clone());
             self.event(StoreEvent::LeaseExpired {
                 service: name,
                 lease_ms,
             });
         }
+        self.push_changes(now, &expired_names);
         if self.dirty && self.persisting.is_none() && now >= self.retry_persist_at {
             self.start_persist(self.services.clone(), None);
         }
@@ -80,8 +83,12 @@ impl Store {
                     _ => None,
                 });
                 // Leases follow the records that are now in force.
+                let mut changed_names = BTreeSet::new();
                 for (name, record) in &persisting.next {
                     let old = self.services.get(name);
+                    if old != Some(record) {
+                        changed_names.insert(name.clone());
+                    }
                     let changed = if was_up.as_ref() == Some(name) {
                         2
                     } else {
@@ -103,6 +110,9 @@ impl Store {
                     }
                 }
                 self.services = persisting.next;
+                // Visible now, so subscribers may read it: told before the writer, since
+                // a slave taking over is what a handover waits for.
+                self.push_changes(now, &changed_names);
                 if let Some(set) = set {
                     if let Some(event) = set.event.clone() {
                         self.event(event);

@@ -129,13 +129,13 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
     let (mut reader, mac) = open(bytes, MIN_REQUEST_BYTES)?;
     let kind = reader.u8()?;
     let flags = reader.u8()?;
-    if flags & !REQUEST_FLAGS != 0 {
-        return Err(DecodeError::UnknownFlags(flags));
-    }
+    // Every bit of the byte has a meaning now (REQUEST_FLAGS is 0xff): what is checked is
+    // that each is used with a kind it belongs to.
+    const _: () = assert!(REQUEST_FLAGS == 0xff);
     if kind != KIND_SET && flags & (FLAG_LEASE | FLAG_NOTE | FLAG_RENEW | FLAG_WAS_UP) != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
-    if kind != KIND_QUERY && flags & FLAG_MEMBER != 0 {
+    if kind != KIND_QUERY && flags & (FLAG_MEMBER | FLAG_SUBSCRIBE) != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
     let nonce = reader.nonce()?;
@@ -192,6 +192,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
             nonce,
             want_challenge: flags & FLAG_WANT_CHALLENGE != 0,
             want_details: flags & FLAG_WANT_DETAILS != 0,
+            subscribe: flags & FLAG_SUBSCRIBE != 0,
             body,
         },
         signed: reader.bytes,
@@ -267,9 +268,48 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Signed<'_, Reply>, DecodeError> {
     })
 }
 
-/// The nonce of a message (request or reply) without decoding or checking the rest: what
-/// a transport needs to match a reply to the request it sent.
+/// A [`Push`] whose MAC is not yet checked (the receiver looks up the subscription first).
+pub fn decode_push(bytes: &[u8]) -> Result<Signed<'_, Push>, DecodeError> {
+    let (mut reader, mac) = open(bytes, PUSH_HEADER_BYTES + MAC_BYTES)?;
+    let kind = reader.u8()?;
+    if kind != KIND_PUSH {
+        return Err(DecodeError::UnknownKind(kind));
+    }
+    let flags = reader.u8()?;
+    if flags != 0 {
+        return Err(DecodeError::UnknownFlags(flags));
+    }
+    let nonce = reader.nonce()?;
+    let boot_id = reader.u64()?;
+    let seq = reader.u64()?;
+    let count = reader.u16()?;
+    if count == 0 {
+        return Err(DecodeError::BadName("a push names at least one service"));
+    }
+    let mut services = Vec::with_capacity(usize::from(count).min(256));
+    for _ in 0..count {
+        services.push(reader.required_name()?);
+    }
+    reader.finish()?;
+    Ok(Signed {
+        message: Push {
+            nonce,
+            boot_id,
+            seq,
+            services,
+        },
+        signed: reader.bytes,
+        mac,
+    })
+}
+
+/// The nonce of a request or reply without decoding or checking the rest: what a transport
+/// needs to match a reply to the request it sent. `None` for a [`Push`], whose nonce is that
+/// of a subscription answered long ago.
 pub fn reply_nonce(bytes: &[u8]) -> Option<Nonce> {
+    if is_push(bytes) {
+        return None;
+    }
     let raw = bytes.get(5..5 + NONCE_BYTES)?;
     let mut nonce = [0u8; NONCE_BYTES];
     nonce.copy_from_slice(raw);

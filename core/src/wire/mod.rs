@@ -62,6 +62,7 @@ const KIND_QUERY: u8 = 0x01;
 const KIND_SET: u8 = 0x02;
 const KIND_LIST: u8 = 0x03;
 const KIND_REPLY: u8 = 0x81;
+const KIND_PUSH: u8 = 0x82;
 const FLAG_WANT_CHALLENGE: u8 = 0x01;
 /// Set only: a lease (4 bytes, milliseconds) follows the challenge.
 const FLAG_LEASE: u8 = 0x02;
@@ -79,7 +80,10 @@ const FLAG_WANT_DETAILS: u8 = 0x08;
 /// Query only: the name of the group member asking follows the services; faild records when
 /// it heard that member for each of them and answers with what it recorded (a witness).
 const FLAG_MEMBER: u8 = 0x40;
+/// Query only: subscribe the sender to pushes about the services named ([`Push`]).
+const FLAG_SUBSCRIBE: u8 = 0x80;
 const REQUEST_FLAGS: u8 = FLAG_WANT_CHALLENGE
+    | FLAG_SUBSCRIBE
     | FLAG_LEASE
     | FLAG_NOTE
     | FLAG_WANT_DETAILS
@@ -115,6 +119,10 @@ pub struct Request {
     /// Ask faild to give each entry of the reply its details: its note (why the state is
     /// what it is) and how often its state changed since faild started.
     pub want_details: bool,
+    /// Query only: ask faild to push a doorbell ([`Push`]) to the sender, bound to this
+    /// request's nonce, whenever one of the named services changes.
+    #[serde(default)]
+    pub subscribe: bool,
     pub body: RequestBody,
 }
 
@@ -125,6 +133,7 @@ impl Request {
             nonce,
             want_challenge: false,
             want_details: false,
+            subscribe: false,
             body,
         }
     }
@@ -439,6 +448,9 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
     if request.want_details {
         flags |= FLAG_WANT_DETAILS;
     }
+    if request.subscribe && matches!(request.body, RequestBody::Query { .. }) {
+        flags |= FLAG_SUBSCRIBE;
+    }
     if let RequestBody::Query {
         member: Some(_), ..
     } = &request.body
@@ -577,5 +589,52 @@ fn put_heard(out: &mut Vec<u8>, heard: Option<&Heard>) -> Result<(), EncodeError
     Ok(())
 }
 
+/// A doorbell faild pushes, unasked, to a subscriber when services it subscribed to change
+/// (`docs/protocol.md`, "Push"). It says only which services changed, never their state: the
+/// receiver polls them, so every decision still rests on answers to its own queries. It is
+/// bound to the subscribing query's nonce and signed under that query's community; `seq`
+/// grows with every push this faild (`boot_id`) sends, so a copy or an older push is
+/// recognised and dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Push {
+    pub nonce: Nonce,
+    pub boot_id: u64,
+    pub seq: u64,
+    pub services: Vec<String>,
+}
+
+const PUSH_HEADER_BYTES: usize = 5 + NONCE_BYTES + 8 + 8 + 2;
+
+pub fn encode_push_keyed(push: &Push, key: &Key) -> Result<Vec<u8>, EncodeError> {
+    if push.services.is_empty() {
+        return Err(EncodeError::NoServices);
+    }
+    let mut out = Vec::with_capacity(PUSH_HEADER_BYTES + MAC_BYTES + push.services.len() * 16);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(KIND_PUSH);
+    out.push(0);
+    out.extend_from_slice(&push.nonce.0);
+    out.extend_from_slice(&push.boot_id.to_be_bytes());
+    out.extend_from_slice(&push.seq.to_be_bytes());
+    let count = u16::try_from(push.services.len())
+        .map_err(|_| EncodeError::TooLarge { length: usize::MAX })?;
+    out.extend_from_slice(&count.to_be_bytes());
+    for service in &push.services {
+        put_required_name(&mut out, service)?;
+    }
+    if out.len() + MAC_BYTES > MAX_MESSAGE_BYTES {
+        return Err(EncodeError::TooLarge {
+            length: out.len() + MAC_BYTES,
+        });
+    }
+    Ok(seal(out, Some(key)))
+}
+
+/// Whether a message received from faild is a [`Push`] rather than a reply (its kind byte).
+pub fn is_push(bytes: &[u8]) -> bool {
+    bytes.len() > 3 && bytes[..2] == MAGIC && bytes[3] == KIND_PUSH
+}
+
 mod decode;
-pub use decode::{decode_reply, decode_request, frame, reply_nonce, StreamDecoder};
+pub use decode::{decode_push, decode_reply, decode_request, frame, reply_nonce, StreamDecoder};

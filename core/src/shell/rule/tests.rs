@@ -22,6 +22,7 @@ fn quiet(local: State) -> View {
         check_passes: 0,
         check_rise: 1,
         check_ran: false,
+        reread: false,
         has_masters: true,
         slave_up: None,
         peer_unseen: None,
