@@ -175,7 +175,7 @@ impl Exchange {
             want_challenge,
             // Why a service is in its state: failstat shows it, failc reports it.
             want_details: true,
-            subscribe: false,
+            subscription: None,
             body,
         };
         let bytes = wire::encode_request(&request, community).map_err(ClientError::Encode)?;

@@ -387,7 +387,7 @@ fn a_write_that_says_the_service_was_up_counts_as_two_changes() {
         let ask = Request {
             want_challenge: true,
             want_details: true,
-            subscribe: false,
+            subscription: None,
             ..Request::new(Nonce([n; 16]), RequestBody::List)
         };
         let reply = store_round_trip(store, 5_000, &ask, false);

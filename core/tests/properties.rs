@@ -61,16 +61,23 @@ fn request() -> impl Strategy<Value = Request> {
             ),
         Just(RequestBody::List),
     ];
-    (nonce(), any::<bool>(), any::<bool>(), any::<bool>(), body).prop_map(
-        |(nonce, want_challenge, want_details, subscribe, body)| Request {
-            nonce,
-            want_challenge,
-            want_details,
-            // Only a query subscribes.
-            subscribe: subscribe && matches!(body, RequestBody::Query { .. }),
-            body,
-        },
+    (
+        nonce(),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(nonce()),
+        body,
     )
+        .prop_map(
+            |(nonce, want_challenge, want_details, subscription, body)| Request {
+                nonce,
+                want_challenge,
+                want_details,
+                // Only a query subscribes.
+                subscription: subscription.filter(|_| matches!(body, RequestBody::Query { .. })),
+                body,
+            },
+        )
 }
 
 fn reply() -> impl Strategy<Value = Reply> {

@@ -28,7 +28,7 @@ fn the_worked_example_in_the_protocol_document_matches_the_codec() {
         nonce,
         want_challenge: true,
         want_details: false,
-        subscribe: false,
+        subscription: None,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
             member: None,
@@ -74,7 +74,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
         nonce,
         want_challenge: true,
         want_details: false,
-        subscribe: false,
+        subscription: None,
         body: RequestBody::Set {
             service: "198.18.0.50".into(),
             state: State::Up,
@@ -96,7 +96,7 @@ fn the_worked_example_of_the_extensions_matches_the_codec() {
         nonce,
         want_challenge: false,
         want_details: true,
-        subscribe: false,
+        subscription: None,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
             member: None,
@@ -142,7 +142,7 @@ fn the_witness_example_in_the_protocol_document_matches_the_codec() {
         nonce,
         want_challenge: false,
         want_details: false,
-        subscribe: false,
+        subscription: None,
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
             member: Some("macbeth".into()),
@@ -189,11 +189,12 @@ fn the_push_example_in_the_protocol_document_matches_the_codec() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
         .unwrap();
     let nonce = Nonce(core::array::from_fn(|i| 0x30 + i as u8));
+    let subscription = Nonce(core::array::from_fn(|i| 0x40 + i as u8));
     let query = Request {
         nonce,
         want_challenge: false,
         want_details: true,
-        subscribe: true,
+        subscription: Some(subscription),
         body: RequestBody::Query {
             services: vec!["198.18.0.50".into()],
             member: None,
@@ -207,7 +208,7 @@ fn the_push_example_in_the_protocol_document_matches_the_codec() {
     assert_eq!(signed.message, query);
 
     let push = Push {
-        nonce,
+        nonce: subscription,
         boot_id: 0x0123_4567_89ab_cdef,
         seq: 7,
         services: vec!["198.18.0.50".into()],

@@ -356,7 +356,7 @@ fn a_renewal_or_an_unsubscribed_query_pushes_nothing() {
     let mut lukretia = store(1, State::Recover);
     let query = |nonce: u8, subscribe: bool| {
         let request = Request {
-            subscribe,
+            subscription: subscribe.then_some(Nonce([0x5b; 16])),
             ..Request::new(
                 Nonce([nonce; 16]),
                 RequestBody::Query {
@@ -413,7 +413,7 @@ fn subscriptions_are_bounded() {
     let mut lukretia = store(1, State::Recover);
     for token in 0..(MAX_SUBSCRIPTIONS as u64 + 100) {
         let request = Request {
-            subscribe: true,
+            subscription: Some(Nonce([token as u8; 16])),
             ..Request::new(
                 Nonce([1; 16]),
                 RequestBody::Query {
@@ -498,4 +498,45 @@ fn ten_thousand_random_datagrams_against_the_subscription_path_change_nothing() 
     pair.deliver(push);
     assert_eq!(pair.polls_of_lukretia.len(), polls + 1);
     assert_eq!(pair.starts().len(), 1);
+}
+
+#[test]
+fn one_subscriber_on_two_connections_gets_one_number_on_both() {
+    // failsh replaced its connection (the old one may still deliver after a partition
+    // healed): both carry its subscription id, both get the push, with one number, so
+    // that it reads once.
+    let mut lukretia = store(1, State::Recover);
+    let id = Nonce([0x77; 16]);
+    for (token, nonce) in [(1u64, 1u8), (2, 2)] {
+        let request = Request {
+            subscription: Some(id),
+            ..Request::new(
+                Nonce([nonce; 16]),
+                RequestBody::Query {
+                    services: vec![SERVICE.to_string()],
+                    member: None,
+                },
+            )
+        };
+        let bytes = wire::encode_request(&request, COMMUNITY).unwrap();
+        answer(&mut lukretia, Time(1), Peer { token, ..MACBETH }, bytes);
+    }
+    let nonces = &mut (50u8..).map(|n| Nonce([n; 16]));
+    let (mut flow, mut bytes) =
+        SetFlow::start(nonces.next().unwrap(), COMMUNITY, SERVICE, State::Up, None).unwrap();
+    let mut pushed = Vec::new();
+    for _ in 0..3 {
+        let (replies, pushes) = answer(&mut lukretia, Time(2), OPERATOR, bytes);
+        pushed.extend(pushes);
+        match flow.answer(&replies[0], || nonces.next().unwrap()).unwrap() {
+            SetNext::Send(next) => bytes = next,
+            SetNext::Done(_) => break,
+        }
+    }
+    let tokens: Vec<u64> = pushed.iter().map(|(peer, _)| peer.token).collect();
+    assert_eq!(tokens, vec![1, 2]);
+    assert_eq!(pushed[0].1, pushed[1].1, "the same push, the same number");
+    let push = wire::decode_push(&pushed[0].1).unwrap().message;
+    assert_eq!(push.nonce, id);
+    assert_eq!(push.seq, 1);
 }

@@ -34,7 +34,7 @@ fn main() {
                 nonce: Nonce(nonce),
                 want_challenge: false,
                 want_details: false,
-                subscribe: false,
+                subscription: None,
                 body: RequestBody::Query {
                     services: vec![service.to_string()],
                     member: None,

@@ -272,10 +272,13 @@ async fn tcp_writer(
                 let _ = old.stream.get_ref().shutdown(std::net::Shutdown::Both);
             }
         }
-        if connection.is_none() {
-            let Some(timeout) = connect_timeout(deadline.checked_duration_since(now)) else {
+        // Short attempts until the request's deadline (see CONNECT_TIMEOUT); a refusal or
+        // an unreachable host is an answer, not a reason to try again.
+        while connection.is_none() {
+            let left = deadline.checked_duration_since(Instant::now());
+            let Some(timeout) = connect_timeout(left) else {
                 fail(nonce, format!("no connection to {address} in time"));
-                continue;
+                break;
             };
             let connect = async { Async::<TcpStream>::connect(address).await };
             let timer = async {
@@ -300,9 +303,10 @@ async fn tcp_writer(
                         reader,
                     });
                 }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
                 Err(e) => {
                     fail(nonce, format!("cannot connect to {address}: {e}"));
-                    continue;
+                    break;
                 }
             }
         }

@@ -45,7 +45,7 @@ pub fn query(noise: &mut Noise, community: &str, service: &str, want_challenge: 
         nonce: noise.nonce(),
         want_challenge,
         want_details: noise.below(2) == 0,
-        subscribe: false,
+        subscription: None,
         body: RequestBody::Query {
             services: vec![service.to_string()],
             member: None,

@@ -349,7 +349,7 @@ fn a_client_refused_for_lack_of_slots_always_exits_3() {
                 nonce: Nonce([n; 16]),
                 want_challenge: false,
                 want_details: false,
-                subscribe: false,
+                subscription: None,
                 body: RequestBody::List,
             };
             let bytes = wire::encode_request(&request, "public").expect("encode");

@@ -42,7 +42,7 @@ fn garbage(noise: &mut Noise) -> Vec<u8> {
                 nonce: Nonce([noise.next() as u8; 16]),
                 want_challenge: noise.below(2) == 0,
                 want_details: noise.below(2) == 0,
-                subscribe: false,
+                subscription: None,
                 body: RequestBody::Query {
                     services: vec!["svc".into()],
                     member: None,

@@ -316,7 +316,15 @@ impl Driver {
                         .handle(now, StoreInput::Persisted { token, result });
                 }
                 StoreAction::Reply { peer, bytes } => reply(peer, bytes),
-                StoreAction::Push { peer, bytes } => self.pushes.push((peer, bytes)),
+                StoreAction::Push { peer, bytes } => {
+                    log::debug!(
+                        target: "net",
+                        "push to {} (connection {})",
+                        peer.address,
+                        peer.token
+                    );
+                    self.pushes.push((peer, bytes));
+                }
                 StoreAction::Event(event) => {
                     let (mut level, target) = event_level(&event);
                     if let StoreEvent::Refused { from } = event {

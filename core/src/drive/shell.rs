@@ -16,8 +16,13 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a TCP connect may take at most before the request counts as failed.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one TCP connect attempt may take at most. A request that may wait longer gets
+/// another attempt (a fresh SYN) until its deadline, rather than one long attempt: the
+/// kernel retransmits a lost SYN only after a second, and every request behind the
+/// attempt waits with it. After a partition healed, a poll connected only at the kernel's
+/// retransmission, up to 1 s later, while the probes queued behind it could not try
+/// (bench: 720 ms of silence after the heal); now the next attempt gets through at once.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(25);
 /// A connect attempt gets at least this long: an ARP exchange and a handshake on a path that
 /// just came back, on a loaded host, take longer than a 5 ms poll timeout.
 pub const CONNECT_ATTEMPT_MIN: Duration = Duration::from_millis(20);
@@ -384,11 +389,11 @@ impl<D: Copy + PartialOrd> InFlight<D> {
     }
 }
 
-/// How long a connect may take for a request with `left` until its deadline: about as long
-/// as the request may wait (at least [`CONNECT_ATTEMPT_MIN`], at most [`CONNECT_TIMEOUT`]),
-/// so that polls never wait behind SYN retransmissions (the first comes a second later): a
-/// new attempt sends a fresh SYN as soon as the path is back. `None`: the request is already
-/// past its time.
+/// How long the next connect attempt may take for a request with `left` until its deadline
+/// (at least [`CONNECT_ATTEMPT_MIN`], at most [`CONNECT_TIMEOUT`]): an attempt that timed
+/// out is followed by another while the request may still wait, so that polls never wait
+/// behind SYN retransmissions (the first comes a second later): a new attempt sends a fresh
+/// SYN as soon as the path is back. `None`: the request is already past its time.
 pub fn connect_timeout(left: Option<Duration>) -> Option<Duration> {
     let left = left?;
     (!left.is_zero()).then(|| left.clamp(CONNECT_ATTEMPT_MIN, CONNECT_TIMEOUT))
@@ -407,8 +412,12 @@ mod tests {
             Some(CONNECT_ATTEMPT_MIN)
         );
         assert_eq!(
+            connect_timeout(Some(Duration::from_millis(22))),
+            Some(Duration::from_millis(22))
+        );
+        assert_eq!(
             connect_timeout(Some(Duration::from_millis(300))),
-            Some(Duration::from_millis(300))
+            Some(CONNECT_TIMEOUT)
         );
         assert_eq!(
             connect_timeout(Some(Duration::from_secs(9))),

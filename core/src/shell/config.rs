@@ -531,6 +531,7 @@ impl Shell {
             .unwrap_or_else(|| HostConfig::new(name));
         let id = HostId(self.next_host_id);
         self.next_host_id += 1;
+        let subscription = self.new_nonce();
         self.hosts.insert(
             id,
             Host {
@@ -542,7 +543,7 @@ impl Shell {
                 last_answer_at: None,
                 boot_id: None,
                 unconfirmed_since: None,
-                subscribed: std::collections::VecDeque::new(),
+                subscription,
                 push_seq: 0,
             },
         );

@@ -121,7 +121,7 @@ impl Shell {
             want_details: true,
             // Its faild rings as soon as one of these services changes (an operator's
             // FAIL, a handover, a RECOVER), so that we read it then, not an interval later.
-            subscribe: true,
+            subscription: Some(self.hosts[&host].subscription),
             body: RequestBody::Query {
                 services: names,
                 member,
@@ -131,12 +131,6 @@ impl Shell {
             Ok(bytes) => {
                 self.pending.insert(nonce, pending);
                 self.pending_expiry.insert((now.plus_ms(timeout_ms), nonce));
-                if let Some(entry) = self.hosts.get_mut(&host) {
-                    if entry.subscribed.len() >= RECENT_SUBSCRIPTIONS {
-                        entry.subscribed.pop_front();
-                    }
-                    entry.subscribed.push_back(nonce);
-                }
                 self.send(host, nonce, bytes, timeout_ms);
             }
             Err(error) => {
@@ -265,7 +259,7 @@ impl Shell {
         let Some((&host, entry)) = self
             .hosts
             .iter()
-            .find(|(_, h)| h.subscribed.contains(&push.nonce))
+            .find(|(_, h)| h.subscription == push.nonce)
         else {
             return;
         };

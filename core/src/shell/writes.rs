@@ -107,7 +107,7 @@ impl Shell {
                 nonce,
                 want_challenge: true,
                 want_details: false,
-                subscribe: false,
+                subscription: None,
                 body: RequestBody::Set {
                     service: service.config.name.clone(),
                     state: write.state,

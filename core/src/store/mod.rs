@@ -441,9 +441,9 @@ impl Store {
                         self.heard.heard(now, service, member);
                     }
                 }
-                if request.subscribe {
+                if let Some(id) = request.subscription {
                     self.subscriptions
-                        .subscribe(now, peer, request.nonce, &community, services);
+                        .subscribe(now, peer, id, &community, services);
                 }
                 let mut entries: Vec<Entry> = services.iter().map(|s| self.entry(now, s)).collect();
                 if member.is_some() {

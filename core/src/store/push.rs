@@ -1,7 +1,7 @@
-//! Subscriptions and pushes: a poller that asks with the subscribe flag is told at once,
-//! by a doorbell ([`wire::Push`]), when one of the services it asked about changes, instead
-//! of at its next poll. The doorbell carries no state: the poller reads the service again,
-//! so what it decides on is still an answer to its own query.
+//! Subscriptions and pushes: a poller that asks with a subscription id is told at once, by a
+//! doorbell ([`wire::Push`]), when one of the services it asked about changes, instead of at
+//! its next poll. The doorbell carries no state: the poller reads the service again, so what
+//! it decides on is still an answer to its own query.
 
 use super::*;
 use crate::wire::{Nonce, Push};
@@ -15,7 +15,7 @@ pub const SUBSCRIPTION_LIFETIME_MS: u64 = 600_000;
 
 #[derive(Debug)]
 pub(super) struct Subscription {
-    nonce: Nonce,
+    id: Nonce,
     community: String,
     expires_at: Time,
 }
@@ -32,13 +32,13 @@ impl Subscriptions {
         self.by_peer.len()
     }
 
-    /// An authenticated, permitted query with the subscribe flag: pushes about `services`
-    /// go to `peer`, bound to this query's nonce, until a newer query replaces it.
+    /// An authenticated, permitted query with subscription `id`: pushes about `services`
+    /// go to `peer` (as long as queries renew it).
     pub(super) fn subscribe(
         &mut self,
         now: Time,
         peer: Peer,
-        nonce: Nonce,
+        id: Nonce,
         community: &str,
         services: &[String],
     ) {
@@ -53,7 +53,7 @@ impl Subscriptions {
             self.by_peer.insert(
                 key,
                 Subscription {
-                    nonce,
+                    id,
                     community: community.to_string(),
                     expires_at: now.plus_ms(SUBSCRIPTION_LIFETIME_MS),
                 },
@@ -61,8 +61,10 @@ impl Subscriptions {
         }
     }
 
-    /// The pushes that `changed` calls for: one per (subscriber, subscription nonce), naming
-    /// the changed services it subscribed to, each with the next sequence number.
+    /// The pushes that `changed` calls for: one per subscription id, naming the changed
+    /// services it subscribed to, with the next sequence number, sent to every peer the id
+    /// subscribed from (a failsh that opened a new connection, or whose old one may still
+    /// deliver after a partition healed: the copies share one number, so it reads once).
     pub(super) fn pushes(
         &mut self,
         now: Time,
@@ -74,30 +76,38 @@ impl Subscriptions {
             return Vec::new();
         }
         self.by_peer.retain(|_, s| s.expires_at > now);
-        let mut due: BTreeMap<(Peer, Nonce), (&str, Vec<String>)> = BTreeMap::new();
+        type Due<'a> = (&'a str, BTreeSet<Peer>, BTreeSet<String>);
+        let mut due: BTreeMap<Nonce, Due<'_>> = BTreeMap::new();
         for ((peer, service), subscription) in &self.by_peer {
             if changed.contains(service) {
-                due.entry((*peer, subscription.nonce))
-                    .or_insert_with(|| (subscription.community.as_str(), Vec::new()))
-                    .1
-                    .push(service.clone());
+                let (_, peers, services) = due.entry(subscription.id).or_insert_with(|| {
+                    (
+                        subscription.community.as_str(),
+                        BTreeSet::new(),
+                        BTreeSet::new(),
+                    )
+                });
+                peers.insert(*peer);
+                services.insert(service.clone());
             }
         }
         let mut out = Vec::new();
-        for ((peer, nonce), (community, services)) in due {
+        for (id, (community, peers, services)) in due {
             // A community removed by a reload: its subscribers hear nothing more.
             let Some((_, key)) = keys.iter().find(|(c, _)| c == community) else {
                 continue;
             };
             self.seq += 1;
             let push = Push {
-                nonce,
+                nonce: id,
                 boot_id,
                 seq: self.seq,
-                services,
+                services: services.into_iter().collect(),
             };
             if let Ok(bytes) = wire::encode_push_keyed(&push, key) {
-                out.push((peer, bytes));
+                for peer in peers {
+                    out.push((peer, bytes.clone()));
+                }
             }
         }
         out

@@ -139,6 +139,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
         return Err(DecodeError::UnknownFlags(flags));
     }
     let nonce = reader.nonce()?;
+    let mut subscription = None;
     let body = match kind {
         KIND_QUERY => {
             let count = reader.u16()?;
@@ -154,6 +155,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
             } else {
                 None
             };
+            if flags & FLAG_SUBSCRIBE != 0 {
+                subscription = Some(reader.nonce()?);
+            }
             RequestBody::Query { services, member }
         }
         KIND_SET => {
@@ -192,7 +196,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Signed<'_, Request>, DecodeError> 
             nonce,
             want_challenge: flags & FLAG_WANT_CHALLENGE != 0,
             want_details: flags & FLAG_WANT_DETAILS != 0,
-            subscribe: flags & FLAG_SUBSCRIBE != 0,
+            subscription,
             body,
         },
         signed: reader.bytes,

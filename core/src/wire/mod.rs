@@ -80,7 +80,8 @@ const FLAG_WANT_DETAILS: u8 = 0x08;
 /// Query only: the name of the group member asking follows the services; faild records when
 /// it heard that member for each of them and answers with what it recorded (a witness).
 const FLAG_MEMBER: u8 = 0x40;
-/// Query only: subscribe the sender to pushes about the services named ([`Push`]).
+/// Query only: subscribe the sender to pushes about the services named ([`Push`]); its
+/// subscription id (16 bytes) follows the services (and the member).
 const FLAG_SUBSCRIBE: u8 = 0x80;
 const REQUEST_FLAGS: u8 = FLAG_WANT_CHALLENGE
     | FLAG_SUBSCRIBE
@@ -119,10 +120,12 @@ pub struct Request {
     /// Ask faild to give each entry of the reply its details: its note (why the state is
     /// what it is) and how often its state changed since faild started.
     pub want_details: bool,
-    /// Query only: ask faild to push a doorbell ([`Push`]) to the sender, bound to this
-    /// request's nonce, whenever one of the named services changes.
+    /// Query only: ask faild to push a doorbell ([`Push`]) to the sender whenever one of the
+    /// named services changes, bound to this subscription id (failsh draws one per host
+    /// it polls and keeps it: every query renews the same subscription, whichever
+    /// connection or source port it came from).
     #[serde(default)]
-    pub subscribe: bool,
+    pub subscription: Option<Nonce>,
     pub body: RequestBody,
 }
 
@@ -133,7 +136,7 @@ impl Request {
             nonce,
             want_challenge: false,
             want_details: false,
-            subscribe: false,
+            subscription: None,
             body,
         }
     }
@@ -448,7 +451,7 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
     if request.want_details {
         flags |= FLAG_WANT_DETAILS;
     }
-    if request.subscribe && matches!(request.body, RequestBody::Query { .. }) {
+    if request.subscription.is_some() && matches!(request.body, RequestBody::Query { .. }) {
         flags |= FLAG_SUBSCRIBE;
     }
     if let RequestBody::Query {
@@ -493,6 +496,9 @@ pub fn encode_request_keyed(request: &Request, key: &Key) -> Result<Vec<u8>, Enc
             }
             if let Some(member) = member {
                 put_required_name(&mut out, member)?;
+            }
+            if let Some(subscription) = &request.subscription {
+                out.extend_from_slice(&subscription.0);
             }
         }
         RequestBody::Set {
@@ -592,9 +598,9 @@ fn put_heard(out: &mut Vec<u8>, heard: Option<&Heard>) -> Result<(), EncodeError
 /// A doorbell faild pushes, unasked, to a subscriber when services it subscribed to change
 /// (`docs/protocol.md`, "Push"). It says only which services changed, never their state: the
 /// receiver polls them, so every decision still rests on answers to its own queries. It is
-/// bound to the subscribing query's nonce and signed under that query's community; `seq`
-/// grows with every push this faild (`boot_id`) sends, so a copy or an older push is
-/// recognised and dropped.
+/// bound to the subscription (`nonce`: the id the subscribing queries carried) and signed
+/// under their community; `seq` grows with every push this faild (`boot_id`) sends, so a
+/// copy or an older push is recognised and dropped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Push {
     pub nonce: Nonce,
