@@ -466,7 +466,10 @@ measure() {
 	local mon_lu=$!
 	TZ=UTC $MON_PRIO ip -ts -n $ma monitor address >"$work/ma.mon" 2>/dev/null &
 	local mon_ma=$!
-	sleep 1
+	# A random phase (0-999 ms more) against the daemons' rounds: the fault must not land at
+	# the same point of an interval in every run (the detection time at `interval 1` ranges
+	# over a whole interval).
+	sleep "1.$(printf '%03d' $(( RANDOM % 1000 )))"
 	local from ok=yes
 	from=$(now_s)
 	${sys}_event "$sc"

@@ -9,4 +9,5 @@ pub mod lock;
 pub mod logging;
 pub mod monitor;
 pub mod prometheus;
+pub mod resident;
 pub mod sdnotify;

@@ -547,6 +547,7 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
         watcher: metrics::Watcher::new(metrics, Notifier::from_env())
             .map(|w| Box::new(w) as Box<dyn failover_core::drive::faild::LoopWatcher>),
     };
+    failover_cli::resident::release_startup_code();
     let result = match cli.runtime {
         #[cfg(feature = "runtime-smol")]
         Runtime::Smol => failover_runtime_smol::faild::serve(bound, store, hooks),

@@ -238,6 +238,7 @@ pub fn run(options: Options) -> Result<(), String> {
         local_host: options.local_host.clone(),
         procedures,
     };
+    crate::resident::release_startup_code();
     let result = match options.runtime {
         #[cfg(feature = "runtime-smol")]
         RuntimeKind::Smol => {
