@@ -80,6 +80,13 @@ threads() { awk '/^Threads:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 cp "$repo/examples/demo/communities" "$work/communities"
+# Each host's daemons from a copy of their own: on a real host nobody else maps faild's or
+# failsh's code, so its pages must not be shared with the peer's daemons here (PSS would halve
+# them).
+for node in lukretia macbeth; do
+	mkdir -p "$work/$node-bin"
+	cp "$bindir/faild" "$bindir/failsh" "$work/$node-bin/"
+done
 printf '%-9s %8s %12s %12s %12s %12s %9s\n' runtime services "faild KiB" "failsh KiB" "total KiB" "total PSS" threads
 for runtime in $RUNTIMES; do
 	for count in $SERVICES; do
@@ -91,13 +98,13 @@ for runtime in $RUNTIMES; do
 			for node in lukretia macbeth; do
 				p=$pl; [ $node = macbeth ] && p=$pm
 				rm -f "$work/$node.state"
-				"$bindir/faild" -F -a 127.0.0.1 -p "$p" -c "$work/communities" \
+				"$work/$node-bin/faild" -F -a 127.0.0.1 -p "$p" -c "$work/communities" \
 					-s "$work/$node.state" --runtime "$runtime" >"$work/$node.faild.log" 2>&1 &
 				pids+=($!); eval "${node}_faild=$!"
 			done
 			sleep 0.3
 			for node in lukretia macbeth; do
-				"$bindir/failsh" -F -f "$work/$node.tcl" -m 0 -l "$work/$node.dump" \
+				"$work/$node-bin/failsh" -F -f "$work/$node.tcl" -m 0 -l "$work/$node.dump" \
 					--runtime "$runtime" >"$work/$node.failsh.log" 2>&1 &
 				pids+=($!); eval "${node}_failsh=$!"
 			done

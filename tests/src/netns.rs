@@ -985,6 +985,13 @@ pub fn render_tcl(example: &str, script: &Path, options: &BedOptions) -> String 
     for line in &options.failsvc {
         text.push_str(&format!("failsvc {SERVICE} {line}\n"));
     }
+    if let Some(protocol) = options.protocol {
+        assert!(
+            text.contains(" protocol tcp\n"),
+            "the example configuration no longer sets the protocol of its hosts"
+        );
+        text = text.replace(" protocol tcp\n", &format!(" protocol {protocol}\n"));
+    }
     text
 }
 

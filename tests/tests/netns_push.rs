@@ -21,13 +21,14 @@ const PHASE_LIMIT: Duration = Duration::from_secs(10);
 /// longest silence through the RECOVER handback.
 const BAR: Duration = Duration::from_millis(50);
 
-fn seed_story_at_interval_1(runtime: &'static str) {
-    if !ready(&format!("netns_push::{runtime}"), &[]) {
+fn seed_story_at_interval_1(runtime: &'static str, protocol: &'static str) {
+    if !ready(&format!("netns_push::{runtime}_{protocol}"), &[]) {
         return;
     }
     let bed = Bed::new(BedOptions {
         interval: "1".into(),
         runtime: Some(runtime),
+        protocol: Some(protocol),
         ..BedOptions::default()
     });
     bed.boot_both();
@@ -82,7 +83,7 @@ fn seed_story_at_interval_1(runtime: &'static str) {
     let handback_silence = longest_silence(&answers, recovered_probe);
     let both = dual_holding((true, false), &events, end);
     eprintln!(
-        "seed story, interval 1, {runtime}: operator fail: macbeth added the address {takeover:?} after lukretia removed it ({:?} after the script began), client's longest silence {fail_silence:?}; recover: lukretia added it {:?} after macbeth removed it ({:?} after the script began), client's longest silence {handback_silence:?}; both held: {both:?}",
+        "seed story, interval 1, {runtime}, {protocol}: operator fail: macbeth added the address {takeover:?} after lukretia removed it ({:?} after the script began), client's longest silence {fail_silence:?}; recover: lukretia added it {:?} after macbeth removed it ({:?} after the script began), client's longest silence {handback_silence:?}; both held: {both:?}",
         taken.saturating_sub(failed_at),
         back.saturating_sub(released),
         back.saturating_sub(recovered_at),
@@ -105,11 +106,12 @@ fn seed_story_at_interval_1(runtime: &'static str) {
 }
 
 #[test]
-fn operator_fail_and_recover_at_interval_1_are_pushed_blocking() {
-    seed_story_at_interval_1("blocking");
+fn operator_fail_and_recover_at_interval_1_are_pushed_blocking_tcp() {
+    seed_story_at_interval_1("blocking", "tcp");
 }
 
+/// Pushes over UDP: a datagram to the source port the subscribing query came from.
 #[test]
-fn operator_fail_and_recover_at_interval_1_are_pushed_smol() {
-    seed_story_at_interval_1("smol");
+fn operator_fail_and_recover_at_interval_1_are_pushed_smol_udp() {
+    seed_story_at_interval_1("smol", "udp");
 }
