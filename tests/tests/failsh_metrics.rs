@@ -182,6 +182,9 @@ fn metrics_of_a_live_pair_show_states_and_follow_a_failover() {
         "faild_requests_total{kind=\"set\"}",
         "faild_state_file_writes_total{result=\"ok\"}",
         "faild_tcp_accepted_total",
+        // Both failshs poll it and so subscribe; lukretia's UP was pushed to them.
+        "faild_subscriptions",
+        "faild_pushes_total",
     ] {
         assert!(
             value(&f_body, sample).is_some_and(|n| n >= 1.0),
@@ -220,5 +223,13 @@ fn metrics_of_a_live_pair_show_states_and_follow_a_failover() {
             .is_some_and(|n| n >= 1.0),
         "{m_body}"
     );
+    // macbeth's own start changed its faild, which pushed it back to macbeth's failsh (it
+    // polls its local faild too, and so subscribes there).
+    let pushes: f64 = m_body
+        .lines()
+        .filter(|l| l.starts_with("failsh_pushes_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(pushes >= 1.0, "no push counted:\n{m_body}");
     promtool_check(&m_body);
 }

@@ -35,6 +35,9 @@ struct Shared {
     tick: Option<(u64, Instant)>,
     tcp_open: usize,
     tcp_unauthenticated: usize,
+    /// (subscriber, service) pairs faild pushes to, and the pushes it sent.
+    subscriptions: usize,
+    pushes: u64,
     requests: BTreeMap<&'static str, u64>,
     /// (service, from, to) -> changes.
     changes: BTreeMap<(String, String, String), u64>,
@@ -146,6 +149,7 @@ impl LoopWatcher for Watcher {
             shared.tick = Some((now.as_ms(), Instant::now()));
             shared.tcp_open = tcp.0;
             shared.tcp_unauthenticated = tcp.1;
+            shared.subscriptions = store.subscriptions();
         }
         if self.notifier.due() {
             self.notifier.alive(&status_line(store, tcp));
@@ -194,6 +198,7 @@ impl LoopWatcher for Watcher {
                     .entry(if ok { "ok" } else { "error" })
                     .or_default() += 1;
             }
+            LoopNote::Pushed => shared.pushes += 1,
             LoopNote::Admitted => shared.tcp_accepted += 1,
             LoopNote::Refused => shared.tcp_refused += 1,
             LoopNote::Evicted(why) => {
@@ -243,6 +248,12 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         f.sample(&[], at.elapsed().as_secs_f64());
         f.head("faild_services", "gauge", "Services faild stores.");
         f.sample(&[], shared.services.len());
+        f.head(
+            "faild_subscriptions",
+            "gauge",
+            "(subscriber, service) pairs faild pushes changes to (at most 4096).",
+        );
+        f.sample(&[], shared.subscriptions);
         f.head(
             "faild_service_state",
             "gauge",
@@ -353,6 +364,11 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
             "faild_bad_challenges_total",
             "Sets with an unknown, used or expired challenge.",
             shared.bad_challenges,
+        ),
+        (
+            "faild_pushes_total",
+            "Pushes sent to subscribers when a service changed (docs/protocol.md, Push).",
+            shared.pushes,
         ),
         (
             "faild_changes_not_stored_total",

@@ -31,6 +31,8 @@ struct Counters {
     unreachable: BTreeMap<String, u64>,
     /// host -> replies that did not verify or parse.
     bad_replies: BTreeMap<String, u64>,
+    /// host -> pushes taken from its faild (each made failsh read it at once).
+    pushes: BTreeMap<String, u64>,
     /// service -> writes to the local faild that failed.
     write_failures: BTreeMap<String, u64>,
     /// host -> round trips of its faild's answers.
@@ -113,6 +115,9 @@ impl Metrics {
             }
             Event::BadReply { host, .. } => {
                 *counters.bad_replies.entry(host.clone()).or_default() += 1;
+            }
+            Event::Pushed { host, .. } => {
+                *counters.pushes.entry(host.clone()).or_default() += 1;
             }
             Event::WriteFailed { service, .. } => {
                 *counters.write_failures.entry(service.clone()).or_default() += 1;
@@ -367,6 +372,14 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
         "Replies that did not parse, verify or were refused, by host.",
     );
     for (host, count) in &counters.bad_replies {
+        f.sample(&[("host", host)], count);
+    }
+    f.head(
+        "failsh_pushes_total",
+        "counter",
+        "Pushes taken from each host's faild (a change read at once, not at the next round).",
+    );
+    for (host, count) in &counters.pushes {
         f.sample(&[("host", host)], count);
     }
     f.head(

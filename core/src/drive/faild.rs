@@ -122,6 +122,8 @@ pub enum LoopNote<'a> {
     Evicted(Eviction),
     /// A TCP connection ended (not counting evictions, noted as such).
     Closed(&'a Close),
+    /// A push to a subscriber was handed to the runtime (`docs/protocol.md`, "Push").
+    Pushed,
     /// SIGHUP: the community file is about to be re-read.
     Reloading,
     /// The re-read finished; `ok` is false when the file was rejected.
@@ -324,6 +326,9 @@ impl Driver {
                         peer.token
                     );
                     self.pushes.push((peer, bytes));
+                    if let Some(watcher) = self.watcher.as_mut() {
+                        watcher.note(LoopNote::Pushed);
+                    }
                 }
                 StoreAction::Event(event) => {
                     let (mut level, target) = event_level(&event);
