@@ -98,6 +98,39 @@ fn answer(store: &mut Store, now: Time, peer: Peer, bytes: Vec<u8>) -> (Vec<Vec<
     (replies, pushes)
 }
 
+/// `failc -s STATE` against `store`: the operator's flow (a query for a challenge, the Set,
+/// once more if the challenge went stale); the pushes the change made.
+fn operator_sets(store: &mut Store, now: Time, state: State) -> Pushes {
+    let nonces = &mut (100u8..).map(|n| Nonce([n; 16]));
+    let (mut flow, mut bytes) =
+        SetFlow::start(nonces.next().unwrap(), COMMUNITY, SERVICE, state, None).unwrap();
+    let mut pushed = Vec::new();
+    for _ in 0..3 {
+        let (replies, pushes) = answer(store, now, OPERATOR, bytes);
+        pushed.extend(pushes);
+        match flow.answer(&replies[0], || nonces.next().unwrap()).unwrap() {
+            SetNext::Send(next) => bytes = next,
+            SetNext::Done(_) => return pushed,
+        }
+    }
+    panic!("the operator's Set did not complete");
+}
+
+/// A query of the service, with nonce `nonce`, subscribing with `subscription` if any.
+fn query(nonce: u8, subscription: Option<Nonce>) -> Vec<u8> {
+    let request = Request {
+        subscription,
+        ..Request::new(
+            Nonce([nonce; 16]),
+            RequestBody::Query {
+                services: vec![SERVICE.to_string()],
+                member: None,
+            },
+        )
+    };
+    wire::encode_request(&request, COMMUNITY).unwrap()
+}
+
 impl Pair {
     /// lukretia UP, macbeth RECOVER; macbeth's failsh ran two rounds.
     fn new() -> Pair {
@@ -181,20 +214,10 @@ impl Pair {
         self.now = self.now.max(until);
     }
 
-    /// `failc -s STATE` on lukretia: the operator's flow into lukretia's faild.
+    /// `failc -s STATE` on lukretia.
     fn operator_sets(&mut self, state: State) {
-        let nonces = &mut (100u8..).map(|n| Nonce([n; 16]));
-        let (mut flow, mut bytes) =
-            SetFlow::start(nonces.next().unwrap(), COMMUNITY, SERVICE, state, None).unwrap();
-        for _ in 0..3 {
-            let (replies, pushes) = answer(&mut self.lukretia, self.now, OPERATOR, bytes);
-            self.keep(pushes);
-            match flow.answer(&replies[0], || nonces.next().unwrap()).unwrap() {
-                SetNext::Send(next) => bytes = next,
-                SetNext::Done(_) => return,
-            }
-        }
-        panic!("the operator's Set did not complete");
+        let pushes = operator_sets(&mut self.lukretia, self.now, state);
+        self.keep(pushes);
     }
 
     fn deliver(&mut self, push: Vec<u8>) {
@@ -354,40 +377,18 @@ fn a_faild_restart_resets_subscriptions_and_numbering() {
 #[test]
 fn a_renewal_or_an_unsubscribed_query_pushes_nothing() {
     let mut lukretia = store(1, State::Recover);
-    let query = |nonce: u8, subscribe: bool| {
-        let request = Request {
-            subscription: subscribe.then_some(Nonce([0x5b; 16])),
-            ..Request::new(
-                Nonce([nonce; 16]),
-                RequestBody::Query {
-                    services: vec![SERVICE.to_string()],
-                    member: None,
-                },
-            )
-        };
-        wire::encode_request(&request, COMMUNITY).unwrap()
-    };
-    answer(&mut lukretia, Time(1), MACBETH, query(1, false));
-    let set = |store: &mut Store, state| {
-        let nonces = &mut (50u8..).map(|n| Nonce([n; 16]));
-        let (mut flow, mut bytes) =
-            SetFlow::start(nonces.next().unwrap(), COMMUNITY, SERVICE, state, None).unwrap();
-        let mut pushed = Vec::new();
-        for _ in 0..3 {
-            let (replies, pushes) = answer(store, Time(2), OPERATOR, bytes);
-            pushed.extend(pushes);
-            match flow.answer(&replies[0], || nonces.next().unwrap()).unwrap() {
-                SetNext::Send(next) => bytes = next,
-                SetNext::Done(_) => break,
-            }
-        }
-        pushed
-    };
+    answer(&mut lukretia, Time(1), MACBETH, query(1, None));
+    let set = |store: &mut Store, state| operator_sets(store, Time(2), state);
     assert!(
         set(&mut lukretia, State::Up).is_empty(),
         "nobody subscribed"
     );
-    answer(&mut lukretia, Time(3), MACBETH, query(2, true));
+    answer(
+        &mut lukretia,
+        Time(3),
+        MACBETH,
+        query(2, Some(Nonce([0x5b; 16]))),
+    );
     assert_eq!(lukretia.subscriptions(), 1);
     assert!(
         set(&mut lukretia, State::Up).is_empty(),
@@ -397,7 +398,7 @@ fn a_renewal_or_an_unsubscribed_query_pushes_nothing() {
     assert_eq!(pushed.len(), 1);
     assert_eq!(pushed[0].0, MACBETH);
     // A query under a community faild does not have subscribes nobody.
-    let mut foreign = query(3, true);
+    let mut foreign = query(3, Some(Nonce([0x5b; 16])));
     let request = wire::decode_request(&foreign).unwrap().message;
     foreign = wire::encode_request(&request, "public").unwrap();
     let other = Peer {
@@ -412,17 +413,7 @@ fn a_renewal_or_an_unsubscribed_query_pushes_nothing() {
 fn subscriptions_are_bounded() {
     let mut lukretia = store(1, State::Recover);
     for token in 0..(MAX_SUBSCRIPTIONS as u64 + 100) {
-        let request = Request {
-            subscription: Some(Nonce([token as u8; 16])),
-            ..Request::new(
-                Nonce([1; 16]),
-                RequestBody::Query {
-                    services: vec![SERVICE.to_string()],
-                    member: None,
-                },
-            )
-        };
-        let bytes = wire::encode_request(&request, COMMUNITY).unwrap();
+        let bytes = query(1, Some(Nonce([token as u8; 16])));
         answer(&mut lukretia, Time(1), Peer { token, ..MACBETH }, bytes);
     }
     assert_eq!(lukretia.subscriptions(), MAX_SUBSCRIPTIONS);
@@ -508,31 +499,14 @@ fn one_subscriber_on_two_connections_gets_one_number_on_both() {
     let mut lukretia = store(1, State::Recover);
     let id = Nonce([0x77; 16]);
     for (token, nonce) in [(1u64, 1u8), (2, 2)] {
-        let request = Request {
-            subscription: Some(id),
-            ..Request::new(
-                Nonce([nonce; 16]),
-                RequestBody::Query {
-                    services: vec![SERVICE.to_string()],
-                    member: None,
-                },
-            )
-        };
-        let bytes = wire::encode_request(&request, COMMUNITY).unwrap();
-        answer(&mut lukretia, Time(1), Peer { token, ..MACBETH }, bytes);
+        answer(
+            &mut lukretia,
+            Time(1),
+            Peer { token, ..MACBETH },
+            query(nonce, Some(id)),
+        );
     }
-    let nonces = &mut (50u8..).map(|n| Nonce([n; 16]));
-    let (mut flow, mut bytes) =
-        SetFlow::start(nonces.next().unwrap(), COMMUNITY, SERVICE, State::Up, None).unwrap();
-    let mut pushed = Vec::new();
-    for _ in 0..3 {
-        let (replies, pushes) = answer(&mut lukretia, Time(2), OPERATOR, bytes);
-        pushed.extend(pushes);
-        match flow.answer(&replies[0], || nonces.next().unwrap()).unwrap() {
-            SetNext::Send(next) => bytes = next,
-            SetNext::Done(_) => break,
-        }
-    }
+    let pushed = operator_sets(&mut lukretia, Time(2), State::Up);
     let tokens: Vec<u64> = pushed.iter().map(|(peer, _)| peer.token).collect();
     assert_eq!(tokens, vec![1, 2]);
     assert_eq!(pushed[0].1, pushed[1].1, "the same push, the same number");
