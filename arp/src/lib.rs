@@ -17,6 +17,9 @@
 //!   put a service address on an interface or take it off through rtnetlink (`RTM_NEWADDR`,
 //!   `RTM_DELADDR`), like `ip addr replace` / `ip addr del` without forking `ip`. Their
 //!   argument checks ([`check_address_prefix`], [`check_address_label`]) build everywhere.
+//! - **Linux connection reset** (same feature): [`reset_connections`] nudges the clients of
+//!   the TCP connections on an address given up ([`nudge_segment`], pure) and destroys the
+//!   local sockets, so that clients go to the new holder at once.
 //!
 //! ## Frame forms
 //!
@@ -43,6 +46,7 @@ use std::time::Duration;
 
 mod args;
 mod frame;
+mod nudge;
 
 #[cfg(feature = "sender")]
 mod sender;
@@ -52,10 +56,12 @@ pub use frame::{
     announcement_frames, check_address, gratuitous_arp, parse_frame, unsolicited_na, Announcement,
     ArpFrame, ArpOp, NeighborAdvertFrame, ParseError, ARP_FRAME_LEN, NA_FRAME_LEN,
 };
+pub use nudge::{nudge_segment, TCP_HEADER_LEN};
 #[cfg(feature = "sender")]
 pub use sender::{
-    add_address, add_address_for, forget_unresolved_neighbours, parse_link_messages,
-    parse_neighbours, remove_address, send_burst, LinkEvent, LinkWatcher, Neighbour, Sender,
+    add_address, add_address_for, forget_unresolved_neighbours, parse_connections,
+    parse_link_messages, parse_neighbours, remove_address, reset_connections, send_burst,
+    Connection, LinkEvent, LinkWatcher, Neighbour, ResetReport, Sender,
 };
 
 /// The largest burst count accepted: a burst is a short announcement, not a flood.

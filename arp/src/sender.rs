@@ -15,6 +15,8 @@ mod link;
 #[cfg(target_os = "linux")]
 mod neigh;
 #[cfg(target_os = "linux")]
+mod sockets;
+#[cfg(target_os = "linux")]
 mod sys;
 
 #[cfg(target_os = "linux")]
@@ -25,6 +27,8 @@ pub use link::{parse_link_messages, LinkEvent, LinkWatcher};
 pub use linux::{send_burst, Sender};
 #[cfg(target_os = "linux")]
 pub use neigh::{forget_unresolved_neighbours, parse_neighbours, Neighbour};
+#[cfg(target_os = "linux")]
+pub use sockets::{parse_connections, reset_connections, Connection, ResetReport};
 
 #[cfg(target_os = "linux")]
 mod linux {

@@ -16,16 +16,16 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::sys;
 
-const NLMSG_HDRLEN: usize = 16;
+pub(super) const NLMSG_HDRLEN: usize = 16;
 const NDMSG_LEN: usize = 12;
 const RTA_HDRLEN: usize = 4;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+pub(super) const NLMSG_ERROR: u16 = 2;
+pub(super) const NLMSG_DONE: u16 = 3;
 const RTM_NEWNEIGH: u16 = 28;
 const RTM_DELNEIGH: u16 = 29;
 const RTM_GETNEIGH: u16 = 30;
-const NLM_F_REQUEST: u16 = 0x001;
-const NLM_F_DUMP: u16 = 0x300;
+pub(super) const NLM_F_REQUEST: u16 = 0x001;
+pub(super) const NLM_F_DUMP: u16 = 0x300;
 const NDA_DST: u16 = 1;
 const NUD_INCOMPLETE: u16 = 0x01;
 const NUD_FAILED: u16 = 0x20;
@@ -98,7 +98,7 @@ pub fn forget_unresolved_neighbours(interface: &str) -> io::Result<usize> {
     Ok(deleted)
 }
 
-fn send(socket: &Socket, message: &[u8]) -> io::Result<()> {
+pub(super) fn send(socket: &Socket, message: &[u8]) -> io::Result<()> {
     loop {
         match socket.send(message) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -114,13 +114,13 @@ fn send(socket: &Socket, message: &[u8]) -> io::Result<()> {
     }
 }
 
-fn read(socket: &Socket, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+pub(super) fn read(socket: &Socket, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "the kernel did not answer the neighbour request in time",
+                "the kernel did not answer the netlink request in time",
             ));
         }
         socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
@@ -131,7 +131,12 @@ fn read(socket: &Socket, buf: &mut [u8], deadline: Instant) -> io::Result<usize>
     }
 }
 
-fn wait_ack(socket: &Socket, buf: &mut [u8], seq: u32, deadline: Instant) -> io::Result<i32> {
+pub(super) fn wait_ack(
+    socket: &Socket,
+    buf: &mut [u8],
+    seq: u32,
+    deadline: Instant,
+) -> io::Result<i32> {
     loop {
         let n = read(socket, buf, deadline)?;
         for (msg_type, msg_seq, body) in
@@ -145,7 +150,7 @@ fn wait_ack(socket: &Socket, buf: &mut [u8], seq: u32, deadline: Instant) -> io:
     }
 }
 
-fn header(len: usize, msg_type: u16, flags: u16, seq: u32) -> Vec<u8> {
+pub(super) fn header(len: usize, msg_type: u16, flags: u16, seq: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(len);
     b.extend_from_slice(&(len as u32).to_ne_bytes());
     b.extend_from_slice(&msg_type.to_ne_bytes());
@@ -184,15 +189,15 @@ fn delete_request(seq: u32, entry: &Neighbour) -> Vec<u8> {
     b
 }
 
-fn align4(n: usize) -> usize {
+pub(super) fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
 /// One netlink message: its type, sequence number and body.
-type Message<'a> = (u16, u32, &'a [u8]);
+pub(super) type Message<'a> = (u16, u32, &'a [u8]);
 
 /// The netlink messages of one datagram. Never panics.
-fn messages(datagram: &[u8]) -> Result<Vec<Message<'_>>, String> {
+pub(super) fn messages(datagram: &[u8]) -> Result<Vec<Message<'_>>, String> {
     let mut out = Vec::new();
     let mut offset = 0;
     while offset < datagram.len() {
