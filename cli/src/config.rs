@@ -180,6 +180,7 @@ const SVC_SUBCOMMANDS: &[&str] = &[
     "preempt",
     "preempt_delay",
     "reclaim",
+    "reset",
     "rise",
     "slaves",
     "start",
@@ -306,11 +307,12 @@ fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
         "track" => "interface ?interface ...?",
         "witness" => "host ?host ...?",
         "fence" => "wait|none",
+        "reset" => "address ?address ...?|off",
         _ => "procName",
     };
-    let variadic = matches!(sub, "track" | "witness");
+    let variadic = matches!(sub, "track" | "witness" | "reset");
     if (rest.len() > 1 && !variadic)
-        || (rest.is_empty() && !matches!(sub, "masters" | "slaves" | "track" | "witness"))
+        || (rest.is_empty() && !matches!(sub, "masters" | "slaves" | "track" | "witness" | "reset"))
     {
         return wrong_args(&format!("{cmd} serviceName {sub} {usage}"));
     }
@@ -325,6 +327,14 @@ fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
         ));
     }
     // reading a value: failsvc S masters (no argument)
+    if rest.is_empty() && sub == "reset" {
+        let addresses: Vec<String> = service(&mut model, name)
+            .reset_addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        return Ok(make_list(&addresses));
+    }
     if rest.is_empty() {
         let s = service(&mut model, name);
         let v = match sub {
@@ -340,6 +350,9 @@ fn failsvc(model: &Mutex<Model>, args: &[String]) -> TclResult {
     }
     if sub == "witness" {
         return witness(&mut model, name, rest);
+    }
+    if sub == "reset" {
+        return reset(&mut model, name, rest);
     }
     let v = &rest[0];
     match sub {
@@ -430,6 +443,42 @@ fn service<'a>(model: &'a mut Model, name: &str) -> &'a mut ServiceConfig {
 
 /// `failsvc S track IF ...` (or one list of interfaces): interfaces whose carrier the service
 /// needs. failsh watches them through rtnetlink, which exists on Linux only.
+/// `failsvc S reset ADDRESS...` replaces the addresses whose connections are reset when the
+/// service moves away (by default the service's name, when it is an address); `off` none.
+fn reset(model: &mut Model, name: &str, args: &[String]) -> TclResult {
+    let mut words = Vec::new();
+    for arg in args {
+        words.extend(parse_list(arg).map_err(TclError::new)?);
+    }
+    let addresses = if words.len() == 1 && words[0] == "off" {
+        Vec::new()
+    } else {
+        let mut addresses: Vec<std::net::IpAddr> = Vec::new();
+        for word in &words {
+            let address = word.parse().map_err(|_| {
+                TclError::new(format!(
+                    "bad reset address \"{word}\": must be an IPv4 or IPv6 address (no prefix length), or off"
+                ))
+            })?;
+            if !addresses.contains(&address) {
+                addresses.push(address);
+            }
+        }
+        if addresses.is_empty() {
+            return err("reset needs at least one address, or off");
+        }
+        addresses
+    };
+    let s = service(model, name);
+    s.reset = Some(addresses);
+    let shown: Vec<String> = s
+        .reset_addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(make_list(&shown))
+}
+
 fn track(model: &mut Model, name: &str, args: &[String]) -> TclResult {
     let mut interfaces = Vec::new();
     for arg in args {
@@ -929,6 +978,22 @@ pub fn describe(config: &ShellConfig, locations: &Locations) -> String {
                 s.lease_ms
                     .map_or("(none)".to_string(), |ms| format!("{}s", ms / 1000)),
                 if s.fence_wait { "wait" } else { "none" }
+            );
+        }
+        if s.reset.is_some() {
+            let addresses: Vec<String> = s
+                .reset_addresses()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let _ = writeln!(
+                o,
+                "  reset: {}",
+                if addresses.is_empty() {
+                    "off".to_string()
+                } else {
+                    addresses.join(" ")
+                }
             );
         }
         if !s.preempt || s.preempt_delay_ms > 0 || s.startup_delay_ms > 0 {

@@ -642,6 +642,32 @@ fn a_witnessed_service_shows_its_group_and_refuses_what_cannot_be_safe() {
     );
 }
 
+/// `failsvc S reset`: the service's own address by default, a list, or off; the Tcl value
+/// read back is the list in force.
+#[test]
+fn reset_addresses_default_to_the_service_address_and_can_be_listed_or_off() {
+    let path = temp_file(
+        "reset-good",
+        &service_with(
+            "set default [failsvc 198.18.0.50 reset]\nif {$default ne \"198.18.0.50\"} { error \"default $default\" }\nfailsvc 198.18.0.50 reset 198.18.0.50 2001:db8::50 198.18.0.50\n",
+            "",
+        ),
+    );
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("  reset: 198.18.0.50 2001:db8::50"),
+        "{stdout}"
+    );
+    let path = temp_file(
+        "reset-off",
+        &service_with("failsvc 198.18.0.50 reset off\n", ""),
+    );
+    let (code, stdout, stderr) = failsh_t(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("  reset: off"), "{stdout}");
+}
+
 /// Issue 16: the operator controls' wrong values name the file and line.
 #[test]
 fn bad_operator_controls_are_errors_with_file_and_line() {
@@ -665,6 +691,11 @@ fn bad_operator_controls_are_errors_with_file_and_line() {
             "preempt_delay -1",
             "bad preempt_delay \"-1\": must be a number of seconds from 0 to 86400",
             "pdelay",
+        ),
+        (
+            "reset 198.18.0.50/24",
+            "bad reset address \"198.18.0.50/24\": must be an IPv4 or IPv6 address (no prefix length), or off",
+            "reset",
         ),
         (
             "startup_delay -0.5",
@@ -697,6 +728,10 @@ fn bad_operator_controls_are_errors_with_file_and_line() {
     assert!(
         stdout.contains("preempt: off; preempt_delay: 2.5s; startup_delay: 5s"),
         "{stdout}"
+    );
+    assert!(
+        !stdout.contains("  reset:"),
+        "the default is not shown: {stdout}"
     );
     assert!(
         stdout.contains(

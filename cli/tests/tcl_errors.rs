@@ -104,7 +104,7 @@ fn bad_misses() {
 fn unknown_failsvc_subcommand() {
     check(
         "failsvc S create\nfailsvc S intervall 5\n",
-        "bad subcommand \"intervall\": must be check, create, fall, fence, interval, lease, limit, masters, misses, preempt, preempt_delay, reclaim, rise, slaves, start, startup_delay, stop, timeout, track, or witness",
+        "bad subcommand \"intervall\": must be check, create, fall, fence, interval, lease, limit, masters, misses, preempt, preempt_delay, reclaim, reset, rise, slaves, start, startup_delay, stop, timeout, track, or witness",
         2,
     );
 }

@@ -77,6 +77,9 @@ pub struct HarnessHost {
     pub refuses: bool,
     /// The kernel lifetimes failsh renewed for its addresses (`RenewAddresses`).
     pub renewals: Vec<(Time, u32)>,
+    /// The connection resets failsh asked for (`ResetConnections`), with whether this host
+    /// held the service address then.
+    pub resets: Vec<(Time, bool)>,
     boot_count: u64,
 }
 
@@ -145,6 +148,7 @@ impl Harness {
             hung: false,
             refuses: false,
             renewals: Vec::new(),
+            resets: Vec::new(),
             boot_count: 0,
         };
         if let Some(config) = config {
@@ -418,6 +422,10 @@ impl Harness {
                         host.renewals.push((now, lifetime_s))
                     }
                     Action::LeaseConfirmed { .. } => {}
+                    Action::ResetConnections { .. } => {
+                        let holds = host.holds_service;
+                        host.resets.push((now, holds));
+                    }
                     Action::Event(event) => host.events.push((now, event)),
                     Action::Exit => {}
                 }

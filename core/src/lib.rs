@@ -45,11 +45,13 @@
 //!                 // A runtime writes `bytes` to `to.address` over `to.protocol` here.
 //!                 sent += bytes.len().min(1);
 //!             }
-//!             // A runtime runs and kills procedures, and renews address lifetimes, here.
+//!             // A runtime runs and kills procedures, renews address lifetimes and resets
+//!             // the connections of an address given up, here.
 //!             Action::RunProcedure { .. }
 //!             | Action::KillProcedure { .. }
 //!             | Action::RenewAddresses { .. }
-//!             | Action::LeaseConfirmed { .. } => {}
+//!             | Action::LeaseConfirmed { .. }
+//!             | Action::ResetConnections { .. } => {}
 //!             Action::Event(event) => println!("{event}"),
 //!             Action::Exit => return,
 //!         }

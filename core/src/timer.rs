@@ -18,6 +18,9 @@ pub enum Timer {
     ReplyDeadline(ServiceId),
     /// A service's procedure has run for its whole time limit.
     ProcedureLimit(ServiceId),
+    /// The SIGTERM handover stops waiting for another host to take over what it stopped
+    /// (its connections are reset then): before the deadline of the same instant.
+    Drain,
     /// The SIGTERM handover gives up waiting.
     Handover,
     /// A service's next poll round starts.
@@ -35,6 +38,7 @@ impl fmt::Display for Timer {
         match self {
             Timer::ReplyDeadline(s) => write!(f, "reply deadline of service #{}", s.0),
             Timer::ProcedureLimit(s) => write!(f, "procedure time limit of service #{}", s.0),
+            Timer::Drain => f.write_str("end of the handover's wait for a new holder"),
             Timer::Handover => f.write_str("handover deadline"),
             Timer::Round(s) => write!(f, "poll round of service #{}", s.0),
             Timer::Renew(s) => write!(f, "lease renewal of service #{}", s.0),

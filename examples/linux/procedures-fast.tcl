@@ -26,20 +26,18 @@ proc address_down {} {
 	}
 }
 
-# announces every address, one round for all addresses at a time, so that a second address
-# is not held back by the first one's whole burst; a failed announcement does not fail the
-# procedure: the address is up, and clients find it when their neighbour entries expire
+# announces every address: the first round of each now, the rest of each burst in the
+# background (`grarp -b`, which stops once the address is removed), so that the start
+# returns as soon as the addresses are announced: its UP is confirmed at once, and the old
+# holder resets its clients' connections then (`failsvc S reset`); a failed announcement
+# does not fail the procedure: the address is up, and clients find it when their neighbour
+# entries expire
 proc announce {} {
 	global interface addresses grarp_rounds grarp_interval_ms
-	for {set round 0} {$round < $grarp_rounds} {incr round} {
-		if {$round > 0} {
-			after $grarp_interval_ms
-		}
-		foreach a $addresses {
-			set host [lindex [split $a /] 0]
-			if {[catch {grarp -c 1 $interface $host} msg]} {
-				puts stderr "grarp $interface $host failed (the address is up nevertheless): $msg"
-			}
+	foreach a $addresses {
+		set host [lindex [split $a /] 0]
+		if {[catch {grarp -b -c $grarp_rounds -i $grarp_interval_ms $interface $host} msg]} {
+			puts stderr "grarp $interface $host failed (the address is up nevertheless): $msg"
 		}
 	}
 }

@@ -723,11 +723,39 @@ impl Checker {
         }
     }
 
+    /// `host`'s failsh reset the connections on the address; `holders` held it after `host`
+    /// last did.
+    pub fn reset(
+        &mut self,
+        at_ms: u64,
+        host: &str,
+        holds: bool,
+        holders: &[String],
+        exiting: bool,
+    ) {
+        if holds {
+            self.violate(
+                at_ms,
+                Invariant::ResetAfterTakeover,
+                format!("{host} reset the connections on the address while it held it"),
+            );
+        } else if holders.is_empty() && !exiting {
+            self.violate(
+                at_ms,
+                Invariant::ResetAfterTakeover,
+                format!(
+                    "{host} reset the connections on the address, but no host held it since {host} did: its clients reconnect into the void"
+                ),
+            );
+        }
+    }
+
     pub fn finish(
         &mut self,
         end_ms: u64,
         hosts: &[HostView],
         runs: &[BTreeMap<ProcedureKind, u32>],
+        resets: &[u32],
         observer: Option<usize>,
         scenario: &Scenario,
     ) {
@@ -755,6 +783,22 @@ impl Checker {
                     format!(
                         "{} ran {} {count} times (expected {})",
                         expected.host, expected.kind, expected.count
+                    ),
+                );
+            }
+        }
+        for expected in &scenario.expect.resets {
+            let Some(i) = scenario.host_index(&expected.host) else {
+                continue;
+            };
+            let count = resets.get(i).copied().unwrap_or(0);
+            if count != expected.count {
+                self.violate(
+                    end_ms,
+                    Invariant::Expectation,
+                    format!(
+                        "{} reset the connections {count} times (expected {})",
+                        expected.host, expected.count
                     ),
                 );
             }

@@ -459,6 +459,18 @@ pub struct Expectations {
     pub always: Always,
     /// How many times a host ran a procedure over the whole run.
     pub runs: Vec<Runs>,
+    /// How many times a host's failsh reset the connections on the address (after the
+    /// service moved away) over the whole run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resets: Vec<Resets>,
+}
+
+/// `expect.resets`: a host's count of connection resets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resets {
+    pub host: String,
+    pub count: u32,
 }
 
 /// The state of every named host at `at_ms` (before the events of that millisecond).
@@ -519,6 +531,10 @@ pub enum Invariant {
     /// No two hosts hold the address for longer than `dual_ms`, connected or not: the
     /// promise of `track` and `lease` (`docs/design.md`, the fault table).
     DualHolding,
+    /// A host resets the connections on the address only when it does not hold it, and,
+    /// unless its failsh is exiting, once another host held it after it (clients reconnect
+    /// to that host).
+    ResetAfterTakeover,
 }
 
 impl fmt::Display for Invariant {
@@ -532,6 +548,7 @@ impl fmt::Display for Invariant {
             Invariant::TimersAdvance => "timers_advance",
             Invariant::Expectation => "expectation",
             Invariant::DualHolding => "dual_holding",
+            Invariant::ResetAfterTakeover => "reset_after_takeover",
         })
     }
 }
@@ -571,6 +588,7 @@ impl Default for Always {
                 Invariant::TimersAdvance,
                 Invariant::Expectation,
                 Invariant::DualHolding,
+                Invariant::ResetAfterTakeover,
             ],
             split_brain_ms: None,
             vip_ms: None,

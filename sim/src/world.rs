@@ -17,7 +17,7 @@ use failover_core::drive::shell::{
 use failover_core::rng::Rng;
 use failover_core::shell::{
     Action, Destination, Event, HostConfig, Input, ProcedureId, ProcedureKind, ProcedureNames,
-    Protocol, ServiceConfig, Shell, ShellConfig,
+    Protocol, ServiceConfig, Shell, ShellConfig, STARTING_NOTE,
 };
 use failover_core::state::State;
 use failover_core::store::{Peer, ServiceRecord, Store, StoreConfig, StoreEvent};
@@ -184,6 +184,10 @@ struct SimHost {
     /// Since when the host is powered and not frozen.
     up_since_ms: u64,
     runs: BTreeMap<ProcedureKind, u32>,
+    /// How many times its failsh reset the connections on the address.
+    resets: u32,
+    /// The last moment (after an event) it held the address.
+    last_held_ms: Option<u64>,
     /// The carrier of its link.
     link_up: bool,
     /// failsh hangs: what it would have been told waits (procedure results, carrier changes).
@@ -294,6 +298,8 @@ impl World {
                 rng: Rng::new(seed, &format!("host-{}", spec.name)),
                 up_since_ms: 0,
                 runs: BTreeMap::new(),
+                resets: 0,
+                last_held_ms: None,
                 link_up: true,
                 failsh_hung: false,
                 hung_inputs: Vec::new(),
@@ -372,8 +378,15 @@ impl World {
         let views = self.views();
         let runs: Vec<BTreeMap<ProcedureKind, u32>> =
             self.hosts.iter().map(|h| h.runs.clone()).collect();
-        self.checker
-            .finish(end_ms, &views, &runs, self.observer, &self.scenario);
+        let resets: Vec<u32> = self.hosts.iter().map(|h| h.resets).collect();
+        self.checker.finish(
+            end_ms,
+            &views,
+            &runs,
+            &resets,
+            self.observer,
+            &self.scenario,
+        );
         let open: Vec<String> = self.open_faults.keys().cloned().collect();
         for key in open {
             self.close_fault(&key);
@@ -1173,6 +1186,60 @@ impl World {
                 }
             }
             Effect::LeaseConfirmed => self.hosts[host].lease_confirmed_ms = Some(self.now_ms),
+            Effect::Reset { reason } => {
+                self.hosts[host].resets += 1;
+                let holds = self.hosts[host].holds_vip;
+                // Who held the address after this host last did: the answer that showed it UP
+                // may have been overtaken by a crash on its way.
+                let now = self.now_ms;
+                let last_held = |h: &SimHost| {
+                    if h.holds_vip {
+                        Some(now)
+                    } else {
+                        h.last_held_ms
+                    }
+                };
+                let released = last_held(&self.hosts[host]);
+                // Or whose faild says it holds the service, started and announced: an UP its
+                // failsh could not take back (a full disk, a stalled faild) is what the group
+                // is told, and the rules believe it too.
+                let service = &self.scenario.service;
+                let claims = |h: &SimHost| {
+                    h.powered
+                        && h.store
+                            .as_ref()
+                            .and_then(|d| d.store().service(service))
+                            .is_some_and(|r| {
+                                r.state == State::Up
+                                    && !r
+                                        .note
+                                        .as_deref()
+                                        .is_some_and(|n| n.starts_with(STARTING_NOTE))
+                            })
+                };
+                let holders: Vec<String> = self
+                    .hosts
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, h)| {
+                        *i != host
+                            && (last_held(h).is_some_and(|at| released.is_none_or(|r| at >= r))
+                                || claims(h))
+                    })
+                    .map(|(_, h)| h.spec.name.clone())
+                    .collect();
+                let exiting = self.hosts[host]
+                    .shell
+                    .as_ref()
+                    .is_some_and(|d| d.shell().is_shutting_down());
+                let name = self.hosts[host].spec.name.clone();
+                self.checker
+                    .reset(self.now_ms, &name, holds, &holders, exiting);
+                self.note(
+                    Some(host),
+                    format!("resets the connections on the address: {reason}"),
+                );
+            }
             Effect::Kill { id } => {
                 if let Some(running) = self.hosts[host].procedures.remove(&id) {
                     if let Some(key) = running.done {
@@ -1743,6 +1810,12 @@ impl World {
     }
 
     fn after_event(&mut self) {
+        let now = self.now_ms;
+        for host in &mut self.hosts {
+            if host.holds_vip {
+                host.last_held_ms = Some(now);
+            }
+        }
         let views = self.views();
         // A host whose carrier is lost is cut off from every other.
         let mut blocked = self.blocked.clone();
@@ -1905,6 +1978,7 @@ pub fn shell_config(scenario: &Scenario, spec: &HostSpec) -> ShellConfig {
         startup_delay_ms: spec.startup_delay_ms,
         check_fall: spec.check_fall,
         check_rise: spec.check_rise,
+        reset: None,
     };
     ShellConfig {
         local_host: LOCAL_HOST.to_string(),
@@ -1946,6 +2020,9 @@ enum Effect {
         lifetime_s: u32,
     },
     LeaseConfirmed,
+    Reset {
+        reason: String,
+    },
     Event(Event),
 }
 
@@ -2030,6 +2107,18 @@ impl ShellHooks for SimHooks {
 
     fn lease_confirmed(&mut self, _now: Time, _service: &str) {
         self.effects.push(Effect::LeaseConfirmed);
+    }
+
+    fn reset_connections(
+        &mut self,
+        _now: Time,
+        _service: &str,
+        _addresses: &[core::net::IpAddr],
+        reason: &str,
+    ) {
+        self.effects.push(Effect::Reset {
+            reason: reason.to_string(),
+        });
     }
 
     fn event(&mut self, _now: Time, _shell: &Shell, event: &Event) {

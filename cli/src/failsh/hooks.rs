@@ -20,6 +20,29 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+#[cfg(target_os = "linux")]
+fn reset_connections(address: std::net::IpAddr) -> std::io::Result<failover_arp::ResetReport> {
+    failover_arp::reset_connections(address)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reset_connections(_address: std::net::IpAddr) -> std::io::Result<ResetReport> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "resetting connections needs Linux (sock_diag)",
+    ))
+}
+
+/// What a reset did, where there is no Linux sender to say it.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug, Default)]
+struct ResetReport {
+    found: usize,
+    nudged: usize,
+    destroyed: usize,
+    errors: Vec<String>,
+}
+
 /// The monitor and the dump keep this many events.
 const RECENT_EVENTS: usize = 50;
 /// The monitor gets fresh contact times at least this often even without a change.
@@ -253,6 +276,49 @@ impl ShellHooks for FailshHooks {
 
     fn lease_confirmed(&mut self, _now: Time, service: &str) {
         self.leases.confirmed(service);
+    }
+
+    /// On the loop's thread: a socket dump and a datagram per connection take well under a
+    /// millisecond (bounded at 500 ms), and a SIGTERM handover exits right after, which a
+    /// thread of its own might not outlive.
+    fn reset_connections(
+        &mut self,
+        _now: Time,
+        service: &str,
+        addresses: &[std::net::IpAddr],
+        reason: &str,
+    ) {
+        for address in addresses {
+            match reset_connections(*address) {
+                Ok(report) => {
+                    let level = if report.errors.is_empty() {
+                        log::Level::Info
+                    } else {
+                        log::Level::Warn
+                    };
+                    log::log!(
+                        target: "procedure",
+                        level,
+                        "service {service}: reset {} of {} connections on {address} ({} clients nudged){}: {reason}",
+                        report.destroyed,
+                        report.found,
+                        report.nudged,
+                        if report.errors.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {}", report.errors.join("; "))
+                        }
+                    );
+                    if let Some(metrics) = &self.metrics {
+                        metrics.connections_reset(service, report.found as u64);
+                    }
+                }
+                Err(e) => log::warn!(
+                    target: "procedure",
+                    "service {service}: cannot reset the connections on {address}: {e} ({reason})"
+                ),
+            }
+        }
     }
 
     fn kill_procedure(&mut self, _now: Time, id: ProcedureId) {

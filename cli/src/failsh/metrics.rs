@@ -33,6 +33,8 @@ struct Counters {
     bad_replies: BTreeMap<String, u64>,
     /// host -> pushes taken from its faild (each made failsh read it at once).
     pushes: BTreeMap<String, u64>,
+    /// service -> connections reset after the service moved to another host.
+    connections_reset: BTreeMap<String, u64>,
     /// service -> writes to the local faild that failed.
     write_failures: BTreeMap<String, u64>,
     /// host -> round trips of its faild's answers.
@@ -124,6 +126,16 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// `count` connections of `service` were reset after it moved away.
+    pub fn connections_reset(&self, service: &str, count: u64) {
+        *self
+            .lock()
+            .counters
+            .connections_reset
+            .entry(service.to_string())
+            .or_default() += count;
     }
 
     /// A reply from `host`'s faild arrived `seconds` after its request was sent.
@@ -381,6 +393,14 @@ fn render(shared: &Shared, started_unix_s: Option<f64>) -> String {
     );
     for (host, count) in &counters.pushes {
         f.sample(&[("host", host)], count);
+    }
+    f.head(
+        "failsh_connections_reset_total",
+        "counter",
+        "TCP connections on a service's addresses reset here after it moved to another host.",
+    );
+    for (service, count) in &counters.connections_reset {
+        f.sample(&[("service", service)], count);
     }
     f.head(
         "failsh_write_failures_total",

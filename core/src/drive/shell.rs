@@ -91,6 +91,15 @@ pub trait ShellHooks: Send + 'static {
     fn renew_addresses(&mut self, now: Time, service: &str, lifetime_s: u32) -> Result<(), String>;
     /// The local faild acknowledged the service's UP with its lease ([`Action::LeaseConfirmed`]).
     fn lease_confirmed(&mut self, _now: Time, _service: &str) {}
+    /// The service moved to another host: reset the TCP connections on `addresses`
+    /// ([`Action::ResetConnections`]); what was done is the program's to log.
+    fn reset_connections(
+        &mut self,
+        now: Time,
+        service: &str,
+        addresses: &[core::net::IpAddr],
+        reason: &str,
+    );
     fn event(&mut self, now: Time, shell: &Shell, event: &Event);
     /// After every input has been handled and its actions performed, and when the loop
     /// woke for [`ShellHooks::wake_within_ms`] without one.
@@ -267,6 +276,14 @@ impl ShellDriver {
                 Action::LeaseConfirmed { service } => {
                     let name = self.shell.service_name(service).unwrap_or("?").to_string();
                     hooks.lease_confirmed(now, &name);
+                }
+                Action::ResetConnections {
+                    service,
+                    addresses,
+                    reason,
+                } => {
+                    let name = self.shell.service_name(service).unwrap_or("?").to_string();
+                    hooks.reset_connections(now, &name, &addresses, &reason);
                 }
                 Action::Event(event) => hooks.event(now, &self.shell, &event),
                 Action::Exit => exit = true,

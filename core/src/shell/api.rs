@@ -166,6 +166,16 @@ pub enum Action {
     LeaseConfirmed {
         service: ServiceId,
     },
+    /// The service left this host and another host has it now (or a SIGTERM handover
+    /// stops waiting for one): reset the TCP connections whose local address is one of
+    /// `addresses`, so that their clients reconnect to the new holder at once. The address
+    /// is no longer here: the runtime makes each client speak (to the new holder, which
+    /// resets the connection) and destroys the local socket.
+    ResetConnections {
+        service: ServiceId,
+        addresses: Vec<core::net::IpAddr>,
+        reason: String,
+    },
     Event(Event),
     /// The handover is done (or gave up): the program may exit.
     Exit,

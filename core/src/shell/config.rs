@@ -174,6 +174,12 @@ pub struct ServiceConfig {
     /// this many passes in a row.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub check_rise: u32,
+    /// `failsvc S reset ADDRESS...` (or `off`): the addresses whose TCP connections are reset
+    /// here once the service has left this host and another host is seen UP with it, so that
+    /// clients reconnect to the new holder at once instead of waiting out a retransmission.
+    /// `None`: the service's name when it is an address (the seed's convention), else none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<Vec<core::net::IpAddr>>,
 }
 
 fn yes() -> bool {
@@ -234,6 +240,8 @@ struct RecordedServiceConfig {
     check_fall: u32,
     #[serde(default = "one")]
     check_rise: u32,
+    #[serde(default)]
+    reset: Option<Vec<core::net::IpAddr>>,
 }
 
 impl From<RecordedServiceConfig> for ServiceConfig {
@@ -264,6 +272,7 @@ impl From<RecordedServiceConfig> for ServiceConfig {
             startup_delay_ms: recorded.startup_delay_ms,
             check_fall: recorded.check_fall,
             check_rise: recorded.check_rise,
+            reset: recorded.reset,
         }
     }
 }
@@ -291,6 +300,16 @@ impl ServiceConfig {
             startup_delay_ms: 0,
             check_fall: 1,
             check_rise: 1,
+            reset: None,
+        }
+    }
+
+    /// The addresses whose connections are reset when the service has moved away from here
+    /// (see [`reset`](Self::reset)).
+    pub fn reset_addresses(&self) -> Vec<core::net::IpAddr> {
+        match &self.reset {
+            Some(addresses) => addresses.clone(),
+            None => self.name.parse().map(|a| vec![a]).unwrap_or_default(),
         }
     }
 

@@ -28,6 +28,12 @@ impl Shell {
         self.timers
             .set(Timer::Handover, now.plus_ms(longest_ms.max(1)));
         let ids: Vec<ServiceId> = self.services.keys().copied().collect();
+        if !keep_services {
+            // A service that left before SIGTERM may still wait for its new holder.
+            for &id in &ids {
+                self.start_drain(now, id);
+            }
+        }
         for id in ids {
             self.handover_step(now, id);
         }
@@ -64,6 +70,7 @@ impl Shell {
             _ => {
                 self.service_mut(id).handover = Handover::Published;
                 self.change_state(now, id, State::Fail, "failsh shut down".to_string(), true);
+                self.start_drain(now, id);
             }
         }
         self.check_handover_done();
@@ -86,8 +93,11 @@ impl Shell {
         // A FAIL whose write failed, or that waits for a challenge from a local faild that
         // missed its last poll, is not waited for: that faild is dead or refuses it, and a
         // slave learns nothing more from our waiting (it sees that faild silent).
+        // And a service that left waits for its new holder, to reset its connections then
+        // (`release`), until the drain ends.
         let settled = |s: &Service| {
             s.procedure.is_none()
+                && s.released_at.is_none()
                 && (s.handover == Handover::Abandoned
                     || (s.handover == Handover::Published
                         && s.write.as_ref().is_none_or(|w| {
@@ -136,6 +146,9 @@ impl Shell {
     }
 
     pub(super) fn finish_with(&mut self, complete: bool, detail: String) {
+        if !self.keep_services {
+            self.reset_unclaimed("failsh exits before any host took it over");
+        }
         for service in self.services.values() {
             if let Some(procedure) = &service.procedure {
                 self.actions

@@ -12,12 +12,19 @@ mod handover;
 mod poll;
 mod procedure;
 mod quorum;
+mod release;
 mod rule;
 mod writes;
 
 pub use api::*;
 pub use config::*;
 pub use procedure::check_passes;
+pub use release::{HANDOVER_DRAIN_MAX_MS, HANDOVER_DRAIN_MIN_MS};
+
+/// How the note of an UP written before a start runs begins (`docs/protocol.md`): the host
+/// is bringing the service up and has not announced the address yet. Its confirmation after
+/// the start carries another note.
+pub const STARTING_NOTE: &str = "starting: ";
 
 use crate::rng::Rng;
 use crate::state::State;
@@ -249,6 +256,9 @@ struct Service {
     /// changed the state or its note meanwhile.
     track_hold: Option<String>,
     handover: Handover,
+    /// When the service left UP here, while its connections (on
+    /// [`ServiceConfig::reset_addresses`]) wait to be reset: once another host answers UP.
+    released_at: Option<Time>,
 }
 
 impl Service {
@@ -295,6 +305,7 @@ impl Service {
             link_up_at: None,
             track_hold: None,
             handover: Handover::None,
+            released_at: None,
         }
     }
 
@@ -582,6 +593,7 @@ impl Shell {
         match timer {
             Timer::ReplyDeadline(id) => format!("reply deadline of {}'s round", service(id)),
             Timer::ProcedureLimit(id) => format!("time limit of {}'s procedure", service(id)),
+            Timer::Drain => "end of the handover's wait for a new holder".to_string(),
             Timer::Handover => "handover deadline".to_string(),
             Timer::Round(id) => format!("poll round of {}", service(id)),
             Timer::Renew(id) => format!("lease renewal of {}", service(id)),

@@ -14,6 +14,7 @@ impl Shell {
             match timer {
                 Timer::ReplyDeadline(s) => self.close_round(now, s),
                 Timer::ProcedureLimit(s) => self.procedure_limit(now, s),
+                Timer::Drain => self.end_drain(),
                 Timer::Handover => self.finish_handover(false),
                 Timer::Round(s) => rounds.push(s),
                 Timer::Renew(s) => self.renew(now, s),
@@ -680,6 +681,9 @@ impl Shell {
                 // host that may have announced later than we did.
                 if local_up && (unseen_change || left_up || missed_announcement) {
                     service.reannounce = true;
+                }
+                if entry.state == Some(State::Up) {
+                    self.taken_over(now, id, host);
                 }
             }
             self.confirm_start(now, id);

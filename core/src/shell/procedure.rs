@@ -32,7 +32,7 @@ impl Shell {
             // procedure runs once the local faild has stored UP ([`Shell::start_stored`]);
             // the local state stays RECOVER until start returns; a failed start is cleaned
             // up and ends FAIL.
-            let note = format!("starting: {}", service_reason);
+            let note = format!("{STARTING_NOTE}{service_reason}");
             self.publish(now, id, State::Up, note);
         } else {
             self.timers

@@ -277,6 +277,7 @@ impl Shell {
         }
         service.reason = reason.clone();
         let name = service.config.name.clone();
+        self.note_release(now, id, from, state);
         if from != Some(state) {
             self.event(Event::StateChanged {
                 service: name,
