@@ -90,8 +90,11 @@ if [ $# -eq 0 ]; then
   fi
   minimal=target/minimal
   cargo build --quiet -p failover-cli --no-default-features --bins --target-dir "$minimal" || status=1
-  # The probe the netns tests run in the client namespace is the tests' own, not a program.
-  cargo build --quiet -p failover-tests --bin vip-probe && cp target/debug/vip-probe "$minimal/debug/" || status=1
+  # The probe, the browser and its web server the netns tests run are the tests' own, not
+  # programs.
+  cargo build --quiet -p failover-tests --bins \
+    && cp target/debug/vip-probe target/debug/http-answer target/debug/http-keepalive "$minimal/debug/" \
+    || status=1
   # failsim is not a failover-cli program; the man-page test runs its --help from there too.
   cp target/debug/failsim "$minimal/debug/" || status=1
   cargo test --quiet -p failover-cli --no-default-features --target-dir "$minimal" --no-fail-fast || status=1

@@ -2,7 +2,7 @@
 //! any input; a message that decodes must re-encode to the same bytes (canonical encoding).
 #![no_main]
 
-use failover_core::wire::{decode_reply, decode_request, StreamDecoder};
+use failover_core::wire::{decode_push, decode_reply, decode_request, encode_push_keyed, Key, StreamDecoder};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,6 +12,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(signed) = decode_reply(data) {
         let _ = signed.verify("fuzz");
+    }
+    // A push (the doorbell of docs/protocol.md, "Push") decodes canonically too.
+    if let Ok(signed) = decode_push(data) {
+        let _ = signed.verify("fuzz");
+        let again = encode_push_keyed(&signed.message, &Key::new("fuzz")).expect("decoded pushes re-encode");
+        assert_eq!(again[..again.len() - 32], data[..data.len() - 32], "push encoding is canonical");
     }
     let mut stream = StreamDecoder::new();
     stream.push(data);

@@ -1486,3 +1486,197 @@ impl Capture {
         records
     }
 }
+
+/// The web server port of the browser test (`http-answer` on both hosts).
+pub const HTTP_PORT: u16 = 8080;
+
+/// `http-answer` on every failover host of the bed (lukretia and macbeth): each answers on the
+/// service address whenever it holds it. Killed when dropped (and with the bed's
+/// namespaces), or after two minutes.
+#[derive(Debug)]
+pub struct WebServers(Vec<Child>);
+
+impl Drop for WebServers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn start_web_servers(bed: &Bed) -> WebServers {
+    let program = bin_dir().join("http-answer");
+    assert!(
+        program.is_file(),
+        "{} is missing: cargo build -p failover-tests --bin http-answer",
+        program.display()
+    );
+    let mut servers = WebServers(Vec::new());
+    for host in [&bed.lukretia, &bed.macbeth] {
+        let child = host
+            .command(program.to_str().expect("utf-8 path"))
+            .args(["-w", "120", &HTTP_PORT.to_string(), host.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start http-answer");
+        servers.0.push(child);
+    }
+    servers
+}
+
+/// One request of the browser: answered (by which host) or failed (why), at a time since
+/// the client started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub at: Duration,
+    /// The host that answered; `None`: the request failed.
+    pub answered_by: Option<String>,
+    pub failure: Option<String>,
+}
+
+/// The browser: `http-keepalive` (one keep-alive connection to the service address, a GET
+/// every 10 ms, each given 200 ms) in the client's namespace.
+#[derive(Debug)]
+pub struct Browser {
+    child: Child,
+    started: Instant,
+    started_unix: f64,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    pub fn start(bed: &Bed) -> Browser {
+        let program = bin_dir().join("http-keepalive");
+        assert!(
+            program.is_file(),
+            "{} is missing: cargo build -p failover-tests --bin http-keepalive",
+            program.display()
+        );
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs_f64();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &bed.client.ns])
+            .arg(&program)
+            .args(["-i", "10", "-t", "200", "-w", "120"])
+            .arg(format!("{VIP4}:{HTTP_PORT}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start http-keepalive");
+        Browser {
+            child,
+            started: Instant::now(),
+            started_unix,
+        }
+    }
+
+    /// Time since the browser started.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops it; every request it made, in order.
+    pub fn finish(mut self) -> Vec<Request> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            use std::io::Read;
+            let _ = out.read_to_string(&mut text);
+        }
+        text.lines()
+            .filter_map(|line| {
+                let mut words = line.splitn(4, ' ');
+                let kind = words.next()?;
+                let _seq = words.next()?;
+                let at = words.next()?.parse::<f64>().ok()?;
+                let rest = words.next().unwrap_or("").to_string();
+                let at = Duration::from_secs_f64((at - self.started_unix).max(0.0));
+                match kind {
+                    "answer" => Some(Request {
+                        at,
+                        answered_by: Some(rest),
+                        failure: None,
+                    }),
+                    "failed" => Some(Request {
+                        at,
+                        answered_by: None,
+                        failure: Some(rest),
+                    }),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the browser saw of one transition between `from` and `to`: failed requests, the
+/// longest time between two answered ones (from the last answer before `from`), and who
+/// answered first and last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrowserView {
+    /// The requests around the longest gap (time since the client started, who or why).
+    pub around_gap: Vec<String>,
+    pub failed: Vec<String>,
+    pub longest_gap: Duration,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+pub fn browser_view(requests: &[Request], from: Duration, to: Duration) -> BrowserView {
+    let answered: Vec<&Request> = requests
+        .iter()
+        .filter(|r| r.answered_by.is_some())
+        .collect();
+    let before = answered.iter().rev().find(|r| r.at < from).copied();
+    let during: Vec<&Request> = answered
+        .iter()
+        .filter(|r| r.at >= from && r.at <= to)
+        .copied()
+        .collect();
+    let (gap_from, longest_gap) = before
+        .into_iter()
+        .chain(during.iter().copied())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| (w[0].at, w[1].at - w[0].at))
+        .max_by_key(|(_, gap)| *gap)
+        .unwrap_or_default();
+    let around_gap = requests
+        .iter()
+        .filter(|r| r.at >= gap_from && r.at <= gap_from + longest_gap)
+        .map(|r| {
+            format!(
+                "{:.1} ms {}",
+                r.at.as_secs_f64() * 1000.0,
+                r.answered_by
+                    .as_deref()
+                    .or(r.failure.as_deref())
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    BrowserView {
+        around_gap,
+        failed: requests
+            .iter()
+            .filter(|r| r.at >= from && r.at <= to)
+            .filter_map(|r| r.failure.clone())
+            .collect(),
+        longest_gap,
+        first: before.and_then(|r| r.answered_by.clone()),
+        last: during.last().and_then(|r| r.answered_by.clone()),
+    }
+}
