@@ -19,7 +19,10 @@
 #   hang      SIGSTOP of the master's failsh (keepalived, ucarp: of the daemon)
 #   term      SIGTERM of the master's daemon: clean handover
 # Per run: the outage (the client's longest gap between answered 10 ms probes, after the
-# fault, or after the heal for cutback and partition) and the longest time both hosts held
+# fault, or after the heal for cutback and partition), what a browser saw in the same window
+# (http-keepalive: one keep-alive connection to http-answer on the address in both hosts, a
+# GET every 10 ms, each given 200 ms: its longest gap between answers and its failed
+# requests), and the longest time both hosts held
 # the address (from `ip -ts monitor address` in both namespaces, to the microsecond, in the
 # same window; a stretch still open when the run ends counts up to then and is marked).
 # Then a soak at the fastest failover setting with lukretia's CPUs saturated (stress-ng),
@@ -97,12 +100,14 @@ for t in ip ping awk; do command -v $t >/dev/null || die "missing $t (apt-get in
 if [ -n "${FAILOVER_BIN_DIR:-}" ]; then
 	bindir=$FAILOVER_BIN_DIR
 else
-	echo "building the release programs (cargo build --release -p failover-cli --bins; vip-probe)" >&2
-	(cd "$repo" && cargo build --release -q -p failover-cli --bins && cargo build --release -q -p failover-tests --bin vip-probe) || die "build failed"
+	echo "building the release programs (cargo build --release -p failover-cli --bins; vip-probe, http-answer, http-keepalive)" >&2
+	(cd "$repo" && cargo build --release -q -p failover-cli --bins && cargo build --release -q -p failover-tests --bins) || die "build failed"
 	bindir=$repo/target/release
 fi
 [ -x "$bindir/failsh" ] && [ -x "$bindir/faild" ] || die "no faild/failsh in $bindir"
-[ -x "$bindir/vip-probe" ] || die "no vip-probe in $bindir (cargo build --release -p failover-tests --bin vip-probe)"
+for tool in vip-probe http-answer http-keepalive; do
+	[ -x "$bindir/$tool" ] || die "no $tool in $bindir (cargo build --release -p failover-tests --bins)"
+done
 # shellcheck disable=SC2086
 [ -z "$PRIO" ] || $PRIO true || die "PRIO=\"$PRIO\" does not work here"
 
@@ -448,18 +453,39 @@ longest_dual() { # lu.log ma.log lu_initial ma_initial from end
 		printf "%.0f %s\n", max, open }' "$1" "$2"
 }
 
-# measure SYSTEM SCENARIO: prints "gap_ms dual_ms open", or "NA NA NA" if the run did not
-# start from lukretia alone or macbeth never took over within 20 s.
+# Failed requests of http-keepalive's output ("failed SEQ UNIX_TIME WHY") after FROM.
+failed_requests() { # file from
+	awk -v from="$2" '$1 == "failed" && $3 > from { n++ } END { print n + 0 }' "$1"
+}
+# The web server on the address: http-answer on port 8080 of both hosts (started again after
+# stop_all has killed everything in their namespaces).
+web_up() {
+	local ns
+	for ns in $lu $ma; do
+		ip netns exec "$ns" ss -ltn 2>/dev/null | grep -q ':8080 ' && continue
+		ip netns exec "$ns" "$bindir/http-answer" -w 7200 8080 "$ns" >/dev/null 2>&1 &
+	done
+	wait_until 5 web_listening || die "http-answer does not listen"
+}
+web_listening() {
+	ip netns exec $lu ss -ltn 2>/dev/null | grep -q ':8080 ' && ip netns exec $ma ss -ltn 2>/dev/null | grep -q ':8080 '
+}
+
+# measure SYSTEM SCENARIO: prints "gap_ms dual_ms open http_gap_ms http_failed", or "NA NA NA
+# NA NA" if the run did not start from lukretia alone or macbeth never took over within 20 s.
 measure() {
-	local sys=$(prefix "$1") sc=$2 out=$work/ping.out
+	local sys=$(prefix "$1") sc=$2 out=$work/ping.out http=$work/http.out
 	# A run that does not start from "lukretia alone holds the address" (the previous
 	# settle failed) would measure nothing: it counts as NA.
-	wait_until 10 only_lu || { echo "NA NA NA"; return; }
+	wait_until 10 only_lu || { echo "NA NA NA NA NA"; return; }
+	web_up
 	ip -n $cl neigh flush dev eth0 2>/dev/null
 	client_ok; client_ok
 	# vip-probe, not `ping -i 0.01`: iputils ping sends every 16 ms here, not every 10.
 	ip netns exec $cl "$bindir/vip-probe" -i 10 -w 60 $vip >"$out" 2>"$out.err" &
 	local ping_pid=$!
+	ip netns exec $cl "$bindir/http-keepalive" -i 10 -t 200 -w 60 $vip:8080 >"$http" 2>"$http.err" &
+	local http_pid=$!
 	# ip stamps a change when it reads it: above the daemons' priority, so that it reads
 	# at once even when they keep both CPUs busy.
 	TZ=UTC $MON_PRIO ip -ts -n $lu monitor address >"$work/lu.mon" 2>/dev/null &
@@ -504,9 +530,9 @@ measure() {
 	local end
 	end=$(now_s)
 	# TERM: a background job of a script ignores INT.
-	kill -TERM $ping_pid $mon_lu $mon_ma 2>/dev/null; wait $ping_pid $mon_lu $mon_ma 2>/dev/null
-	if [ $ok = no ]; then echo "NA NA NA"; return; fi
-	echo "$(longest_gap "$out" "$from") $(longest_dual "$work/lu.mon" "$work/ma.mon" 1 0 "$from" "$end")"
+	kill -TERM $ping_pid $http_pid $mon_lu $mon_ma 2>/dev/null; wait $ping_pid $http_pid $mon_lu $mon_ma 2>/dev/null
+	if [ $ok = no ]; then echo "NA NA NA NA NA"; return; fi
+	echo "$(longest_gap "$out" "$from") $(longest_dual "$work/lu.mon" "$work/ma.mon" 1 0 "$from" "$end") $(longest_gap "$http" "$from") $(failed_requests "$http" "$from")"
 }
 holds_not_lu() { ! holds $lu; }
 
@@ -537,17 +563,18 @@ run_setting() { # sys label start-args...
 		keepalived) ka_start "${start_args[@]}";;
 		ucarp) uc_start;;
 		esac
-		local gaps=() duals=() opens=0 i
+		local gaps=() duals=() hgaps=() hfails=() opens=0 i
 		for i in $(seq 1 "$RUNS"); do
-			local m gap dual open
-			m=$(measure "$sys" "$sc"); read -r gap dual open <<<"$m"
-			gaps+=("$gap"); duals+=("$dual"); [ "$open" = open ] && opens=$((opens + 1))
-			echo "  $label $sc run $i: outage $gap ms, both held it $dual ms ($open)" >&2
+			local m gap dual open hgap hfail
+			m=$(measure "$sys" "$sc"); read -r gap dual open hgap hfail <<<"$m"
+			gaps+=("$gap"); duals+=("$dual"); hgaps+=("$hgap"); hfails+=("$hfail")
+			[ "$open" = open ] && opens=$((opens + 1))
+			echo "  $label $sc run $i: outage $gap ms, both held it $dual ms ($open), browser $hgap ms with $hfail failed" >&2
 			settle "$sys" "$sc"
 		done
 		local valid
 		valid=$(printf '%s\n' "${gaps[@]}" | grep -cv NA)
-		echo "$label $sc $(stats "${gaps[@]}") $(stats "${duals[@]}") $opens/$valid" >>"$results"
+		echo "$label $sc $(stats "${gaps[@]}") $(stats "${duals[@]}") $opens/$valid $(stats "${hgaps[@]}") $(stats "${hfails[@]}")" >>"$results"
 	done
 	stop_all
 }
@@ -580,11 +607,12 @@ if [ -s "$results" ]; then
 	echo "Per fault, $RUNS runs each: the outage the client saw (longest gap between answered 10 ms"
 	echo "probes, after the fault or, for cutback and partition, after the heal) and the longest"
 	echo "time both hosts held the address in the same window; \"still both\" counts runs that"
-	echo "ended (5 s after the takeover) with both holding it."
+	echo "ended (5 s after the takeover) with both holding it. The browser: http-keepalive's"
+	echo "longest gap between answered GETs and its failed requests in the same window."
 	echo "Daemons started with PRIO=\"$PRIO\", faild options \"$FAILD_OPTS\"."
-	printf '%-30s %-9s %21s %21s  %s\n' setting fault "outage med/p90/max" "both med/p90/max" "still both"
-	while read -r label sc med p90 max dmed dp90 dmax opens; do
-		printf '%-30s %-9s %21s %21s  %s\n' "$label" "$sc" "$med/$p90/$max" "$dmed/$dp90/$dmax" "$opens"
+	printf '%-30s %-9s %21s %21s  %-10s %21s %14s\n' setting fault "outage med/p90/max" "both med/p90/max" "still both" "browser med/p90/max" "failed m/p/max"
+	while read -r label sc med p90 max dmed dp90 dmax opens hmed hp90 hmax fmed fp90 fmax; do
+		printf '%-30s %-9s %21s %21s  %-10s %21s %14s\n' "$label" "$sc" "$med/$p90/$max" "$dmed/$dp90/$dmax" "$opens" "$hmed/$hp90/$hmax" "$fmed/$fp90/$fmax"
 	done <"$results"
 fi
 
