@@ -90,7 +90,7 @@ _grarp() {
         fi
     }
     _failover_complete \
-        "-c -i -h -V --count --interval --request --reply --both --help --version" \
+        "-b -c -i -h -V --background --count --interval --request --reply --both --help --version" \
         "-c -i --count --interval"
 }
 

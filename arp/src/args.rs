@@ -7,7 +7,7 @@ use crate::{check_interface_name, BurstOptions, Error, Form, MAX_COUNT, MAX_INTE
 
 /// The synopsis, shared by `grarp --help` and Tcl's "wrong # args" style messages.
 pub const USAGE: &str =
-    "grarp [-c count] [-i interval_ms] [--request|--reply|--both] INTERFACE ADDRESS";
+    "grarp [-b] [-c count] [-i interval_ms] [--request|--reply|--both] INTERFACE ADDRESS";
 
 /// A parsed, validated `grarp` invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,9 @@ pub struct GrarpArgs {
     pub address: IpAddr,
     /// Count, interval and form.
     pub options: BurstOptions,
+    /// `-b`: the first round now, the others in the background, each only while ADDRESS is
+    /// still configured on this host (the caller returns after the first round).
+    pub background: bool,
 }
 
 /// What the arguments ask for.
@@ -73,6 +76,7 @@ fn parse_interval(v: &str) -> Result<Duration, Error> {
 /// with an IPv6 address. Errors carry [`Error::exit_code`] 2 (usage) or 3 (bad interface name).
 pub fn parse_grarp_args<S: AsRef<str>>(args: &[S]) -> Result<GrarpCommand, Error> {
     let mut options = BurstOptions::default();
+    let mut background = false;
     let mut form: Option<(Form, &str)> = None;
     let mut positional: Vec<&str> = Vec::new();
     let mut i = 0;
@@ -105,6 +109,10 @@ pub fn parse_grarp_args<S: AsRef<str>>(args: &[S]) -> Result<GrarpCommand, Error
                 continue;
             }
             "-h" | "--help" => return Ok(GrarpCommand::Help),
+            "-b" | "--background" if attached.is_none() => {
+                background = true;
+                continue;
+            }
             "-V" | "--version" => return Ok(GrarpCommand::Version),
             "--count" => {
                 options.count = parse_count(&value(attached, "--count")?)?;
@@ -171,6 +179,7 @@ pub fn parse_grarp_args<S: AsRef<str>>(args: &[S]) -> Result<GrarpCommand, Error
         interface: interface.to_string(),
         address,
         options,
+        background,
     }))
 }
 
@@ -192,6 +201,21 @@ mod tests {
         assert_eq!(a.interface, "eth0");
         assert_eq!(a.address, "198.18.0.50".parse::<IpAddr>().unwrap());
         assert_eq!(a.options, BurstOptions::default());
+        assert!(!a.background);
+    }
+
+    #[test]
+    fn background() {
+        for args in [
+            &["-b", "-c", "3", "eth0", "198.18.0.50"][..],
+            &["--background", "-c3", "eth0", "198.18.0.50"][..],
+            &["-c", "3", "eth0", "-b", "198.18.0.50"][..],
+        ] {
+            let a = run(args).unwrap();
+            assert!(a.background, "{args:?}");
+            assert_eq!(a.options.count, 3);
+        }
+        assert!(run(&["--background=1", "eth0", "198.18.0.50"]).is_err());
     }
 
     #[test]

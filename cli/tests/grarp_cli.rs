@@ -34,7 +34,7 @@ fn help_reads_like_a_man_page() {
             );
         }
         for needle in [
-            "grarp [-c count] [-i interval_ms] [--request|--reply|--both] INTERFACE ADDRESS",
+            "grarp [-b] [-c count] [-i interval_ms] [--request|--reply|--both] INTERFACE ADDRESS",
             "CAP_NET_RAW",
             "    3   unknown interface",
             "    4   permission denied",
@@ -71,7 +71,7 @@ fn usage_errors_exit_2_with_the_synopsis() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = text(&o.stderr);
         assert!(err.starts_with("grarp: "), "{err}");
-        assert!(err.contains("usage: grarp [-c count]"), "{err}");
+        assert!(err.contains("usage: grarp [-b] [-c count]"), "{err}");
         assert!(o.stdout.is_empty());
     }
 }

@@ -411,6 +411,53 @@ fn grarp_frames_decode_and_neighbours_learn() {
     }
 }
 
+/// `-b`: the first round before grarp returns, the others from the background while the
+/// address is here; once the address is removed, no more rounds.
+#[test]
+fn background_rounds_follow_only_while_the_address_is_here() {
+    if !ready() {
+        return;
+    }
+    let bed = Bed::new();
+    let capture = Capture::start(&bed);
+    let started = Instant::now();
+    let o = bed.grarp(&["-b", "-c", "3", "-i", "400", "--reply", "ga0", VIP4]);
+    let returned = started.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        returned < Duration::from_millis(400),
+        "grarp -b returned after {returned:?}: it waited for the burst (800 ms)"
+    );
+    let frames = capture.finish(3);
+    assert_eq!(
+        frames.len(),
+        3,
+        "the whole burst, two rounds from the background"
+    );
+
+    let capture = Capture::start(&bed);
+    let o = bed.grarp(&["-b", "-c", "3", "-i", "400", "--reply", "ga0", VIP4]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    must(&[
+        "ip",
+        "-n",
+        &bed.a,
+        "addr",
+        "del",
+        &format!("{VIP4}/32"),
+        "dev",
+        "ga0",
+    ]);
+    // Past the burst: a background round would have been sent by now.
+    std::thread::sleep(Duration::from_millis(1_200));
+    let frames = capture.finish(1);
+    assert_eq!(
+        frames.len(),
+        1,
+        "only the first round: the address was given up before the others"
+    );
+}
+
 #[test]
 fn each_arp_form_alone_updates_the_neighbour() {
     if !ready() {

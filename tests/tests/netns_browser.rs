@@ -158,3 +158,18 @@ fn a_keepalive_browser_loses_at_most_one_request_at_the_fastest_setting_smol() {
         },
     );
 }
+
+/// The seed's own story at `interval 1`: the service script (`ip`, `grarp -b` and `failc` as
+/// processes) moves the address.
+#[test]
+fn a_keepalive_browser_loses_at_most_one_request_with_the_service_script_blocking() {
+    browser_story(
+        "service_script",
+        BedOptions {
+            interval: "1".into(),
+            ipv6: false,
+            runtime: Some("blocking"),
+            ..BedOptions::default()
+        },
+    );
+}

@@ -11,7 +11,7 @@ NAME
     grarp - announce an IP address with gratuitous ARP or IPv6 neighbour advertisements
 
 SYNOPSIS
-    grarp [-c count] [-i interval_ms] [--request|--reply|--both] INTERFACE ADDRESS
+    grarp [-b] [-c count] [-i interval_ms] [--request|--reply|--both] INTERFACE ADDRESS
     grarp -h | --help
     grarp -V | --version
 
@@ -32,10 +32,18 @@ DESCRIPTION
     Solicited and Router flags clear, target ADDRESS and our MAC in the Target Link-Layer
     Address option.
 
-    grarp does not check that INTERFACE holds ADDRESS; it announces what it is told.
+    grarp does not check that INTERFACE holds ADDRESS; it announces what it is told (only
+    the background rounds of -b stop once ADDRESS is no longer on this host).
     The frames are sent one round every interval: count rounds in all.
 
 OPTIONS
+    -b, --background
+        Send the first round, then return (exit 0), and send the other rounds from a
+        process in the background, each only while ADDRESS is still configured on this
+        host: a service's start script then returns as soon as the address is announced
+        (its UP is confirmed, and the old holder resets its connections at once), and a stop
+        that removes the address ends the burst, which never announces an address given up.
+        The background process has no standard output or error.
     -c count, --count count
         Number of rounds (1 to 100). Default 3. A round is one frame of each chosen ARP
         form for IPv4, one neighbour advertisement for IPv6.
@@ -79,6 +87,9 @@ EXAMPLES
         A single ARP reply.
     grarp -c 5 -i 100 eth0 2001:db8::50
         5 unsolicited neighbour advertisements, 100 ms apart.
+    grarp -b -c 3 -i 100 eth0 198.18.0.50
+        The first round now, two more 100 ms apart in the background while the address is
+        still here.
 
 NOTES
     Sending works on Linux only (AF_PACKET sockets); elsewhere grarp exits with status 1.
@@ -87,6 +98,10 @@ NOTES
     new ones from unsolicited advertisements needs net.ipv6.conf.IF.accept_untracked_na.
     failsh offers the same command, with the same arguments, as the Tcl command grarp.
 ";
+
+/// The hidden first argument of the background part of `grarp -b`: sleep an interval before
+/// each round, and send it only while the address is still configured here.
+const REST_OF_BURST: &str = "--rest-of-burst";
 
 fn main() -> ExitCode {
     let mut args = Vec::new();
@@ -99,6 +114,10 @@ fn main() -> ExitCode {
             }
         }
     }
+    let rest_of_burst = args.first().is_some_and(|a| a == REST_OF_BURST);
+    if rest_of_burst {
+        args.remove(0);
+    }
     match parse_grarp_args(&args) {
         Ok(GrarpCommand::Help) => {
             print!("{HELP}");
@@ -108,12 +127,73 @@ fn main() -> ExitCode {
             println!("grarp (failover) {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Ok(GrarpCommand::Run(run)) if rest_of_burst => send_rest(run),
+        Ok(GrarpCommand::Run(run)) if run.background && run.options.count > 1 => background(run),
         Ok(GrarpCommand::Run(run)) => send(run),
         Err(e) => {
             eprintln!("grarp: {e}");
             usage_hint(e.exit_code())
         }
     }
+}
+
+/// `-b`: the first round here, the rest from a detached copy of this program (its own
+/// process group, no standard streams: a script's `$(...)` or Tcl's `exec` does not wait
+/// for it).
+fn background(mut run: failover_arp::GrarpArgs) -> ExitCode {
+    let rounds = run.options.count;
+    run.options.count = 1;
+    let status = send(run.clone());
+    if status != ExitCode::SUCCESS {
+        return status;
+    }
+    let form = match run.options.form {
+        failover_arp::Form::Request => "--request",
+        failover_arp::Form::Reply => "--reply",
+        failover_arp::Form::Both => "--both",
+    };
+    let rest = [
+        REST_OF_BURST.to_string(),
+        "-c".to_string(),
+        (rounds - 1).to_string(),
+        "-i".to_string(),
+        run.options.interval.as_millis().to_string(),
+        form.to_string(),
+        "--".to_string(),
+        run.interface.clone(),
+        run.address.to_string(),
+    ];
+    let spawned = std::env::current_exe().and_then(|exe| {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(exe)
+            .args(&rest)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+    });
+    if let Err(e) = spawned {
+        eprintln!("grarp: the rest of the burst could not be started ({e}): only the first round was sent");
+    }
+    ExitCode::SUCCESS
+}
+
+/// The background part of `grarp -b`: each round an interval after the last, while the
+/// address is still here.
+fn send_rest(mut run: failover_arp::GrarpArgs) -> ExitCode {
+    let rounds = run.options.count;
+    run.options.count = 1;
+    for _ in 0..rounds {
+        std::thread::sleep(run.options.interval);
+        if !failover_cli::still_local(run.address) {
+            return ExitCode::SUCCESS;
+        }
+        if send(run.clone()) != ExitCode::SUCCESS {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn usage_hint(code: u8) -> ExitCode {

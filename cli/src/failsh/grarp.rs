@@ -7,7 +7,7 @@
 //! errorCode `GRARP <class>` (`GRARP USAGE`, `GRARP NOINTERFACE`, `GRARP PERMISSION`, ...), so
 //! a procedure can `catch` them and tell a missing interface from missing privileges.
 //!
-//! `grarp -b ...` (failsh only) sends the first round at once and the others from a thread
+//! `grarp -b ...` sends the first round at once and the others from a thread
 //! of their own, and returns after the first round: a start that announces with `-b` returns
 //! as soon as the address is announced, so its UP is confirmed (and the old holder resets
 //! its connections, `failsvc S reset`) without waiting out the burst. A background round is
@@ -30,16 +30,14 @@ fn tcl_error(e: &failover_arp::Error) -> Exception {
 
 /// The command itself; `args[0]` is the command name.
 pub fn grarp(interp: &mut Interp, args: &[String]) -> TclResult {
-    let background = matches!(args.get(1).map(String::as_str), Some("-b" | "--background"));
-    let rest = if background { &args[2..] } else { &args[1..] };
-    let run = match parse_grarp_args(rest).map_err(|e| tcl_error(&e))? {
+    let run = match parse_grarp_args(&args[1..]).map_err(|e| tcl_error(&e))? {
         GrarpCommand::Help => return Ok(failover_arp::USAGE.to_string()),
         GrarpCommand::Version => {
             return Ok(format!("grarp (failover) {}", env!("CARGO_PKG_VERSION")))
         }
         GrarpCommand::Run(run) => run,
     };
-    if background {
+    if run.background {
         return send_in_background(run);
     }
     // A burst blocks the procedure's thread and cannot be interrupted: refuse one that would
@@ -65,11 +63,6 @@ pub fn grarp(interp: &mut Interp, args: &[String]) -> TclResult {
     send(&run)
 }
 
-/// Whether `address` is configured on this host: only a local address can be bound.
-fn still_local(address: std::net::IpAddr) -> bool {
-    std::net::UdpSocket::bind((address, 0)).is_ok()
-}
-
 /// The first round now; the others from a thread, each only while the address is local.
 fn send_in_background(mut run: failover_arp::GrarpArgs) -> TclResult {
     let rounds = run.options.count;
@@ -81,7 +74,7 @@ fn send_in_background(mut run: failover_arp::GrarpArgs) -> TclResult {
             .spawn(move || {
                 for _ in 1..rounds {
                     std::thread::sleep(run.options.interval);
-                    if !still_local(run.address) {
+                    if !crate::still_local(run.address) {
                         log::debug!(
                             target: "procedure",
                             "grarp -b: {} is no longer here: burst ended",
