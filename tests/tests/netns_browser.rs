@@ -20,7 +20,8 @@
 use std::time::Duration;
 
 use failover_tests::netns::{
-    browser_view, ready, start_web_servers, Bed, BedOptions, Browser, BrowserView, VIP4,
+    browser_view, describe_events, dual_holding, ready, start_web_servers, AddressWatch, Bed,
+    BedOptions, Browser, BrowserView, VIP4,
 };
 
 const PHASE_LIMIT: Duration = Duration::from_secs(10);
@@ -68,6 +69,7 @@ fn browser_story(setting: &str, options: BedOptions) {
     bed.ping_until_answered(VIP4, PHASE_LIMIT);
     let _servers = start_web_servers(&bed);
     std::thread::sleep(Duration::from_millis(300));
+    let watch = AddressWatch::start(&bed);
     let browser = Browser::start(&bed);
     settle();
 
@@ -95,6 +97,14 @@ fn browser_story(setting: &str, options: BedOptions) {
     settle();
     let end = browser.now();
     let requests = browser.finish();
+    let watch_end = watch.now();
+    let events = watch.finish();
+    let both = dual_holding((true, false), &events, watch_end);
+    assert!(
+        both.is_empty(),
+        "{setting}: both hosts held the address: {both:?}\n{}",
+        describe_events(&events)
+    );
     let logs = || format!("{}{}", bed.lukretia.logs(), bed.macbeth.logs());
     assert!(
         requests.len() > 300,
