@@ -25,10 +25,13 @@ fn seed_story_at_interval_1(runtime: &'static str, protocol: &'static str) {
     if !ready(&format!("netns_push::{runtime}_{protocol}"), &[]) {
         return;
     }
+    // The seed's story: one IPv4 address (the bed moves an IPv6 one too by default, one more
+    // `ip` process in each script before FAIL is set).
     let bed = Bed::new(BedOptions {
         interval: "1".into(),
         runtime: Some(runtime),
         protocol: Some(protocol),
+        ipv6: false,
         ..BedOptions::default()
     });
     bed.boot_both();
