@@ -159,9 +159,10 @@ fn reset_off_and_listed_addresses_are_obeyed() {
 }
 
 /// A master alone (its slave's faild runs, its failsh does not): FAIL then RECOVER, and the
-/// master starts again; nobody else took the address, so its connections work again.
+/// master starts again. Nobody else answered UP meanwhile, so nothing is reset: a reset
+/// needs a new holder, whatever this host did with the address.
 #[test]
-fn a_service_that_comes_back_before_anyone_takes_it_keeps_its_connections() {
+fn a_service_that_comes_back_before_anyone_took_it_resets_nothing() {
     let mut h = Harness::new(5);
     h.add_host(
         "lukretia",

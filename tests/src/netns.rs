@@ -1206,6 +1206,32 @@ pub fn dual_holding(
     out
 }
 
+/// Starts one of the tests' client programs (`vip-probe`, `http-keepalive`) in the client's
+/// namespace, its output piped: the child, and when it started (monotonic and Unix time,
+/// which its output lines carry).
+fn start_client(bed: &Bed, name: &str, args: &[&str]) -> (Child, Instant, f64) {
+    let program = bin_dir().join(name);
+    assert!(
+        program.is_file(),
+        "{} is missing: cargo build -p failover-tests --bin {name}",
+        program.display()
+    );
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    let child = Command::new("ip")
+        .args(["netns", "exec", &bed.client.ns])
+        .arg(&program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    (child, Instant::now(), started_unix)
+}
+
 /// The client's probe: `vip-probe` (an ICMP echo every 10 ms) in the client's namespace.
 #[derive(Debug)]
 pub struct Probe {
@@ -1223,28 +1249,11 @@ impl Drop for Probe {
 
 impl Probe {
     pub fn start(bed: &Bed) -> Probe {
-        let program = bin_dir().join("vip-probe");
-        assert!(
-            program.is_file(),
-            "{} is missing: cargo build -p failover-tests --bin vip-probe",
-            program.display()
-        );
-        let started_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs_f64();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &bed.client.ns])
-            .arg(&program)
-            .args(["-i", "10", "-w", "120", VIP4])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start vip-probe");
+        let (child, started, started_unix) =
+            start_client(bed, "vip-probe", &["-i", "10", "-w", "120", VIP4]);
         Probe {
             child,
-            started: Instant::now(),
+            started,
             started_unix,
         }
     }
@@ -1555,29 +1564,15 @@ impl Drop for Browser {
 
 impl Browser {
     pub fn start(bed: &Bed) -> Browser {
-        let program = bin_dir().join("http-keepalive");
-        assert!(
-            program.is_file(),
-            "{} is missing: cargo build -p failover-tests --bin http-keepalive",
-            program.display()
+        let target = format!("{VIP4}:{HTTP_PORT}");
+        let (child, started, started_unix) = start_client(
+            bed,
+            "http-keepalive",
+            &["-i", "10", "-t", "200", "-w", "120", &target],
         );
-        let started_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs_f64();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &bed.client.ns])
-            .arg(&program)
-            .args(["-i", "10", "-t", "200", "-w", "120"])
-            .arg(format!("{VIP4}:{HTTP_PORT}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start http-keepalive");
         Browser {
             child,
-            started: Instant::now(),
+            started,
             started_unix,
         }
     }

@@ -224,10 +224,17 @@ pub(super) fn messages(datagram: &[u8]) -> Result<Vec<Message<'_>>, String> {
     Ok(out)
 }
 
-/// The neighbour entries of one datagram of the dump answering `seq`, and whether the dump
-/// is complete. An error message in the dump is an error.
-pub fn parse_neighbours(datagram: &[u8], seq: u32) -> Result<(Vec<Neighbour>, bool), String> {
-    let mut entries = Vec::new();
+/// Message bodies by type, and whether the dump is complete.
+pub(super) type DumpBodies<'a> = (Vec<(u16, &'a [u8])>, bool);
+
+/// The bodies of one datagram of a dump answering `seq`, by message type, and whether the
+/// dump is complete; an error message in the dump is an error naming `what`. Never panics.
+pub(super) fn dump_bodies<'a>(
+    datagram: &'a [u8],
+    seq: u32,
+    what: &str,
+) -> Result<DumpBodies<'a>, String> {
+    let mut bodies = Vec::new();
     let mut done = false;
     for (msg_type, msg_seq, body) in messages(datagram)? {
         if msg_seq != seq {
@@ -241,39 +248,47 @@ pub fn parse_neighbours(datagram: &[u8], seq: u32) -> Result<(Vec<Neighbour>, bo
                     .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
                     .unwrap_or(0);
                 return Err(format!(
-                    "the kernel refused the neighbour dump (error {errno})"
+                    "the kernel refused the {what} dump (error {errno})"
                 ));
             }
-            RTM_NEWNEIGH => {
-                if body.len() < NDMSG_LEN {
-                    return Err(format!("a neighbour message of {} bytes", body.len()));
-                }
-                let family = body[0];
-                let ifindex = i32::from_ne_bytes([body[4], body[5], body[6], body[7]]) as u32;
-                let state = u16::from_ne_bytes([body[8], body[9]]);
-                let mut destination = None;
-                let mut attrs = &body[NDMSG_LEN..];
-                while attrs.len() >= RTA_HDRLEN {
-                    let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
-                    let kind = u16::from_ne_bytes([attrs[2], attrs[3]]);
-                    if len < RTA_HDRLEN || len > attrs.len() {
-                        return Err(format!("an attribute of length {len}"));
-                    }
-                    if kind == NDA_DST {
-                        destination = Some(attrs[RTA_HDRLEN..len].to_vec());
-                    }
-                    attrs = &attrs[align4(len).min(attrs.len())..];
-                }
-                if let Some(destination) = destination.filter(|d| matches!(d.len(), 4 | 16)) {
-                    entries.push(Neighbour {
-                        family,
-                        ifindex,
-                        state,
-                        destination,
-                    });
-                }
+            _ => bodies.push((msg_type, body)),
+        }
+    }
+    Ok((bodies, done))
+}
+
+/// The neighbour entries of one datagram of the dump answering `seq`, and whether the dump
+/// is complete. An error message in the dump is an error.
+pub fn parse_neighbours(datagram: &[u8], seq: u32) -> Result<(Vec<Neighbour>, bool), String> {
+    let mut entries = Vec::new();
+    let (bodies, done) = dump_bodies(datagram, seq, "neighbour")?;
+    for (_, body) in bodies.into_iter().filter(|(t, _)| *t == RTM_NEWNEIGH) {
+        if body.len() < NDMSG_LEN {
+            return Err(format!("a neighbour message of {} bytes", body.len()));
+        }
+        let family = body[0];
+        let ifindex = i32::from_ne_bytes([body[4], body[5], body[6], body[7]]) as u32;
+        let state = u16::from_ne_bytes([body[8], body[9]]);
+        let mut destination = None;
+        let mut attrs = &body[NDMSG_LEN..];
+        while attrs.len() >= RTA_HDRLEN {
+            let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
+            let kind = u16::from_ne_bytes([attrs[2], attrs[3]]);
+            if len < RTA_HDRLEN || len > attrs.len() {
+                return Err(format!("an attribute of length {len}"));
             }
-            _ => {}
+            if kind == NDA_DST {
+                destination = Some(attrs[RTA_HDRLEN..len].to_vec());
+            }
+            attrs = &attrs[align4(len).min(attrs.len())..];
+        }
+        if let Some(destination) = destination.filter(|d| matches!(d.len(), 4 | 16)) {
+            entries.push(Neighbour {
+                family,
+                ifindex,
+                state,
+                destination,
+            });
         }
     }
     Ok((entries, done))

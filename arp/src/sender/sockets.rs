@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::neigh::{
-    header, messages, read, send, wait_ack, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP,
-    NLM_F_REQUEST,
+    dump_bodies, header, read, send, wait_ack, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_REQUEST,
 };
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -226,55 +225,41 @@ fn address_at(family: u8, bytes: &[u8]) -> Option<IpAddr> {
 /// complete. An error message in the dump is an error. Never panics.
 pub fn parse_connections(datagram: &[u8], seq: u32) -> Result<(Vec<Connection>, bool), String> {
     let mut found = Vec::new();
-    let mut done = false;
-    for (msg_type, msg_seq, body) in messages(datagram)? {
-        if msg_seq != seq {
+    let (bodies, done) = dump_bodies(datagram, seq, "socket")?;
+    for (_, body) in bodies
+        .into_iter()
+        .filter(|(t, _)| *t == SOCK_DIAG_BY_FAMILY)
+    {
+        if body.len() < MSG_LEN {
+            return Err(format!("a socket message of {} bytes", body.len()));
+        }
+        let family = body[0];
+        let state = body[1];
+        let sockid: [u8; SOCKID_LEN] = body[4..4 + SOCKID_LEN]
+            .try_into()
+            .map_err(|_| "a short socket id".to_string())?;
+        let local_port = u16::from_be_bytes([sockid[0], sockid[1]]);
+        let remote_port = u16::from_be_bytes([sockid[2], sockid[3]]);
+        let (Some(local), Some(remote)) = (
+            address_at(family, &sockid[4..20]),
+            address_at(family, &sockid[20..36]),
+        ) else {
             continue;
-        }
-        match msg_type {
-            NLMSG_DONE => done = true,
-            NLMSG_ERROR => {
-                let errno = body
-                    .get(..4)
-                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .unwrap_or(0);
-                return Err(format!(
-                    "the kernel refused the socket dump (error {errno})"
-                ));
-            }
-            SOCK_DIAG_BY_FAMILY => {
-                if body.len() < MSG_LEN {
-                    return Err(format!("a socket message of {} bytes", body.len()));
-                }
-                let family = body[0];
-                let state = body[1];
-                let sockid: [u8; SOCKID_LEN] = body[4..4 + SOCKID_LEN]
-                    .try_into()
-                    .map_err(|_| "a short socket id".to_string())?;
-                let local_port = u16::from_be_bytes([sockid[0], sockid[1]]);
-                let remote_port = u16::from_be_bytes([sockid[2], sockid[3]]);
-                let (Some(local), Some(remote)) = (
-                    address_at(family, &sockid[4..20]),
-                    address_at(family, &sockid[20..36]),
-                ) else {
-                    continue;
-                };
-                found.push(Connection {
-                    local: SocketAddr::new(local, local_port),
-                    remote: SocketAddr::new(remote, remote_port),
-                    state,
-                    family,
-                    sockid,
-                });
-            }
-            _ => {}
-        }
+        };
+        found.push(Connection {
+            local: SocketAddr::new(local, local_port),
+            remote: SocketAddr::new(remote, remote_port),
+            state,
+            family,
+            sockid,
+        });
     }
     Ok((found, done))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::neigh::NLMSG_DONE;
     use super::*;
 
     fn diag_msg(seq: u32, family: u8, local: SocketAddr, remote: SocketAddr) -> Vec<u8> {
