@@ -392,9 +392,16 @@ pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bo
 }
 
 /// Waits (10 s at most) until lukretia's and macbeth's faild say `want_l` and `want_m`.
+///
+/// A host wanted UP must also hold the service: failsh writes UP (with a "starting: " note)
+/// before its start runs, so that UP alone can come before the start's marker, and a test
+/// that then fails the service would remove a marker the start writes only afterwards.
 pub fn wait_states(l: &Host, m: &Host, want_l: &str, want_m: &str, what: &str) {
+    let reached = |host: &Host, want: &str| {
+        host.state().as_deref() == Some(want) && (want != "UP" || host.holds())
+    };
     wait_until(what, Duration::from_secs(10), || {
-        l.state().as_deref() == Some(want_l) && m.state().as_deref() == Some(want_m)
+        reached(l, want_l) && reached(m, want_m)
     });
 }
 
