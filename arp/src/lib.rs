@@ -60,8 +60,8 @@ pub use nudge::{nudge_segment, TCP_HEADER_LEN};
 #[cfg(feature = "sender")]
 pub use sender::{
     add_address, add_address_for, forget_unresolved_neighbours, parse_connections,
-    parse_link_messages, parse_neighbours, remove_address, reset_connections, send_burst,
-    Connection, LinkEvent, LinkWatcher, Neighbour, ResetReport, Sender,
+    parse_link_messages, parse_neighbours, remove_address, renew_address, reset_connections,
+    send_burst, Connection, LinkEvent, LinkWatcher, Neighbour, ResetReport, Sender,
 };
 
 /// The largest burst count accepted: a burst is a short announcement, not a flood.

@@ -20,7 +20,7 @@ mod sockets;
 mod sys;
 
 #[cfg(target_os = "linux")]
-pub use address::{add_address, add_address_for, remove_address};
+pub use address::{add_address, add_address_for, remove_address, renew_address};
 #[cfg(target_os = "linux")]
 pub use link::{parse_link_messages, LinkEvent, LinkWatcher};
 #[cfg(target_os = "linux")]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::sys;
+use super::{neigh, sys};
 use crate::{
     check_address_label, check_address_prefix, check_interface_name, AddressChange, AddressOp,
     Error,
@@ -46,6 +46,12 @@ const RTA_HDRLEN: usize = 4;
 const NLMSG_ERROR: u16 = 2;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_DUMP: u16 = 0x300;
+/// The multicast groups of address changes (`RTMGRP_IPV4_IFADDR`, `RTMGRP_IPV6_IFADDR`).
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTMGRP_IPV6_IFADDR: u32 = 0x100;
 
 const NLM_F_REQUEST: u16 = 0x001;
 const NLM_F_ACK: u16 = 0x004;
@@ -70,6 +76,11 @@ const _: () = {
     assert!(NLMSG_ERROR as libc::c_int == libc::NLMSG_ERROR);
     assert!(RTM_NEWADDR == libc::RTM_NEWADDR);
     assert!(RTM_DELADDR == libc::RTM_DELADDR);
+    assert!(RTM_GETADDR == libc::RTM_GETADDR);
+    assert!(NLMSG_DONE as libc::c_int == libc::NLMSG_DONE);
+    assert!(NLM_F_DUMP as libc::c_int == libc::NLM_F_DUMP);
+    assert!(RTMGRP_IPV4_IFADDR as libc::c_int == libc::RTMGRP_IPV4_IFADDR);
+    assert!(RTMGRP_IPV6_IFADDR as libc::c_int == libc::RTMGRP_IPV6_IFADDR);
     assert!(NLM_F_REQUEST as libc::c_int == libc::NLM_F_REQUEST);
     assert!(NLM_F_ACK as libc::c_int == libc::NLM_F_ACK);
     assert!(NLM_F_REPLACE as libc::c_int == libc::NLM_F_REPLACE);
@@ -173,6 +184,258 @@ pub fn remove_address(interface: &str, address: IpAddr, prefix_len: u8) -> Resul
         0 => Ok(true),
         libc::EADDRNOTAVAIL => Ok(false),
         errno => Err(kernel_error(change, errno)),
+    }
+}
+
+/// Renews the lifetime of `address`/`prefix_len` on `interface` (`lifetime_s` seconds from
+/// now), and never puts back an address that is not there. `Ok(true)`: renewed;
+/// `Ok(false)`: the address was not on the interface, or went while it was being renewed, and
+/// is not on it now.
+///
+/// An address that went was taken off by someone (the service script's `fail` before its
+/// `failc`, an administrator, the kernel at the end of its lifetime), and another host may be
+/// about to take it over: a renewal that put it back would leave two holders. Netlink has no
+/// "change only if present" for addresses (the kernel creates a missing address even without
+/// `NLM_F_CREATE`), so the renewal is made exact this way: a socket subscribed to address
+/// changes asks for the addresses, renews only one it saw, and if a removal of that address
+/// reaches the socket before the renewal's acknowledgement, the renewal may have created it
+/// anew, so it is taken off again.
+///
+/// Errors as for [`add_address_for`]; a lost change notification (an overrun of the socket)
+/// is an error too, since whether the address went cannot be known then.
+pub fn renew_address(
+    interface: &str,
+    address: IpAddr,
+    prefix_len: u8,
+    label: Option<&str>,
+    lifetime_s: u32,
+) -> Result<bool, Error> {
+    check_interface_name(interface)?;
+    check_address_prefix(address, prefix_len)?;
+    let change = AddressChange {
+        op: AddressOp::Add,
+        interface: interface.to_string(),
+        address,
+        prefix_len,
+    };
+    let ifindex = ifindex(&change)?;
+    let fail = |what: &str, source: io::Error| Error::Address {
+        change: change.clone(),
+        source: context(what, source),
+    };
+    let socket = Socket::new(
+        Domain::from(libc::AF_NETLINK),
+        Type::RAW.cloexec(),
+        Some(Protocol::from(libc::NETLINK_ROUTE)),
+    )
+    .map_err(|e| fail("opening a netlink socket", e))?;
+    // Subscribed before the dump: a removal after the dump's look is then a message here.
+    socket
+        .bind(&sys::netlink_addr(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
+        .map_err(|e| fail("subscribing to address changes", e))?;
+    let _ = socket.set_recv_buffer_size(1 << 20);
+    let deadline = Instant::now() + ACK_TIMEOUT;
+    let wanted = WantedAddress::new(address, prefix_len, ifindex);
+    let mut buf = vec![0u8; 64 * 1024];
+
+    let dump_seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
+    let (family, _) = family_and_octets(address);
+    let mut dump = neigh::header(
+        NLMSG_HDRLEN + IFADDRMSG_LEN,
+        RTM_GETADDR,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        dump_seq,
+    );
+    dump.extend_from_slice(&[family, 0, 0, 0]);
+    dump.extend_from_slice(&0u32.to_ne_bytes());
+    neigh::send(&socket, &dump).map_err(|e| fail("asking for the addresses", e))?;
+    let mut seen = AddressWatch::default();
+    while !seen.dump_done {
+        let n = read_changes(&socket, &mut buf, deadline)
+            .map_err(|e| fail("reading the addresses", e))?;
+        seen.take(&buf[..n], &wanted, dump_seq, None)
+            .map_err(|why| {
+                fail(
+                    "reading the addresses",
+                    io::Error::new(io::ErrorKind::InvalidData, why),
+                )
+            })?;
+    }
+    if !seen.present || seen.removed {
+        return Ok(false);
+    }
+
+    let renew_seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
+    let message = new_address_message(
+        renew_seq,
+        ifindex,
+        address,
+        prefix_len,
+        label,
+        Some(lifetime_s),
+    );
+    neigh::send(&socket, &message).map_err(|e| fail("sending the renewal", e))?;
+    let errno = loop {
+        let n = read_changes(&socket, &mut buf, deadline)
+            .map_err(|e| fail("reading the renewal's answer", e))?;
+        if let Some(errno) = seen
+            .take(&buf[..n], &wanted, dump_seq, Some(renew_seq))
+            .map_err(|why| {
+                fail(
+                    "reading the renewal's answer",
+                    io::Error::new(io::ErrorKind::InvalidData, why),
+                )
+            })?
+        {
+            break errno;
+        }
+    };
+    if errno != 0 {
+        return Err(kernel_error(change, errno));
+    }
+    if !seen.removed {
+        return Ok(true);
+    }
+    // Removed before the renewal reached it (or just after): not ours to put back.
+    let del_seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
+    let message = del_address_message(del_seq, ifindex, address, prefix_len);
+    neigh::send(&socket, &message).map_err(|e| fail("taking the address off again", e))?;
+    let errno = loop {
+        let n = read_changes(&socket, &mut buf, deadline)
+            .map_err(|e| fail("taking the address off again", e))?;
+        if let Some(errno) = seen
+            .take(&buf[..n], &wanted, dump_seq, Some(del_seq))
+            .map_err(|why| {
+                fail(
+                    "taking the address off again",
+                    io::Error::new(io::ErrorKind::InvalidData, why),
+                )
+            })?
+        {
+            break errno;
+        }
+    };
+    match errno {
+        0 | libc::EADDRNOTAVAIL => Ok(false),
+        errno => Err(kernel_error(
+            AddressChange {
+                op: AddressOp::Remove,
+                ..change
+            },
+            errno,
+        )),
+    }
+}
+
+/// A read of the subscribed socket; an overrun (`ENOBUFS`: notifications were lost) is an
+/// error like any other.
+fn read_changes(socket: &Socket, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    neigh::read(socket, buf, deadline).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOBUFS) {
+            io::Error::other("address change notifications were lost (socket overrun)")
+        } else {
+            e
+        }
+    })
+}
+
+/// The address a renewal is about: family, prefix length, interface and octets.
+struct WantedAddress {
+    family: u8,
+    prefix_len: u8,
+    ifindex: u32,
+    octets: Vec<u8>,
+}
+
+impl WantedAddress {
+    fn new(address: IpAddr, prefix_len: u8, ifindex: u32) -> WantedAddress {
+        let (family, octets) = family_and_octets(address);
+        WantedAddress {
+            family,
+            prefix_len,
+            ifindex,
+            octets,
+        }
+    }
+
+    /// Whether an address message's body (`ifaddrmsg` and attributes) is about this
+    /// address. Never panics, whatever the bytes.
+    fn matches(&self, body: &[u8]) -> bool {
+        if body.len() < IFADDRMSG_LEN {
+            return false;
+        }
+        let index = u32::from_ne_bytes([body[4], body[5], body[6], body[7]]);
+        if body[0] != self.family || body[1] != self.prefix_len || index != self.ifindex {
+            return false;
+        }
+        let mut offset = IFADDRMSG_LEN;
+        while offset + RTA_HDRLEN <= body.len() {
+            let len = u16::from_ne_bytes([body[offset], body[offset + 1]]) as usize;
+            let attr_type = u16::from_ne_bytes([body[offset + 2], body[offset + 3]]);
+            if len < RTA_HDRLEN || offset + len > body.len() {
+                return false;
+            }
+            let payload = &body[offset + RTA_HDRLEN..offset + len];
+            // IPv4 names the address in IFA_LOCAL (IFA_ADDRESS is the peer's on a
+            // point-to-point link); IPv6 in IFA_ADDRESS.
+            let names_it = match self.family {
+                AF_INET => attr_type == IFA_LOCAL,
+                _ => attr_type == IFA_ADDRESS || attr_type == IFA_LOCAL,
+            };
+            if names_it && payload == self.octets.as_slice() {
+                return true;
+            }
+            offset += align4(len);
+        }
+        false
+    }
+}
+
+/// What a renewal's socket has seen of one address.
+#[derive(Default, Debug)]
+struct AddressWatch {
+    /// The dump listed it.
+    present: bool,
+    dump_done: bool,
+    /// A removal of it was announced.
+    removed: bool,
+}
+
+impl AddressWatch {
+    /// Takes one datagram: the dump's entries (`dump_seq`), change notifications, and the
+    /// acknowledgement of request `ack_seq`, whose errno it returns once it comes.
+    fn take(
+        &mut self,
+        datagram: &[u8],
+        wanted: &WantedAddress,
+        dump_seq: u32,
+        ack_seq: Option<u32>,
+    ) -> Result<Option<i32>, String> {
+        let mut ack = None;
+        for (msg_type, seq, body) in neigh::messages(datagram)? {
+            match msg_type {
+                RTM_NEWADDR if seq == dump_seq && !self.dump_done => {
+                    self.present |= wanted.matches(body);
+                }
+                RTM_DELADDR => self.removed |= wanted.matches(body),
+                NLMSG_DONE if seq == dump_seq => self.dump_done = true,
+                NLMSG_ERROR if seq == dump_seq => {
+                    let errno = body
+                        .get(..4)
+                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(0);
+                    return Err(format!(
+                        "the kernel refused the address dump (error {errno})"
+                    ));
+                }
+                NLMSG_ERROR if Some(seq) == ack_seq && body.len() >= 4 => {
+                    let error = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]);
+                    ack = Some(error.checked_neg().unwrap_or(i32::MAX).max(0));
+                }
+                _ => {}
+            }
+        }
+        Ok(ack)
     }
 }
 

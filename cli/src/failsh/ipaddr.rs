@@ -223,9 +223,10 @@ impl AddressLeases {
         Ok(result)
     }
 
-    /// Gives every address of `service` `lifetime_s` seconds from now (an address removed
-    /// behind failsh's back while the service is UP comes back: the service is UP here). Every
-    /// address is tried; the errors are joined.
+    /// Gives every address of `service` `lifetime_s` seconds from now. An address removed
+    /// behind failsh's back is not put back but an error: the lease fails and the service
+    /// stops here (whoever removed it may be handing it over). Every address is tried; the
+    /// errors are joined.
     pub fn renew(&self, service: &str, lifetime_s: u32) -> Result<(), String> {
         let mut errors = Vec::new();
         // Held across the netlink calls: see `remove`.
@@ -302,14 +303,23 @@ pub fn ipaddr(_interp: &mut Interp, args: &[String]) -> TclResult {
 
 #[cfg(target_os = "linux")]
 fn renew(leased: &LeasedAddress, lifetime_s: u32) -> Result<(), String> {
-    failover_arp::add_address_for(
+    // Never put back: an address taken off by someone else (the service script's `fail`
+    // before its `failc`, an administrator, the kernel when its lifetime ran out) may be
+    // about to be taken over elsewhere. The lease fails instead, and the service stops here.
+    match failover_arp::renew_address(
         &leased.interface,
         leased.address,
         leased.prefix_len,
         leased.label.as_deref(),
-        Some(lifetime_s),
-    )
-    .map_err(|e| e.to_string())
+        lifetime_s,
+    ) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "{}/{} is no longer on {}: taken off outside failsh (not put back)",
+            leased.address, leased.prefix_len, leased.interface
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
