@@ -347,6 +347,12 @@ pub enum EventAction {
     Fail {
         host: String,
     },
+    /// The address goes down and faild is told nothing: the first half of the service
+    /// script's `fail` (its `failc` is a process, tens of milliseconds later: a `failc` event),
+    /// or an administrator's `ip addr del`.
+    RemoveAddress {
+        host: String,
+    },
     /// The service script's `recover`: `failc -s RECOVER`; with `if_fail`, only when faild
     /// says FAIL (an operator who looked at failstat first).
     Recover {
@@ -423,6 +429,9 @@ impl EventAction {
             } => format!("{host}: {kind} now behaves as {procedure:?}"),
             EventAction::Failc { host, state } => format!("operator on {host}: failc -s {state}"),
             EventAction::Fail { host } => format!("operator on {host}: service script fail"),
+            EventAction::RemoveAddress { host } => {
+                format!("{host}: the address is taken off (ip addr del), faild is not told")
+            }
             EventAction::Recover { host, if_fail } => format!(
                 "operator on {host}: service script recover{}",
                 if *if_fail { " (if FAIL)" } else { "" }
@@ -721,6 +730,7 @@ impl Scenario {
                 | EventAction::SetProcedure { host, .. }
                 | EventAction::Failc { host, .. }
                 | EventAction::Fail { host }
+                | EventAction::RemoveAddress { host }
                 | EventAction::Recover { host, .. }
                 | EventAction::Shutdown { host, .. }
                 | EventAction::LinkDown { host }

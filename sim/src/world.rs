@@ -1043,8 +1043,11 @@ impl World {
         while let Some(input) = inputs.pop_front() {
             let now = self.local_now(host);
             let effects = self.effects.clone();
+            let h = &self.hosts[host];
             let mut hooks = SimHooks {
                 effects: effects.clone(),
+                // What failsh's renewal finds: a leased address someone took off.
+                address_gone: h.vip_leased && h.spec.lease_ms.is_some() && !h.holds_vip,
                 now_ms: self.now_ms,
                 host: host as u64,
                 hash: self.hash,
@@ -1172,16 +1175,8 @@ impl World {
                     self.hosts[host].renewed_during_stop = true;
                 }
                 let h = &self.hosts[host];
-                if h.vip_leased && h.spec.lease_ms.is_some() {
-                    // `ip addr replace`: an address the kernel removed comes back (faild
-                    // still held the UP, so nobody else can have started), unannounced.
-                    if !h.holds_vip {
-                        self.hosts[host].holds_vip = true;
-                        self.note(
-                            Some(host),
-                            "the renewal puts back the address the kernel had removed".to_string(),
-                        );
-                    }
+                // Only an address that is there is renewed (the hook refused the others).
+                if h.vip_leased && h.spec.lease_ms.is_some() && h.holds_vip {
                     self.lease_address(host, u64::from(lifetime_s) * 1000);
                 }
             }
@@ -1717,6 +1712,12 @@ impl World {
                     self.note(Some(host), format!("failc -s FAIL failed: {error}"));
                 }
             }
+            EventAction::RemoveAddress { host } => {
+                let host = index(host);
+                if self.hosts[host].powered && self.hosts[host].paused_at.is_none() {
+                    self.hosts[host].holds_vip = false;
+                }
+            }
             EventAction::Recover { host, if_fail } => {
                 let host = index(host);
                 let current = self.hosts[host]
@@ -2050,6 +2051,7 @@ impl Effects {
 /// Every action goes into the run's decision hash as the core answers it.
 struct SimHooks {
     effects: Effects,
+    address_gone: bool,
     now_ms: u64,
     host: u64,
     hash: Fnv64,
@@ -2098,9 +2100,15 @@ impl ShellHooks for SimHooks {
     fn renew_addresses(
         &mut self,
         _now: Time,
-        _service: &str,
+        service: &str,
         lifetime_s: u32,
     ) -> Result<(), String> {
+        // As failover_arp::renew_address: an address that is gone is not put back.
+        if self.address_gone {
+            return Err(format!(
+                "the address of {service} is no longer on its interface: taken off outside failsh (not put back)"
+            ));
+        }
         self.effects.push(Effect::Renew { lifetime_s });
         Ok(())
     }
