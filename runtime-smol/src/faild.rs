@@ -334,6 +334,11 @@ async fn serve_on(
             Input::Signal(Signal::Term) => return Ok(ExitReason::Signal("SIGTERM")),
             Input::Signal(_) => return Ok(ExitReason::Signal("SIGINT")),
         }
+        // The connection tasks (which write the replies made above) run only while this
+        // loop waits; with inputs always ready (a busy or starved machine: CI saw it at
+        // `interval 0.005`) it would not wait, replies would pile up, and the clients would
+        // be closed as not reading theirs. One turn for them after every input.
+        smol::future::yield_now().await;
     }
 }
 
