@@ -8,14 +8,15 @@
 # services (lukretia master of all, macbeth slave).
 #
 #   bench/memory.sh                 # both runtimes, 1 and 1,000 services
-#   RUNS=5 SETTLE_S=10 bench/memory.sh
+#   RUNS=5 SETTLE_S=20 bench/memory.sh
 #   FAILOVER_BIN_DIR=target/release bench/memory.sh   # the release build the tests use
 #
 # Network safety: everything listens and sends on 127.0.0.1 only; every process started is
 # killed on exit, also on failure.
 set -u
 RUNS=${RUNS:-3}
-SETTLE_S=${SETTLE_S:-5}
+# Past the daemons' second release of the pages the start used (cli/src/resident.rs, SETTLE).
+SETTLE_S=${SETTLE_S:-15}
 RUNTIMES=${RUNTIMES:-blocking smol}
 SERVICES=${SERVICES:-1 1000}
 here=$(cd "$(dirname "$0")" && pwd)

@@ -43,6 +43,22 @@ pub fn release_startup_code() {
     }
 }
 
+/// How long after the start [`release_when_settled`] gives back what the first rounds used.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`release_startup_code`] once more, [`SETTLE`] from now, from a short-lived thread: the
+/// first rounds, the first decisions, the first start (its Tcl procedure) and their log lines
+/// run code an idle loop never runs again. Whatever a later transition needs faults back in.
+pub fn release_when_settled() {
+    let _ = std::thread::Builder::new()
+        .name("resident".to_string())
+        .stack_size(64 * 1024)
+        .spawn(|| {
+            std::thread::sleep(SETTLE);
+            release_startup_code();
+        });
+}
+
 /// The address ranges of the private, read-only file mappings in `smaps` that hold no
 /// anonymous (written) page.
 fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {

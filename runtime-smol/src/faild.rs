@@ -196,8 +196,14 @@ impl Tcp {
                 if table.replied(peer.token, &bytes) {
                     connection.authenticated.set(true);
                 }
+                // A closed queue is a connection whose task has ended (the client hung up;
+                // its Closed input is on its way): the reply has nowhere to go, and the
+                // client is not to blame for not reading it.
                 if connection.replies.len() >= REPLIES_QUEUED_PER_CONNECTION
-                    || connection.replies.try_send(bytes).is_err()
+                    || matches!(
+                        connection.replies.try_send(bytes),
+                        Err(channel::TrySendError::Full(_))
+                    )
                 {
                     not_reading.push(peer.token);
                 }

@@ -548,6 +548,7 @@ fn run(cli: Cli, levels: std::sync::Arc<logging::Levels>) -> Result<(), String> 
             .map(|w| Box::new(w) as Box<dyn failover_core::drive::faild::LoopWatcher>),
     };
     failover_cli::resident::release_startup_code();
+    failover_cli::resident::release_when_settled();
     let result = match cli.runtime {
         #[cfg(feature = "runtime-smol")]
         Runtime::Smol => failover_runtime_smol::faild::serve(bound, store, hooks),

@@ -239,6 +239,7 @@ pub fn run(options: Options) -> Result<(), String> {
         procedures,
     };
     crate::resident::release_startup_code();
+    crate::resident::release_when_settled();
     let result = match options.runtime {
         #[cfg(feature = "runtime-smol")]
         RuntimeKind::Smol => {
