@@ -223,12 +223,6 @@ pub struct Host {
     pub dir: PathBuf,
 }
 
-/// Whether the bed's daemons run with a real-time priority (see [`Bed::boot`]): always,
-/// unless FAILOVER_BED_PRIORITY=default (to watch the stories at the default priority).
-pub fn realtime() -> bool {
-    std::env::var("FAILOVER_BED_PRIORITY").as_deref() != Ok("default")
-}
-
 impl Host {
     pub fn defaults_file(&self) -> PathBuf {
         self.dir.join("failover.default")
@@ -282,17 +276,9 @@ impl Host {
 
     /// Runs an example script (`faild.init`, `failsh.init`, `198.18.0.50`) with an action;
     /// panics with its output when it fails.
-    ///
-    /// The daemons' init scripts run under `chrt -r 10` (see [`Bed::boot`]).
     pub fn script(&self, script: &str, action: &str) -> String {
-        let realtime = matches!(script, "faild.init" | "failsh.init") && realtime();
         let path = repo_dir().join("examples/linux").join(script);
-        let path = path.to_str().expect("utf-8 path");
-        let (ok, text) = if realtime {
-            self.run("chrt", &["-r", "10", "sh", path, action])
-        } else {
-            self.run("sh", &[path, action])
-        };
+        let (ok, text) = self.run("sh", &[path.to_str().expect("utf-8 path"), action]);
         assert!(
             ok,
             "{}: {script} {action} failed: {text}\n{}",
@@ -736,15 +722,7 @@ impl Bed {
         std::fs::copy(repo_dir().join("examples/linux/communities"), &communities)
             .expect("communities");
         let log = std::fs::File::create(w.dir.join("faild.log")).expect("log");
-        let faild = bin_dir().join("faild");
-        let faild = faild.to_str().expect("utf-8 path");
-        let mut cmd = if realtime() {
-            let mut cmd = w.command("chrt");
-            cmd.args(["-r", "10", faild]);
-            cmd
-        } else {
-            w.command(faild)
-        };
+        let mut cmd = w.command(bin_dir().join("faild").to_str().expect("utf-8 path"));
         cmd.args(["-F", "-p", "1291", "-c"])
             .arg(&communities)
             .arg("-s")
@@ -832,12 +810,6 @@ impl Bed {
 
     /// Boots a host as its init system would: faild (registers the service FAIL), the
     /// service script's `start` (RECOVER), failsh.
-    ///
-    /// The daemons run as docs/deploy.md tells operators to run them: with a real-time
-    /// priority (`chrt -r 10` on the init scripts, which the daemons and the service scripts
-    /// they run inherit). A 5 ms timeout cannot survive the scheduling delays of a loaded
-    /// 2-core VM otherwise, nor the stories' time bars the exec of every script step, and CI
-    /// runs these beds next to each other and to cargo.
     pub fn boot(&self, h: &Host) {
         for (script, action) in [
             ("faild.init", "start"),

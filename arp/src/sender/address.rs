@@ -941,4 +941,101 @@ mod tests {
             let _ = parse_ack(&bytes, 9);
         }
     }
+
+    /// A kernel message about an address: `msg_type` with `seq`, the address's ifaddrmsg
+    /// and its IFA_LOCAL / IFA_ADDRESS.
+    fn address_message(
+        msg_type: u16,
+        seq: u32,
+        address: IpAddr,
+        prefix_len: u8,
+        ifindex: u32,
+    ) -> Vec<u8> {
+        let (family, octets) = family_and_octets(address);
+        Message::new(msg_type, 0, seq, [family, prefix_len, 0, 0], ifindex)
+            .attr(IFA_ADDRESS, &octets)
+            .attr(IFA_LOCAL, &octets)
+            .finish()
+    }
+
+    fn done(seq: u32) -> Vec<u8> {
+        let mut m = neigh::header(NLMSG_HDRLEN + 4, NLMSG_DONE, 0, seq);
+        m.extend_from_slice(&0i32.to_ne_bytes());
+        m
+    }
+
+    fn acknowledgement(seq: u32, errno: i32) -> Vec<u8> {
+        let mut m = neigh::header(NLMSG_HDRLEN + 4, NLMSG_ERROR, 0, seq);
+        m.extend_from_slice(&(-errno).to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn the_watch_sees_the_address_in_the_dump_and_a_removal_before_the_ack() {
+        let a: IpAddr = "198.18.0.50".parse().unwrap();
+        let other: IpAddr = "198.18.0.51".parse().unwrap();
+        let wanted = WantedAddress::new(a, 24, 3);
+        let mut watch = AddressWatch::default();
+        // The dump: another address, ours on another interface and with another prefix, then ours.
+        let mut dump = address_message(RTM_NEWADDR, 7, other, 24, 3);
+        dump.extend(address_message(RTM_NEWADDR, 7, a, 24, 4));
+        dump.extend(address_message(RTM_NEWADDR, 7, a, 32, 3));
+        assert_eq!(watch.take(&dump, &wanted, 7, None), Ok(None));
+        assert!(!watch.present && !watch.dump_done);
+        let mut rest = address_message(RTM_NEWADDR, 7, a, 24, 3);
+        rest.extend(done(7));
+        assert_eq!(watch.take(&rest, &wanted, 7, None), Ok(None));
+        assert!(watch.present && watch.dump_done && !watch.removed);
+        // After the dump: a change notification of ours (seq 0) is not the dump.
+        assert_eq!(
+            watch.take(
+                &address_message(RTM_DELADDR, 0, other, 24, 3),
+                &wanted,
+                7,
+                Some(8)
+            ),
+            Ok(None)
+        );
+        assert!(!watch.removed, "another address's removal counted");
+        // Our address removed, then the renewal's acknowledgement.
+        let mut datagram = address_message(RTM_DELADDR, 0, a, 24, 3);
+        datagram.extend(address_message(RTM_NEWADDR, 8, a, 24, 3));
+        datagram.extend(acknowledgement(8, 0));
+        assert_eq!(watch.take(&datagram, &wanted, 7, Some(8)), Ok(Some(0)));
+        assert!(watch.removed);
+    }
+
+    #[test]
+    fn the_watch_reports_a_refused_request_and_a_refused_dump() {
+        let a: IpAddr = "2001:db8::50".parse().unwrap();
+        let wanted = WantedAddress::new(a, 64, 3);
+        let mut watch = AddressWatch::default();
+        assert_eq!(
+            watch.take(&acknowledgement(9, libc::EPERM), &wanted, 7, Some(9)),
+            Ok(Some(libc::EPERM))
+        );
+        assert!(watch
+            .take(&acknowledgement(7, libc::EINVAL), &wanted, 7, None)
+            .is_err());
+        // IPv6 names the address in IFA_ADDRESS.
+        assert!(wanted.matches(&address_message(RTM_NEWADDR, 7, a, 64, 3)[NLMSG_HDRLEN..]));
+    }
+
+    #[test]
+    fn matching_never_panics_on_garbage() {
+        let wanted = WantedAddress::new("198.18.0.50".parse().unwrap(), 24, 3);
+        let message = address_message(RTM_NEWADDR, 7, "198.18.0.50".parse().unwrap(), 24, 3);
+        let body = &message[NLMSG_HDRLEN..];
+        assert!(wanted.matches(body));
+        for cut in 0..body.len() {
+            let _ = wanted.matches(&body[..cut]);
+        }
+        let mut bad_len = body.to_vec();
+        bad_len[IFADDRMSG_LEN] = 0xff;
+        assert!(!wanted.matches(&bad_len));
+        let mut watch = AddressWatch::default();
+        for cut in 0..message.len() {
+            let _ = watch.take(&message[..cut], &wanted, 7, Some(8));
+        }
+    }
 }
