@@ -121,7 +121,13 @@ fn browser_story(setting: &str, options: BedOptions) {
         .iter()
         .map(|(phase, from, to, holder)| (*phase, browser_view(&requests, *from, *to), *holder))
         .collect();
-    let resets = logs()
+    // From the whole failsh logs: at the fastest setting a loaded machine's poll warnings
+    // push the reset lines out of the last 40 lines that `logs()` shows.
+    let failsh_logs = [&bed.lukretia, &bed.macbeth]
+        .iter()
+        .map(|h| std::fs::read_to_string(h.log_dir().join("failsh.log")).unwrap_or_default())
+        .collect::<String>();
+    let resets = failsh_logs
         .lines()
         .filter(|l| l.contains("connections on 198.18.0.50"))
         .map(str::to_string)
