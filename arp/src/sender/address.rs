@@ -274,22 +274,10 @@ pub fn renew_address(
         label,
         Some(lifetime_s),
     );
-    neigh::send(&socket, &message).map_err(|e| fail("sending the renewal", e))?;
-    let errno = loop {
-        let n = read_changes(&socket, &mut buf, deadline)
-            .map_err(|e| fail("reading the renewal's answer", e))?;
-        if let Some(errno) = seen
-            .take(&buf[..n], &wanted, dump_seq, Some(renew_seq))
-            .map_err(|why| {
-                fail(
-                    "reading the renewal's answer",
-                    io::Error::new(io::ErrorKind::InvalidData, why),
-                )
-            })?
-        {
-            break errno;
-        }
-    };
+    let errno = send_watched(
+        &socket, &mut buf, &mut seen, &wanted, dump_seq, &message, renew_seq, deadline,
+    )
+    .map_err(|e| fail("renewing the address", e))?;
     if errno != 0 {
         return Err(kernel_error(change, errno));
     }
@@ -299,22 +287,10 @@ pub fn renew_address(
     // Removed before the renewal reached it (or just after): not ours to put back.
     let del_seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
     let message = del_address_message(del_seq, ifindex, address, prefix_len);
-    neigh::send(&socket, &message).map_err(|e| fail("taking the address off again", e))?;
-    let errno = loop {
-        let n = read_changes(&socket, &mut buf, deadline)
-            .map_err(|e| fail("taking the address off again", e))?;
-        if let Some(errno) = seen
-            .take(&buf[..n], &wanted, dump_seq, Some(del_seq))
-            .map_err(|why| {
-                fail(
-                    "taking the address off again",
-                    io::Error::new(io::ErrorKind::InvalidData, why),
-                )
-            })?
-        {
-            break errno;
-        }
-    };
+    let errno = send_watched(
+        &socket, &mut buf, &mut seen, &wanted, dump_seq, &message, del_seq, deadline,
+    )
+    .map_err(|e| fail("taking the address off again", e))?;
     match errno {
         0 | libc::EADDRNOTAVAIL => Ok(false),
         errno => Err(kernel_error(
@@ -324,6 +300,31 @@ pub fn renew_address(
             },
             errno,
         )),
+    }
+}
+
+/// Sends request `seq` on the subscribed socket and returns the errno of its
+/// acknowledgement, taking the change notifications that come before it into `seen`.
+#[allow(clippy::too_many_arguments)]
+fn send_watched(
+    socket: &Socket,
+    buf: &mut [u8],
+    seen: &mut AddressWatch,
+    wanted: &WantedAddress,
+    dump_seq: u32,
+    message: &[u8],
+    seq: u32,
+    deadline: Instant,
+) -> io::Result<i32> {
+    neigh::send(socket, message)?;
+    loop {
+        let n = read_changes(socket, buf, deadline)?;
+        if let Some(errno) = seen
+            .take(&buf[..n], wanted, dump_seq, Some(seq))
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?
+        {
+            return Ok(errno);
+        }
     }
 }
 
