@@ -4,8 +4,8 @@
 //! does the waiting and the sockets.
 
 use failover_core::drive::shell::{
-    connect_timeout, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle, ShellHooks,
-    ShellOptions,
+    connect_timeout, DueDeadline, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle,
+    ShellHooks, ShellOptions,
 };
 use failover_core::shell::{Destination, Input, ProcedureId, Protocol};
 use failover_core::time::Time;
@@ -60,20 +60,22 @@ impl ShellRunner {
         let mut shell = ShellDriver::new(self.options, now())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
         let mut transports = Transports::new(self.tx);
+        let mut due = DueDeadline::default();
         loop {
             if shell.perform(now(), &mut hooks, &mut transports) {
                 return Ok(());
             }
             // Wait for one input, or exactly until the core's next deadline (or the hooks').
+            // Inputs already received go before a due deadline (`DueDeadline`).
             let message = match shell.wake_at(now(), &hooks) {
                 Some((at, for_core)) => {
                     let wait = at.as_ms().saturating_sub(now().as_ms());
                     let woke = if wait == 0 {
-                        None
+                        due.first(|| self.rx.try_recv().ok())
                     } else {
                         match self.rx.recv_timeout(Duration::from_millis(wait)) {
                             Ok(message) => Some(message),
-                            Err(RecvTimeoutError::Timeout) => None,
+                            Err(RecvTimeoutError::Timeout) => due.first(|| self.rx.try_recv().ok()),
                             Err(RecvTimeoutError::Disconnected) => return Ok(()),
                         }
                     };
@@ -275,12 +277,12 @@ fn tcp_writer(
     // Ends when the transport is dropped (reconfiguration or exit).
     while let Ok((nonce, bytes, deadline)) = requests.recv() {
         let now = Instant::now();
-        // A connection that left a request unanswered past its time has stopped delivering
-        // (the peer's link was cut, its retransmissions back off for seconds): a new one
-        // gets through as soon as the path is back.
+        // A connection that left a request unanswered well past its time (`STALL_GRACE`)
+        // has stopped delivering (the peer's link was cut, its retransmissions back off for
+        // seconds): a new one gets through as soon as the path is back.
         if connection
             .as_ref()
-            .is_some_and(|c| c.dead.load(Ordering::Relaxed) || lock(&c.in_flight).overdue(now))
+            .is_some_and(|c| c.dead.load(Ordering::Relaxed) || lock(&c.in_flight).stalled(now))
         {
             connection = None;
         }

@@ -4,8 +4,8 @@
 //! thread.
 
 use failover_core::drive::shell::{
-    connect_timeout, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle, ShellHooks,
-    ShellOptions,
+    connect_timeout, DueDeadline, InFlight, Message, ProcedureCompletion, ShellDriver, ShellHandle,
+    ShellHooks, ShellOptions,
 };
 use failover_core::shell::{Destination, Input, ProcedureId, Protocol};
 use failover_core::time::Time;
@@ -66,15 +66,17 @@ impl ShellRunner {
             udp: BTreeMap::new(),
             tcp: BTreeMap::new(),
         };
+        let mut due = DueDeadline::default();
         loop {
             if shell.perform(now(), &mut hooks, &mut transports) {
                 return Ok(());
             }
             // Wait for one input, or exactly until the core's next deadline (or the hooks').
+            // Inputs already received go before a due deadline (`DueDeadline`).
             let message = match shell.wake_at(now(), &hooks) {
                 Some((at, for_core)) => {
                     let woke = if at <= now() {
-                        None
+                        due.first(|| self.rx.try_recv().ok())
                     } else {
                         let deadline = start + Duration::from_millis(at.as_ms());
                         let received = async { Some(self.rx.recv().await.ok()) };
@@ -85,7 +87,13 @@ impl ShellRunner {
                         match future::or(received, timer).await {
                             Some(Some(message)) => Some(message),
                             Some(None) => return Ok(()),
-                            None => None,
+                            None => {
+                                // The reactor may have woken the timer and a reader in the
+                                // same turn, the timer first: the reader forwards its answer
+                                // before the deadline is handled.
+                                smol::future::yield_now().await;
+                                due.first(|| self.rx.try_recv().ok())
+                            }
                         }
                     };
                     match (woke, for_core) {
@@ -248,8 +256,9 @@ struct Connection {
 
 /// Owns the connection to one faild: (re)connects on demand, writes frames, and keeps a
 /// reader task per connection that forwards the replies and reports a broken connection.
-/// A connection that left a request unanswered past its time has stopped delivering (the
-/// peer's link was cut, its retransmissions back off for seconds) and is replaced; a connect
+/// A connection that left a request unanswered well past its time (`STALL_GRACE`) has
+/// stopped delivering (the peer's link was cut, its retransmissions back off for seconds)
+/// and is replaced; a connect
 /// never takes longer than the request it is for may wait.
 async fn tcp_writer(
     address: SocketAddr,
@@ -265,7 +274,7 @@ async fn tcp_writer(
         let now = Instant::now();
         if connection
             .as_ref()
-            .is_some_and(|c| c.reader.is_finished() || c.in_flight.borrow().overdue(now))
+            .is_some_and(|c| c.reader.is_finished() || c.in_flight.borrow().stalled(now))
         {
             // Dropping the reader task and the stream ends the old connection.
             if let Some(old) = connection.take() {
