@@ -539,3 +539,36 @@ fn a_witness_records_only_authenticated_members_and_answers_with_their_ages() {
         }
     }
 }
+
+#[test]
+fn a_fence_wait_is_told_once_with_the_time_left_not_every_round() {
+    let mut h = Harness::new(11);
+    let record = |state| vec![ServiceRecord::new(SERVICE, state, None, Time(0))];
+    let mut slave = config("lukretia", &["lukretia"], &[], Some(1_000));
+    slave.services[0].fence_wait = true;
+    h.add_host(
+        "lukretia",
+        Some(config("macbeth", &[], &["macbeth"], Some(1_000))),
+        record(State::Recover),
+    );
+    h.add_host("macbeth", Some(slave), record(State::Recover));
+    h.link("lukretia", "eth0", true);
+    h.link("macbeth", "eth0", true);
+    h.run_for(5 * INTERVAL_MS);
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+    h.crash("lukretia");
+    h.run_for(5_000);
+    assert_eq!(ran_at(&h, "macbeth", ProcedureKind::Start).len(), 1);
+    let told: Vec<&String> = h
+        .host("macbeth")
+        .events
+        .iter()
+        .filter_map(|(_, event)| match event {
+            Event::Decision { reason, .. } if reason.contains("fence wait") => Some(reason),
+            _ => None,
+        })
+        .collect();
+    // The wait spans several rounds (lease + 1.25 s at a 200 ms interval).
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert!(told[0].ends_with(" ms more)"), "{}", told[0]);
+}

@@ -798,13 +798,20 @@ impl Shell {
     }
 
     fn decide(&mut self, id: ServiceId, reason: String) {
+        self.decide_with(id, reason, |reason| reason.to_string());
+    }
+
+    /// A decision is told once, when it differs from the last; `told` makes the text told
+    /// from the reason (which is what is compared).
+    fn decide_with(&mut self, id: ServiceId, reason: String, told: impl FnOnce(&str) -> String) {
         let service = self.service_mut(id);
         if service.decision != reason {
-            service.decision = reason.clone();
+            let text = told(&reason);
+            service.decision = reason;
             let name = service.config.name.clone();
             self.event(Event::Decision {
                 service: name,
-                reason,
+                reason: text,
             });
         }
     }

@@ -104,7 +104,10 @@ pub(super) enum Decision {
         reason: String,
     },
     Stay(String),
-    /// Nothing until `until` (then the rule runs again).
+    /// Nothing until `until` (then the rule runs again). The reason leaves out how long is
+    /// left: the same wait, evaluated every round while `until` comes nearer or moves on (a
+    /// witness still hearing the other host), is one decision, logged once with the time
+    /// left then (at `interval 0.005` it was logged every round).
     Wait {
         until: Time,
         reason: String,
@@ -240,9 +243,8 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
             State::Up if *state == State::Recover && until > v.now => Some(Decision::Wait {
                 until,
                 reason: format!(
-                    "{who}: preempt_delay, stepping down once it has been RECOVER for {} ms ({} ms more)",
-                    v.preempt_delay_ms,
-                    until.since_ms(v.now)
+                    "{who}: preempt_delay, stepping down once it has been RECOVER for {} ms",
+                    v.preempt_delay_ms
                 ),
             }),
             _ => None,
@@ -368,8 +370,7 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                     Decision::Wait {
                         until,
                         reason: format!(
-                            "{why}, but {name} has not answered since failsh started: startup_delay, not starting for {} ms more",
-                            until.since_ms(v.now)
+                            "{why}, but {name} has not answered since failsh started: startup_delay, not starting yet"
                         ),
                     }
                 }
@@ -392,16 +393,14 @@ pub(super) fn rule(v: &View) -> (Decision, Episode) {
                     Decision::Wait {
                         until,
                         reason: format!(
-                            "{why}, but the majority heard {name} too recently: it may still hold the address ({} ms more)",
-                            until.since_ms(v.now)
+                            "{why}, but the majority heard {name} too recently: it may still hold the address"
                         ),
                     }
                 }
                 Some((until, whose)) if *until > v.now => Decision::Wait {
                     until: *until,
                     reason: format!(
-                        "{why}, but {whose}: fence wait until its address has expired ({} ms more)",
-                        until.since_ms(v.now)
+                        "{why}, but {whose}: fence wait until its address has expired"
                     ),
                 },
                 _ if v.has_check && !v.checked => run(
@@ -631,7 +630,8 @@ impl Shell {
             Decision::Stay(reason) => self.decide(id, reason),
             Decision::Wait { until, reason } => {
                 self.timers.set(Timer::Fence(id), until);
-                self.decide(id, reason);
+                let left_ms = until.since_ms(now);
+                self.decide_with(id, reason, |reason| format!("{reason} ({left_ms} ms more)"));
             }
         }
     }
