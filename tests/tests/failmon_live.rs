@@ -33,6 +33,10 @@ impl Live {
     fn failsh_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("failsh.log")).unwrap_or_default()
     }
+
+    fn faild_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("faild.log")).unwrap_or_default()
+    }
 }
 
 fn start(label: &str) -> Live {
@@ -82,25 +86,30 @@ fn start(label: &str) -> Live {
         assert!(registered, "failc could not register {service} {state}");
     }
     let config = format!(
-        r#"# lukretia, with macbeth down for good
+        r#"# lukretia, with macbeth down for good; misses 3: these tests read failmon, and a
+# debug build beside five other tests once missed one 100 ms answer of its faild (CI), which
+# stopped the UP service for good
 proc up {{}} {{ return "UP" }}
 proc down {{}} {{ return "FAIL" }}
 proc nocheck {{}} {{ return 0 }}
 
 failsvc {UP_SERVICE} create
 failsvc {UP_SERVICE} interval 0.1
+failsvc {UP_SERVICE} misses 3
 failsvc {UP_SERVICE} start up
 failsvc {UP_SERVICE} stop down
 failsvc {UP_SERVICE} slaves macbeth
 
 failsvc {FAIL_SERVICE} create
 failsvc {FAIL_SERVICE} interval 0.1
+failsvc {FAIL_SERVICE} misses 3
 failsvc {FAIL_SERVICE} start up
 failsvc {FAIL_SERVICE} stop down
 failsvc {FAIL_SERVICE} slaves macbeth
 
 failsvc {RECOVER_SERVICE} create
 failsvc {RECOVER_SERVICE} interval 0.1
+failsvc {RECOVER_SERVICE} misses 3
 failsvc {RECOVER_SERVICE} start up
 failsvc {RECOVER_SERVICE} stop down
 failsvc {RECOVER_SERVICE} check nocheck
@@ -173,8 +182,9 @@ failhost localhost community genesis
     });
     assert!(
         settled,
-        "the services did not settle; last failmon --json: {last}\nfailsh log:\n{}",
-        live.failsh_log()
+        "the services did not settle; last failmon --json: {last}\nfailsh log:\n{}\nfaild log:\n{}",
+        live.failsh_log(),
+        live.faild_log()
     );
     live
 }
