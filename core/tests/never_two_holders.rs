@@ -572,3 +572,24 @@ fn a_fence_wait_is_told_once_with_the_time_left_not_every_round() {
     assert_eq!(told.len(), 1, "{told:#?}");
     assert!(told[0].ends_with(" ms more)"), "{}", told[0]);
 }
+
+#[test]
+fn a_failsh_that_resumes_after_its_lease_expired_comes_back_through_recover() {
+    let mut h = pair(Some(1_000));
+    h.host_mut("lukretia").hung = true;
+    h.run_for(2_500);
+    // (The harness has no kernel lifetimes: lukretia's address stays until it stops.)
+    assert_eq!(ran_at(&h, "macbeth", ProcedureKind::Start).len(), 1);
+    h.host_mut("lukretia").hung = false;
+    h.run_for(3_000);
+    // Its own lease lapsed, not an operator's FAIL: it cleans up, registers RECOVER, and
+    // the handshake gives the service back to the master.
+    assert_eq!(
+        h.state("lukretia", SERVICE),
+        Some(State::Up),
+        "{:?}",
+        h.transitions("lukretia")
+    );
+    assert_eq!(h.state("macbeth", SERVICE), Some(State::Recover));
+    assert_eq!(h.holders(), vec!["lukretia".to_string()]);
+}

@@ -27,7 +27,19 @@ impl Shell {
             }
         }
         let changed_during_procedure = std::mem::take(&mut service.changed_during_procedure);
+        let lease_expired = service.local_note.as_deref() == Some(crate::store::LEASE_EXPIRED);
         match (reported, service.state) {
+            (Some(State::Fail), Some(State::Up)) if lease_expired => {
+                // faild let our own UP lapse (this failsh did not renew it: frozen, starved),
+                // not an operator's FAIL: the service is cleaned up here and comes back
+                // through RECOVER, as when the lease is seen lapsing. Adopted as an
+                // operator's FAIL it stayed FAIL for good (CI: a failsh resumed after
+                // SIGSTOP read the expired lease before its own deadline fired).
+                let why = "the local faild let its lease expire (this failsh did not renew it in time): stopping; RECOVER afterwards".to_string();
+                let service = self.service_mut(id);
+                service.end_in = Some((State::Recover, why.clone()));
+                self.run(now, id, ProcedureKind::Stop, why);
+            }
             (Some(state), Some(State::Up)) if state != State::Up && changed_during_procedure => {
                 // The operator's script ran while the procedure did, and the procedure may
                 // have brought the service up again after the script took it down: stop it,
