@@ -94,7 +94,10 @@ if [ $# -eq 0 ]; then
     loud "the minimal build depends on a crate it must not (above)"; status=1
   fi
   minimal=target/minimal
-  cargo build --quiet -p failover-cli --no-default-features --bins --target-dir "$minimal" || status=1
+  # Warnings are errors here: code only the minimal build compiles (cfg(not(feature))) gets
+  # no other check, and a clippy pass of its own cost CI a full check build of it.
+  with_minimal_flags() { RUSTFLAGS="${RUSTFLAGS:-} -D warnings" "$@"; }
+  with_minimal_flags cargo build --quiet -p failover-cli --no-default-features --bins --target-dir "$minimal" || status=1
   # The probe, the browser and its web server the netns tests run are the tests' own, not
   # programs.
   cargo build --quiet -p failover-tests --bins \
@@ -102,9 +105,9 @@ if [ $# -eq 0 ]; then
     || status=1
   # failsim is not a failover-cli program; the man-page test runs its --help from there too.
   cp target/debug/failsim "$minimal/debug/" || status=1
-  cargo test --quiet -p failover-cli --no-default-features --target-dir "$minimal" --no-fail-fast || status=1
+  with_minimal_flags cargo test --quiet -p failover-cli --no-default-features --target-dir "$minimal" --no-fail-fast || status=1
   # The core with its portable HMAC (the minimal build's): RFC 4231 vectors, the codec.
-  cargo test --quiet -p failover-core --no-default-features --lib --target-dir "$minimal" || status=1
+  with_minimal_flags cargo test --quiet -p failover-core --no-default-features --lib --target-dir "$minimal" || status=1
   # The cross-crate tests on loopback, not the network-namespace stories: those ran above
   # on the same blocking runtime (the release programs, which the time bars are for), and
   # what the minimal build leaves out (smol, curses) is not on their path; they would cost
