@@ -258,8 +258,7 @@ struct Connection {
 /// reader task per connection that forwards the replies and reports a broken connection.
 /// A connection that left a request unanswered well past its time (`STALL_GRACE`) has
 /// stopped delivering (the peer's link was cut, its retransmissions back off for seconds)
-/// and is replaced; a connect
-/// never takes longer than the request it is for may wait.
+/// and is replaced; a connect never takes longer than the request it is for may wait.
 async fn tcp_writer(
     address: SocketAddr,
     requests: Receiver<(Nonce, Vec<u8>, Instant)>,
