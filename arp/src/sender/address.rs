@@ -965,12 +965,6 @@ mod tests {
         m
     }
 
-    fn acknowledgement(seq: u32, errno: i32) -> Vec<u8> {
-        let mut m = neigh::header(NLMSG_HDRLEN + 4, NLMSG_ERROR, 0, seq);
-        m.extend_from_slice(&(-errno).to_ne_bytes());
-        m
-    }
-
     #[test]
     fn the_watch_sees_the_address_in_the_dump_and_a_removal_before_the_ack() {
         let a: IpAddr = "198.18.0.50".parse().unwrap();
@@ -1001,7 +995,7 @@ mod tests {
         // Our address removed, then the renewal's acknowledgement.
         let mut datagram = address_message(RTM_DELADDR, 0, a, 24, 3);
         datagram.extend(address_message(RTM_NEWADDR, 8, a, 24, 3));
-        datagram.extend(acknowledgement(8, 0));
+        datagram.extend(ack(8, 0, &[]));
         assert_eq!(watch.take(&datagram, &wanted, 7, Some(8)), Ok(Some(0)));
         assert!(watch.removed);
     }
@@ -1012,11 +1006,11 @@ mod tests {
         let wanted = WantedAddress::new(a, 64, 3);
         let mut watch = AddressWatch::default();
         assert_eq!(
-            watch.take(&acknowledgement(9, libc::EPERM), &wanted, 7, Some(9)),
+            watch.take(&ack(9, -libc::EPERM, &[]), &wanted, 7, Some(9)),
             Ok(Some(libc::EPERM))
         );
         assert!(watch
-            .take(&acknowledgement(7, libc::EINVAL), &wanted, 7, None)
+            .take(&ack(7, -libc::EINVAL, &[]), &wanted, 7, None)
             .is_err());
         // IPv6 names the address in IFA_ADDRESS.
         assert!(wanted.matches(&address_message(RTM_NEWADDR, 7, a, 64, 3)[NLMSG_HDRLEN..]));
