@@ -581,7 +581,13 @@ fn a_failsh_that_resumes_after_its_lease_expired_comes_back_through_recover() {
     // (The harness has no kernel lifetimes: lukretia's address stays until it stops.)
     assert_eq!(ran_at(&h, "macbeth", ProcedureKind::Start).len(), 1);
     h.host_mut("lukretia").hung = false;
+    let resumed = h.transitions("lukretia").len();
     h.run_for(3_000);
+    let after: Vec<_> = h.transitions("lukretia")[resumed..].to_vec();
+    assert!(
+        after.iter().any(|(_, to)| *to == State::Recover),
+        "not through RECOVER: {after:?}"
+    );
     // Its own lease lapsed, not an operator's FAIL: it cleans up, registers RECOVER, and
     // the handshake gives the service back to the master.
     assert_eq!(
