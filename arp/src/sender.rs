@@ -52,6 +52,14 @@ mod linux {
         mac: MacAddr,
     }
 
+    /// The packet socket, for a program that hands it to a child process: the last close
+    /// of a packet socket waits for the kernel's RCU grace period (`synchronize_net`).
+    impl std::os::fd::AsFd for Sender {
+        fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+            self.socket.as_fd()
+        }
+    }
+
     impl fmt::Debug for Sender {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("Sender")

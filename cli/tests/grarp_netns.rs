@@ -458,6 +458,82 @@ fn background_rounds_follow_only_while_the_address_is_here() {
     );
 }
 
+/// failsh's built-in `grarp -b` (what the fast procedures announce with): it returns after
+/// the first round, without waiting for the rounds or for the close of its packet socket
+/// (which waits for the kernel's RCU grace period), and its thread sends the other rounds
+/// on the same socket only while the address is here.
+#[test]
+fn the_built_in_grarp_b_returns_after_the_first_round_and_sends_the_rest_while_the_address_is_here()
+{
+    if !ready() {
+        return;
+    }
+    let bed = Bed::new();
+    let failsh = |name: &str, body: &str| -> String {
+        let script = bed.dir.join(name);
+        std::fs::write(
+            &script,
+            format!(
+                "set t0 [clock microseconds]\n\
+                 grarp -b -c 3 -i 300 --reply ga0 {VIP4}\n\
+                 puts \"returned_us [expr {{[clock microseconds] - $t0}}]\"\n\
+                 {body}\n\
+                 after 1000\n\
+                 proc start {{}} {{ return UP }}\n\
+                 proc stop {{}} {{ return FAIL }}\n\
+                 failsvc {VIP4} create\n\
+                 failsvc {VIP4} start start\n\
+                 failsvc {VIP4} stop stop\n\
+                 failhost localhost address 127.0.0.1\n"
+            ),
+        )
+        .expect("write the script");
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &bed.a,
+            env!("CARGO_BIN_EXE_failsh"),
+            "-t",
+            "-f",
+        ])
+        .arg(&script);
+        let o = run_with_timeout(&mut cmd, CMD_TIMEOUT);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let returned_us = |out: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix("returned_us "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no returned_us line in {out:?}"))
+    };
+
+    let capture = Capture::start(&bed);
+    let out = failsh("whole.tcl", "");
+    let frames = capture.finish(3);
+    assert_eq!(
+        frames.len(),
+        3,
+        "the whole burst, two rounds from the thread: {out}"
+    );
+    assert!(
+        returned_us(&out) < 300_000,
+        "grarp -b returned after {} us: it waited for a round (300 ms apart)",
+        returned_us(&out)
+    );
+
+    let capture = Capture::start(&bed);
+    let out = failsh("given_up.tcl", &format!("ipaddr del {VIP4}/32 dev ga0"));
+    std::thread::sleep(Duration::from_millis(300));
+    let frames = capture.finish(1);
+    assert_eq!(
+        frames.len(),
+        1,
+        "only the first round: the address was given up before the others: {out}"
+    );
+}
+
 #[test]
 fn each_arp_form_alone_updates_the_neighbour() {
     if !ready() {

@@ -460,7 +460,12 @@ impl Drop for Bed {
             let _ = sh(&["ip", "netns", "del", &host.ns]);
         }
         let _ = sh(&["ip", "netns", "del", &self.switch]);
-        if std::thread::panicking() {
+        if std::env::var_os("FAILOVER_KEEP_LOGS").is_some() {
+            eprintln!(
+                "netns bed: logs kept in {} (FAILOVER_KEEP_LOGS)",
+                self.dir.display()
+            );
+        } else if std::thread::panicking() {
             eprintln!(
                 "netns bed: logs kept in {}\n{}{}",
                 self.dir.display(),
@@ -1553,6 +1558,8 @@ pub struct Browser {
     child: Child,
     started: Instant,
     started_unix: f64,
+    /// With FAILOVER_KEEP_LOGS: where its output is written too, next to the bed's logs.
+    keep: Option<PathBuf>,
 }
 
 impl Drop for Browser {
@@ -1570,10 +1577,12 @@ impl Browser {
             "http-keepalive",
             &["-i", "10", "-t", "200", "-w", "120", &target],
         );
+        let keep = std::env::var_os("FAILOVER_KEEP_LOGS").map(|_| bed.dir.join("browser.txt"));
         Browser {
             child,
             started,
             started_unix,
+            keep,
         }
     }
 
@@ -1590,6 +1599,9 @@ impl Browser {
         if let Some(mut out) = self.child.stdout.take() {
             use std::io::Read;
             let _ = out.read_to_string(&mut text);
+        }
+        if let Some(path) = &self.keep {
+            let _ = std::fs::write(path, &text);
         }
         text.lines()
             .filter_map(|line| {

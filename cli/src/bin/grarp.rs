@@ -140,13 +140,18 @@ fn main() -> ExitCode {
 /// `-b`: the first round here, the rest from a detached copy of this program (its own
 /// process group, no standard streams: a script's `$(...)` or Tcl's `exec` does not wait
 /// for it).
+///
+/// The copy inherits the socket of the first round: closing a packet socket waits for the
+/// kernel's RCU grace period (`synchronize_net`, 6 to 24 ms measured on a 2-core VM), and
+/// the service script waiting for this process would wait it out before it reports UP. With
+/// the copy holding the socket too, this process's close is only a reference dropped.
 fn background(mut run: failover_arp::GrarpArgs) -> ExitCode {
     let rounds = run.options.count;
     run.options.count = 1;
-    let status = send(run.clone());
-    if status != ExitCode::SUCCESS {
-        return status;
-    }
+    let first_round = match announce(&run) {
+        Ok(sender) => sender,
+        Err(status) => return status,
+    };
     let form = match run.options.form {
         failover_arp::Form::Request => "--request",
         failover_arp::Form::Reply => "--reply",
@@ -173,6 +178,7 @@ fn background(mut run: failover_arp::GrarpArgs) -> ExitCode {
             .process_group(0)
             .spawn()
     });
+    drop(first_round);
     if let Err(e) = spawned {
         eprintln!("grarp: the rest of the burst could not be started ({e}): only the first round was sent");
     }
@@ -206,24 +212,52 @@ fn usage_hint(code: u8) -> ExitCode {
 
 #[cfg(target_os = "linux")]
 fn send(run: failover_arp::GrarpArgs) -> ExitCode {
+    match announce(&run) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(status) => status,
+    }
+}
+
+/// Sends the burst of `run` and says so; the open socket is kept, inheritable by a child
+/// process (see [`background`]).
+#[cfg(target_os = "linux")]
+fn announce(run: &failover_arp::GrarpArgs) -> Result<failover_arp::Sender, ExitCode> {
     let result = failover_arp::Sender::open(&run.interface).and_then(|sender| {
         let sent = sender.burst(run.address, run.options)?;
-        Ok((sender.mac(), sent))
+        Ok((sender, sent))
     });
     match result {
-        Ok((mac, sent)) => {
+        Ok((sender, sent)) => {
             println!(
-                "grarp: announced {} at {mac} on {}: {sent} frame{}",
+                "grarp: announced {} at {} on {}: {sent} frame{}",
                 run.address,
+                sender.mac(),
                 run.interface,
                 if sent == 1 { "" } else { "s" }
             );
-            ExitCode::SUCCESS
+            let _ = inheritable(&sender);
+            Ok(sender)
         }
         Err(e) => {
             eprintln!("grarp: {e}");
-            usage_hint(e.exit_code())
+            Err(usage_hint(e.exit_code()))
         }
+    }
+}
+
+/// Clears close-on-exec on the socket, so that a child started now holds it too.
+#[cfg(target_os = "linux")]
+fn inheritable(sender: &failover_arp::Sender) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::os::fd::AsFd;
+    fcntl(sender.as_fd(), FcntlArg::F_SETFD(FdFlag::empty())).map(drop)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn announce(run: &failover_arp::GrarpArgs) -> Result<(), ExitCode> {
+    match send(run.clone()) {
+        status if status == ExitCode::SUCCESS => Ok(()),
+        status => Err(status),
     }
 }
 
