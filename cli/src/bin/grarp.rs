@@ -152,6 +152,9 @@ fn background(mut run: failover_arp::GrarpArgs) -> ExitCode {
         Ok(sender) => sender,
         Err(status) => return status,
     };
+    // Without it the copy gets only its own sockets, and this exit closes the last reference.
+    #[cfg(target_os = "linux")]
+    let _ = inheritable(&first_round);
     let form = match run.options.form {
         failover_arp::Form::Request => "--request",
         failover_arp::Form::Reply => "--reply",
@@ -218,8 +221,7 @@ fn send(run: failover_arp::GrarpArgs) -> ExitCode {
     }
 }
 
-/// Sends the burst of `run` and says so; the open socket is kept, inheritable by a child
-/// process (see [`background`]).
+/// Sends the burst of `run` and says so; returns the socket, still open.
 #[cfg(target_os = "linux")]
 fn announce(run: &failover_arp::GrarpArgs) -> Result<failover_arp::Sender, ExitCode> {
     let result = failover_arp::Sender::open(&run.interface).and_then(|sender| {
@@ -235,7 +237,6 @@ fn announce(run: &failover_arp::GrarpArgs) -> Result<failover_arp::Sender, ExitC
                 run.interface,
                 if sent == 1 { "" } else { "s" }
             );
-            let _ = inheritable(&sender);
             Ok(sender)
         }
         Err(e) => {
