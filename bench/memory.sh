@@ -31,26 +31,9 @@ else
 	(cd "$repo" && cargo build --profile dist -q -p failover-cli --bins) || die "build failed"
 	bindir=$repo/target/dist
 fi
-work=$(mktemp -d /tmp/failover-memory.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-trap 'exit 130' INT TERM
-
-# A free TCP+UDP port on loopback (bounded tries).
-port() {
-	local p
-	for _ in $(seq 1 50); do
-		p=$(( 20000 + RANDOM % 20000 ))
-		if ! ss -ltnu 2>/dev/null | grep -q ":$p "; then echo $p; return; fi
-	done
-	die "no free port"
-}
+# shellcheck source=bench/loopback.sh
+. "$here/loopback.sh"
+loopback_work memory
 
 # config NODE PEER ROLE LOCAL_PORT PEER_PORT COUNT: a failsh configuration of COUNT services.
 config() {

@@ -27,6 +27,7 @@ THRESHOLDS_MS=${THRESHOLDS_MS:-"1 2 5 8 10 15 20 30"}
 # threshold.
 RANGE_US=100000
 
+here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "stalls.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (real-time priority for cyclictest)"
 need=()
@@ -37,15 +38,9 @@ if [ ${#need[@]} -gt 0 ]; then
 		|| die "cannot install ${need[*]}"
 fi
 
-work=$(mktemp -d /tmp/failover-stalls.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/loopback.sh
+. "$here/loopback.sh"
+loopback_work stalls
 
 ncpu=$(nproc)
 if [ "$STRESS" = 1 ]; then
